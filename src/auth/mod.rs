@@ -1,0 +1,12 @@
+//! Identity: access tokens (JWT), refresh tokens, passwords, one-time codes by SMS,
+//! and the extractors handlers use to learn who is calling.
+
+mod extract;
+mod otp;
+mod password;
+mod tokens;
+
+pub use extract::{AuthUser, MaybeAuthUser};
+pub use otp::{LogSmsSender, OtpCodes, SmsError, SmsSender};
+pub use password::{hash_password, verify_password};
+pub use tokens::{Claims, JwtKeys, RefreshTokens, TokenError, load_jwt_secret};

@@ -1,0 +1,393 @@
+//! Settings: serde defaults, then an optional `civicsnap.toml` (or the file named by
+//! `CIVICSNAP_CONFIG`), then `CIVICSNAP_*` environment variables with `__` between
+//! levels (`CIVICSNAP_STORAGE__KIND=s3`, `CIVICSNAP_DATABASE_URL=postgres://…`).
+
+use std::fmt;
+use std::path::PathBuf;
+
+use serde::Deserialize;
+
+// No `deny_unknown_fields` at the top: every `CIVICSNAP_*` variable (such as
+// `CIVICSNAP_CONFIG`) lands here. Nested sections do refuse typos.
+#[derive(Clone, Deserialize)]
+#[serde(default)]
+pub struct Settings {
+    /// Development conveniences: the `token` CLI, a generated JWT secret kept in the
+    /// data folder, the logging SMS sender without a warning. Never on in production.
+    pub dev_mode: bool,
+    /// `sqlite://path` (created if missing) or `postgres://…`.
+    pub database_url: String,
+    /// Folder for the SQLite database, local photos and the dev JWT secret.
+    pub data_dir: PathBuf,
+    pub server: ServerSettings,
+    pub storage: StorageSettings,
+    pub auth: AuthSettings,
+    pub photos: PhotoSettings,
+    pub reports: ReportSettings,
+    pub city: CitySettings,
+}
+
+impl Default for Settings {
+    fn default() -> Self {
+        Settings {
+            dev_mode: true,
+            database_url: "sqlite://./data/civicsnap.db".into(),
+            data_dir: PathBuf::from("./data"),
+            server: ServerSettings::default(),
+            storage: StorageSettings::default(),
+            auth: AuthSettings::default(),
+            photos: PhotoSettings::default(),
+            reports: ReportSettings::default(),
+            city: CitySettings::default(),
+        }
+    }
+}
+
+impl fmt::Debug for Settings {
+    // Database URLs may carry a password: never print them whole.
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Settings")
+            .field("dev_mode", &self.dev_mode)
+            .field("database", &redact_url(&self.database_url))
+            .field("data_dir", &self.data_dir)
+            .field("server", &self.server)
+            .field("storage", &self.storage)
+            .field("auth", &self.auth)
+            .field("photos", &self.photos)
+            .field("reports", &self.reports)
+            .field("city", &self.city)
+            .finish()
+    }
+}
+
+/// `postgres://user:secret@host/db` -> `postgres://user:***@host/db`.
+pub fn redact_url(url: &str) -> String {
+    match (url.find("://"), url.rfind('@')) {
+        (Some(scheme_end), Some(at)) if at > scheme_end => {
+            let userinfo = &url[scheme_end + 3..at];
+            match userinfo.split_once(':') {
+                Some((user, _)) => format!("{}{}:***{}", &url[..scheme_end + 3], user, &url[at..]),
+                None => url.to_owned(),
+            }
+        }
+        _ => url.to_owned(),
+    }
+}
+
+#[derive(Clone, Debug, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct ServerSettings {
+    pub host: String,
+    /// 0 picks a free port (tests).
+    pub port: u16,
+    /// actix workers; 0 means one per core.
+    pub workers: usize,
+    /// Largest JSON body accepted, in bytes.
+    pub json_limit: usize,
+}
+
+impl Default for ServerSettings {
+    fn default() -> Self {
+        ServerSettings { host: "127.0.0.1".into(), port: 8080, workers: 0, json_limit: 64 * 1024 }
+    }
+}
+
+#[derive(Clone, Copy, Debug, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "lowercase")]
+pub enum StorageKind {
+    Local,
+    S3,
+}
+
+#[derive(Clone, Debug, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct StorageSettings {
+    pub kind: StorageKind,
+    /// Root of the local store; defaults to `<data_dir>/objects`.
+    pub local_root: Option<PathBuf>,
+    pub s3: S3Settings,
+}
+
+impl Default for StorageSettings {
+    fn default() -> Self {
+        StorageSettings { kind: StorageKind::Local, local_root: None, s3: S3Settings::default() }
+    }
+}
+
+#[derive(Clone, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct S3Settings {
+    pub endpoint: String,
+    pub region: String,
+    pub bucket: String,
+    pub access_key: String,
+    pub secret_key: String,
+    pub path_style: bool,
+    /// Create the bucket at start if it does not exist.
+    pub create_bucket: bool,
+}
+
+impl Default for S3Settings {
+    fn default() -> Self {
+        S3Settings {
+            endpoint: "http://127.0.0.1:9000".into(),
+            region: "us-east-1".into(),
+            bucket: "civicsnap-photos".into(),
+            access_key: String::new(),
+            secret_key: String::new(),
+            path_style: true,
+            create_bucket: true,
+        }
+    }
+}
+
+impl fmt::Debug for S3Settings {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("S3Settings")
+            .field("endpoint", &self.endpoint)
+            .field("region", &self.region)
+            .field("bucket", &self.bucket)
+            .field("access_key", &self.access_key)
+            .field("secret_key", &"***")
+            .field("path_style", &self.path_style)
+            .field("create_bucket", &self.create_bucket)
+            .finish()
+    }
+}
+
+#[derive(Clone, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct AuthSettings {
+    /// HS256 secret, at least 32 bytes. Required unless `dev_mode` is on, in which
+    /// case one is generated once and kept in `<data_dir>/jwt-secret`.
+    pub jwt_secret: Option<String>,
+    pub issuer: String,
+    pub audience: String,
+    pub access_ttl_secs: u64,
+    pub refresh_ttl_days: u64,
+    pub otp_ttl_secs: u64,
+    /// Minimum gap between two codes sent to one phone.
+    pub otp_resend_secs: u64,
+    /// Wrong codes allowed before a code is burnt.
+    pub otp_max_attempts: u32,
+    /// Code requests allowed per client IP per minute (per instance).
+    pub otp_per_ip_per_minute: u32,
+}
+
+impl Default for AuthSettings {
+    fn default() -> Self {
+        AuthSettings {
+            jwt_secret: None,
+            issuer: "civicsnap".into(),
+            audience: "civicsnap-api".into(),
+            access_ttl_secs: 15 * 60,
+            refresh_ttl_days: 30,
+            otp_ttl_secs: 5 * 60,
+            otp_resend_secs: 60,
+            otp_max_attempts: 5,
+            otp_per_ip_per_minute: 10,
+        }
+    }
+}
+
+impl fmt::Debug for AuthSettings {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("AuthSettings")
+            .field("jwt_secret", &self.jwt_secret.as_ref().map(|_| "***"))
+            .field("issuer", &self.issuer)
+            .field("audience", &self.audience)
+            .field("access_ttl_secs", &self.access_ttl_secs)
+            .field("refresh_ttl_days", &self.refresh_ttl_days)
+            .field("otp_ttl_secs", &self.otp_ttl_secs)
+            .finish_non_exhaustive()
+    }
+}
+
+#[derive(Clone, Debug, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct PhotoSettings {
+    pub max_bytes: usize,
+    pub max_pixels: u64,
+    /// Photos never attached to a report are deleted after this long.
+    pub unattached_ttl_hours: u64,
+    /// How often the clean-up job runs.
+    pub cleanup_interval_secs: u64,
+    /// Photos decoded at once; 0 means one per core.
+    pub processing_slots: usize,
+}
+
+impl Default for PhotoSettings {
+    fn default() -> Self {
+        PhotoSettings {
+            max_bytes: 15 * 1024 * 1024,
+            max_pixels: 50_000_000,
+            unattached_ttl_hours: 24,
+            cleanup_interval_secs: 600,
+            processing_slots: 0,
+        }
+    }
+}
+
+#[derive(Clone, Debug, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct ReportSettings {
+    /// A photo's EXIF position further than this from the report flags the report.
+    pub max_photo_distance_m: f64,
+    pub max_description_chars: usize,
+    pub max_photos: usize,
+    pub service_area: ServiceAreaSettings,
+}
+
+impl Default for ReportSettings {
+    fn default() -> Self {
+        ReportSettings {
+            max_photo_distance_m: 500.0,
+            max_description_chars: 2000,
+            max_photos: 9,
+            service_area: ServiceAreaSettings::default(),
+        }
+    }
+}
+
+/// Where reports are accepted: a bounding box, or a polygon when one is given.
+#[derive(Clone, Debug, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct ServiceAreaSettings {
+    /// `[min_lon, min_lat, max_lon, max_lat]` in WGS84.
+    pub bbox: [f64; 4],
+    /// Exterior ring `[[lon, lat], …]` in WGS84; overrides `bbox`.
+    pub polygon: Option<Vec<[f64; 2]>>,
+}
+
+impl Default for ServiceAreaSettings {
+    fn default() -> Self {
+        // Zhangjiagang (张家港) and its waterfront, with a margin.
+        ServiceAreaSettings { bbox: [120.25, 31.70, 120.90, 32.10], polygon: None }
+    }
+}
+
+#[derive(Clone, Debug, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct CitySettings {
+    pub name: String,
+    /// IANA zone in which dates (tracking numbers, deadlines) are counted.
+    pub timezone: String,
+    /// First letters of tracking numbers (随手拍 -> SP).
+    pub tracking_prefix: String,
+}
+
+impl Default for CitySettings {
+    fn default() -> Self {
+        CitySettings {
+            name: "张家港市".into(),
+            timezone: "Asia/Shanghai".into(),
+            tracking_prefix: "SP".into(),
+        }
+    }
+}
+
+impl CitySettings {
+    pub fn tz(&self) -> Result<chrono_tz::Tz, ConfigError> {
+        self.timezone
+            .parse()
+            .map_err(|_| ConfigError::Invalid(format!("city.timezone: unknown zone {:?}", self.timezone)))
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    #[error("cannot read settings: {0}")]
+    Load(#[from] config::ConfigError),
+    #[error("invalid settings: {0}")]
+    Invalid(String),
+}
+
+impl Settings {
+    /// Defaults, then the file (if present), then the environment.
+    pub fn load() -> Result<Settings, ConfigError> {
+        let file = std::env::var("CIVICSNAP_CONFIG").unwrap_or_else(|_| "civicsnap.toml".into());
+        let explicit = std::env::var_os("CIVICSNAP_CONFIG").is_some();
+        let settings: Settings = config::Config::builder()
+            .add_source(config::File::with_name(&file).format(config::FileFormat::Toml).required(explicit))
+            .add_source(
+                config::Environment::with_prefix("CIVICSNAP")
+                    .prefix_separator("_")
+                    .separator("__")
+                    .try_parsing(true),
+            )
+            .build()?
+            .try_deserialize()?;
+        settings.validate()?;
+        Ok(settings)
+    }
+
+    pub fn validate(&self) -> Result<(), ConfigError> {
+        self.city.tz()?;
+        if !self.database_url.starts_with("sqlite:") && !self.database_url.starts_with("postgres") {
+            return Err(ConfigError::Invalid("database_url must start with sqlite:// or postgres://".into()));
+        }
+        if let Some(secret) = &self.auth.jwt_secret {
+            if secret.len() < 32 {
+                return Err(ConfigError::Invalid("auth.jwt_secret must be at least 32 bytes".into()));
+            }
+        } else if !self.dev_mode {
+            return Err(ConfigError::Invalid(
+                "auth.jwt_secret (CIVICSNAP_AUTH__JWT_SECRET) is required when dev_mode is off".into(),
+            ));
+        }
+        if self.photos.max_bytes == 0 || self.photos.max_pixels == 0 {
+            return Err(ConfigError::Invalid("photos.max_bytes and photos.max_pixels must be positive".into()));
+        }
+        if !(1..=9).contains(&self.reports.max_photos) {
+            return Err(ConfigError::Invalid("reports.max_photos must be between 1 and 9".into()));
+        }
+        if self.storage.kind == StorageKind::S3 && self.storage.s3.bucket.is_empty() {
+            return Err(ConfigError::Invalid("storage.s3.bucket is required for S3 storage".into()));
+        }
+        Ok(())
+    }
+
+    pub fn local_storage_root(&self) -> PathBuf {
+        self.storage.local_root.clone().unwrap_or_else(|| self.data_dir.join("objects"))
+    }
+
+    pub fn is_sqlite(&self) -> bool {
+        self.database_url.starts_with("sqlite:")
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn redacts_password_in_urls() {
+        assert_eq!(redact_url("postgres://app:hunter2@db:5432/x"), "postgres://app:***@db:5432/x");
+        assert_eq!(redact_url("postgres://app@db/x"), "postgres://app@db/x");
+        assert_eq!(redact_url("sqlite://./data/c.db"), "sqlite://./data/c.db");
+    }
+
+    #[test]
+    fn defaults_are_valid() {
+        Settings::default().validate().expect("defaults validate");
+    }
+
+    #[test]
+    fn production_requires_a_secret() {
+        let settings = Settings { dev_mode: false, ..Settings::default() };
+        assert!(settings.validate().is_err());
+        let mut settings = settings;
+        settings.auth.jwt_secret = Some("x".repeat(32));
+        settings.validate().expect("valid with a secret");
+    }
+
+    #[test]
+    fn debug_never_prints_secrets() {
+        let mut settings = Settings::default();
+        settings.auth.jwt_secret = Some("s".repeat(40));
+        settings.storage.s3.secret_key = "topsecretkey".into();
+        settings.database_url = "postgres://u:pw123@h/db".into();
+        let printed = format!("{settings:?}");
+        assert!(!printed.contains("ssssssss") && !printed.contains("topsecretkey") && !printed.contains("pw123"));
+    }
+}

@@ -1,0 +1,8 @@
+//! Business rules as pure functions: no database, no clock, no network.
+//! Whatever needs "now" takes it as an argument.
+
+pub mod case;
+pub mod geo;
+pub mod phone;
+pub mod report;
+pub mod role;

@@ -1,0 +1,185 @@
+//! Sign-in: one-time codes for citizens, passwords for staff, refresh-token
+//! rotation for both. Token requests take the shape of OAuth 2 token requests.
+
+use actix_web::{HttpRequest, HttpResponse, post, web};
+use chrono::Duration;
+use serde::{Deserialize, Serialize};
+use utoipa::ToSchema;
+use utoipa_actix_web::service_config::ServiceConfig;
+use uuid::Uuid;
+
+use crate::auth::{OtpCodes, RefreshTokens, verify_password};
+use crate::domain::phone::Phone;
+use crate::error::ApiError;
+use crate::state::{AppState, now};
+use crate::store::{NewRefreshToken, Rotation, User};
+
+pub fn configure(cfg: &mut ServiceConfig) {
+    cfg.service(request_otp).service(token);
+}
+
+#[derive(Deserialize, ToSchema)]
+pub struct OtpRequest {
+    /// Mainland mobile number, e.g. `13812345678` or `+86 138 1234 5678`.
+    pub phone: String,
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct OtpSent {
+    /// Seconds the code stays valid.
+    pub expires_in: u64,
+    /// Seconds before another code can be requested for this phone.
+    pub resend_after: u64,
+}
+
+/// Sends a six-digit sign-in code by SMS.
+#[utoipa::path(
+    tag = "auth",
+    request_body = OtpRequest,
+    responses(
+        (status = 202, body = OtpSent),
+        (status = 422, description = "Not a mainland mobile number", body = crate::error::Problem),
+        (status = 429, description = "Too many codes for this phone or client", body = crate::error::Problem),
+    )
+)]
+#[post("/api/v1/auth/otp")]
+async fn request_otp(
+    req: HttpRequest,
+    state: web::Data<AppState>,
+    body: web::Json<OtpRequest>,
+) -> Result<HttpResponse, ApiError> {
+    let phone = Phone::parse(&body.phone).map_err(|e| ApiError::invalid_field("phone", "invalid_phone", e.to_string()))?;
+    if let Some(ip) = req.peer_addr().map(|a| a.ip()) {
+        if let Err(not_until) = state.otp_ip_limiter.check_key(&ip) {
+            let wait = not_until.wait_time_from(governor::clock::Clock::now(&governor::clock::DefaultClock::default()));
+            return Err(ApiError::TooManyRequests {
+                detail: "too many code requests from this client; try again later".into(),
+                retry_after_secs: wait.as_secs().max(1),
+            });
+        }
+    }
+    let auth = &state.settings.auth;
+    let code = OtpCodes::generate();
+    let now = now();
+    let stored = state
+        .repo
+        .put_otp(
+            &phone,
+            &state.otp.hash(&phone, &code),
+            now,
+            now + Duration::seconds(auth.otp_ttl_secs as i64),
+            now - Duration::seconds(auth.otp_resend_secs as i64),
+        )
+        .await?;
+    if !stored {
+        return Err(ApiError::TooManyRequests {
+            detail: "a code was sent to this phone moments ago; wait before asking for another".into(),
+            retry_after_secs: auth.otp_resend_secs,
+        });
+    }
+    state.sms.send_code(&phone, &code).await.map_err(|e| ApiError::Unavailable(e.to_string()))?;
+    Ok(HttpResponse::Accepted().json(OtpSent { expires_in: auth.otp_ttl_secs, resend_after: auth.otp_resend_secs }))
+}
+
+#[derive(Deserialize, ToSchema)]
+#[serde(tag = "grant_type", rename_all = "snake_case")]
+pub enum TokenRequest {
+    /// Citizens: the phone and the code sent to it.
+    Otp { phone: String, code: String },
+    /// Staff accounts.
+    Password { username: String, password: String },
+    /// Exchanges a refresh token for a new pair; each refresh token works once.
+    RefreshToken { refresh_token: String },
+}
+
+#[derive(Serialize, Deserialize, ToSchema)]
+pub struct TokenResponse {
+    pub access_token: String,
+    /// Always `Bearer`.
+    pub token_type: String,
+    /// Seconds the access token stays valid.
+    pub expires_in: i64,
+    pub refresh_token: String,
+}
+
+fn invalid_grant(detail: &str) -> ApiError {
+    ApiError::bad_request("invalid_grant", detail)
+}
+
+/// Issues an access token and a refresh token.
+#[utoipa::path(
+    tag = "auth",
+    request_body = TokenRequest,
+    responses(
+        (status = 200, body = TokenResponse),
+        (status = 400, description = "Wrong code, password or refresh token (`invalid_grant`)", body = crate::error::Problem),
+    )
+)]
+#[post("/api/v1/auth/token")]
+async fn token(state: web::Data<AppState>, body: web::Json<TokenRequest>) -> Result<web::Json<TokenResponse>, ApiError> {
+    let now = now();
+    let refresh_ttl = Duration::days(state.settings.auth.refresh_ttl_days as i64);
+    let user = match body.into_inner() {
+        TokenRequest::Otp { phone, code } => {
+            let phone = Phone::parse(&phone).map_err(|e| ApiError::invalid_field("phone", "invalid_phone", e.to_string()))?;
+            let record = state.repo.count_otp_attempt(&phone).await?.ok_or_else(|| invalid_grant("no valid code for this phone; request a new one"))?;
+            if record.expires_at <= now {
+                return Err(invalid_grant("the code has expired; request a new one"));
+            }
+            if record.attempts > i64::from(state.settings.auth.otp_max_attempts) {
+                state.repo.delete_otp(&phone).await?;
+                return Err(invalid_grant("too many wrong codes; request a new one"));
+            }
+            if !state.otp.matches(&phone, code.trim(), &record.code_hash) {
+                return Err(invalid_grant("wrong code"));
+            }
+            state.repo.delete_otp(&phone).await?;
+            state.repo.citizen_for_phone(&phone, now).await?
+        }
+        TokenRequest::Password { username, password } => {
+            let user = state.repo.user_by_username(&username).await?;
+            let stored = user.as_ref().and_then(|u| u.password_hash.clone());
+            let ok = web::block(move || verify_password(&password, stored.as_deref())).await.map_err(ApiError::internal)?;
+            match user {
+                Some(user) if ok && !user.disabled && user.role.uses_password() => user,
+                _ => return Err(invalid_grant("wrong username or password")),
+            }
+        }
+        TokenRequest::RefreshToken { refresh_token } => {
+            let next = RefreshTokens::generate();
+            let rotation = state
+                .repo
+                .rotate_refresh_token(&RefreshTokens::hash(&refresh_token), &RefreshTokens::hash(&next), now + refresh_ttl, now)
+                .await?;
+            return match rotation {
+                Rotation::Rotated(user) => Ok(web::Json(access_for(&state, &user, next, now)?)),
+                Rotation::Reused => {
+                    tracing::warn!("refresh token presented twice; its family was revoked");
+                    Err(invalid_grant("refresh token already used; sign in again"))
+                }
+                Rotation::Invalid => Err(invalid_grant("refresh token is invalid or expired")),
+            };
+        }
+    };
+    if user.disabled {
+        return Err(invalid_grant("this account is disabled"));
+    }
+    let refresh = RefreshTokens::generate();
+    state
+        .repo
+        .insert_refresh_token(&NewRefreshToken {
+            token_hash: RefreshTokens::hash(&refresh),
+            family_id: Uuid::now_v7(),
+            user_id: user.id,
+            expires_at: now + refresh_ttl,
+            created_at: now,
+        })
+        .await?;
+    Ok(web::Json(access_for(&state, &user, refresh, now)?))
+}
+
+fn access_for(state: &AppState, user: &User, refresh_token: String, now: chrono::DateTime<chrono::Utc>) -> Result<TokenResponse, ApiError> {
+    let ttl = state.jwt.access_ttl_secs();
+    let access_token = state.jwt.issue(user.id, user.role, user.unit_id.clone(), now, ttl).map_err(ApiError::internal)?;
+    Ok(TokenResponse { access_token, token_type: "Bearer".into(), expires_in: ttl, refresh_token })
+}

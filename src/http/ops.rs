@@ -1,0 +1,71 @@
+//! Liveness, readiness, metrics and the API description.
+
+use actix_web::{HttpResponse, get, web};
+use serde::Serialize;
+use utoipa::ToSchema;
+use utoipa_actix_web::service_config::ServiceConfig;
+
+use crate::state::AppState;
+
+pub fn configure(cfg: &mut ServiceConfig) {
+    cfg.service(healthz).service(readyz).service(metrics).service(openapi_yaml);
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct Health {
+    /// `ok` or `unavailable`.
+    pub status: &'static str,
+    /// Per dependency: `ok` or why not.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub checks: Option<Checks>,
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct Checks {
+    pub database: String,
+    pub storage: String,
+}
+
+/// The process is up. Touches nothing else, so it stays fast under load.
+#[utoipa::path(tag = "ops", responses((status = 200, body = Health)))]
+#[get("/healthz")]
+async fn healthz() -> web::Json<Health> {
+    web::Json(Health { status: "ok", checks: None })
+}
+
+/// The database and photo storage answer.
+#[utoipa::path(tag = "ops", responses((status = 200, body = Health), (status = 503, body = Health)))]
+#[get("/readyz")]
+async fn readyz(state: web::Data<AppState>) -> HttpResponse {
+    let (database, storage) = tokio::join!(state.repo.ping(), state.photos.check());
+    let describe = |ok: bool, what: &str| if ok { "ok".to_owned() } else { format!("{what} unreachable") };
+    if let Err(e) = &database {
+        tracing::warn!(error = %e, "readiness: database check failed");
+    }
+    if let Err(e) = &storage {
+        tracing::warn!(error = %e, "readiness: storage check failed");
+    }
+    let ready = database.is_ok() && storage.is_ok();
+    let body = Health {
+        status: if ready { "ok" } else { "unavailable" },
+        checks: Some(Checks {
+            database: describe(database.is_ok(), state.repo.backend()),
+            storage: describe(storage.is_ok(), state.photos.kind()),
+        }),
+    };
+    if ready { HttpResponse::Ok().json(body) } else { HttpResponse::ServiceUnavailable().json(body) }
+}
+
+/// Prometheus text exposition.
+#[utoipa::path(tag = "ops", responses((status = 200, content_type = "text/plain", body = String)))]
+#[get("/metrics")]
+async fn metrics(state: web::Data<AppState>) -> HttpResponse {
+    HttpResponse::Ok().content_type("text/plain; version=0.0.4; charset=utf-8").body(state.metrics.render())
+}
+
+/// This API's OpenAPI 3.1 description.
+#[utoipa::path(tag = "ops", responses((status = 200, content_type = "application/yaml", body = String)))]
+#[get("/api/v1/openapi.yaml")]
+async fn openapi_yaml() -> HttpResponse {
+    HttpResponse::Ok().content_type("application/yaml").body(super::openapi_yaml())
+}

@@ -1,0 +1,3 @@
+//! Background work that runs inside every API instance.
+
+pub mod photo_cleanup;

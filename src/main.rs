@@ -1,0 +1,190 @@
+//! The `civicsnap` command: serve (default), migrate, openapi, token, user create.
+
+use std::io::BufRead;
+
+use anyhow::{Context, bail};
+use clap::{Parser, Subcommand};
+use uuid::Uuid;
+
+use civicsnap::auth::{JwtKeys, hash_password, load_jwt_secret};
+use civicsnap::config::{Settings, redact_url};
+use civicsnap::domain::role::Role;
+use civicsnap::startup::Application;
+use civicsnap::state::now;
+use civicsnap::store::{self, NewUser};
+
+#[derive(Parser)]
+#[command(name = "civicsnap", version, about = "Citizen snap-and-report (随手拍) backend")]
+struct Cli {
+    #[command(subcommand)]
+    command: Option<Command>,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Run the HTTP API (the default).
+    Serve,
+    /// Apply database migrations and exit.
+    Migrate,
+    /// Print the OpenAPI document (YAML).
+    Openapi,
+    /// Mint an access token for local testing (dev mode only).
+    Token {
+        #[arg(long, value_parser = parse_role)]
+        role: Role,
+        /// User id; by default a `dev-<role>` account is created or reused.
+        #[arg(long)]
+        sub: Option<Uuid>,
+        /// Unit of unit_staff / unit_lead.
+        #[arg(long)]
+        unit: Option<String>,
+        /// Lifetime in seconds.
+        #[arg(long, default_value_t = 3600)]
+        ttl: i64,
+    },
+    /// Manage staff accounts.
+    User {
+        #[command(subcommand)]
+        command: UserCommand,
+    },
+}
+
+#[derive(Subcommand)]
+enum UserCommand {
+    /// Create a staff account; the password is read from standard input.
+    Create {
+        #[arg(long, value_parser = parse_role)]
+        role: Role,
+        #[arg(long)]
+        username: String,
+        #[arg(long)]
+        unit: Option<String>,
+        #[arg(long)]
+        display_name: Option<String>,
+    },
+}
+
+fn parse_role(s: &str) -> Result<Role, String> {
+    Role::parse(s).ok_or_else(|| {
+        let names: Vec<_> = Role::ALL.iter().map(|r| r.as_str()).collect();
+        format!("unknown role {s:?}; one of {}", names.join(", "))
+    })
+}
+
+#[tokio::main]
+async fn main() -> anyhow::Result<()> {
+    civicsnap::telemetry::init();
+    let cli = Cli::parse();
+    match cli.command.unwrap_or(Command::Serve) {
+        Command::Openapi => {
+            print!("{}", civicsnap::http::openapi_yaml());
+            Ok(())
+        }
+        Command::Serve => serve(Settings::load()?).await,
+        Command::Migrate => {
+            let settings = Settings::load()?;
+            store::connect(&settings.database_url).await?;
+            println!("migrations applied to {}", redact_url(&settings.database_url));
+            Ok(())
+        }
+        Command::Token { role, sub, unit, ttl } => token(Settings::load()?, role, sub, unit, ttl).await,
+        Command::User { command: UserCommand::Create { role, username, unit, display_name } } => {
+            create_user(Settings::load()?, role, username, unit, display_name).await
+        }
+    }
+}
+
+async fn serve(settings: Settings) -> anyhow::Result<()> {
+    tracing::info!(settings = ?settings, "starting");
+    let dev_mode = settings.dev_mode;
+    let host = settings.server.host.clone();
+    let app = Application::build(settings).await?;
+    let base = format!("http://{host}:{}", app.port());
+    println!("civicsnap listening on {base}  (API description: {base}/api/v1/openapi.yaml)");
+    if dev_mode {
+        println!(
+            "Get a token:\n  \
+             staff/testing: cargo run --release -- token --role operator\n  \
+             citizen:       curl -X POST {base}/api/v1/auth/otp -H 'content-type: application/json' -d '{{\"phone\":\"13800000000\"}}'\n                 \
+             (the code is printed in this log), then\n                 \
+             curl -X POST {base}/api/v1/auth/token -H 'content-type: application/json' \
+             -d '{{\"grant_type\":\"otp\",\"phone\":\"13800000000\",\"code\":\"<code>\"}}'"
+        );
+    }
+    app.run_until_stopped().await?;
+    Ok(())
+}
+
+async fn token(settings: Settings, role: Role, sub: Option<Uuid>, unit: Option<String>, ttl: i64) -> anyhow::Result<()> {
+    if !settings.dev_mode {
+        bail!("`token` mints credentials without a password: it only works with dev_mode on, never in production");
+    }
+    if role.is_unit_role() && unit.is_none() {
+        bail!("{role} needs --unit");
+    }
+    let subject = match sub {
+        Some(id) => id,
+        None => {
+            let repo = store::connect(&settings.database_url).await?;
+            let username = format!("dev-{role}");
+            match repo.user_by_username(&username).await? {
+                Some(user) => user.id,
+                None => {
+                    repo.create_user(&NewUser {
+                        id: Uuid::now_v7(),
+                        role,
+                        unit_id: unit.clone(),
+                        username: Some(username),
+                        password_hash: None,
+                        phone: None,
+                        display_name: Some(format!("Development {role}")),
+                        created_at: now(),
+                    })
+                    .await?
+                    .id
+                }
+            }
+        }
+    };
+    let secret = load_jwt_secret(&settings)?;
+    let keys = JwtKeys::from_settings(&settings, &secret);
+    println!("{}", keys.issue(subject, role, unit, now(), ttl)?);
+    Ok(())
+}
+
+async fn create_user(settings: Settings, role: Role, username: String, unit: Option<String>,
+    display_name: Option<String>) -> anyhow::Result<()> {
+    if !role.uses_password() {
+        bail!("citizens sign in by phone; create staff accounts only");
+    }
+    if role.is_unit_role() && unit.is_none() {
+        bail!("{role} needs --unit");
+    }
+    eprintln!("password for {username} (one line on standard input):");
+    let mut password = String::new();
+    std::io::stdin().lock().read_line(&mut password).context("reading the password")?;
+    let password = password.trim_end_matches(['\r', '\n']).to_owned();
+    if password.chars().count() < 10 {
+        bail!("the password must have at least 10 characters");
+    }
+    let hash = tokio::task::spawn_blocking(move || hash_password(&password)).await?.map_err(anyhow::Error::msg)?;
+    let repo = store::connect(&settings.database_url).await?;
+    let user = repo
+        .create_user(&NewUser {
+            id: Uuid::now_v7(),
+            role,
+            unit_id: unit,
+            username: Some(username.clone()),
+            password_hash: Some(hash),
+            phone: None,
+            display_name,
+            created_at: now(),
+        })
+        .await
+        .map_err(|e| match e {
+            store::StoreError::Conflict(_) => anyhow::anyhow!("username {username:?} is taken"),
+            other => other.into(),
+        })?;
+    println!("created {role} {username} ({})", user.id);
+    Ok(())
+}

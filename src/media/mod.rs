@@ -1,0 +1,296 @@
+//! Turns an uploaded photo into what the service stores and serves: a display copy
+//! and a thumbnail with all metadata stripped, plus the metadata we do want (where
+//! and when it was taken) and hashes for de-duplication.
+//!
+//! Pure and synchronous; callers run it on a blocking pool. The order of checks is
+//! a security property: size, real type and declared pixel count are all refused
+//! before any decoder allocates, so a decompression bomb costs microseconds.
+
+mod codec;
+mod jpeg_header;
+mod metadata;
+mod raster;
+mod sniff;
+#[cfg(test)]
+mod tests;
+
+use std::io::Cursor;
+use std::sync::LazyLock;
+
+use chrono::{DateTime, FixedOffset, NaiveDateTime, TimeZone, Utc};
+use image::{DynamicImage, ImageFormat, ImageReader, Limits};
+use image_hasher::{HashAlg, Hasher, HasherConfig};
+use sha2::{Digest, Sha256};
+
+use raster::RgbImage;
+
+/// Long edge of the copy shown in the case view; large enough for a full-width
+/// desktop view, small enough for citizens on mobile data.
+const DISPLAY_EDGE: u32 = 1280;
+const THUMBNAIL_EDGE: u32 = 320;
+/// Quality 82 is where 4:2:0 photo artefacts stop being visible at display size;
+/// thumbnails are viewed small enough that 75 loses nothing noticeable.
+const DISPLAY_QUALITY: u8 = 82;
+const THUMBNAIL_QUALITY: u8 = 75;
+
+#[derive(Debug, Clone)]
+pub struct PhotoLimits {
+    pub max_bytes: usize,
+    pub max_pixels: u64,
+}
+
+impl Default for PhotoLimits {
+    /// 15 MiB covers a 50 MP phone JPEG at high quality; 50 MP covers the largest
+    /// phone sensors while capping decode memory at about 200 MB.
+    fn default() -> Self {
+        Self {
+            max_bytes: 15 * 1024 * 1024,
+            max_pixels: 50_000_000,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SourceFormat {
+    Jpeg,
+    Png,
+    Webp,
+}
+
+impl SourceFormat {
+    pub fn mime(&self) -> &'static str {
+        match self {
+            Self::Jpeg => "image/jpeg",
+            Self::Png => "image/png",
+            Self::Webp => "image/webp",
+        }
+    }
+}
+
+/// WGS 84 decimal degrees, south and west negative.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct GpsPoint {
+    pub lat: f64,
+    pub lon: f64,
+}
+
+/// When the shutter fired, as the camera's clock recorded it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct CaptureTime {
+    /// Wall-clock time; EXIF stores no zone in DateTimeOriginal itself.
+    pub local: NaiveDateTime,
+    /// From OffsetTimeOriginal, which recent phones write and older cameras do not.
+    pub offset: Option<FixedOffset>,
+}
+
+impl CaptureTime {
+    /// Uses the recorded offset when there is one; otherwise assumes the photo was
+    /// taken in `default_tz` (the city the report is filed in). During a DST
+    /// fall-back the earlier of the two instants is chosen; a local time that falls
+    /// in a spring-forward gap never happened, so it yields `None`.
+    pub fn to_utc(&self, default_tz: chrono_tz::Tz) -> Option<DateTime<Utc>> {
+        match self.offset {
+            Some(offset) => offset.from_local_datetime(&self.local).earliest().map(|t| t.to_utc()),
+            None => default_tz.from_local_datetime(&self.local).earliest().map(|t| t.to_utc()),
+        }
+    }
+}
+
+#[derive(Debug, Clone)]
+pub struct EncodedJpeg {
+    pub bytes: Vec<u8>,
+    pub width: u32,
+    pub height: u32,
+}
+
+#[derive(Debug, Clone)]
+pub struct ProcessedPhoto {
+    pub format: SourceFormat,
+    /// As displayed, i.e. after EXIF orientation.
+    pub width: u32,
+    pub height: u32,
+    pub taken_at: Option<CaptureTime>,
+    pub gps: Option<GpsPoint>,
+    /// Hex SHA-256 of the uploaded bytes, for exact-duplicate detection.
+    pub sha256: String,
+    /// 64-bit DCT perceptual hash; compare with [`hamming_distance`].
+    pub phash: u64,
+    /// Long edge at most 1280 px, never upscaled, no metadata.
+    pub display: EncodedJpeg,
+    /// Long edge at most 320 px, never upscaled, no metadata.
+    pub thumbnail: EncodedJpeg,
+}
+
+/// Every message is shown to the citizen as is.
+#[derive(thiserror::Error, Debug, Clone, PartialEq, Eq)]
+pub enum PhotoError {
+    #[error("the uploaded photo is empty")]
+    Empty,
+    #[error(
+        "the photo is too large ({} MB); the maximum is {} MB",
+        megabytes(*.size),
+        megabytes(*.limit)
+    )]
+    TooLarge { size: usize, limit: usize },
+    #[error("{}; accepted types: JPEG, PNG, WebP", unsupported_subject(*.detected))]
+    UnsupportedType { detected: Option<&'static str> },
+    #[error(
+        "the photo is {width}×{height} pixels, more than the maximum of {} megapixels",
+        *.limit / 1_000_000
+    )]
+    TooManyPixels { width: u32, height: u32, limit: u64 },
+    #[error("the photo could not be read: {0}")]
+    Corrupt(String),
+}
+
+fn megabytes(bytes: usize) -> String {
+    format!("{:.1}", bytes as f64 / (1024.0 * 1024.0))
+}
+
+fn unsupported_subject(detected: Option<&str>) -> String {
+    match detected {
+        Some(name) => format!("{name} is not accepted"),
+        None => "this file type is not accepted".to_owned(),
+    }
+}
+
+/// Number of differing bits; re-encodes of the same photo typically differ by a
+/// handful, different photos by around 32.
+pub fn hamming_distance(a: u64, b: u64) -> u32 {
+    (a ^ b).count_ones()
+}
+
+pub fn process_photo(bytes: &[u8], limits: &PhotoLimits) -> Result<ProcessedPhoto, PhotoError> {
+    if bytes.is_empty() {
+        return Err(PhotoError::Empty);
+    }
+    if bytes.len() > limits.max_bytes {
+        return Err(PhotoError::TooLarge {
+            size: bytes.len(),
+            limit: limits.max_bytes,
+        });
+    }
+    let format = sniff::detect(bytes)?;
+
+    let (jpeg_exif, (width, height)) = match format {
+        SourceFormat::Jpeg => {
+            let header = jpeg_header::parse(bytes).ok_or_else(not_decodable)?;
+            (header.exif, (header.width, header.height))
+        }
+        SourceFormat::Png => (None, sniff::png_dimensions(bytes).ok_or_else(not_decodable)?),
+        SourceFormat::Webp => (None, image_reader(bytes, format).into_dimensions().map_err(image_error)?),
+    };
+    if u64::from(width) * u64::from(height) > limits.max_pixels {
+        return Err(PhotoError::TooManyPixels {
+            width,
+            height,
+            limit: limits.max_pixels,
+        });
+    }
+
+    let meta = metadata::read(bytes, format, jpeg_exif);
+    let decoded = match format {
+        SourceFormat::Jpeg => codec::decode_jpeg(bytes, DISPLAY_EDGE, limits.max_pixels)?,
+        SourceFormat::Png | SourceFormat::Webp => decode_with_image(bytes, format, limits)?,
+    };
+    // Resizing before rotating means the rotation touches 1.2 MP instead of the
+    // decoded 3 MP; the long edge, and so the scale, is the same either way.
+    let display = match decoded.fit_within(DISPLAY_EDGE)? {
+        Some(resized) => resized,
+        None => decoded,
+    }
+    .oriented(meta.orientation);
+    // The display copy is already a good-quality downscale, and ~1/3 the pixels
+    // of the decode, so the thumbnail is derived from it.
+    let thumbnail = display.fit_within(THUMBNAIL_EDGE)?;
+    let thumbnail = thumbnail.as_ref().unwrap_or(&display);
+
+    let (width, height) = if meta.orientation >= 5 { (height, width) } else { (width, height) };
+    Ok(ProcessedPhoto {
+        format,
+        width,
+        height,
+        taken_at: meta.taken_at,
+        gps: meta.gps,
+        sha256: hex::encode(Sha256::digest(bytes)),
+        phash: perceptual_hash(thumbnail),
+        display: encode(&display, DISPLAY_QUALITY)?,
+        thumbnail: encode(thumbnail, THUMBNAIL_QUALITY)?,
+    })
+}
+
+fn encode(image: &RgbImage, quality: u8) -> Result<EncodedJpeg, PhotoError> {
+    Ok(EncodedJpeg {
+        bytes: codec::encode_jpeg(image, quality)?,
+        width: image.width,
+        height: image.height,
+    })
+}
+
+fn not_decodable() -> PhotoError {
+    PhotoError::Corrupt("the image header is damaged".into())
+}
+
+fn image_error(error: image::ImageError) -> PhotoError {
+    tracing::debug!(%error, "image decode failed");
+    match error {
+        image::ImageError::Unsupported(_) => PhotoError::UnsupportedType { detected: None },
+        _ => PhotoError::Corrupt("the image data is damaged or incomplete".into()),
+    }
+}
+
+fn image_reader(bytes: &[u8], format: SourceFormat) -> ImageReader<Cursor<&[u8]>> {
+    let format = match format {
+        SourceFormat::Jpeg => ImageFormat::Jpeg,
+        SourceFormat::Png => ImageFormat::Png,
+        SourceFormat::Webp => ImageFormat::WebP,
+    };
+    ImageReader::with_format(Cursor::new(bytes), format)
+}
+
+/// PNG and WebP uploads are screenshots and the odd edited photo, not the hot path,
+/// so `image` decodes them; only its decoders are used, never its resize or encoder.
+fn decode_with_image(
+    bytes: &[u8],
+    format: SourceFormat,
+    limits: &PhotoLimits,
+) -> Result<RgbImage, PhotoError> {
+    let mut reader = image_reader(bytes, format);
+    // Redundant with the header check above, but it also bounds allocations the
+    // header does not declare, such as ancillary chunks and animation frames.
+    let mut decoder_limits = Limits::default();
+    decoder_limits.max_alloc = Some(limits.max_pixels.saturating_mul(8));
+    reader.limits(decoder_limits);
+    let image = reader.decode().map_err(image_error)?;
+    let (width, height) = (image.width(), image.height());
+    Ok(match image {
+        DynamicImage::ImageRgb8(rgb) => RgbImage {
+            width,
+            height,
+            pixels: rgb.into_raw(),
+        },
+        other if other.color().has_alpha() => {
+            RgbImage::from_rgba_on_white(width, height, other.into_rgba8().as_raw())
+        }
+        other => RgbImage {
+            width,
+            height,
+            pixels: other.into_rgb8().into_raw(),
+        },
+    })
+}
+
+/// DCT-based pHash (the classic mean-of-low-frequencies variant), which survives
+/// re-compression and rescaling far better than the gradient hashes. Computed on
+/// the thumbnail: the hash only looks at a 16×16 reduction anyway.
+fn perceptual_hash(image: &RgbImage) -> u64 {
+    static HASHER: LazyLock<Hasher<[u8; 8]>> = LazyLock::new(|| {
+        HasherConfig::with_bytes_type::<[u8; 8]>()
+            .hash_size(8, 8)
+            .hash_alg(HashAlg::Mean)
+            .preproc_dct()
+            .to_hasher()
+    });
+    let gray = image::GrayImage::from_fn(image.width, image.height, |x, y| image::Luma([image.luma(x, y)]));
+    u64::from_be_bytes(HASHER.hash_image(&gray).into_inner())
+}

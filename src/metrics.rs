@@ -1,0 +1,103 @@
+//! Prometheus metrics served at `/metrics`: request counts and latency by route
+//! and status, photo-processing time, and the photo queue.
+
+use std::sync::atomic::AtomicI64;
+use std::time::Duration;
+
+use prometheus_client::encoding::EncodeLabelSet;
+use prometheus_client::metrics::counter::Counter;
+use prometheus_client::metrics::family::Family;
+use prometheus_client::metrics::gauge::Gauge;
+use prometheus_client::metrics::histogram::{Histogram, exponential_buckets};
+use prometheus_client::registry::Registry;
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct RequestLabels {
+    method: String,
+    /// The route pattern (`/api/v1/reports/{id}`), never the raw path, so label
+    /// cardinality stays bounded.
+    route: String,
+    status: u16,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct LatencyLabels {
+    method: String,
+    route: String,
+}
+
+fn latency_histogram() -> Histogram {
+    Histogram::new(exponential_buckets(0.000_5, 2.0, 16))
+}
+
+pub struct Metrics {
+    registry: Registry,
+    requests: Family<RequestLabels, Counter>,
+    latency: Family<LatencyLabels, Histogram, fn() -> Histogram>,
+    photo_seconds: Histogram,
+    /// Uploads waiting for a processing slot.
+    pub photo_queue: Gauge<i64, AtomicI64>,
+    /// Uploads being decoded right now.
+    pub photos_in_progress: Gauge<i64, AtomicI64>,
+}
+
+impl Default for Metrics {
+    fn default() -> Self {
+        Metrics::new()
+    }
+}
+
+impl Metrics {
+    pub fn new() -> Metrics {
+        let mut registry = Registry::with_prefix("civicsnap");
+        let requests = Family::<RequestLabels, Counter>::default();
+        let latency = Family::<LatencyLabels, Histogram, fn() -> Histogram>::new_with_constructor(latency_histogram);
+        let photo_seconds = Histogram::new(exponential_buckets(0.005, 2.0, 12));
+        let photo_queue = Gauge::<i64, AtomicI64>::default();
+        let photos_in_progress = Gauge::<i64, AtomicI64>::default();
+        registry.register("http_requests", "HTTP requests by route and status", requests.clone());
+        registry.register("http_request_duration_seconds", "HTTP request latency by route", latency.clone());
+        registry.register("photo_processing_seconds", "Time to process one uploaded photo", photo_seconds.clone());
+        registry.register("photo_queue_depth", "Uploads waiting for a processing slot", photo_queue.clone());
+        registry.register("photos_in_progress", "Uploads being processed", photos_in_progress.clone());
+        Metrics { registry, requests, latency, photo_seconds, photo_queue, photos_in_progress }
+    }
+
+    pub fn observe_request(&self, method: &str, route: &str, status: u16, elapsed: Duration) {
+        self.requests
+            .get_or_create(&RequestLabels { method: method.to_owned(), route: route.to_owned(), status })
+            .inc();
+        self.latency
+            .get_or_create(&LatencyLabels { method: method.to_owned(), route: route.to_owned() })
+            .observe(elapsed.as_secs_f64());
+    }
+
+    pub fn observe_photo(&self, elapsed: Duration) {
+        self.photo_seconds.observe(elapsed.as_secs_f64());
+    }
+
+    /// The Prometheus text exposition.
+    pub fn render(&self) -> String {
+        let mut out = String::new();
+        // Writing into a String cannot fail.
+        let _ = prometheus_client::encoding::text::encode(&mut out, &self.registry);
+        out
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn renders_observations() {
+        let metrics = Metrics::new();
+        metrics.observe_request("GET", "/healthz", 200, Duration::from_millis(2));
+        metrics.observe_photo(Duration::from_millis(60));
+        metrics.photo_queue.set(3);
+        let text = metrics.render();
+        assert!(text.contains(r#"civicsnap_http_requests_total{method="GET",route="/healthz",status="200"} 1"#), "{text}");
+        assert!(text.contains("civicsnap_photo_processing_seconds_count 1"));
+        assert!(text.contains("civicsnap_photo_queue_depth 3"));
+    }
+}

@@ -1,0 +1,191 @@
+//! Builds the application from settings: backends, state, HTTP server, jobs.
+
+use std::net::TcpListener;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use actix_web::body::MessageBody;
+use actix_web::dev::{Server, ServiceRequest, ServiceResponse};
+use actix_web::middleware::{Next, from_fn};
+use actix_web::http::header::{HeaderName, HeaderValue};
+use actix_web::{App, HttpMessage, HttpResponse, HttpServer, web};
+use anyhow::Context;
+use tokio::sync::Semaphore;
+use tracing_actix_web::{RequestId, TracingLogger};
+use utoipa_actix_web::AppExt;
+
+use crate::auth::{JwtKeys, LogSmsSender, OtpCodes, SmsSender, load_jwt_secret};
+use crate::config::{Settings, StorageKind};
+use crate::domain::geo::ServiceArea;
+use crate::domain::report::ReportRules;
+use crate::error::{ApiError, extractors};
+use crate::metrics::Metrics;
+use crate::objects::{LocalStore, PhotoStore, S3Config, S3Store};
+use crate::state::AppState;
+use crate::{http, jobs, store};
+
+/// Replaceable collaborators; production uses the defaults.
+#[derive(Default)]
+pub struct Overrides {
+    /// Where one-time codes go; the logging sender by default.
+    pub sms: Option<Arc<dyn SmsSender>>,
+}
+
+pub struct Application {
+    port: u16,
+    server: Server,
+    state: web::Data<AppState>,
+}
+
+/// Opens the photo store the settings name, creating the S3 bucket if asked to.
+pub async fn open_photo_store(settings: &Settings) -> anyhow::Result<Arc<dyn PhotoStore>> {
+    Ok(match settings.storage.kind {
+        StorageKind::Local => Arc::new(LocalStore::new(settings.local_storage_root()).context("local photo store")?),
+        StorageKind::S3 => {
+            let s3 = &settings.storage.s3;
+            let store = S3Store::new(S3Config {
+                endpoint: s3.endpoint.clone(),
+                region: s3.region.clone(),
+                bucket: s3.bucket.clone(),
+                access_key: s3.access_key.clone(),
+                secret_key: s3.secret_key.clone(),
+                path_style: s3.path_style,
+            })
+            .context("S3 photo store")?;
+            if s3.create_bucket {
+                store.ensure_bucket().await.context("creating the S3 bucket")?;
+            }
+            Arc::new(store)
+        }
+    })
+}
+
+fn build_state(
+    settings: Settings,
+    repo: Arc<dyn store::Repository>,
+    photos: Arc<dyn PhotoStore>,
+    overrides: Overrides,
+) -> anyhow::Result<AppState> {
+    let secret = load_jwt_secret(&settings).context("loading the JWT secret")?;
+    let area = &settings.reports.service_area;
+    let service_area = match &area.polygon {
+        Some(ring) => ServiceArea::from_ring(ring),
+        None => ServiceArea::from_bbox(area.bbox),
+    }
+    .map_err(|e| anyhow::anyhow!("reports.service_area: {e}"))?;
+    let slots = match settings.photos.processing_slots {
+        0 => std::thread::available_parallelism().map_or(2, usize::from),
+        n => n,
+    };
+    let sms = overrides.sms.unwrap_or_else(|| {
+        if !settings.dev_mode {
+            tracing::warn!("no SMS gateway configured: one-time codes are only written to the log");
+        }
+        Arc::new(LogSmsSender)
+    });
+    Ok(AppState {
+        jwt: JwtKeys::from_settings(&settings, &secret),
+        otp: OtpCodes::new(secret.as_bytes()),
+        sms,
+        otp_ip_limiter: AppState::otp_ip_quota(settings.auth.otp_per_ip_per_minute),
+        photo_slots: Semaphore::new(slots),
+        metrics: Arc::new(Metrics::new()),
+        report_rules: ReportRules {
+            max_description_chars: settings.reports.max_description_chars,
+            max_address_chars: 200,
+            max_photos: settings.reports.max_photos,
+            max_photo_distance_m: settings.reports.max_photo_distance_m,
+            service_area,
+        },
+        tz: settings.city.tz()?,
+        repo,
+        photos,
+        settings,
+    })
+}
+
+const REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
+
+/// Counts the request in the metrics and echoes the request id to the client.
+async fn observe(
+    req: ServiceRequest,
+    next: Next<impl MessageBody + 'static>,
+) -> Result<ServiceResponse<impl MessageBody + 'static>, actix_web::Error> {
+    let started = Instant::now();
+    let method = req.method().as_str().to_owned();
+    let request_id = req.extensions().get::<RequestId>().map(|id| id.to_string());
+    let metrics = req.app_data::<web::Data<AppState>>().map(|state| state.metrics.clone());
+    let mut res = next.call(req).await?;
+    if let Some(metrics) = metrics {
+        let route = res.request().match_pattern().unwrap_or_else(|| "unmatched".into());
+        metrics.observe_request(&method, &route, res.status().as_u16(), started.elapsed());
+    }
+    if let Some(value) = request_id.and_then(|id| HeaderValue::from_str(&id).ok()) {
+        res.headers_mut().insert(REQUEST_ID, value);
+    }
+    Ok(res)
+}
+
+async fn not_found() -> Result<HttpResponse, ApiError> {
+    Err(ApiError::NotFound("route"))
+}
+
+impl Application {
+    pub async fn build(settings: Settings) -> anyhow::Result<Application> {
+        Application::build_with(settings, Overrides::default()).await
+    }
+
+    pub async fn build_with(settings: Settings, overrides: Overrides) -> anyhow::Result<Application> {
+        settings.validate()?;
+        let repo = store::connect(&settings.database_url).await.context("opening the database")?;
+        let photos = open_photo_store(&settings).await?;
+        jobs::photo_cleanup::spawn(
+            repo.clone(),
+            photos.clone(),
+            Duration::from_secs(settings.photos.cleanup_interval_secs.max(1)),
+            Duration::from_secs(settings.photos.unattached_ttl_hours * 3600),
+        );
+        let listener = TcpListener::bind((settings.server.host.as_str(), settings.server.port))
+            .with_context(|| format!("binding {}:{}", settings.server.host, settings.server.port))?;
+        let port = listener.local_addr()?.port();
+        let workers = match settings.server.workers {
+            0 => std::thread::available_parallelism().map_or(2, usize::from),
+            n => n,
+        };
+        let json_limit = settings.server.json_limit;
+        let state = web::Data::new(build_state(settings, repo, photos, overrides)?);
+        let app_state = state.clone();
+        let server = HttpServer::new(move || {
+            App::new()
+                .app_data(app_state.clone())
+                .app_data(extractors::json_config(json_limit))
+                .app_data(extractors::query_config())
+                .app_data(extractors::path_config())
+                .into_utoipa_app()
+                .configure(http::configure)
+                .into_app()
+                .default_service(web::to(not_found))
+                .wrap(from_fn(observe))
+                .wrap(TracingLogger::default())
+        })
+        .workers(workers)
+        .shutdown_timeout(30)
+        .listen(listener)?
+        .run();
+        Ok(Application { port, server, state })
+    }
+
+    pub fn port(&self) -> u16 {
+        self.port
+    }
+
+    /// Shared state, for tests and the CLI.
+    pub fn state(&self) -> web::Data<AppState> {
+        self.state.clone()
+    }
+
+    /// Serves until SIGINT/SIGTERM, then drains in-flight requests.
+    pub async fn run_until_stopped(self) -> std::io::Result<()> {
+        self.server.await
+    }
+}

@@ -1,0 +1,44 @@
+//! What every handler can reach, built once at start-up.
+
+use std::num::NonZeroU32;
+use std::net::IpAddr;
+use std::sync::Arc;
+
+use chrono::{DateTime, SubsecRound, Utc};
+use governor::{DefaultKeyedRateLimiter, Quota, RateLimiter};
+use tokio::sync::Semaphore;
+
+use crate::auth::{JwtKeys, OtpCodes, SmsSender};
+use crate::config::Settings;
+use crate::domain::report::ReportRules;
+use crate::metrics::Metrics;
+use crate::objects::PhotoStore;
+use crate::store::Repository;
+
+pub struct AppState {
+    pub settings: Settings,
+    pub repo: Arc<dyn Repository>,
+    pub photos: Arc<dyn PhotoStore>,
+    pub jwt: JwtKeys,
+    pub otp: OtpCodes,
+    pub sms: Arc<dyn SmsSender>,
+    pub otp_ip_limiter: DefaultKeyedRateLimiter<IpAddr>,
+    /// Bounds concurrent photo decoding so uploads cannot starve other requests.
+    pub photo_slots: Semaphore,
+    pub metrics: Arc<Metrics>,
+    pub report_rules: ReportRules,
+    pub tz: chrono_tz::Tz,
+}
+
+impl AppState {
+    pub fn otp_ip_quota(per_minute: u32) -> DefaultKeyedRateLimiter<IpAddr> {
+        let per_minute = NonZeroU32::new(per_minute).unwrap_or(NonZeroU32::MIN);
+        RateLimiter::keyed(Quota::per_minute(per_minute))
+    }
+}
+
+/// Current time at the precision both databases store (microseconds), so a value
+/// read back compares equal to the one written.
+pub fn now() -> DateTime<Utc> {
+    Utc::now().trunc_subsecs(6)
+}

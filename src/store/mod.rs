@@ -1,0 +1,146 @@
+//! Persistence: one `Repository` trait of use-case methods, each owning its
+//! transaction, implemented for SQLite and PostgreSQL from the same SQL (`sql.rs`).
+
+mod postgres;
+mod records;
+mod sql;
+mod sqlite;
+
+use std::sync::Arc;
+
+use async_trait::async_trait;
+use chrono::{DateTime, Utc};
+use uuid::Uuid;
+
+use crate::domain::phone::Phone;
+
+pub use postgres::PostgresRepository;
+pub use records::*;
+pub use sqlite::SqliteRepository;
+
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    /// A unique constraint refused the write (username taken, key reused…).
+    #[error("conflict: {0}")]
+    Conflict(String),
+    /// Stored data that does not parse back (a bug or a hand edit).
+    #[error("corrupt row: {0}")]
+    Corrupt(String),
+    #[error(transparent)]
+    Database(sqlx::Error),
+    #[error("migration failed: {0}")]
+    Migrate(#[from] sqlx::migrate::MigrateError),
+}
+
+impl From<sqlx::Error> for StoreError {
+    fn from(err: sqlx::Error) -> StoreError {
+        match &err {
+            sqlx::Error::Database(db) if db.is_unique_violation() => {
+                StoreError::Conflict(db.constraint().unwrap_or("unique").to_owned())
+            }
+            _ => StoreError::Database(err),
+        }
+    }
+}
+
+/// Why a report could not be stored.
+#[derive(Debug, thiserror::Error)]
+pub enum CreateReportError {
+    #[error("unknown category {0:?}")]
+    UnknownCategory(String),
+    /// Not the caller's, already attached to a report, or gone.
+    #[error("photo {0} is not available")]
+    PhotoUnavailable(Uuid),
+    /// A concurrent request with the same idempotency key won the race.
+    #[error("request already processed")]
+    AlreadyProcessed(StoredResponse),
+    #[error(transparent)]
+    Store(#[from] StoreError),
+}
+
+impl From<sqlx::Error> for CreateReportError {
+    fn from(err: sqlx::Error) -> CreateReportError {
+        CreateReportError::Store(err.into())
+    }
+}
+
+/// Renders the response a report creation returns, so that it can be stored with
+/// the idempotency key in the same transaction as the case.
+pub type RenderReport<'a> = &'a (dyn Fn(&CaseRecord) -> String + Send + Sync);
+
+#[async_trait]
+pub trait Repository: Send + Sync + 'static {
+    /// `sqlite` or `postgres`, for logs and readiness.
+    fn backend(&self) -> &'static str;
+
+    /// Applies pending migrations.
+    async fn migrate(&self) -> Result<(), StoreError>;
+
+    /// A cheap round trip for readiness probes.
+    async fn ping(&self) -> Result<(), StoreError>;
+
+    // --- accounts -------------------------------------------------------------
+
+    /// Err(Conflict) when the username or phone is taken.
+    async fn create_user(&self, user: &NewUser) -> Result<User, StoreError>;
+    async fn user_by_id(&self, id: Uuid) -> Result<Option<User>, StoreError>;
+    async fn user_by_username(&self, username: &str) -> Result<Option<User>, StoreError>;
+    /// The citizen account of a phone, created on first sign-in.
+    async fn citizen_for_phone(&self, phone: &Phone, now: DateTime<Utc>) -> Result<User, StoreError>;
+
+    // --- one-time codes -------------------------------------------------------
+
+    /// Stores a new code for `phone` unless the last one was sent after
+    /// `resend_cutoff`; returns whether it was stored.
+    async fn put_otp(&self, phone: &Phone, code_hash: &str, now: DateTime<Utc>, expires_at: DateTime<Utc>,
+        resend_cutoff: DateTime<Utc>) -> Result<bool, StoreError>;
+    /// Counts one verification attempt and returns the code as it now stands.
+    async fn count_otp_attempt(&self, phone: &Phone) -> Result<Option<OtpRecord>, StoreError>;
+    async fn delete_otp(&self, phone: &Phone) -> Result<(), StoreError>;
+
+    // --- refresh tokens -------------------------------------------------------
+
+    async fn insert_refresh_token(&self, token: &NewRefreshToken) -> Result<(), StoreError>;
+    /// Marks the presented token used and stores its successor in the same family.
+    /// A token presented twice revokes its whole family (theft detection).
+    async fn rotate_refresh_token(&self, presented_hash: &str, next_hash: &str, next_expires_at: DateTime<Utc>,
+        now: DateTime<Utc>) -> Result<Rotation, StoreError>;
+
+    // --- photos ---------------------------------------------------------------
+
+    async fn insert_photo(&self, photo: &PhotoRecord) -> Result<(), StoreError>;
+    async fn photo(&self, id: Uuid) -> Result<Option<PhotoRecord>, StoreError>;
+    /// Those of `ids` that belong to `owner` and are not attached to a case yet.
+    async fn unattached_photos_of(&self, owner: Uuid, ids: &[Uuid]) -> Result<Vec<PhotoRecord>, StoreError>;
+    /// Unattached photos uploaded before `cutoff`, oldest first.
+    async fn stale_unattached_photos(&self, cutoff: DateTime<Utc>, limit: i64) -> Result<Vec<PhotoRecord>, StoreError>;
+    /// Deletes the row if still unattached; returns whether it did.
+    async fn delete_unattached_photo(&self, id: Uuid) -> Result<bool, StoreError>;
+
+    // --- categories -----------------------------------------------------------
+
+    async fn categories(&self) -> Result<Vec<Category>, StoreError>;
+
+    // --- reports --------------------------------------------------------------
+
+    async fn idempotent_response(&self, user: Uuid, key: &str) -> Result<Option<StoredResponse>, StoreError>;
+    /// One transaction: tracking number, case, photo attachment, first timeline
+    /// event and, when given, the idempotency record with the rendered response.
+    async fn create_report(&self, report: &NewReport, idempotency: Option<&IdempotencyClaim>,
+        render: RenderReport<'_>) -> Result<CaseRecord, CreateReportError>;
+    async fn case_by_id(&self, id: Uuid) -> Result<Option<CaseRecord>, StoreError>;
+    /// A reporter's cases, newest first, strictly older than `before` when given.
+    async fn reports_of(&self, reporter: Uuid, before: Option<Uuid>, limit: i64) -> Result<Vec<CaseRecord>, StoreError>;
+    async fn case_events(&self, case_id: Uuid) -> Result<Vec<CaseEvent>, StoreError>;
+}
+
+/// Opens the backend the URL names and applies migrations.
+pub async fn connect(database_url: &str) -> Result<Arc<dyn Repository>, StoreError> {
+    let repository: Arc<dyn Repository> = if database_url.starts_with("sqlite:") {
+        Arc::new(SqliteRepository::connect(database_url).await?)
+    } else {
+        Arc::new(PostgresRepository::connect(database_url).await?)
+    };
+    repository.migrate().await?;
+    Ok(repository)
+}

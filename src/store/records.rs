@@ -1,0 +1,392 @@
+//! What the repository takes and gives back, and the rows they map from.
+
+use std::fmt;
+
+use chrono::{DateTime, NaiveDate, Utc};
+use uuid::Uuid;
+
+use super::StoreError;
+use crate::domain::case::CaseState;
+use crate::domain::geo::LatLon;
+use crate::domain::phone::Phone;
+use crate::domain::role::Role;
+
+fn parse_id(s: &str) -> Result<Uuid, StoreError> {
+    Uuid::parse_str(s).map_err(|_| StoreError::Corrupt(format!("bad id {s:?}")))
+}
+
+fn parse_opt_id(s: Option<String>) -> Result<Option<Uuid>, StoreError> {
+    s.as_deref().map(parse_id).transpose()
+}
+
+// --- accounts -------------------------------------------------------------------
+
+#[derive(Clone)]
+pub struct User {
+    pub id: Uuid,
+    pub role: Role,
+    pub unit_id: Option<String>,
+    pub username: Option<String>,
+    /// Argon2 PHC string; staff only.
+    pub password_hash: Option<String>,
+    pub phone: Option<Phone>,
+    pub display_name: Option<String>,
+    pub disabled: bool,
+    pub created_at: DateTime<Utc>,
+}
+
+impl fmt::Debug for User {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("User")
+            .field("id", &self.id)
+            .field("role", &self.role)
+            .field("unit_id", &self.unit_id)
+            .field("username", &self.username)
+            .field("phone", &self.phone)
+            .field("disabled", &self.disabled)
+            .finish_non_exhaustive()
+    }
+}
+
+pub struct NewUser {
+    pub id: Uuid,
+    pub role: Role,
+    pub unit_id: Option<String>,
+    pub username: Option<String>,
+    pub password_hash: Option<String>,
+    pub phone: Option<Phone>,
+    pub display_name: Option<String>,
+    pub created_at: DateTime<Utc>,
+}
+
+#[derive(sqlx::FromRow)]
+pub(super) struct UserRow {
+    id: String,
+    role: String,
+    unit_id: Option<String>,
+    username: Option<String>,
+    password_hash: Option<String>,
+    phone: Option<String>,
+    display_name: Option<String>,
+    disabled: bool,
+    created_at: DateTime<Utc>,
+}
+
+impl TryFrom<UserRow> for User {
+    type Error = StoreError;
+    fn try_from(row: UserRow) -> Result<User, StoreError> {
+        Ok(User {
+            id: parse_id(&row.id)?,
+            role: Role::parse(&row.role).ok_or_else(|| StoreError::Corrupt(format!("bad role {:?}", row.role)))?,
+            unit_id: row.unit_id,
+            username: row.username,
+            password_hash: row.password_hash,
+            phone: row
+                .phone
+                .as_deref()
+                .map(Phone::from_stored)
+                .transpose()
+                .map_err(|_| StoreError::Corrupt("bad phone".into()))?,
+            display_name: row.display_name,
+            disabled: row.disabled,
+            created_at: row.created_at,
+        })
+    }
+}
+
+// --- sign-in --------------------------------------------------------------------
+
+#[derive(Debug, Clone, sqlx::FromRow)]
+pub struct OtpRecord {
+    pub code_hash: String,
+    /// Including the attempt just counted.
+    pub attempts: i64,
+    pub expires_at: DateTime<Utc>,
+}
+
+pub struct NewRefreshToken {
+    pub token_hash: String,
+    pub family_id: Uuid,
+    pub user_id: Uuid,
+    pub expires_at: DateTime<Utc>,
+    pub created_at: DateTime<Utc>,
+}
+
+#[derive(Debug)]
+pub enum Rotation {
+    /// The successor is stored; here is whom it belongs to.
+    Rotated(User),
+    /// The token had been used before: its family is now revoked.
+    Reused,
+    /// Unknown, expired or revoked.
+    Invalid,
+}
+
+#[derive(sqlx::FromRow)]
+pub(super) struct RefreshRow {
+    pub family_id: String,
+    pub user_id: String,
+    pub expires_at: DateTime<Utc>,
+    pub used_at: Option<DateTime<Utc>>,
+    pub revoked: bool,
+}
+
+// --- photos ---------------------------------------------------------------------
+
+/// One stored, metadata-free JPEG rendition of a photo.
+#[derive(Debug, Clone, PartialEq)]
+pub struct StoredImage {
+    pub key: String,
+    pub width: i64,
+    pub height: i64,
+    pub etag: String,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct PhotoRecord {
+    pub id: Uuid,
+    pub owner_id: Uuid,
+    pub case_id: Option<Uuid>,
+    /// MIME type of the upload as sniffed.
+    pub source_type: String,
+    pub width: i64,
+    pub height: i64,
+    pub taken_at: Option<DateTime<Utc>>,
+    pub gps: Option<LatLon>,
+    pub sha256: String,
+    /// 64-bit perceptual hash, 16 hex digits.
+    pub phash: String,
+    pub byte_size: i64,
+    pub display: StoredImage,
+    pub thumbnail: StoredImage,
+    pub created_at: DateTime<Utc>,
+}
+
+#[derive(sqlx::FromRow)]
+pub(super) struct PhotoRow {
+    id: String,
+    owner_id: String,
+    case_id: Option<String>,
+    source_type: String,
+    width: i64,
+    height: i64,
+    taken_at: Option<DateTime<Utc>>,
+    gps_lat: Option<f64>,
+    gps_lon: Option<f64>,
+    sha256: String,
+    phash: String,
+    byte_size: i64,
+    display_key: String,
+    display_width: i64,
+    display_height: i64,
+    display_etag: String,
+    thumb_key: String,
+    thumb_width: i64,
+    thumb_height: i64,
+    thumb_etag: String,
+    created_at: DateTime<Utc>,
+}
+
+impl TryFrom<PhotoRow> for PhotoRecord {
+    type Error = StoreError;
+    fn try_from(row: PhotoRow) -> Result<PhotoRecord, StoreError> {
+        Ok(PhotoRecord {
+            id: parse_id(&row.id)?,
+            owner_id: parse_id(&row.owner_id)?,
+            case_id: parse_opt_id(row.case_id)?,
+            source_type: row.source_type,
+            width: row.width,
+            height: row.height,
+            taken_at: row.taken_at,
+            gps: row.gps_lat.zip(row.gps_lon).map(|(lat, lon)| LatLon { lat, lon }),
+            sha256: row.sha256,
+            phash: row.phash,
+            byte_size: row.byte_size,
+            display: StoredImage {
+                key: row.display_key,
+                width: row.display_width,
+                height: row.display_height,
+                etag: row.display_etag,
+            },
+            thumbnail: StoredImage {
+                key: row.thumb_key,
+                width: row.thumb_width,
+                height: row.thumb_height,
+                etag: row.thumb_etag,
+            },
+            created_at: row.created_at,
+        })
+    }
+}
+
+// --- categories -----------------------------------------------------------------
+
+#[derive(Debug, Clone, PartialEq, sqlx::FromRow)]
+pub struct Category {
+    pub code: String,
+    pub parent_code: Option<String>,
+    pub name_zh: String,
+    pub name_en: String,
+    pub sort_order: i64,
+    pub active: bool,
+}
+
+// --- reports and cases ----------------------------------------------------------
+
+/// The first response to a request made with an `Idempotency-Key`.
+#[derive(Debug, Clone, sqlx::FromRow)]
+pub struct StoredResponse {
+    pub request_hash: String,
+    pub status: i64,
+    pub body: String,
+}
+
+pub struct IdempotencyClaim {
+    pub user_id: Uuid,
+    pub key: String,
+    /// SHA-256 of the request body: the same key with another body is refused.
+    pub request_hash: String,
+}
+
+pub struct NewReport {
+    pub id: Uuid,
+    pub reporter_id: Uuid,
+    pub reporter_role: Role,
+    pub source: String,
+    pub category: String,
+    pub location: LatLon,
+    pub accuracy_m: Option<f64>,
+    pub address: Option<String>,
+    pub description: String,
+    pub confidential: bool,
+    pub photo_ids: Vec<Uuid>,
+    /// Set when a photo's own GPS is far from the report: the operator checks.
+    pub photo_distance_m: Option<f64>,
+    pub now: DateTime<Utc>,
+    /// The day in the city's zone, for the tracking number.
+    pub local_day: NaiveDate,
+    pub tracking_prefix: String,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct CaseRecord {
+    pub id: Uuid,
+    pub tracking_no: String,
+    pub state: CaseState,
+    pub source: String,
+    pub category_code: String,
+    pub location: LatLon,
+    pub accuracy_m: Option<f64>,
+    pub address: Option<String>,
+    pub description: String,
+    pub confidential: bool,
+    pub reporter_id: Uuid,
+    pub photo_distance_m: Option<f64>,
+    pub version: i64,
+    pub created_at: DateTime<Utc>,
+    pub updated_at: DateTime<Utc>,
+    /// In the order the reporter gave them.
+    pub photo_ids: Vec<Uuid>,
+}
+
+#[derive(sqlx::FromRow)]
+pub(super) struct CaseRow {
+    id: String,
+    tracking_no: String,
+    state: String,
+    source: String,
+    category_code: String,
+    lat: f64,
+    lon: f64,
+    accuracy_m: Option<f64>,
+    address: Option<String>,
+    description: String,
+    confidential: bool,
+    reporter_id: String,
+    photo_distance_m: Option<f64>,
+    version: i64,
+    created_at: DateTime<Utc>,
+    updated_at: DateTime<Utc>,
+}
+
+impl CaseRow {
+    pub(super) fn into_record(self, photo_ids: Vec<Uuid>) -> Result<CaseRecord, StoreError> {
+        Ok(CaseRecord {
+            id: parse_id(&self.id)?,
+            tracking_no: self.tracking_no,
+            state: CaseState::parse(&self.state)
+                .ok_or_else(|| StoreError::Corrupt(format!("bad case state {:?}", self.state)))?,
+            source: self.source,
+            category_code: self.category_code,
+            location: LatLon { lat: self.lat, lon: self.lon },
+            accuracy_m: self.accuracy_m,
+            address: self.address,
+            description: self.description,
+            confidential: self.confidential,
+            reporter_id: parse_id(&self.reporter_id)?,
+            photo_distance_m: self.photo_distance_m,
+            version: self.version,
+            created_at: self.created_at,
+            updated_at: self.updated_at,
+            photo_ids,
+        })
+    }
+
+    pub(super) fn id(&self) -> &str {
+        &self.id
+    }
+}
+
+#[derive(sqlx::FromRow)]
+pub(super) struct CasePhotoRow {
+    pub case_id: String,
+    pub id: String,
+}
+
+impl CasePhotoRow {
+    pub(super) fn photo_id(&self) -> Result<Uuid, StoreError> {
+        parse_id(&self.id)
+    }
+}
+
+/// One entry of a case's append-only timeline.
+#[derive(Debug, Clone, PartialEq)]
+pub struct CaseEvent {
+    pub id: Uuid,
+    pub case_id: Uuid,
+    pub kind: String,
+    pub actor_id: Option<Uuid>,
+    pub actor_role: String,
+    /// Shown to the reporter as well as staff.
+    pub public: bool,
+    pub data: serde_json::Value,
+    pub created_at: DateTime<Utc>,
+}
+
+#[derive(sqlx::FromRow)]
+pub(super) struct CaseEventRow {
+    id: String,
+    case_id: String,
+    kind: String,
+    actor_id: Option<String>,
+    actor_role: String,
+    public: bool,
+    data: String,
+    created_at: DateTime<Utc>,
+}
+
+impl TryFrom<CaseEventRow> for CaseEvent {
+    type Error = StoreError;
+    fn try_from(row: CaseEventRow) -> Result<CaseEvent, StoreError> {
+        Ok(CaseEvent {
+            id: parse_id(&row.id)?,
+            case_id: parse_id(&row.case_id)?,
+            kind: row.kind,
+            actor_id: parse_opt_id(row.actor_id)?,
+            actor_role: row.actor_role,
+            public: row.public,
+            data: serde_json::from_str(&row.data).map_err(|e| StoreError::Corrupt(format!("event data: {e}")))?,
+            created_at: row.created_at,
+        })
+    }
+}
