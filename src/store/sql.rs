@@ -353,7 +353,7 @@ macro_rules! impl_repository {
             async fn create_report(&self, r: &NewReport, idempotency: Option<&IdempotencyClaim>,
                 render: RenderReport<'_>) -> Result<CaseRecord, CreateReportError> {
                 let mut tx = self.writer().begin().await?;
-                let known: Option<(bool,)> = sqlx::query_as("SELECT active FROM categories WHERE code = $1")
+                let known: Option<(bool,)> = sqlx::query_as("SELECT active FROM categories WHERE code = $1 AND parent_code IS NOT NULL")
                     .bind(&r.category)
                     .fetch_optional(&mut *tx)
                     .await?;

@@ -1,0 +1,223 @@
+//! The test harness: every test gets its own application on a free port, with its
+//! own database (a temp SQLite file, or a fresh PostgreSQL database when
+//! `TEST_POSTGRES_URL` is set) and its own photo store (a temp folder, or a fresh
+//! bucket on the S3 server at `TEST_S3_ENDPOINT`).
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+
+use async_trait::async_trait;
+use civicsnap::auth::{SmsError, SmsSender};
+use civicsnap::config::{Settings, StorageKind};
+use civicsnap::domain::phone::Phone;
+use civicsnap::domain::role::Role;
+use civicsnap::startup::{Application, Overrides};
+use civicsnap::state::{AppState, now};
+use civicsnap::store::NewUser;
+use reqwest::multipart::{Form, Part};
+use serde_json::Value;
+use sqlx::Connection;
+use uuid::Uuid;
+
+pub const FIXTURES: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures/photos");
+
+pub fn fixture(name: &str) -> Vec<u8> {
+    std::fs::read(format!("{FIXTURES}/{name}")).unwrap_or_else(|e| panic!("fixture {name}: {e}"))
+}
+
+/// Stands in for the SMS gateway: keeps the last code sent to each phone.
+#[derive(Default)]
+pub struct CapturedSms {
+    codes: Mutex<HashMap<String, String>>,
+}
+
+impl CapturedSms {
+    pub fn last_code(&self, phone: &str) -> Option<String> {
+        let phone = Phone::parse(phone).ok()?;
+        self.codes.lock().unwrap().get(phone.as_e164()).cloned()
+    }
+}
+
+#[async_trait]
+impl SmsSender for CapturedSms {
+    async fn send_code(&self, phone: &Phone, code: &str) -> Result<(), SmsError> {
+        self.codes.lock().unwrap().insert(phone.as_e164().to_owned(), code.to_owned());
+        Ok(())
+    }
+}
+
+pub struct TestApp {
+    pub address: String,
+    pub client: reqwest::Client,
+    pub state: actix_web::web::Data<AppState>,
+    pub sms: Arc<CapturedSms>,
+    _data_dir: tempfile::TempDir,
+}
+
+/// A fresh, empty PostgreSQL database on the server `TEST_POSTGRES_URL` names.
+async fn fresh_postgres_database(base: &str) -> String {
+    let name = format!("civicsnap_test_{}", Uuid::new_v4().simple());
+    let mut admin = sqlx::PgConnection::connect(base).await.expect("connect to TEST_POSTGRES_URL");
+    sqlx::query(sqlx::AssertSqlSafe(format!("CREATE DATABASE {name}")))
+        .execute(&mut admin)
+        .await
+        .expect("create test database");
+    let (server, _) = base.rsplit_once('/').expect("TEST_POSTGRES_URL ends with /database");
+    format!("{server}/{name}")
+}
+
+pub fn test_settings(data_dir: &std::path::Path) -> Settings {
+    let mut settings = Settings::default();
+    settings.dev_mode = true;
+    settings.data_dir = data_dir.to_path_buf();
+    settings.database_url = format!("sqlite://{}", data_dir.join("civicsnap.db").display());
+    settings.server.port = 0;
+    settings.server.workers = 1;
+    settings.auth.jwt_secret = Some("test-secret-test-secret-test-secret-0123".into());
+    settings.photos.cleanup_interval_secs = 3600;
+    settings
+}
+
+pub async fn spawn_app() -> TestApp {
+    spawn_app_with(|_| {}).await
+}
+
+pub async fn spawn_app_with(adjust: impl FnOnce(&mut Settings)) -> TestApp {
+    civicsnap::telemetry::init();
+    let data_dir = tempfile::tempdir().expect("temp dir");
+    let mut settings = test_settings(data_dir.path());
+    if let Ok(base) = std::env::var("TEST_POSTGRES_URL") {
+        settings.database_url = fresh_postgres_database(&base).await;
+    }
+    if let Ok(endpoint) = std::env::var("TEST_S3_ENDPOINT") {
+        settings.storage.kind = StorageKind::S3;
+        settings.storage.s3.endpoint = endpoint;
+        settings.storage.s3.bucket = format!("civicsnap-test-{}", Uuid::new_v4().simple());
+        settings.storage.s3.access_key = std::env::var("TEST_S3_ACCESS_KEY").unwrap_or_else(|_| "test".into());
+        settings.storage.s3.secret_key = std::env::var("TEST_S3_SECRET_KEY").unwrap_or_else(|_| "test".into());
+    }
+    adjust(&mut settings);
+    let sms = Arc::new(CapturedSms::default());
+    let app = Application::build_with(settings, Overrides { sms: Some(sms.clone()) })
+        .await
+        .expect("application builds");
+    let address = format!("http://127.0.0.1:{}", app.port());
+    let state = app.state();
+    tokio::spawn(app.run_until_stopped());
+    TestApp {
+        address,
+        client: reqwest::Client::builder().redirect(reqwest::redirect::Policy::none()).build().unwrap(),
+        state,
+        sms,
+        _data_dir: data_dir,
+    }
+}
+
+pub struct Caller {
+    pub id: Uuid,
+    pub token: String,
+}
+
+impl TestApp {
+    pub fn url(&self, path: &str) -> String {
+        format!("{}{}", self.address, path)
+    }
+
+    /// A user of `role` stored in the database, with a fresh access token.
+    pub async fn user(&self, role: Role) -> Caller {
+        let id = Uuid::now_v7();
+        let unit_id = role.is_unit_role().then(|| "UNIT-A".to_owned());
+        self.state
+            .repo
+            .create_user(&NewUser {
+                id,
+                role,
+                unit_id: unit_id.clone(),
+                username: Some(format!("{role}-{}", id.simple())),
+                password_hash: None,
+                phone: None,
+                display_name: None,
+                created_at: now(),
+            })
+            .await
+            .expect("create user");
+        let token = self.state.jwt.issue(id, role, unit_id, now(), 600).expect("token");
+        Caller { id, token }
+    }
+
+    pub async fn citizen(&self) -> Caller {
+        self.user(Role::Citizen).await
+    }
+
+    pub async fn upload(&self, token: &str, bytes: Vec<u8>, file_name: &str) -> reqwest::Response {
+        let form = Form::new().part("file", Part::bytes(bytes).file_name(file_name.to_owned()));
+        self.client
+            .post(self.url("/api/v1/photos"))
+            .bearer_auth(token)
+            .multipart(form)
+            .send()
+            .await
+            .expect("upload request")
+    }
+
+    /// Uploads a photo and returns its id.
+    pub async fn photo(&self, token: &str, bytes: Vec<u8>) -> Uuid {
+        let response = self.upload(token, bytes, "photo.jpg").await;
+        assert_eq!(response.status(), 201, "upload: {}", response.text().await.unwrap_or_default());
+        let body: Value = response.json().await.unwrap();
+        body["id"].as_str().unwrap().parse().unwrap()
+    }
+
+    pub async fn post_json(&self, path: &str, token: Option<&str>, body: &Value) -> reqwest::Response {
+        let mut request = self.client.post(self.url(path)).json(body);
+        if let Some(token) = token {
+            request = request.bearer_auth(token);
+        }
+        request.send().await.expect("request")
+    }
+
+    pub async fn get(&self, path: &str, token: Option<&str>) -> reqwest::Response {
+        let mut request = self.client.get(self.url(path));
+        if let Some(token) = token {
+            request = request.bearer_auth(token);
+        }
+        request.send().await.expect("request")
+    }
+}
+
+/// A small real JPEG (no EXIF) of the given size, made in code.
+pub fn jpeg(width: u16, height: u16) -> Vec<u8> {
+    let pixels: Vec<u8> = (0..usize::from(width) * usize::from(height))
+        .flat_map(|i| {
+            let v = (i % 251) as u8;
+            [v, v.wrapping_mul(3), 255 - v]
+        })
+        .collect();
+    let mut out = Vec::new();
+    jpeg_encoder::Encoder::new(&mut out, 85)
+        .encode(&pixels, width, height, jpeg_encoder::ColorType::Rgb)
+        .expect("encode test jpeg");
+    out
+}
+
+/// Asserts an `application/problem+json` answer with this status and code.
+pub async fn assert_problem(response: reqwest::Response, status: u16, code: &str) -> Value {
+    assert_eq!(response.status().as_u16(), status, "status");
+    let content_type = response.headers().get("content-type").map(|v| v.to_str().unwrap().to_owned());
+    assert_eq!(content_type.as_deref(), Some("application/problem+json"));
+    let body: Value = response.json().await.expect("problem body");
+    assert_eq!(body["code"], code, "problem: {body}");
+    assert_eq!(body["status"], status);
+    body
+}
+
+/// A report body at the demo city's centre.
+pub fn report_body(photo_ids: &[Uuid]) -> Value {
+    serde_json::json!({
+        "category": "0301",
+        "location": {"lat": 31.8753, "lon": 120.5539, "accuracy_m": 8.0},
+        "address": "暨阳中路 1 号",
+        "description": "楼道里有电动车飞线充电",
+        "photo_ids": photo_ids,
+    })
+}

@@ -1,0 +1,7 @@
+//! One integration-test binary: real HTTP against the real application.
+
+mod auth;
+mod helpers;
+mod ops;
+mod photos;
+mod reports;
