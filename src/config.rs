@@ -88,7 +88,12 @@ pub struct ServerSettings {
 
 impl Default for ServerSettings {
     fn default() -> Self {
-        ServerSettings { host: "127.0.0.1".into(), port: 8080, workers: 0, json_limit: 64 * 1024 }
+        ServerSettings {
+            host: "127.0.0.1".into(),
+            port: 8080,
+            workers: 0,
+            json_limit: 64 * 1024,
+        }
     }
 }
 
@@ -110,7 +115,11 @@ pub struct StorageSettings {
 
 impl Default for StorageSettings {
     fn default() -> Self {
-        StorageSettings { kind: StorageKind::Local, local_root: None, s3: S3Settings::default() }
+        StorageSettings {
+            kind: StorageKind::Local,
+            local_root: None,
+            s3: S3Settings::default(),
+        }
     }
 }
 
@@ -262,7 +271,10 @@ pub struct ServiceAreaSettings {
 impl Default for ServiceAreaSettings {
     fn default() -> Self {
         // Zhangjiagang (张家港) and its waterfront, with a margin.
-        ServiceAreaSettings { bbox: [120.25, 31.70, 120.90, 32.10], polygon: None }
+        ServiceAreaSettings {
+            bbox: [120.25, 31.70, 120.90, 32.10],
+            polygon: None,
+        }
     }
 }
 
@@ -288,9 +300,9 @@ impl Default for CitySettings {
 
 impl CitySettings {
     pub fn tz(&self) -> Result<chrono_tz::Tz, ConfigError> {
-        self.timezone
-            .parse()
-            .map_err(|_| ConfigError::Invalid(format!("city.timezone: unknown zone {:?}", self.timezone)))
+        self.timezone.parse().map_err(|_| {
+            ConfigError::Invalid(format!("city.timezone: unknown zone {:?}", self.timezone))
+        })
     }
 }
 
@@ -308,7 +320,11 @@ impl Settings {
         let file = std::env::var("CIVICSNAP_CONFIG").unwrap_or_else(|_| "civicsnap.toml".into());
         let explicit = std::env::var_os("CIVICSNAP_CONFIG").is_some();
         let settings: Settings = config::Config::builder()
-            .add_source(config::File::with_name(&file).format(config::FileFormat::Toml).required(explicit))
+            .add_source(
+                config::File::with_name(&file)
+                    .format(config::FileFormat::Toml)
+                    .required(explicit),
+            )
             .add_source(
                 config::Environment::with_prefix("CIVICSNAP")
                     .prefix_separator("_")
@@ -324,31 +340,61 @@ impl Settings {
     pub fn validate(&self) -> Result<(), ConfigError> {
         self.city.tz()?;
         if !self.database_url.starts_with("sqlite:") && !self.database_url.starts_with("postgres") {
-            return Err(ConfigError::Invalid("database_url must start with sqlite:// or postgres://".into()));
+            return Err(ConfigError::Invalid(
+                "database_url must start with sqlite:// or postgres://".into(),
+            ));
         }
         if let Some(secret) = &self.auth.jwt_secret {
             if secret.len() < 32 {
-                return Err(ConfigError::Invalid("auth.jwt_secret must be at least 32 bytes".into()));
+                return Err(ConfigError::Invalid(
+                    "auth.jwt_secret must be at least 32 bytes".into(),
+                ));
             }
         } else if !self.dev_mode {
             return Err(ConfigError::Invalid(
-                "auth.jwt_secret (CIVICSNAP_AUTH__JWT_SECRET) is required when dev_mode is off".into(),
+                "auth.jwt_secret (CIVICSNAP_AUTH__JWT_SECRET) is required when dev_mode is off"
+                    .into(),
             ));
         }
         if self.photos.max_bytes == 0 || self.photos.max_pixels == 0 {
-            return Err(ConfigError::Invalid("photos.max_bytes and photos.max_pixels must be positive".into()));
+            return Err(ConfigError::Invalid(
+                "photos.max_bytes and photos.max_pixels must be positive".into(),
+            ));
         }
         if !(1..=9).contains(&self.reports.max_photos) {
-            return Err(ConfigError::Invalid("reports.max_photos must be between 1 and 9".into()));
+            return Err(ConfigError::Invalid(
+                "reports.max_photos must be between 1 and 9".into(),
+            ));
         }
         if self.storage.kind == StorageKind::S3 && self.storage.s3.bucket.is_empty() {
-            return Err(ConfigError::Invalid("storage.s3.bucket is required for S3 storage".into()));
+            return Err(ConfigError::Invalid(
+                "storage.s3.bucket is required for S3 storage".into(),
+            ));
         }
         Ok(())
     }
 
+    /// A throwaway instance for tests and benchmarks: SQLite and photos under
+    /// `data_dir`, a free port, one worker, a fixed development secret.
+    pub fn ephemeral(data_dir: &std::path::Path) -> Settings {
+        let mut settings = Settings {
+            dev_mode: true,
+            data_dir: data_dir.to_path_buf(),
+            database_url: format!("sqlite://{}", data_dir.join("civicsnap.db").display()),
+            ..Settings::default()
+        };
+        settings.server.port = 0;
+        settings.server.workers = 1;
+        settings.auth.jwt_secret = Some("ephemeral-instance-secret-not-for-production".into());
+        settings.photos.cleanup_interval_secs = 3600;
+        settings
+    }
+
     pub fn local_storage_root(&self) -> PathBuf {
-        self.storage.local_root.clone().unwrap_or_else(|| self.data_dir.join("objects"))
+        self.storage
+            .local_root
+            .clone()
+            .unwrap_or_else(|| self.data_dir.join("objects"))
     }
 
     pub fn is_sqlite(&self) -> bool {
@@ -362,7 +408,10 @@ mod tests {
 
     #[test]
     fn redacts_password_in_urls() {
-        assert_eq!(redact_url("postgres://app:hunter2@db:5432/x"), "postgres://app:***@db:5432/x");
+        assert_eq!(
+            redact_url("postgres://app:hunter2@db:5432/x"),
+            "postgres://app:***@db:5432/x"
+        );
         assert_eq!(redact_url("postgres://app@db/x"), "postgres://app@db/x");
         assert_eq!(redact_url("sqlite://./data/c.db"), "sqlite://./data/c.db");
     }
@@ -374,7 +423,10 @@ mod tests {
 
     #[test]
     fn production_requires_a_secret() {
-        let settings = Settings { dev_mode: false, ..Settings::default() };
+        let settings = Settings {
+            dev_mode: false,
+            ..Settings::default()
+        };
         assert!(settings.validate().is_err());
         let mut settings = settings;
         settings.auth.jwt_secret = Some("x".repeat(32));
@@ -388,6 +440,10 @@ mod tests {
         settings.storage.s3.secret_key = "topsecretkey".into();
         settings.database_url = "postgres://u:pw123@h/db".into();
         let printed = format!("{settings:?}");
-        assert!(!printed.contains("ssssssss") && !printed.contains("topsecretkey") && !printed.contains("pw123"));
+        assert!(
+            !printed.contains("ssssssss")
+                && !printed.contains("topsecretkey")
+                && !printed.contains("pw123")
+        );
     }
 }

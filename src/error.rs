@@ -32,7 +32,11 @@ pub enum ApiError {
     #[error("{detail}")]
     BadRequest { code: &'static str, detail: String },
     #[error("{detail}")]
-    Unprocessable { code: &'static str, detail: String, field: Option<&'static str> },
+    Unprocessable {
+        code: &'static str,
+        detail: String,
+        field: Option<&'static str>,
+    },
     #[error("authentication required: {0}")]
     Unauthorized(&'static str),
     #[error("{0}")]
@@ -46,7 +50,10 @@ pub enum ApiError {
     #[error("{0}")]
     UnsupportedMediaType(String),
     #[error("{detail}")]
-    TooManyRequests { detail: String, retry_after_secs: u64 },
+    TooManyRequests {
+        detail: String,
+        retry_after_secs: u64,
+    },
     #[error("service unavailable: {0}")]
     Unavailable(String),
     /// Anything we did not expect. The cause is logged, never sent.
@@ -56,15 +63,30 @@ pub enum ApiError {
 
 impl ApiError {
     pub fn unprocessable(code: &'static str, detail: impl Into<String>) -> ApiError {
-        ApiError::Unprocessable { code, detail: detail.into(), field: None }
+        ApiError::Unprocessable {
+            code,
+            detail: detail.into(),
+            field: None,
+        }
     }
 
-    pub fn invalid_field(field: &'static str, code: &'static str, detail: impl Into<String>) -> ApiError {
-        ApiError::Unprocessable { code, detail: detail.into(), field: Some(field) }
+    pub fn invalid_field(
+        field: &'static str,
+        code: &'static str,
+        detail: impl Into<String>,
+    ) -> ApiError {
+        ApiError::Unprocessable {
+            code,
+            detail: detail.into(),
+            field: Some(field),
+        }
     }
 
     pub fn bad_request(code: &'static str, detail: impl Into<String>) -> ApiError {
-        ApiError::BadRequest { code, detail: detail.into() }
+        ApiError::BadRequest {
+            code,
+            detail: detail.into(),
+        }
     }
 
     pub fn internal(err: impl Into<anyhow::Error>) -> ApiError {
@@ -136,12 +158,16 @@ impl ResponseError for ApiError {
         response.insert_header((header::CONTENT_TYPE, HeaderValue::from_static(PROBLEM_JSON)));
         match self {
             ApiError::Unauthorized(reason) => {
-                let challenge = format!("Bearer realm=\"civicsnap\", error=\"invalid_token\", error_description=\"{reason}\"");
+                let challenge = format!(
+                    "Bearer realm=\"civicsnap\", error=\"invalid_token\", error_description=\"{reason}\""
+                );
                 if let Ok(value) = HeaderValue::from_str(&challenge) {
                     response.insert_header((header::WWW_AUTHENTICATE, value));
                 }
             }
-            ApiError::TooManyRequests { retry_after_secs, .. } => {
+            ApiError::TooManyRequests {
+                retry_after_secs, ..
+            } => {
                 response.insert_header((header::RETRY_AFTER, retry_after_secs.to_string()));
             }
             _ => {}
@@ -165,26 +191,33 @@ pub mod extractors {
     use super::ApiError;
 
     pub fn json_config(limit: usize) -> web::JsonConfig {
-        web::JsonConfig::default().limit(limit).error_handler(|err, _req: &HttpRequest| {
-            let api = match &err {
-                JsonPayloadError::OverflowKnownLength { length, limit } => ApiError::PayloadTooLarge {
-                    code: "body_too_large",
-                    detail: format!("request body is {length} bytes; the limit is {limit}"),
-                },
-                JsonPayloadError::Overflow { limit } => ApiError::PayloadTooLarge {
-                    code: "body_too_large",
-                    detail: format!("request body exceeds the limit of {limit} bytes"),
-                },
-                JsonPayloadError::ContentType => ApiError::UnsupportedMediaType(
-                    "send JSON with Content-Type: application/json".into(),
-                ),
-                JsonPayloadError::Deserialize(e) if e.is_data() => {
-                    ApiError::unprocessable("invalid_body", format!("invalid request body: {e}"))
-                }
-                other => ApiError::bad_request("malformed_json", format!("malformed JSON: {other}")),
-            };
-            api.into()
-        })
+        web::JsonConfig::default()
+            .limit(limit)
+            .error_handler(|err, _req: &HttpRequest| {
+                let api = match &err {
+                    JsonPayloadError::OverflowKnownLength { length, limit } => {
+                        ApiError::PayloadTooLarge {
+                            code: "body_too_large",
+                            detail: format!("request body is {length} bytes; the limit is {limit}"),
+                        }
+                    }
+                    JsonPayloadError::Overflow { limit } => ApiError::PayloadTooLarge {
+                        code: "body_too_large",
+                        detail: format!("request body exceeds the limit of {limit} bytes"),
+                    },
+                    JsonPayloadError::ContentType => ApiError::UnsupportedMediaType(
+                        "send JSON with Content-Type: application/json".into(),
+                    ),
+                    JsonPayloadError::Deserialize(e) if e.is_data() => ApiError::unprocessable(
+                        "invalid_body",
+                        format!("invalid request body: {e}"),
+                    ),
+                    other => {
+                        ApiError::bad_request("malformed_json", format!("malformed JSON: {other}"))
+                    }
+                };
+                api.into()
+            })
     }
 
     pub fn query_config() -> web::QueryConfig {
@@ -195,6 +228,7 @@ pub mod extractors {
 
     pub fn path_config() -> web::PathConfig {
         // A malformed id cannot name anything that exists: answer as for a missing one.
-        web::PathConfig::default().error_handler(|_err: PathError, _req| ApiError::NotFound("resource").into())
+        web::PathConfig::default()
+            .error_handler(|_err: PathError, _req| ApiError::NotFound("resource").into())
     }
 }

@@ -14,7 +14,11 @@ use civicsnap::state::now;
 use civicsnap::store::{self, NewUser};
 
 #[derive(Parser)]
-#[command(name = "civicsnap", version, about = "Citizen snap-and-report (随手拍) backend")]
+#[command(
+    name = "civicsnap",
+    version,
+    about = "Citizen snap-and-report (随手拍) backend"
+)]
 struct Cli {
     #[command(subcommand)]
     command: Option<Command>,
@@ -84,13 +88,27 @@ async fn main() -> anyhow::Result<()> {
         Command::Migrate => {
             let settings = Settings::load()?;
             store::connect(&settings.database_url).await?;
-            println!("migrations applied to {}", redact_url(&settings.database_url));
+            println!(
+                "migrations applied to {}",
+                redact_url(&settings.database_url)
+            );
             Ok(())
         }
-        Command::Token { role, sub, unit, ttl } => token(Settings::load()?, role, sub, unit, ttl).await,
-        Command::User { command: UserCommand::Create { role, username, unit, display_name } } => {
-            create_user(Settings::load()?, role, username, unit, display_name).await
-        }
+        Command::Token {
+            role,
+            sub,
+            unit,
+            ttl,
+        } => token(Settings::load()?, role, sub, unit, ttl).await,
+        Command::User {
+            command:
+                UserCommand::Create {
+                    role,
+                    username,
+                    unit,
+                    display_name,
+                },
+        } => create_user(Settings::load()?, role, username, unit, display_name).await,
     }
 }
 
@@ -115,9 +133,17 @@ async fn serve(settings: Settings) -> anyhow::Result<()> {
     Ok(())
 }
 
-async fn token(settings: Settings, role: Role, sub: Option<Uuid>, unit: Option<String>, ttl: i64) -> anyhow::Result<()> {
+async fn token(
+    settings: Settings,
+    role: Role,
+    sub: Option<Uuid>,
+    unit: Option<String>,
+    ttl: i64,
+) -> anyhow::Result<()> {
     if !settings.dev_mode {
-        bail!("`token` mints credentials without a password: it only works with dev_mode on, never in production");
+        bail!(
+            "`token` mints credentials without a password: it only works with dev_mode on, never in production"
+        );
     }
     if role.is_unit_role() && unit.is_none() {
         bail!("{role} needs --unit");
@@ -152,8 +178,13 @@ async fn token(settings: Settings, role: Role, sub: Option<Uuid>, unit: Option<S
     Ok(())
 }
 
-async fn create_user(settings: Settings, role: Role, username: String, unit: Option<String>,
-    display_name: Option<String>) -> anyhow::Result<()> {
+async fn create_user(
+    settings: Settings,
+    role: Role,
+    username: String,
+    unit: Option<String>,
+    display_name: Option<String>,
+) -> anyhow::Result<()> {
     if !role.uses_password() {
         bail!("citizens sign in by phone; create staff accounts only");
     }
@@ -162,12 +193,17 @@ async fn create_user(settings: Settings, role: Role, username: String, unit: Opt
     }
     eprintln!("password for {username} (one line on standard input):");
     let mut password = String::new();
-    std::io::stdin().lock().read_line(&mut password).context("reading the password")?;
+    std::io::stdin()
+        .lock()
+        .read_line(&mut password)
+        .context("reading the password")?;
     let password = password.trim_end_matches(['\r', '\n']).to_owned();
     if password.chars().count() < 10 {
         bail!("the password must have at least 10 characters");
     }
-    let hash = tokio::task::spawn_blocking(move || hash_password(&password)).await?.map_err(anyhow::Error::msg)?;
+    let hash = tokio::task::spawn_blocking(move || hash_password(&password))
+        .await?
+        .map_err(anyhow::Error::msg)?;
     let repo = store::connect(&settings.database_url).await?;
     let user = repo
         .create_user(&NewUser {

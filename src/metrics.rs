@@ -51,24 +51,60 @@ impl Metrics {
     pub fn new() -> Metrics {
         let mut registry = Registry::with_prefix("civicsnap");
         let requests = Family::<RequestLabels, Counter>::default();
-        let latency = Family::<LatencyLabels, Histogram, fn() -> Histogram>::new_with_constructor(latency_histogram);
+        let latency = Family::<LatencyLabels, Histogram, fn() -> Histogram>::new_with_constructor(
+            latency_histogram,
+        );
         let photo_seconds = Histogram::new(exponential_buckets(0.005, 2.0, 12));
         let photo_queue = Gauge::<i64, AtomicI64>::default();
         let photos_in_progress = Gauge::<i64, AtomicI64>::default();
-        registry.register("http_requests", "HTTP requests by route and status", requests.clone());
-        registry.register("http_request_duration_seconds", "HTTP request latency by route", latency.clone());
-        registry.register("photo_processing_seconds", "Time to process one uploaded photo", photo_seconds.clone());
-        registry.register("photo_queue_depth", "Uploads waiting for a processing slot", photo_queue.clone());
-        registry.register("photos_in_progress", "Uploads being processed", photos_in_progress.clone());
-        Metrics { registry, requests, latency, photo_seconds, photo_queue, photos_in_progress }
+        registry.register(
+            "http_requests",
+            "HTTP requests by route and status",
+            requests.clone(),
+        );
+        registry.register(
+            "http_request_duration_seconds",
+            "HTTP request latency by route",
+            latency.clone(),
+        );
+        registry.register(
+            "photo_processing_seconds",
+            "Time to process one uploaded photo",
+            photo_seconds.clone(),
+        );
+        registry.register(
+            "photo_queue_depth",
+            "Uploads waiting for a processing slot",
+            photo_queue.clone(),
+        );
+        registry.register(
+            "photos_in_progress",
+            "Uploads being processed",
+            photos_in_progress.clone(),
+        );
+        Metrics {
+            registry,
+            requests,
+            latency,
+            photo_seconds,
+            photo_queue,
+            photos_in_progress,
+        }
     }
 
     pub fn observe_request(&self, method: &str, route: &str, status: u16, elapsed: Duration) {
         self.requests
-            .get_or_create(&RequestLabels { method: method.to_owned(), route: route.to_owned(), status })
+            .get_or_create(&RequestLabels {
+                method: method.to_owned(),
+                route: route.to_owned(),
+                status,
+            })
             .inc();
         self.latency
-            .get_or_create(&LatencyLabels { method: method.to_owned(), route: route.to_owned() })
+            .get_or_create(&LatencyLabels {
+                method: method.to_owned(),
+                route: route.to_owned(),
+            })
             .observe(elapsed.as_secs_f64());
     }
 
@@ -96,7 +132,12 @@ mod tests {
         metrics.observe_photo(Duration::from_millis(60));
         metrics.photo_queue.set(3);
         let text = metrics.render();
-        assert!(text.contains(r#"civicsnap_http_requests_total{method="GET",route="/healthz",status="200"} 1"#), "{text}");
+        assert!(
+            text.contains(
+                r#"civicsnap_http_requests_total{method="GET",route="/healthz",status="200"} 1"#
+            ),
+            "{text}"
+        );
         assert!(text.contains("civicsnap_photo_processing_seconds_count 1"));
         assert!(text.contains("civicsnap_photo_queue_depth 3"));
     }

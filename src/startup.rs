@@ -6,8 +6,8 @@ use std::time::{Duration, Instant};
 
 use actix_web::body::MessageBody;
 use actix_web::dev::{Server, ServiceRequest, ServiceResponse};
-use actix_web::middleware::{Next, from_fn};
 use actix_web::http::header::{HeaderName, HeaderValue};
+use actix_web::middleware::{Next, from_fn};
 use actix_web::{App, HttpMessage, HttpResponse, HttpServer, web};
 use anyhow::Context;
 use tokio::sync::Semaphore;
@@ -40,7 +40,9 @@ pub struct Application {
 /// Opens the photo store the settings name, creating the S3 bucket if asked to.
 pub async fn open_photo_store(settings: &Settings) -> anyhow::Result<Arc<dyn PhotoStore>> {
     Ok(match settings.storage.kind {
-        StorageKind::Local => Arc::new(LocalStore::new(settings.local_storage_root()).context("local photo store")?),
+        StorageKind::Local => {
+            Arc::new(LocalStore::new(settings.local_storage_root()).context("local photo store")?)
+        }
         StorageKind::S3 => {
             let s3 = &settings.storage.s3;
             let store = S3Store::new(S3Config {
@@ -53,7 +55,10 @@ pub async fn open_photo_store(settings: &Settings) -> anyhow::Result<Arc<dyn Pho
             })
             .context("S3 photo store")?;
             if s3.create_bucket {
-                store.ensure_bucket().await.context("creating the S3 bucket")?;
+                store
+                    .ensure_bucket()
+                    .await
+                    .context("creating the S3 bucket")?;
             }
             Arc::new(store)
         }
@@ -114,10 +119,15 @@ async fn observe(
     let started = Instant::now();
     let method = req.method().as_str().to_owned();
     let request_id = req.extensions().get::<RequestId>().map(|id| id.to_string());
-    let metrics = req.app_data::<web::Data<AppState>>().map(|state| state.metrics.clone());
+    let metrics = req
+        .app_data::<web::Data<AppState>>()
+        .map(|state| state.metrics.clone());
     let mut res = next.call(req).await?;
     if let Some(metrics) = metrics {
-        let route = res.request().match_pattern().unwrap_or_else(|| "unmatched".into());
+        let route = res
+            .request()
+            .match_pattern()
+            .unwrap_or_else(|| "unmatched".into());
         metrics.observe_request(&method, &route, res.status().as_u16(), started.elapsed());
     }
     if let Some(value) = request_id.and_then(|id| HeaderValue::from_str(&id).ok()) {
@@ -135,9 +145,14 @@ impl Application {
         Application::build_with(settings, Overrides::default()).await
     }
 
-    pub async fn build_with(settings: Settings, overrides: Overrides) -> anyhow::Result<Application> {
+    pub async fn build_with(
+        settings: Settings,
+        overrides: Overrides,
+    ) -> anyhow::Result<Application> {
         settings.validate()?;
-        let repo = store::connect(&settings.database_url).await.context("opening the database")?;
+        let repo = store::connect(&settings.database_url)
+            .await
+            .context("opening the database")?;
         let photos = open_photo_store(&settings).await?;
         jobs::photo_cleanup::spawn(
             repo.clone(),
@@ -146,7 +161,9 @@ impl Application {
             Duration::from_secs(settings.photos.unattached_ttl_hours * 3600),
         );
         let listener = TcpListener::bind((settings.server.host.as_str(), settings.server.port))
-            .with_context(|| format!("binding {}:{}", settings.server.host, settings.server.port))?;
+            .with_context(|| {
+                format!("binding {}:{}", settings.server.host, settings.server.port)
+            })?;
         let port = listener.local_addr()?.port();
         let workers = match settings.server.workers {
             0 => std::thread::available_parallelism().map_or(2, usize::from),
@@ -172,7 +189,11 @@ impl Application {
         .shutdown_timeout(30)
         .listen(listener)?
         .run();
-        Ok(Application { port, server, state })
+        Ok(Application {
+            port,
+            server,
+            state,
+        })
     }
 
     pub fn port(&self) -> u16 {

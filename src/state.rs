@@ -1,7 +1,7 @@
 //! What every handler can reach, built once at start-up.
 
-use std::num::NonZeroU32;
 use std::net::IpAddr;
+use std::num::NonZeroU32;
 use std::sync::Arc;
 
 use chrono::{DateTime, SubsecRound, Utc};

@@ -23,8 +23,16 @@ pub struct AuthUser {
 
 impl AuthUser {
     /// 403 unless the caller's role passes `allowed`.
-    pub fn require(&self, allowed: impl Fn(Role) -> bool, what: &'static str) -> Result<(), ApiError> {
-        if allowed(self.role) { Ok(()) } else { Err(ApiError::Forbidden(what)) }
+    pub fn require(
+        &self,
+        allowed: impl Fn(Role) -> bool,
+        what: &'static str,
+    ) -> Result<(), ApiError> {
+        if allowed(self.role) {
+            Ok(())
+        } else {
+            Err(ApiError::Forbidden(what))
+        }
     }
 }
 
@@ -37,10 +45,15 @@ fn authenticate(req: &HttpRequest) -> Result<Option<AuthUser>, ApiError> {
     let token = value
         .to_str()
         .ok()
-        .and_then(|v| v.strip_prefix("Bearer ").or_else(|| v.strip_prefix("bearer ")))
+        .and_then(|v| {
+            v.strip_prefix("Bearer ")
+                .or_else(|| v.strip_prefix("bearer "))
+        })
         .map(str::trim)
         .filter(|t| !t.is_empty())
-        .ok_or(ApiError::Unauthorized("expected an Authorization: Bearer token"))?;
+        .ok_or(ApiError::Unauthorized(
+            "expected an Authorization: Bearer token",
+        ))?;
     let state = req
         .app_data::<web::Data<AppState>>()
         .ok_or_else(|| ApiError::internal(anyhow::anyhow!("application state missing")))?;
@@ -48,11 +61,16 @@ fn authenticate(req: &HttpRequest) -> Result<Option<AuthUser>, ApiError> {
         TokenError::Expired => ApiError::Unauthorized("the access token has expired"),
         TokenError::Invalid => ApiError::Unauthorized("the access token is invalid"),
     })?;
-    let id = Uuid::parse_str(&claims.sub).map_err(|_| ApiError::Unauthorized("the access token is invalid"))?;
+    let id = Uuid::parse_str(&claims.sub)
+        .map_err(|_| ApiError::Unauthorized("the access token is invalid"))?;
     if claims.role.is_unit_role() && claims.unit_id.is_none() {
         return Err(ApiError::Unauthorized("the access token is invalid"));
     }
-    Ok(Some(AuthUser { id, role: claims.role, unit_id: claims.unit_id }))
+    Ok(Some(AuthUser {
+        id,
+        role: claims.role,
+        unit_id: claims.unit_id,
+    }))
 }
 
 impl FromRequest for AuthUser {
@@ -60,7 +78,9 @@ impl FromRequest for AuthUser {
     type Future = Ready<Result<AuthUser, ApiError>>;
 
     fn from_request(req: &HttpRequest, _: &mut Payload) -> Self::Future {
-        ready(authenticate(req).and_then(|user| user.ok_or(ApiError::Unauthorized("sign in first"))))
+        ready(
+            authenticate(req).and_then(|user| user.ok_or(ApiError::Unauthorized("sign in first"))),
+        )
     }
 }
 

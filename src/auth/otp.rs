@@ -41,9 +41,12 @@ pub struct OtpCodes {
 impl OtpCodes {
     /// `secret` is a server secret; a fixed label separates this use of it.
     pub fn new(secret: &[u8]) -> OtpCodes {
-        let mut mac = <Hmac<Sha256> as Mac>::new_from_slice(secret).expect("HMAC takes keys of any length");
+        let mut mac =
+            <Hmac<Sha256> as Mac>::new_from_slice(secret).expect("HMAC takes keys of any length");
         mac.update(b"civicsnap otp v1");
-        OtpCodes { key: mac.finalize().into_bytes().to_vec() }
+        OtpCodes {
+            key: mac.finalize().into_bytes().to_vec(),
+        }
     }
 
     pub fn generate() -> String {
@@ -51,7 +54,8 @@ impl OtpCodes {
     }
 
     fn mac(&self, phone: &Phone, code: &str) -> Hmac<Sha256> {
-        let mut mac = <Hmac<Sha256> as Mac>::new_from_slice(&self.key).expect("HMAC takes keys of any length");
+        let mut mac = <Hmac<Sha256> as Mac>::new_from_slice(&self.key)
+            .expect("HMAC takes keys of any length");
         mac.update(phone.as_e164().as_bytes());
         mac.update(b":");
         mac.update(code.as_bytes());

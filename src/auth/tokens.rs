@@ -63,7 +63,12 @@ impl JwtKeys {
     }
 
     pub fn from_settings(settings: &Settings, secret: &str) -> JwtKeys {
-        JwtKeys::new(secret.as_bytes(), &settings.auth.issuer, &settings.auth.audience, settings.auth.access_ttl_secs)
+        JwtKeys::new(
+            secret.as_bytes(),
+            &settings.auth.issuer,
+            &settings.auth.audience,
+            settings.auth.access_ttl_secs,
+        )
     }
 
     pub fn access_ttl_secs(&self) -> i64 {
@@ -71,8 +76,14 @@ impl JwtKeys {
     }
 
     /// An access token for `sub` valid for `ttl_secs` from `now`.
-    pub fn issue(&self, sub: Uuid, role: Role, unit_id: Option<String>, now: DateTime<Utc>, ttl_secs: i64)
-        -> Result<String, TokenError> {
+    pub fn issue(
+        &self,
+        sub: Uuid,
+        role: Role,
+        unit_id: Option<String>,
+        now: DateTime<Utc>,
+        ttl_secs: i64,
+    ) -> Result<String, TokenError> {
         let claims = Claims {
             sub: sub.to_string(),
             role,
@@ -82,7 +93,8 @@ impl JwtKeys {
             iat: now.timestamp(),
             exp: now.timestamp().saturating_add(ttl_secs),
         };
-        jsonwebtoken::encode(&Header::new(Algorithm::HS256), &claims, &self.encoding).map_err(|_| TokenError::Invalid)
+        jsonwebtoken::encode(&Header::new(Algorithm::HS256), &claims, &self.encoding)
+            .map_err(|_| TokenError::Invalid)
     }
 
     pub fn verify(&self, token: &str) -> Result<Claims, TokenError> {
@@ -152,7 +164,9 @@ mod tests {
     fn round_trip() {
         let keys = keys();
         let id = Uuid::now_v7();
-        let token = keys.issue(id, Role::UnitStaff, Some("U1".into()), Utc::now(), 60).unwrap();
+        let token = keys
+            .issue(id, Role::UnitStaff, Some("U1".into()), Utc::now(), 60)
+            .unwrap();
         let claims = keys.verify(&token).unwrap();
         assert_eq!(claims.sub, id.to_string());
         assert_eq!(claims.role, Role::UnitStaff);
@@ -163,18 +177,24 @@ mod tests {
     fn expired_tokens_are_refused() {
         let keys = keys();
         let past = Utc::now() - chrono::Duration::hours(2);
-        let token = keys.issue(Uuid::now_v7(), Role::Citizen, None, past, 60).unwrap();
+        let token = keys
+            .issue(Uuid::now_v7(), Role::Citizen, None, past, 60)
+            .unwrap();
         assert_eq!(keys.verify(&token), Err(TokenError::Expired));
     }
 
     #[test]
     fn foreign_secret_audience_and_alg_none_are_refused() {
         let other = JwtKeys::new(&[8u8; 32], "civicsnap", "civicsnap-api", 900);
-        let token = other.issue(Uuid::now_v7(), Role::Admin, None, Utc::now(), 60).unwrap();
+        let token = other
+            .issue(Uuid::now_v7(), Role::Admin, None, Utc::now(), 60)
+            .unwrap();
         assert_eq!(keys().verify(&token), Err(TokenError::Invalid));
 
         let wrong_aud = JwtKeys::new(&[7u8; 32], "civicsnap", "elsewhere", 900);
-        let token = wrong_aud.issue(Uuid::now_v7(), Role::Admin, None, Utc::now(), 60).unwrap();
+        let token = wrong_aud
+            .issue(Uuid::now_v7(), Role::Admin, None, Utc::now(), 60)
+            .unwrap();
         assert_eq!(keys().verify(&token), Err(TokenError::Invalid));
 
         // An unsigned token claiming admin.
@@ -184,7 +204,10 @@ mod tests {
             r#"{{"sub":"{}","role":"admin","iss":"civicsnap","aud":"civicsnap-api","iat":0,"exp":{exp}}}"#,
             Uuid::now_v7()
         ));
-        assert_eq!(keys().verify(&format!("{header}.{body}.")), Err(TokenError::Invalid));
+        assert_eq!(
+            keys().verify(&format!("{header}.{body}.")),
+            Err(TokenError::Invalid)
+        );
     }
 
     #[test]

@@ -74,7 +74,10 @@ mod tests {
     fn names_round_trip_and_match_serde() {
         for state in CaseState::ALL {
             assert_eq!(CaseState::parse(state.as_str()), Some(state));
-            assert_eq!(serde_json::to_string(&state).unwrap(), format!("\"{}\"", state.as_str()));
+            assert_eq!(
+                serde_json::to_string(&state).unwrap(),
+                format!("\"{}\"", state.as_str())
+            );
         }
         assert_eq!(CaseState::parse("open"), None);
     }

@@ -102,9 +102,13 @@ pub fn wgs84_to_gcj02(p: LatLon) -> LatLon {
     let rad_lat = p.lat / 180.0 * PI;
     let magic = 1.0 - KRASOVSKY_EE * rad_lat.sin().powi(2);
     let sqrt_magic = magic.sqrt();
-    let d_lat = offset_lat(x, y) * 180.0 / ((KRASOVSKY_A * (1.0 - KRASOVSKY_EE)) / (magic * sqrt_magic) * PI);
+    let d_lat = offset_lat(x, y) * 180.0
+        / ((KRASOVSKY_A * (1.0 - KRASOVSKY_EE)) / (magic * sqrt_magic) * PI);
     let d_lon = offset_lon(x, y) * 180.0 / (KRASOVSKY_A / sqrt_magic * rad_lat.cos() * PI);
-    LatLon { lat: p.lat + d_lat, lon: p.lon + d_lon }
+    LatLon {
+        lat: p.lat + d_lat,
+        lon: p.lon + d_lon,
+    }
 }
 
 /// GCJ-02 -> WGS84 by iterating the forward transform.
@@ -116,7 +120,10 @@ pub fn gcj02_to_wgs84(p: LatLon) -> LatLon {
     for _ in 0..10 {
         let forward = wgs84_to_gcj02(guess);
         let (d_lat, d_lon) = (forward.lat - p.lat, forward.lon - p.lon);
-        guess = LatLon { lat: guess.lat - d_lat, lon: guess.lon - d_lon };
+        guess = LatLon {
+            lat: guess.lat - d_lat,
+            lon: guess.lon - d_lon,
+        };
         if d_lat.abs() < 1e-10 && d_lon.abs() < 1e-10 {
             break;
         }
@@ -132,14 +139,20 @@ pub fn bd09_to_gcj02(p: LatLon) -> LatLon {
     let y = p.lat - 0.006;
     let z = (x * x + y * y).sqrt() - 0.00002 * (y * BD_X_PI).sin();
     let theta = y.atan2(x) - 0.000003 * (x * BD_X_PI).cos();
-    LatLon { lat: z * theta.sin(), lon: z * theta.cos() }
+    LatLon {
+        lat: z * theta.sin(),
+        lon: z * theta.cos(),
+    }
 }
 
 pub fn gcj02_to_bd09(p: LatLon) -> LatLon {
     let (x, y) = (p.lon, p.lat);
     let z = (x * x + y * y).sqrt() + 0.00002 * (y * BD_X_PI).sin();
     let theta = y.atan2(x) + 0.000003 * (x * BD_X_PI).cos();
-    LatLon { lat: z * theta.sin() + 0.006, lon: z * theta.cos() + 0.0065 }
+    LatLon {
+        lat: z * theta.sin() + 0.006,
+        lon: z * theta.cos() + 0.0065,
+    }
 }
 
 /// The area a deployment accepts reports in.
@@ -156,11 +169,20 @@ impl ServiceArea {
         LatLon::new(min_lat, min_lon).map_err(|e| e.to_string())?;
         LatLon::new(max_lat, max_lon).map_err(|e| e.to_string())?;
         if min_lon >= max_lon || min_lat >= max_lat {
-            return Err("service area bbox must be [min_lon, min_lat, max_lon, max_lat] with min < max".into());
+            return Err(
+                "service area bbox must be [min_lon, min_lat, max_lon, max_lat] with min < max"
+                    .into(),
+            );
         }
         Ok(ServiceArea::Bbox(Rect::new(
-            Coord { x: min_lon, y: min_lat },
-            Coord { x: max_lon, y: max_lat },
+            Coord {
+                x: min_lon,
+                y: min_lat,
+            },
+            Coord {
+                x: max_lon,
+                y: max_lat,
+            },
         )))
     }
 
@@ -172,7 +194,10 @@ impl ServiceArea {
         for [lon, lat] in ring {
             LatLon::new(*lat, *lon).map_err(|e| format!("service area polygon: {e}"))?;
         }
-        let line: LineString<f64> = ring.iter().map(|[lon, lat]| Coord { x: *lon, y: *lat }).collect();
+        let line: LineString<f64> = ring
+            .iter()
+            .map(|[lon, lat]| Coord { x: *lon, y: *lat })
+            .collect();
         Ok(ServiceArea::Polygon(Polygon::new(line, vec![])))
     }
 
@@ -203,13 +228,19 @@ mod tests {
         assert_eq!(LatLon::new(-90.5, 0.0), Err(PositionError::Latitude));
         assert_eq!(LatLon::new(f64::NAN, 0.0), Err(PositionError::Latitude));
         assert_eq!(LatLon::new(0.0, 181.0), Err(PositionError::Longitude));
-        assert_eq!(LatLon::new(0.0, f64::INFINITY), Err(PositionError::Longitude));
+        assert_eq!(
+            LatLon::new(0.0, f64::INFINITY),
+            Err(PositionError::Longitude)
+        );
         assert!(LatLon::new(90.0, -180.0).is_ok());
     }
 
     #[test]
     fn gcj02_offset_in_zhangjiagang_is_a_few_hundred_metres() {
-        let wgs = LatLon { lat: 31.8753, lon: 120.5539 };
+        let wgs = LatLon {
+            lat: 31.8753,
+            lon: 120.5539,
+        };
         let gcj = wgs84_to_gcj02(wgs);
         let shift = wgs.distance_m(gcj);
         assert!((300.0..700.0).contains(&shift), "shift {shift} m");
@@ -217,7 +248,11 @@ mod tests {
 
     #[test]
     fn gcj02_round_trip_is_centimetre_exact() {
-        for (lat, lon) in [(31.8753, 120.5539), (39.9087, 116.3975), (22.5431, 114.0579)] {
+        for (lat, lon) in [
+            (31.8753, 120.5539),
+            (39.9087, 116.3975),
+            (22.5431, 114.0579),
+        ] {
             let wgs = LatLon { lat, lon };
             let back = gcj02_to_wgs84(wgs84_to_gcj02(wgs));
             assert!(close(wgs, back, 0.01), "{wgs:?} -> {back:?}");
@@ -226,7 +261,10 @@ mod tests {
 
     #[test]
     fn bd09_round_trip_and_to_wgs84() {
-        let wgs = LatLon { lat: 31.8753, lon: 120.5539 };
+        let wgs = LatLon {
+            lat: 31.8753,
+            lon: 120.5539,
+        };
         let bd = gcj02_to_bd09(wgs84_to_gcj02(wgs));
         assert!(close(bd.to_wgs84(Crs::Bd09), wgs, 0.5));
         // BD-09 sits further from WGS84 than GCJ-02 does.
@@ -235,31 +273,56 @@ mod tests {
 
     #[test]
     fn outside_china_is_unchanged() {
-        let paris = LatLon { lat: 48.8566, lon: 2.3522 };
+        let paris = LatLon {
+            lat: 48.8566,
+            lon: 2.3522,
+        };
         assert_eq!(paris.to_wgs84(Crs::Gcj02), paris);
     }
 
     #[test]
     fn known_distance() {
         // One degree of latitude is about 111.2 km.
-        let d = LatLon { lat: 31.0, lon: 120.0 }.distance_m(LatLon { lat: 32.0, lon: 120.0 });
+        let d = LatLon {
+            lat: 31.0,
+            lon: 120.0,
+        }
+        .distance_m(LatLon {
+            lat: 32.0,
+            lon: 120.0,
+        });
         assert!((111_000.0..111_400.0).contains(&d), "{d}");
     }
 
     #[test]
     fn bbox_area_includes_border() {
         let area = ServiceArea::from_bbox([120.0, 31.0, 121.0, 32.0]).unwrap();
-        assert!(area.contains(LatLon { lat: 31.5, lon: 120.5 }));
-        assert!(area.contains(LatLon { lat: 31.0, lon: 120.0 }));
-        assert!(!area.contains(LatLon { lat: 30.99, lon: 120.5 }));
+        assert!(area.contains(LatLon {
+            lat: 31.5,
+            lon: 120.5
+        }));
+        assert!(area.contains(LatLon {
+            lat: 31.0,
+            lon: 120.0
+        }));
+        assert!(!area.contains(LatLon {
+            lat: 30.99,
+            lon: 120.5
+        }));
         assert!(ServiceArea::from_bbox([121.0, 31.0, 120.0, 32.0]).is_err());
     }
 
     #[test]
     fn polygon_area() {
         let area = ServiceArea::from_ring(&[[120.0, 31.0], [121.0, 31.0], [120.5, 32.0]]).unwrap();
-        assert!(area.contains(LatLon { lat: 31.2, lon: 120.5 }));
-        assert!(!area.contains(LatLon { lat: 31.9, lon: 120.1 }));
+        assert!(area.contains(LatLon {
+            lat: 31.2,
+            lon: 120.5
+        }));
+        assert!(!area.contains(LatLon {
+            lat: 31.9,
+            lon: 120.1
+        }));
         assert!(ServiceArea::from_ring(&[[120.0, 31.0], [121.0, 31.0]]).is_err());
         assert!(ServiceArea::from_ring(&[[120.0, 31.0], [121.0, 91.0], [120.0, 32.0]]).is_err());
     }

@@ -52,13 +52,21 @@ pub struct InvalidReport {
 }
 
 fn invalid(field: &'static str, code: &'static str, message: impl Into<String>) -> InvalidReport {
-    InvalidReport { field, code, message: message.into() }
+    InvalidReport {
+        field,
+        code,
+        message: message.into(),
+    }
 }
 
 pub fn validate(input: ReportInput, rules: &ReportRules) -> Result<ValidReport, InvalidReport> {
     let category = input.category.trim().to_owned();
     if category.is_empty() || category.len() > 32 {
-        return Err(invalid("category", "invalid_category", "category must be a category code"));
+        return Err(invalid(
+            "category",
+            "invalid_category",
+            "category must be a category code",
+        ));
     }
     let given = LatLon::new(input.lat, input.lon)
         .map_err(|e| invalid("location", "invalid_location", e.to_string()))?;
@@ -75,7 +83,11 @@ pub fn validate(input: ReportInput, rules: &ReportRules) -> Result<ValidReport, 
     }
     let accuracy_m = match input.accuracy_m {
         Some(a) if !a.is_finite() || a < 0.0 => {
-            return Err(invalid("location", "invalid_location", "accuracy_m must be a non-negative number of metres"));
+            return Err(invalid(
+                "location",
+                "invalid_location",
+                "accuracy_m must be a non-negative number of metres",
+            ));
         }
         other => other,
     };
@@ -85,18 +97,27 @@ pub fn validate(input: ReportInput, rules: &ReportRules) -> Result<ValidReport, 
         return Err(invalid(
             "description",
             "description_too_long",
-            format!("description has {chars} characters; at most {} are allowed", rules.max_description_chars),
+            format!(
+                "description has {chars} characters; at most {} are allowed",
+                rules.max_description_chars
+            ),
         ));
     }
-    let address = input.address.map(|a| a.trim().to_owned()).filter(|a| !a.is_empty());
-    if let Some(address) = &address {
-        if address.chars().count() > rules.max_address_chars {
-            return Err(invalid(
-                "address",
-                "address_too_long",
-                format!("address is longer than {} characters", rules.max_address_chars),
-            ));
-        }
+    let address = input
+        .address
+        .map(|a| a.trim().to_owned())
+        .filter(|a| !a.is_empty());
+    if let Some(address) = &address
+        && address.chars().count() > rules.max_address_chars
+    {
+        return Err(invalid(
+            "address",
+            "address_too_long",
+            format!(
+                "address is longer than {} characters",
+                rules.max_address_chars
+            ),
+        ));
     }
     if input.photo_ids.is_empty() || input.photo_ids.len() > rules.max_photos {
         return Err(invalid(
@@ -107,7 +128,11 @@ pub fn validate(input: ReportInput, rules: &ReportRules) -> Result<ValidReport, 
     }
     let mut seen = std::collections::HashSet::with_capacity(input.photo_ids.len());
     if !input.photo_ids.iter().all(|id| seen.insert(*id)) {
-        return Err(invalid("photo_ids", "duplicate_photo", "the same photo is listed twice"));
+        return Err(invalid(
+            "photo_ids",
+            "duplicate_photo",
+            "the same photo is listed twice",
+        ));
     }
     Ok(ValidReport {
         category,
@@ -178,48 +203,149 @@ mod tests {
         assert_eq!(r.category, "dumping.garbage");
         assert_eq!(r.address.as_deref(), Some("暨阳中路"));
         assert_eq!(r.description, "楼道里飞线充电");
-        assert_eq!(r.location, LatLon { lat: 31.8753, lon: 120.5539 });
+        assert_eq!(
+            r.location,
+            LatLon {
+                lat: 31.8753,
+                lon: 120.5539
+            }
+        );
     }
 
     #[test]
     fn converts_gcj02_to_wgs84() {
-        let r = validate(ReportInput { crs: Crs::Gcj02, ..input() }, &rules()).unwrap();
-        let shift = r.location.distance_m(LatLon { lat: 31.8753, lon: 120.5539 });
+        let r = validate(
+            ReportInput {
+                crs: Crs::Gcj02,
+                ..input()
+            },
+            &rules(),
+        )
+        .unwrap();
+        let shift = r.location.distance_m(LatLon {
+            lat: 31.8753,
+            lon: 120.5539,
+        });
         assert!(shift > 300.0, "{shift}");
     }
 
     #[test]
     fn refuses_bad_positions() {
-        assert_eq!(refusal(ReportInput { lat: 91.0, ..input() }), ("location", "invalid_location"));
-        assert_eq!(refusal(ReportInput { lon: 181.0, ..input() }), ("location", "invalid_location"));
-        assert_eq!(refusal(ReportInput { lat: f64::NAN, ..input() }), ("location", "invalid_location"));
-        assert_eq!(refusal(ReportInput { lat: 39.9, lon: 116.4, ..input() }), ("location", "outside_service_area"));
-        assert_eq!(refusal(ReportInput { accuracy_m: Some(-1.0), ..input() }), ("location", "invalid_location"));
+        assert_eq!(
+            refusal(ReportInput {
+                lat: 91.0,
+                ..input()
+            }),
+            ("location", "invalid_location")
+        );
+        assert_eq!(
+            refusal(ReportInput {
+                lon: 181.0,
+                ..input()
+            }),
+            ("location", "invalid_location")
+        );
+        assert_eq!(
+            refusal(ReportInput {
+                lat: f64::NAN,
+                ..input()
+            }),
+            ("location", "invalid_location")
+        );
+        assert_eq!(
+            refusal(ReportInput {
+                lat: 39.9,
+                lon: 116.4,
+                ..input()
+            }),
+            ("location", "outside_service_area")
+        );
+        assert_eq!(
+            refusal(ReportInput {
+                accuracy_m: Some(-1.0),
+                ..input()
+            }),
+            ("location", "invalid_location")
+        );
     }
 
     #[test]
     fn refuses_bad_text() {
-        assert_eq!(refusal(ReportInput { category: " ".into(), ..input() }), ("category", "invalid_category"));
+        assert_eq!(
+            refusal(ReportInput {
+                category: " ".into(),
+                ..input()
+            }),
+            ("category", "invalid_category")
+        );
         let long = "飞".repeat(2001);
-        assert_eq!(refusal(ReportInput { description: long, ..input() }), ("description", "description_too_long"));
-        assert!(validate(ReportInput { description: "飞".repeat(2000), ..input() }, &rules()).is_ok());
-        assert_eq!(refusal(ReportInput { address: Some("路".repeat(201)), ..input() }), ("address", "address_too_long"));
+        assert_eq!(
+            refusal(ReportInput {
+                description: long,
+                ..input()
+            }),
+            ("description", "description_too_long")
+        );
+        assert!(
+            validate(
+                ReportInput {
+                    description: "飞".repeat(2000),
+                    ..input()
+                },
+                &rules()
+            )
+            .is_ok()
+        );
+        assert_eq!(
+            refusal(ReportInput {
+                address: Some("路".repeat(201)),
+                ..input()
+            }),
+            ("address", "address_too_long")
+        );
     }
 
     #[test]
     fn refuses_bad_photo_lists() {
-        assert_eq!(refusal(ReportInput { photo_ids: vec![], ..input() }), ("photo_ids", "invalid_photo_count"));
+        assert_eq!(
+            refusal(ReportInput {
+                photo_ids: vec![],
+                ..input()
+            }),
+            ("photo_ids", "invalid_photo_count")
+        );
         let ten = (0..10).map(|_| Uuid::now_v7()).collect();
-        assert_eq!(refusal(ReportInput { photo_ids: ten, ..input() }), ("photo_ids", "invalid_photo_count"));
+        assert_eq!(
+            refusal(ReportInput {
+                photo_ids: ten,
+                ..input()
+            }),
+            ("photo_ids", "invalid_photo_count")
+        );
         let id = Uuid::now_v7();
-        assert_eq!(refusal(ReportInput { photo_ids: vec![id, id], ..input() }), ("photo_ids", "duplicate_photo"));
+        assert_eq!(
+            refusal(ReportInput {
+                photo_ids: vec![id, id],
+                ..input()
+            }),
+            ("photo_ids", "duplicate_photo")
+        );
     }
 
     #[test]
     fn flags_distant_photos_only() {
-        let here = LatLon { lat: 31.8753, lon: 120.5539 };
-        let near = LatLon { lat: 31.8760, lon: 120.5545 };
-        let far = LatLon { lat: 31.8853, lon: 120.5539 };
+        let here = LatLon {
+            lat: 31.8753,
+            lon: 120.5539,
+        };
+        let near = LatLon {
+            lat: 31.8760,
+            lon: 120.5545,
+        };
+        let far = LatLon {
+            lat: 31.8853,
+            lon: 120.5539,
+        };
         assert_eq!(photo_location_mismatch(here, [near], 500.0), None);
         let d = photo_location_mismatch(here, [near, far], 500.0).unwrap();
         assert!((1000.0..1200.0).contains(&d), "{d}");

@@ -75,7 +75,10 @@ impl Role {
 
     /// Roles that may upload photos (reports, and later proof of work).
     pub fn may_upload_photos(self) -> bool {
-        matches!(self, Role::Citizen | Role::Inspector | Role::UnitStaff | Role::UnitLead)
+        matches!(
+            self,
+            Role::Citizen | Role::Inspector | Role::UnitStaff | Role::UnitLead
+        )
     }
 }
 

@@ -48,15 +48,20 @@ async fn request_otp(
     state: web::Data<AppState>,
     body: web::Json<OtpRequest>,
 ) -> Result<HttpResponse, ApiError> {
-    let phone = Phone::parse(&body.phone).map_err(|e| ApiError::invalid_field("phone", "invalid_phone", e.to_string()))?;
-    if let Some(ip) = req.peer_addr().map(|a| a.ip()) {
-        if let Err(not_until) = state.otp_ip_limiter.check_key(&ip) {
-            let wait = not_until.wait_time_from(governor::clock::Clock::now(&governor::clock::DefaultClock::default()));
-            return Err(ApiError::TooManyRequests {
-                detail: "too many code requests from this client; try again later".into(),
-                retry_after_secs: wait.as_secs().max(1),
-            });
-        }
+    let phone = Phone::parse(&body.phone)
+        .map_err(|e| ApiError::invalid_field("phone", "invalid_phone", e.to_string()))?;
+    // The peer address: behind a reverse proxy this limits the proxy as a whole,
+    // which the per-phone limit (kept in the database) backs up.
+    if let Some(ip) = req.peer_addr().map(|a| a.ip())
+        && let Err(not_until) = state.otp_ip_limiter.check_key(&ip)
+    {
+        let wait = not_until.wait_time_from(governor::clock::Clock::now(
+            &governor::clock::DefaultClock::default(),
+        ));
+        return Err(ApiError::TooManyRequests {
+            detail: "too many code requests from this client; try again later".into(),
+            retry_after_secs: wait.as_secs().max(1),
+        });
     }
     let auth = &state.settings.auth;
     let code = OtpCodes::generate();
@@ -73,12 +78,20 @@ async fn request_otp(
         .await?;
     if !stored {
         return Err(ApiError::TooManyRequests {
-            detail: "a code was sent to this phone moments ago; wait before asking for another".into(),
+            detail: "a code was sent to this phone moments ago; wait before asking for another"
+                .into(),
             retry_after_secs: auth.otp_resend_secs,
         });
     }
-    state.sms.send_code(&phone, &code).await.map_err(|e| ApiError::Unavailable(e.to_string()))?;
-    Ok(HttpResponse::Accepted().json(OtpSent { expires_in: auth.otp_ttl_secs, resend_after: auth.otp_resend_secs }))
+    state
+        .sms
+        .send_code(&phone, &code)
+        .await
+        .map_err(|e| ApiError::Unavailable(e.to_string()))?;
+    Ok(HttpResponse::Accepted().json(OtpSent {
+        expires_in: auth.otp_ttl_secs,
+        resend_after: auth.otp_resend_secs,
+    }))
 }
 
 #[derive(Deserialize, ToSchema)]
@@ -116,13 +129,20 @@ fn invalid_grant(detail: &str) -> ApiError {
     )
 )]
 #[post("/api/v1/auth/token")]
-async fn token(state: web::Data<AppState>, body: web::Json<TokenRequest>) -> Result<web::Json<TokenResponse>, ApiError> {
+async fn token(
+    state: web::Data<AppState>,
+    body: web::Json<TokenRequest>,
+) -> Result<web::Json<TokenResponse>, ApiError> {
     let now = now();
     let refresh_ttl = Duration::days(state.settings.auth.refresh_ttl_days as i64);
     let user = match body.into_inner() {
         TokenRequest::Otp { phone, code } => {
-            let phone = Phone::parse(&phone).map_err(|e| ApiError::invalid_field("phone", "invalid_phone", e.to_string()))?;
-            let record = state.repo.count_otp_attempt(&phone).await?.ok_or_else(|| invalid_grant("no valid code for this phone; request a new one"))?;
+            let phone = Phone::parse(&phone)
+                .map_err(|e| ApiError::invalid_field("phone", "invalid_phone", e.to_string()))?;
+            let record =
+                state.repo.count_otp_attempt(&phone).await?.ok_or_else(|| {
+                    invalid_grant("no valid code for this phone; request a new one")
+                })?;
             if record.expires_at <= now {
                 return Err(invalid_grant("the code has expired; request a new one"));
             }
@@ -139,7 +159,9 @@ async fn token(state: web::Data<AppState>, body: web::Json<TokenRequest>) -> Res
         TokenRequest::Password { username, password } => {
             let user = state.repo.user_by_username(&username).await?;
             let stored = user.as_ref().and_then(|u| u.password_hash.clone());
-            let ok = web::block(move || verify_password(&password, stored.as_deref())).await.map_err(ApiError::internal)?;
+            let ok = web::block(move || verify_password(&password, stored.as_deref()))
+                .await
+                .map_err(ApiError::internal)?;
             match user {
                 Some(user) if ok && !user.disabled && user.role.uses_password() => user,
                 _ => return Err(invalid_grant("wrong username or password")),
@@ -149,7 +171,12 @@ async fn token(state: web::Data<AppState>, body: web::Json<TokenRequest>) -> Res
             let next = RefreshTokens::generate();
             let rotation = state
                 .repo
-                .rotate_refresh_token(&RefreshTokens::hash(&refresh_token), &RefreshTokens::hash(&next), now + refresh_ttl, now)
+                .rotate_refresh_token(
+                    &RefreshTokens::hash(&refresh_token),
+                    &RefreshTokens::hash(&next),
+                    now + refresh_ttl,
+                    now,
+                )
                 .await?;
             return match rotation {
                 Rotation::Rotated(user) => Ok(web::Json(access_for(&state, &user, next, now)?)),
@@ -178,8 +205,21 @@ async fn token(state: web::Data<AppState>, body: web::Json<TokenRequest>) -> Res
     Ok(web::Json(access_for(&state, &user, refresh, now)?))
 }
 
-fn access_for(state: &AppState, user: &User, refresh_token: String, now: chrono::DateTime<chrono::Utc>) -> Result<TokenResponse, ApiError> {
+fn access_for(
+    state: &AppState,
+    user: &User,
+    refresh_token: String,
+    now: chrono::DateTime<chrono::Utc>,
+) -> Result<TokenResponse, ApiError> {
     let ttl = state.jwt.access_ttl_secs();
-    let access_token = state.jwt.issue(user.id, user.role, user.unit_id.clone(), now, ttl).map_err(ApiError::internal)?;
-    Ok(TokenResponse { access_token, token_type: "Bearer".into(), expires_in: ttl, refresh_token })
+    let access_token = state
+        .jwt
+        .issue(user.id, user.role, user.unit_id.clone(), now, ttl)
+        .map_err(ApiError::internal)?;
+    Ok(TokenResponse {
+        access_token,
+        token_type: "Bearer".into(),
+        expires_in: ttl,
+        refresh_token,
+    })
 }

@@ -26,7 +26,9 @@ pub struct CategoryNode {
 /// Active categories as a tree, in display order. Reports use the codes of leaves.
 #[utoipa::path(tag = "categories", responses((status = 200, body = Vec<CategoryNode>)))]
 #[get("/api/v1/categories")]
-async fn list_categories(state: web::Data<AppState>) -> Result<web::Json<Vec<CategoryNode>>, ApiError> {
+async fn list_categories(
+    state: web::Data<AppState>,
+) -> Result<web::Json<Vec<CategoryNode>>, ApiError> {
     Ok(web::Json(tree(state.repo.categories().await?)))
 }
 
@@ -72,6 +74,13 @@ mod tests {
         ]);
         assert_eq!(nodes.len(), 1);
         assert_eq!(nodes[0].code, "01");
-        assert_eq!(nodes[0].children.iter().map(|c| c.code.as_str()).collect::<Vec<_>>(), ["0101"]);
+        assert_eq!(
+            nodes[0]
+                .children
+                .iter()
+                .map(|c| c.code.as_str())
+                .collect::<Vec<_>>(),
+            ["0101"]
+        );
     }
 }

@@ -42,7 +42,12 @@ impl utoipa::Modify for BearerAuth {
         let components = openapi.components.get_or_insert_with(Default::default);
         components.add_security_scheme(
             "bearer",
-            SecurityScheme::Http(Http::builder().scheme(HttpAuthScheme::Bearer).bearer_format("JWT").build()),
+            SecurityScheme::Http(
+                Http::builder()
+                    .scheme(HttpAuthScheme::Bearer)
+                    .bearer_format("JWT")
+                    .build(),
+            ),
         );
     }
 }
@@ -58,11 +63,17 @@ pub fn configure(cfg: &mut ServiceConfig) {
 
 /// The OpenAPI document, built from the same registrations the server uses.
 pub fn openapi() -> utoipa::openapi::OpenApi {
-    let (_, api) = App::new().into_utoipa_app().openapi(ApiDoc::openapi()).configure(configure).split_for_parts();
+    let (_, api) = App::new()
+        .into_utoipa_app()
+        .openapi(ApiDoc::openapi())
+        .configure(configure)
+        .split_for_parts();
     api
 }
 
 /// The document as YAML, exactly as committed in `openapi.yaml`.
 pub fn openapi_yaml() -> String {
-    openapi().to_yaml().unwrap_or_else(|e| format!("# cannot render OpenAPI: {e}\n"))
+    openapi()
+        .to_yaml()
+        .unwrap_or_else(|e| format!("# cannot render OpenAPI: {e}\n"))
 }

@@ -8,7 +8,10 @@ use utoipa_actix_web::service_config::ServiceConfig;
 use crate::state::AppState;
 
 pub fn configure(cfg: &mut ServiceConfig) {
-    cfg.service(healthz).service(readyz).service(metrics).service(openapi_yaml);
+    cfg.service(healthz)
+        .service(readyz)
+        .service(metrics)
+        .service(openapi_yaml);
 }
 
 #[derive(Serialize, ToSchema)]
@@ -30,7 +33,10 @@ pub struct Checks {
 #[utoipa::path(tag = "ops", responses((status = 200, body = Health)))]
 #[get("/healthz")]
 async fn healthz() -> web::Json<Health> {
-    web::Json(Health { status: "ok", checks: None })
+    web::Json(Health {
+        status: "ok",
+        checks: None,
+    })
 }
 
 /// The database and photo storage answer.
@@ -38,7 +44,13 @@ async fn healthz() -> web::Json<Health> {
 #[get("/readyz")]
 async fn readyz(state: web::Data<AppState>) -> HttpResponse {
     let (database, storage) = tokio::join!(state.repo.ping(), state.photos.check());
-    let describe = |ok: bool, what: &str| if ok { "ok".to_owned() } else { format!("{what} unreachable") };
+    let describe = |ok: bool, what: &str| {
+        if ok {
+            "ok".to_owned()
+        } else {
+            format!("{what} unreachable")
+        }
+    };
     if let Err(e) = &database {
         tracing::warn!(error = %e, "readiness: database check failed");
     }
@@ -53,19 +65,27 @@ async fn readyz(state: web::Data<AppState>) -> HttpResponse {
             storage: describe(storage.is_ok(), state.photos.kind()),
         }),
     };
-    if ready { HttpResponse::Ok().json(body) } else { HttpResponse::ServiceUnavailable().json(body) }
+    if ready {
+        HttpResponse::Ok().json(body)
+    } else {
+        HttpResponse::ServiceUnavailable().json(body)
+    }
 }
 
 /// Prometheus text exposition.
 #[utoipa::path(tag = "ops", responses((status = 200, content_type = "text/plain", body = String)))]
 #[get("/metrics")]
 async fn metrics(state: web::Data<AppState>) -> HttpResponse {
-    HttpResponse::Ok().content_type("text/plain; version=0.0.4; charset=utf-8").body(state.metrics.render())
+    HttpResponse::Ok()
+        .content_type("text/plain; version=0.0.4; charset=utf-8")
+        .body(state.metrics.render())
 }
 
 /// This API's OpenAPI 3.1 description.
 #[utoipa::path(tag = "ops", responses((status = 200, content_type = "application/yaml", body = String)))]
 #[get("/api/v1/openapi.yaml")]
 async fn openapi_yaml() -> HttpResponse {
-    HttpResponse::Ok().content_type("application/yaml").body(super::openapi_yaml())
+    HttpResponse::Ok()
+        .content_type("application/yaml")
+        .body(super::openapi_yaml())
 }

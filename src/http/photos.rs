@@ -23,7 +23,9 @@ use crate::state::{AppState, now};
 use crate::store::{PhotoRecord, StoredImage};
 
 pub fn configure(cfg: &mut ServiceConfig) {
-    cfg.service(upload_photo).service(photo_display).service(photo_thumbnail);
+    cfg.service(upload_photo)
+        .service(photo_display)
+        .service(photo_thumbnail);
 }
 
 #[derive(Debug, Serialize, serde::Deserialize, ToSchema)]
@@ -81,7 +83,10 @@ struct PhotoUpload {
 }
 
 fn multipart_error(err: MultipartError) -> ApiError {
-    ApiError::bad_request("invalid_multipart", format!("could not read the multipart upload: {err}"))
+    ApiError::bad_request(
+        "invalid_multipart",
+        format!("could not read the multipart upload: {err}"),
+    )
 }
 
 /// Reads the `file` field, refusing as soon as it grows past the limit.
@@ -96,7 +101,11 @@ async fn read_file_field(mut form: Multipart, max_bytes: usize) -> Result<Bytes,
         while let Some(chunk) = field.next().await {
             let chunk = chunk.map_err(multipart_error)?;
             if buffer.len() + chunk.len() > max_bytes {
-                return Err(PhotoError::TooLarge { size: buffer.len() + chunk.len(), limit: max_bytes }.into());
+                return Err(PhotoError::TooLarge {
+                    size: buffer.len() + chunk.len(),
+                    limit: max_bytes,
+                }
+                .into());
             }
             buffer.extend_from_slice(&chunk);
         }
@@ -105,17 +114,28 @@ async fn read_file_field(mut form: Multipart, max_bytes: usize) -> Result<Bytes,
         }
         return Ok(buffer.freeze());
     }
-    Err(ApiError::invalid_field("file", "missing_file", "send the photo as multipart/form-data in a field named `file`"))
+    Err(ApiError::invalid_field(
+        "file",
+        "missing_file",
+        "send the photo as multipart/form-data in a field named `file`",
+    ))
 }
 
 impl From<PhotoError> for ApiError {
     fn from(err: PhotoError) -> ApiError {
         match err {
-            PhotoError::TooLarge { .. } => ApiError::PayloadTooLarge { code: "photo_too_large", detail: err.to_string() },
+            PhotoError::TooLarge { .. } => ApiError::PayloadTooLarge {
+                code: "photo_too_large",
+                detail: err.to_string(),
+            },
             PhotoError::UnsupportedType { .. } => ApiError::UnsupportedMediaType(err.to_string()),
             PhotoError::Empty => ApiError::invalid_field("file", "empty_upload", err.to_string()),
-            PhotoError::TooManyPixels { .. } => ApiError::invalid_field("file", "photo_too_many_pixels", err.to_string()),
-            PhotoError::Corrupt(_) => ApiError::invalid_field("file", "photo_unreadable", err.to_string()),
+            PhotoError::TooManyPixels { .. } => {
+                ApiError::invalid_field("file", "photo_too_many_pixels", err.to_string())
+            }
+            PhotoError::Corrupt(_) => {
+                ApiError::invalid_field("file", "photo_unreadable", err.to_string())
+            }
         }
     }
 }
@@ -127,7 +147,10 @@ async fn process(state: &AppState, bytes: Bytes) -> Result<ProcessedPhoto, ApiEr
     state.metrics.photo_queue.dec();
     let _permit = permit.map_err(ApiError::internal)?;
     state.metrics.photos_in_progress.inc();
-    let limits = PhotoLimits { max_bytes: state.settings.photos.max_bytes, max_pixels: state.settings.photos.max_pixels };
+    let limits = PhotoLimits {
+        max_bytes: state.settings.photos.max_bytes,
+        max_pixels: state.settings.photos.max_pixels,
+    };
     let started = Instant::now();
     let outcome = web::block(move || media::process_photo(&bytes, &limits)).await;
     state.metrics.photos_in_progress.dec();
@@ -184,8 +207,12 @@ async fn upload_photo(
         etag: etag_of(&photo.thumbnail.bytes),
     };
     let (stored_display, stored_thumb) = tokio::join!(
-        state.photos.put(&display_key, Bytes::from(photo.display.bytes), "image/jpeg"),
-        state.photos.put(&thumb_key, Bytes::from(photo.thumbnail.bytes), "image/jpeg"),
+        state
+            .photos
+            .put(&display_key, Bytes::from(photo.display.bytes), "image/jpeg"),
+        state
+            .photos
+            .put(&thumb_key, Bytes::from(photo.thumbnail.bytes), "image/jpeg"),
     );
     let record = PhotoRecord {
         id,
@@ -195,7 +222,10 @@ async fn upload_photo(
         width: i64::from(photo.width),
         height: i64::from(photo.height),
         taken_at: photo.taken_at.as_ref().and_then(|t| t.to_utc(state.tz)),
-        gps: photo.gps.map(|g| LatLon { lat: g.lat, lon: g.lon }),
+        gps: photo.gps.map(|g| LatLon {
+            lat: g.lat,
+            lon: g.lon,
+        }),
         sha256: photo.sha256,
         phash: format!("{:016x}", photo.phash),
         byte_size,
@@ -204,12 +234,21 @@ async fn upload_photo(
         created_at: now(),
     };
     let stored = match (stored_display, stored_thumb) {
-        (Ok(()), Ok(())) => state.repo.insert_photo(&record).await.map_err(ApiError::from),
-        (Err(e), _) | (_, Err(e)) => Err(ApiError::Unavailable(format!("photo storage failed: {e}"))),
+        (Ok(()), Ok(())) => state
+            .repo
+            .insert_photo(&record)
+            .await
+            .map_err(ApiError::from),
+        (Err(e), _) | (_, Err(e)) => {
+            Err(ApiError::Unavailable(format!("photo storage failed: {e}")))
+        }
     };
     if let Err(e) = stored {
         // No row points at these objects: remove them rather than leak storage.
-        let _ = tokio::join!(state.photos.delete(&display_key), state.photos.delete(&thumb_key));
+        let _ = tokio::join!(
+            state.photos.delete(&display_key),
+            state.photos.delete(&thumb_key)
+        );
         return Err(e);
     }
     tracing::info!(photo = %id, bytes = byte_size, "photo stored");
@@ -231,7 +270,11 @@ async fn serve(
     id: Uuid,
     rendition: Rendition,
 ) -> Result<HttpResponse, ApiError> {
-    let photo = state.repo.photo(id).await?.ok_or(ApiError::NotFound("photo"))?;
+    let photo = state
+        .repo
+        .photo(id)
+        .await?
+        .ok_or(ApiError::NotFound("photo"))?;
     // Anyone else gets the same answer as for a photo that does not exist.
     if photo.owner_id != user.id && !user.role.is_staff() {
         return Err(ApiError::NotFound("photo"));
@@ -241,11 +284,17 @@ async fn serve(
         Rendition::Thumbnail => &photo.thumbnail,
     };
     let etag = EntityTag::new_strong(image.etag.clone());
-    let cache = (header::CACHE_CONTROL, "private, max-age=31536000, immutable");
-    if let Ok(IfNoneMatch::Items(tags)) = <IfNoneMatch as header::Header>::parse(&req) {
-        if tags.iter().any(|t| t.weak_eq(&etag)) {
-            return Ok(HttpResponse::NotModified().insert_header((header::ETAG, etag)).insert_header(cache).finish());
-        }
+    let cache = (
+        header::CACHE_CONTROL,
+        "private, max-age=31536000, immutable",
+    );
+    if let Ok(IfNoneMatch::Items(tags)) = <IfNoneMatch as header::Header>::parse(&req)
+        && tags.iter().any(|t| t.weak_eq(&etag))
+    {
+        return Ok(HttpResponse::NotModified()
+            .insert_header((header::ETAG, etag))
+            .insert_header(cache)
+            .finish());
     }
     let key = ObjectKey::parse(&image.key).map_err(ApiError::internal)?;
     let bytes = state

@@ -19,7 +19,9 @@ use crate::state::{AppState, now};
 use crate::store::{CaseRecord, CreateReportError, IdempotencyClaim, NewReport};
 
 pub fn configure(cfg: &mut ServiceConfig) {
-    cfg.service(create_report).service(get_report).service(my_reports);
+    cfg.service(create_report)
+        .service(get_report)
+        .service(my_reports);
 }
 
 const IDEMPOTENCY_HEADER: &str = "Idempotency-Key";
@@ -117,7 +119,11 @@ impl ReportView {
             photos: case
                 .photo_ids
                 .iter()
-                .map(|id| ReportPhoto { id: *id, display_url: display_url(*id), thumbnail_url: thumbnail_url(*id) })
+                .map(|id| ReportPhoto {
+                    id: *id,
+                    display_url: display_url(*id),
+                    thumbnail_url: thumbnail_url(*id),
+                })
                 .collect(),
             flags: staff.then(|| ReportFlags {
                 photo_location_mismatch: case.photo_distance_m.is_some(),
@@ -178,7 +184,10 @@ async fn create_report(
     req: HttpRequest,
     body: web::Json<NewReportRequest>,
 ) -> Result<HttpResponse, ApiError> {
-    user.require(|r| r.may_report(), "only citizens and inspectors file reports")?;
+    user.require(
+        |r| r.may_report(),
+        "only citizens and inspectors file reports",
+    )?;
     let key = idempotency_key(&req)?;
     let request = body.into_inner();
     let claim = match key {
@@ -195,7 +204,11 @@ async fn create_report(
                     ))
                 };
             }
-            Some(IdempotencyClaim { user_id: user.id, key, request_hash })
+            Some(IdempotencyClaim {
+                user_id: user.id,
+                key,
+                request_hash,
+            })
         }
         None => None,
     };
@@ -216,8 +229,15 @@ async fn create_report(
     )
     .map_err(|e| ApiError::invalid_field(e.field, e.code, e.message))?;
 
-    let photos = state.repo.unattached_photos_of(user.id, &valid.photo_ids).await?;
-    if let Some(missing) = valid.photo_ids.iter().find(|id| !photos.iter().any(|p| p.id == **id)) {
+    let photos = state
+        .repo
+        .unattached_photos_of(user.id, &valid.photo_ids)
+        .await?;
+    if let Some(missing) = valid
+        .photo_ids
+        .iter()
+        .find(|id| !photos.iter().any(|p| p.id == **id))
+    {
         return Err(photo_unavailable(*missing));
     }
     let photo_distance_m = report::photo_location_mismatch(
@@ -244,8 +264,11 @@ async fn create_report(
         local_day: now.with_timezone(&state.tz).date_naive(),
         tracking_prefix: state.settings.city.tracking_prefix.clone(),
     };
-    let render = |case: &CaseRecord| serde_json::to_string(&ReportView::of(case, Audience::Reporter)).unwrap_or_default();
-    match state.repo.create_report(&new, claim.as_ref(), &render).await {
+    match state
+        .repo
+        .create_report(&new, claim.as_ref(), render_for_reporter)
+        .await
+    {
         Ok(case) => {
             tracing::info!(case = %case.id, tracking_no = %case.tracking_no, "report filed");
             Ok(HttpResponse::Created()
@@ -258,7 +281,11 @@ async fn create_report(
             format!("{code:?} is not a category that can be reported; see GET /api/v1/categories"),
         )),
         Err(CreateReportError::PhotoUnavailable(id)) => Err(photo_unavailable(id)),
-        Err(CreateReportError::AlreadyProcessed(first)) if claim.as_ref().is_some_and(|c| c.request_hash == first.request_hash) => {
+        Err(CreateReportError::AlreadyProcessed(first))
+            if claim
+                .as_ref()
+                .is_some_and(|c| c.request_hash == first.request_hash) =>
+        {
             Ok(replay(first.status, first.body))
         }
         Err(CreateReportError::AlreadyProcessed(_)) => Err(ApiError::unprocessable(
@@ -267,6 +294,11 @@ async fn create_report(
         )),
         Err(CreateReportError::Store(e)) => Err(e.into()),
     }
+}
+
+/// The creation response, as stored for idempotent replays.
+fn render_for_reporter(case: &CaseRecord) -> String {
+    serde_json::to_string(&ReportView::of(case, Audience::Reporter)).unwrap_or_default()
 }
 
 fn photo_unavailable(id: Uuid) -> ApiError {
@@ -285,8 +317,16 @@ fn photo_unavailable(id: Uuid) -> ApiError {
     responses((status = 200, body = ReportView), (status = 401, body = crate::error::Problem), (status = 404, body = crate::error::Problem))
 )]
 #[get("/api/v1/reports/{id}")]
-async fn get_report(user: AuthUser, state: web::Data<AppState>, id: web::Path<Uuid>) -> Result<web::Json<ReportView>, ApiError> {
-    let case = state.repo.case_by_id(id.into_inner()).await?.ok_or(ApiError::NotFound("report"))?;
+async fn get_report(
+    user: AuthUser,
+    state: web::Data<AppState>,
+    id: web::Path<Uuid>,
+) -> Result<web::Json<ReportView>, ApiError> {
+    let case = state
+        .repo
+        .case_by_id(id.into_inner())
+        .await?
+        .ok_or(ApiError::NotFound("report"))?;
     let audience = if case.reporter_id == user.id {
         Audience::Reporter
     } else if sees_all_cases(&user) {
@@ -327,18 +367,35 @@ pub struct ReportPage {
     responses((status = 200, body = ReportPage), (status = 400, body = crate::error::Problem), (status = 401, body = crate::error::Problem))
 )]
 #[get("/api/v1/me/reports")]
-async fn my_reports(user: AuthUser, state: web::Data<AppState>, page: web::Query<Page>) -> Result<web::Json<ReportPage>, ApiError> {
+async fn my_reports(
+    user: AuthUser,
+    state: web::Data<AppState>,
+    page: web::Query<Page>,
+) -> Result<web::Json<ReportPage>, ApiError> {
     let limit = page.limit.unwrap_or(20);
     if !(1..=100).contains(&limit) {
-        return Err(ApiError::bad_request("invalid_query", "limit must be between 1 and 100"));
+        return Err(ApiError::bad_request(
+            "invalid_query",
+            "limit must be between 1 and 100",
+        ));
     }
     // One extra row tells whether there is a next page.
-    let mut cases = state.repo.reports_of(user.id, page.cursor, i64::from(limit) + 1).await?;
+    let mut cases = state
+        .repo
+        .reports_of(user.id, page.cursor, i64::from(limit) + 1)
+        .await?;
     let more = cases.len() > limit as usize;
     cases.truncate(limit as usize);
-    let next_cursor = if more { cases.last().map(|c| c.id) } else { None };
+    let next_cursor = if more {
+        cases.last().map(|c| c.id)
+    } else {
+        None
+    };
     Ok(web::Json(ReportPage {
-        items: cases.iter().map(|c| ReportView::of(c, Audience::Reporter)).collect(),
+        items: cases
+            .iter()
+            .map(|c| ReportView::of(c, Audience::Reporter))
+            .collect(),
         next_cursor,
     }))
 }

@@ -50,14 +50,22 @@ pub async fn run_once(
 }
 
 /// Runs `run_once` every `interval` until the process stops.
-pub fn spawn(repo: Arc<dyn Repository>, photos: Arc<dyn PhotoStore>, interval: Duration, max_age: Duration) {
+pub fn spawn(
+    repo: Arc<dyn Repository>,
+    photos: Arc<dyn PhotoStore>,
+    interval: Duration,
+    max_age: Duration,
+) {
     tokio::spawn(async move {
         let mut ticker = tokio::time::interval(interval);
         ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         loop {
             ticker.tick().await;
             let span = tracing::info_span!("job", name = "photo_cleanup");
-            match run_once(repo.as_ref(), photos.as_ref(), crate::state::now(), max_age).instrument(span).await {
+            match run_once(repo.as_ref(), photos.as_ref(), crate::state::now(), max_age)
+                .instrument(span)
+                .await
+            {
                 Ok(0) => {}
                 Ok(n) => tracing::info!(removed = n, "removed unattached photos"),
                 Err(e) => tracing::error!(error = %e, "photo cleanup failed"),

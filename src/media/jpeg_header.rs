@@ -50,7 +50,11 @@ pub(super) fn parse(bytes: &[u8]) -> Option<JpegHeader<'_>> {
                 if width == 0 || height == 0 {
                     return None;
                 }
-                return Some(JpegHeader { width, height, exif });
+                return Some(JpegHeader {
+                    width,
+                    height,
+                    exif,
+                });
             }
             // SOS or EOI before any frame header.
             0xDA | 0xD9 => return None,

@@ -57,7 +57,7 @@ impl PhotoMetadata {
     }
 }
 
-fn ascii<'a>(exif: &'a Exif, tag: Tag) -> Option<&'a [u8]> {
+fn ascii(exif: &Exif, tag: Tag) -> Option<&[u8]> {
     match &exif.get_field(tag, In::PRIMARY)?.value {
         Value::Ascii(parts) => parts.first().map(Vec::as_slice),
         _ => None,
@@ -84,9 +84,13 @@ fn capture_time(exif: &Exif) -> Option<CaptureTime> {
         u32::from(stamp.minute),
         u32::from(stamp.second),
     )?;
-    let offset = ascii(exif, Tag::OffsetTimeOriginal)
-        .and_then(|raw| stamp.parse_offset(raw).ok())
-        .and_then(|()| stamp.offset)
+    if let Some(raw) = ascii(exif, Tag::OffsetTimeOriginal) {
+        // A malformed offset leaves `stamp.offset` unset, and the caller falls back
+        // to the city's zone, which is right far more often than not.
+        let _ = stamp.parse_offset(raw);
+    }
+    let offset = stamp
+        .offset
         .and_then(|minutes| FixedOffset::east_opt(i32::from(minutes) * 60));
     Some(CaptureTime { local, offset })
 }

@@ -17,11 +17,6 @@ impl RgbImage {
         self.width.max(self.height)
     }
 
-    pub fn from_gray(width: u32, height: u32, gray: &[u8]) -> Self {
-        let pixels = gray.iter().flat_map(|&v| [v, v, v]).collect();
-        Self { width, height, pixels }
-    }
-
     /// `inverted` is the Adobe convention (0 = full ink) that libjpeg passes through;
     /// jpeg-decoder un-inverts before returning, so each backend says which it has.
     /// CMYK JPEGs come from print workflows and carry no ICC-free "right" answer, so
@@ -31,12 +26,20 @@ impl RgbImage {
             .chunks_exact(4)
             .flat_map(|px| {
                 let [c, m, y, k] = [px[0], px[1], px[2], px[3]].map(|v| {
-                    if inverted { u16::from(v) } else { 255 - u16::from(v) }
+                    if inverted {
+                        u16::from(v)
+                    } else {
+                        255 - u16::from(v)
+                    }
                 });
                 [c, m, y].map(|v| ((v * k + 127) / 255) as u8)
             })
             .collect();
-        Self { width, height, pixels }
+        Self {
+            width,
+            height,
+            pixels,
+        }
     }
 
     /// Blends onto white: citizens' screenshots with transparency would otherwise
@@ -50,24 +53,29 @@ impl RgbImage {
                     .map(|v| ((u16::from(v) * alpha + 255 * (255 - alpha) + 127) / 255) as u8)
             })
             .collect();
-        Self { width, height, pixels }
+        Self {
+            width,
+            height,
+            pixels,
+        }
     }
 
     /// Scales so the long edge is at most `max_edge`, never enlarging: an upscaled
-    /// copy costs bandwidth and storage while adding no detail.
-    ///
-    /// Catmull-Rom rather than Lanczos3: the JPEG backends have already done the
-    /// bulk of the reduction in the DCT, so the remaining factor is below 2×, where
-    /// the two are visually indistinguishable, Catmull-Rom's narrower kernel is about
-    /// a third cheaper, and it rings less around high-contrast edges such as signs.
-    pub fn fit_within(&self, max_edge: u32) -> Result<Option<Self>, PhotoError> {
+    /// copy costs bandwidth and storage while adding no detail. `None` means the
+    /// image already fits.
+    pub fn fit_within(
+        &self,
+        max_edge: u32,
+        filter: FilterType,
+    ) -> Result<Option<Self>, PhotoError> {
         let long = self.long_edge();
         if long <= max_edge {
             return Ok(None);
         }
         // Fits in u32: edge <= long, so the result is at most max_edge.
         let scale = |edge: u32| {
-            let scaled = (u64::from(edge) * u64::from(max_edge) + u64::from(long) / 2) / u64::from(long);
+            let scaled =
+                (u64::from(edge) * u64::from(max_edge) + u64::from(long) / 2) / u64::from(long);
             (scaled as u32).max(1)
         };
         let (width, height) = (scale(self.width), scale(self.height));
@@ -78,7 +86,7 @@ impl RgbImage {
         let src = ImageRef::new(self.width, self.height, &self.pixels, PixelType::U8x3)
             .map_err(|e| resize_failed(e.to_string()))?;
         let mut dst = Image::new(width, height, PixelType::U8x3);
-        let options = ResizeOptions::new().resize_alg(ResizeAlg::Convolution(FilterType::CatmullRom));
+        let options = ResizeOptions::new().resize_alg(ResizeAlg::Convolution(filter));
         Resizer::new()
             .resize(&src, &mut dst, &options)
             .map_err(|e| resize_failed(e.to_string()))?;
@@ -94,13 +102,13 @@ impl RgbImage {
         let (w, h) = (self.width as usize, self.height as usize);
         // For each displayed pixel (x, y), where to read it in the stored image.
         let source: fn(usize, usize, usize, usize) -> (usize, usize) = match orientation {
-            2 => |x, y, w, _| (w - 1 - x, y),             // mirrored
-            3 => |x, y, w, h| (w - 1 - x, h - 1 - y),     // rotated 180°
-            4 => |x, y, _, h| (x, h - 1 - y),             // flipped
-            5 => |x, y, _, _| (y, x),                     // transposed
-            6 => |x, y, _, h| (y, h - 1 - x),             // rotate 90° clockwise to display
-            7 => |x, y, w, h| (w - 1 - y, h - 1 - x),     // transversed
-            8 => |x, y, w, _| (w - 1 - y, x),             // rotate 90° anticlockwise to display
+            2 => |x, y, w, _| (w - 1 - x, y),         // mirrored
+            3 => |x, y, w, h| (w - 1 - x, h - 1 - y), // rotated 180°
+            4 => |x, y, _, h| (x, h - 1 - y),         // flipped
+            5 => |x, y, _, _| (y, x),                 // transposed
+            6 => |x, y, _, h| (y, h - 1 - x),         // rotate 90° clockwise to display
+            7 => |x, y, w, h| (w - 1 - y, h - 1 - x), // transversed
+            8 => |x, y, w, _| (w - 1 - y, x),         // rotate 90° anticlockwise to display
             _ => return self,
         };
         let (out_w, out_h) = if orientation >= 5 { (h, w) } else { (w, h) };

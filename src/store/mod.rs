@@ -1,10 +1,12 @@
 //! Persistence: one `Repository` trait of use-case methods, each owning its
 //! transaction, implemented for SQLite and PostgreSQL from the same SQL (`sql.rs`).
 
+mod intake;
 mod postgres;
 mod records;
 mod sql;
 mod sqlite;
+mod tracking;
 
 use std::sync::Arc;
 
@@ -28,6 +30,9 @@ pub enum StoreError {
     Corrupt(String),
     #[error(transparent)]
     Database(sqlx::Error),
+    /// A shared writer failed; the cause was logged where it happened.
+    #[error("storage unavailable: {0}")]
+    Unavailable(String),
     #[error("migration failed: {0}")]
     Migrate(#[from] sqlx::migrate::MigrateError),
 }
@@ -66,7 +71,7 @@ impl From<sqlx::Error> for CreateReportError {
 
 /// Renders the response a report creation returns, so that it can be stored with
 /// the idempotency key in the same transaction as the case.
-pub type RenderReport<'a> = &'a (dyn Fn(&CaseRecord) -> String + Send + Sync);
+pub type RenderReport = fn(&CaseRecord) -> String;
 
 #[async_trait]
 pub trait Repository: Send + Sync + 'static {
@@ -86,14 +91,24 @@ pub trait Repository: Send + Sync + 'static {
     async fn user_by_id(&self, id: Uuid) -> Result<Option<User>, StoreError>;
     async fn user_by_username(&self, username: &str) -> Result<Option<User>, StoreError>;
     /// The citizen account of a phone, created on first sign-in.
-    async fn citizen_for_phone(&self, phone: &Phone, now: DateTime<Utc>) -> Result<User, StoreError>;
+    async fn citizen_for_phone(
+        &self,
+        phone: &Phone,
+        now: DateTime<Utc>,
+    ) -> Result<User, StoreError>;
 
     // --- one-time codes -------------------------------------------------------
 
     /// Stores a new code for `phone` unless the last one was sent after
     /// `resend_cutoff`; returns whether it was stored.
-    async fn put_otp(&self, phone: &Phone, code_hash: &str, now: DateTime<Utc>, expires_at: DateTime<Utc>,
-        resend_cutoff: DateTime<Utc>) -> Result<bool, StoreError>;
+    async fn put_otp(
+        &self,
+        phone: &Phone,
+        code_hash: &str,
+        now: DateTime<Utc>,
+        expires_at: DateTime<Utc>,
+        resend_cutoff: DateTime<Utc>,
+    ) -> Result<bool, StoreError>;
     /// Counts one verification attempt and returns the code as it now stands.
     async fn count_otp_attempt(&self, phone: &Phone) -> Result<Option<OtpRecord>, StoreError>;
     async fn delete_otp(&self, phone: &Phone) -> Result<(), StoreError>;
@@ -103,17 +118,30 @@ pub trait Repository: Send + Sync + 'static {
     async fn insert_refresh_token(&self, token: &NewRefreshToken) -> Result<(), StoreError>;
     /// Marks the presented token used and stores its successor in the same family.
     /// A token presented twice revokes its whole family (theft detection).
-    async fn rotate_refresh_token(&self, presented_hash: &str, next_hash: &str, next_expires_at: DateTime<Utc>,
-        now: DateTime<Utc>) -> Result<Rotation, StoreError>;
+    async fn rotate_refresh_token(
+        &self,
+        presented_hash: &str,
+        next_hash: &str,
+        next_expires_at: DateTime<Utc>,
+        now: DateTime<Utc>,
+    ) -> Result<Rotation, StoreError>;
 
     // --- photos ---------------------------------------------------------------
 
     async fn insert_photo(&self, photo: &PhotoRecord) -> Result<(), StoreError>;
     async fn photo(&self, id: Uuid) -> Result<Option<PhotoRecord>, StoreError>;
     /// Those of `ids` that belong to `owner` and are not attached to a case yet.
-    async fn unattached_photos_of(&self, owner: Uuid, ids: &[Uuid]) -> Result<Vec<PhotoRecord>, StoreError>;
+    async fn unattached_photos_of(
+        &self,
+        owner: Uuid,
+        ids: &[Uuid],
+    ) -> Result<Vec<PhotoRecord>, StoreError>;
     /// Unattached photos uploaded before `cutoff`, oldest first.
-    async fn stale_unattached_photos(&self, cutoff: DateTime<Utc>, limit: i64) -> Result<Vec<PhotoRecord>, StoreError>;
+    async fn stale_unattached_photos(
+        &self,
+        cutoff: DateTime<Utc>,
+        limit: i64,
+    ) -> Result<Vec<PhotoRecord>, StoreError>;
     /// Deletes the row if still unattached; returns whether it did.
     async fn delete_unattached_photo(&self, id: Uuid) -> Result<bool, StoreError>;
 
@@ -123,14 +151,27 @@ pub trait Repository: Send + Sync + 'static {
 
     // --- reports --------------------------------------------------------------
 
-    async fn idempotent_response(&self, user: Uuid, key: &str) -> Result<Option<StoredResponse>, StoreError>;
+    async fn idempotent_response(
+        &self,
+        user: Uuid,
+        key: &str,
+    ) -> Result<Option<StoredResponse>, StoreError>;
     /// One transaction: tracking number, case, photo attachment, first timeline
     /// event and, when given, the idempotency record with the rendered response.
-    async fn create_report(&self, report: &NewReport, idempotency: Option<&IdempotencyClaim>,
-        render: RenderReport<'_>) -> Result<CaseRecord, CreateReportError>;
+    async fn create_report(
+        &self,
+        report: &NewReport,
+        idempotency: Option<&IdempotencyClaim>,
+        render: RenderReport,
+    ) -> Result<CaseRecord, CreateReportError>;
     async fn case_by_id(&self, id: Uuid) -> Result<Option<CaseRecord>, StoreError>;
     /// A reporter's cases, newest first, strictly older than `before` when given.
-    async fn reports_of(&self, reporter: Uuid, before: Option<Uuid>, limit: i64) -> Result<Vec<CaseRecord>, StoreError>;
+    async fn reports_of(
+        &self,
+        reporter: Uuid,
+        before: Option<Uuid>,
+        limit: i64,
+    ) -> Result<Vec<CaseRecord>, StoreError>;
     async fn case_events(&self, case_id: Uuid) -> Result<Vec<CaseEvent>, StoreError>;
 }
 

@@ -6,9 +6,13 @@ use sqlx::postgres::PgPoolOptions;
 use sqlx::{Pool, Postgres};
 
 use super::StoreError;
+use super::intake::Intake;
+use super::tracking::TrackingBlocks;
 
 pub struct PostgresRepository {
     pool: Pool<Postgres>,
+    tracking: TrackingBlocks,
+    intake: Intake,
 }
 
 impl PostgresRepository {
@@ -21,7 +25,36 @@ impl PostgresRepository {
             .acquire_timeout(Duration::from_secs(10))
             .connect(url)
             .await?;
-        Ok(PostgresRepository { pool })
+        let batch_writer = pool.clone();
+        let intake = Intake::start(move |batch| {
+            PostgresRepository::write_batch(batch_writer.clone(), batch)
+        });
+        Ok(PostgresRepository {
+            pool,
+            tracking: TrackingBlocks::default(),
+            intake,
+        })
+    }
+
+    /// Committed without waiting for the WAL flush: the counter row is a hot
+    /// lock, and a synchronous commit would hold it for an fsync. Durability is
+    /// kept: the first case numbered from the block commits synchronously, which
+    /// flushes the WAL past this commit record too.
+    async fn reserve_tracking_block(&self, day: String, size: i64) -> Result<i64, StoreError> {
+        let mut tx = self.pool.begin().await?;
+        sqlx::query("SET LOCAL synchronous_commit TO OFF")
+            .execute(&mut *tx)
+            .await?;
+        let last = sqlx::query_scalar(
+            "INSERT INTO tracking_counters (day, last) VALUES ($1, $2) \
+             ON CONFLICT (day) DO UPDATE SET last = tracking_counters.last + $2 RETURNING last",
+        )
+        .bind(day)
+        .bind(size)
+        .fetch_one(&mut *tx)
+        .await?;
+        tx.commit().await?;
+        Ok(last)
     }
 
     fn writer(&self) -> &Pool<Postgres> {

@@ -77,7 +77,8 @@ impl TryFrom<UserRow> for User {
     fn try_from(row: UserRow) -> Result<User, StoreError> {
         Ok(User {
             id: parse_id(&row.id)?,
-            role: Role::parse(&row.role).ok_or_else(|| StoreError::Corrupt(format!("bad role {:?}", row.role)))?,
+            role: Role::parse(&row.role)
+                .ok_or_else(|| StoreError::Corrupt(format!("bad role {:?}", row.role)))?,
             unit_id: row.unit_id,
             username: row.username,
             password_hash: row.password_hash,
@@ -198,7 +199,10 @@ impl TryFrom<PhotoRow> for PhotoRecord {
             width: row.width,
             height: row.height,
             taken_at: row.taken_at,
-            gps: row.gps_lat.zip(row.gps_lon).map(|(lat, lon)| LatLon { lat, lon }),
+            gps: row
+                .gps_lat
+                .zip(row.gps_lon)
+                .map(|(lat, lon)| LatLon { lat, lon }),
             sha256: row.sha256,
             phash: row.phash,
             byte_size: row.byte_size,
@@ -241,6 +245,7 @@ pub struct StoredResponse {
     pub body: String,
 }
 
+#[derive(Clone)]
 pub struct IdempotencyClaim {
     pub user_id: Uuid,
     pub key: String,
@@ -248,6 +253,7 @@ pub struct IdempotencyClaim {
     pub request_hash: String,
 }
 
+#[derive(Clone)]
 pub struct NewReport {
     pub id: Uuid,
     pub reporter_id: Uuid,
@@ -266,6 +272,32 @@ pub struct NewReport {
     /// The day in the city's zone, for the tracking number.
     pub local_day: NaiveDate,
     pub tracking_prefix: String,
+}
+
+impl NewReport {
+    /// The case exactly as it will be stored: everything is known beforehand, so
+    /// the response can be rendered (and kept for idempotent replays) in the same
+    /// transaction that stores it.
+    pub fn to_record(&self, tracking_no: String) -> CaseRecord {
+        CaseRecord {
+            id: self.id,
+            tracking_no,
+            state: CaseState::Submitted,
+            source: self.source.clone(),
+            category_code: self.category.clone(),
+            location: self.location,
+            accuracy_m: self.accuracy_m,
+            address: self.address.clone(),
+            description: self.description.clone(),
+            confidential: self.confidential,
+            reporter_id: self.reporter_id,
+            photo_distance_m: self.photo_distance_m,
+            version: 1,
+            created_at: self.now,
+            updated_at: self.now,
+            photo_ids: self.photo_ids.clone(),
+        }
+    }
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -318,7 +350,10 @@ impl CaseRow {
                 .ok_or_else(|| StoreError::Corrupt(format!("bad case state {:?}", self.state)))?,
             source: self.source,
             category_code: self.category_code,
-            location: LatLon { lat: self.lat, lon: self.lon },
+            location: LatLon {
+                lat: self.lat,
+                lon: self.lon,
+            },
             accuracy_m: self.accuracy_m,
             address: self.address,
             description: self.description,
@@ -385,7 +420,8 @@ impl TryFrom<CaseEventRow> for CaseEvent {
             actor_id: parse_opt_id(row.actor_id)?,
             actor_role: row.actor_role,
             public: row.public,
-            data: serde_json::from_str(&row.data).map_err(|e| StoreError::Corrupt(format!("event data: {e}")))?,
+            data: serde_json::from_str(&row.data)
+                .map_err(|e| StoreError::Corrupt(format!("event data: {e}")))?,
             created_at: row.created_at,
         })
     }

@@ -5,7 +5,10 @@
 
 /// `$1, $2, …` starting at `first`, for `IN (…)` lists.
 pub(super) fn placeholders(first: usize, count: usize) -> String {
-    (first..first + count).map(|n| format!("${n}")).collect::<Vec<_>>().join(", ")
+    (first..first + count)
+        .map(|n| format!("${n}"))
+        .collect::<Vec<_>>()
+        .join(", ")
 }
 
 pub(super) const USER_COLUMNS: &str =
@@ -16,8 +19,21 @@ pub(super) const PHOTO_COLUMNS: &str = "id, owner_id, case_id, source_type, widt
 pub(super) const CASE_COLUMNS: &str = "id, tracking_no, state, source, category_code, lat, lon, accuracy_m, address, \
      description, confidential, reporter_id, photo_distance_m, version, created_at, updated_at";
 
+/// The first timeline event of a report.
+pub(super) fn submitted_event_data(r: &super::NewReport) -> String {
+    serde_json::json!({
+        "source": r.source,
+        "category": r.category,
+        "photo_distance_m": r.photo_distance_m,
+    })
+    .to_string()
+}
+
 macro_rules! impl_repository {
-    ($repo:ty, $db:ty, $backend:literal) => {
+    ($repo:ident, $db:ty, $backend:literal) => {
+        // A module of its own, so these imports never clash with the backend's.
+        mod shared_sql {
+        use super::*;
         use std::collections::HashMap;
 
         use async_trait::async_trait;
@@ -25,12 +41,13 @@ macro_rules! impl_repository {
         use sqlx::AssertSqlSafe;
         use uuid::Uuid;
 
-        use $crate::domain::case::CaseState;
         use $crate::domain::phone::Phone;
         use $crate::domain::role::Role;
         use $crate::store::sql::{placeholders, CASE_COLUMNS, PHOTO_COLUMNS, USER_COLUMNS};
         use $crate::store::records::{CaseEventRow, CasePhotoRow, CaseRow, PhotoRow, RefreshRow, UserRow};
         use $crate::store::*;
+        use $crate::store::intake::{BatchOutcome, PendingReport};
+        use $crate::store::sql::submitted_event_data;
 
         impl $repo {
             async fn user_where(&self, clause: &str, value: &str) -> Result<Option<User>, StoreError> {
@@ -62,6 +79,199 @@ macro_rules! impl_repository {
                     grouped.entry(row.case_id).or_default().push(photo);
                 }
                 Ok(grouped)
+            }
+
+            /// Stores a batch of reports (see `intake`): categories checked, then one
+            /// statement each for idempotency records, cases, photo attachment and
+            /// first events, in one transaction.
+            pub(super) async fn write_batch(writer: sqlx::Pool<$db>, batch: std::sync::Arc<Vec<PendingReport>>)
+                -> Result<BatchOutcome, StoreError> {
+                let single = batch.len() == 1;
+                let mut results: Vec<Option<Result<CaseRecord, CreateReportError>>> = batch.iter().map(|_| None).collect();
+                let mut tx = writer.begin().await?;
+
+                let mut categories: Vec<&str> = batch.iter().map(|p| p.report.category.as_str()).collect();
+                categories.sort_unstable();
+                categories.dedup();
+                let sql = format!(
+                    "SELECT code FROM categories WHERE active AND parent_code IS NOT NULL AND code IN ({})",
+                    placeholders(1, categories.len())
+                );
+                let mut query = sqlx::query_scalar::<$db, String>(AssertSqlSafe(sql));
+                for code in &categories {
+                    query = query.bind(*code);
+                }
+                let known = query.fetch_all(&mut *tx).await?;
+                let mut accepted = Vec::with_capacity(batch.len());
+                for (i, pending) in batch.iter().enumerate() {
+                    if known.contains(&pending.report.category) {
+                        accepted.push(i);
+                    } else {
+                        results[i] = Some(Err(CreateReportError::UnknownCategory(pending.report.category.clone())));
+                    }
+                }
+                // Set-based statements cannot tell which of two reports sharing a
+                // photo or a key should win: such batches go one by one.
+                let mut photos_seen = std::collections::HashSet::new();
+                let mut keys_seen = std::collections::HashSet::new();
+                let shared = accepted.iter().any(|&i| {
+                    let pending = &batch[i];
+                    !pending.report.photo_ids.iter().all(|p| photos_seen.insert(*p))
+                        || pending.idempotency.as_ref().is_some_and(|c| !keys_seen.insert((c.user_id, c.key.clone())))
+                });
+                if shared && !single {
+                    return Ok(BatchOutcome::Split);
+                }
+                if accepted.is_empty() {
+                    return Ok(BatchOutcome::Done(results.into_iter().flatten().collect()));
+                }
+                let records: Vec<CaseRecord> =
+                    accepted.iter().map(|&i| batch[i].report.to_record(batch[i].tracking_no.clone())).collect();
+
+                let claims: Vec<(&IdempotencyClaim, &CaseRecord, RenderReport)> = accepted
+                    .iter()
+                    .zip(&records)
+                    .filter_map(|(&i, case)| batch[i].idempotency.as_ref().map(|c| (c, case, batch[i].render)))
+                    .collect();
+                if !claims.is_empty() {
+                    let rows: Vec<String> = (0..claims.len())
+                        .map(|k| format!("({})", placeholders(6 * k + 1, 6)))
+                        .collect();
+                    let sql = format!(
+                        "INSERT INTO idempotency_keys (user_id, key, request_hash, status, body, created_at) VALUES {} \
+                         ON CONFLICT (user_id, key) DO NOTHING",
+                        rows.join(", ")
+                    );
+                    let mut insert = sqlx::query::<$db>(AssertSqlSafe(sql));
+                    for (claim, case, render) in &claims {
+                        insert = insert
+                            .bind(claim.user_id.to_string())
+                            .bind(&claim.key)
+                            .bind(&claim.request_hash)
+                            .bind(201_i64)
+                            .bind(render(case))
+                            .bind(case.created_at);
+                    }
+                    if insert.execute(&mut *tx).await?.rows_affected() != claims.len() as u64 {
+                        if !single {
+                            return Ok(BatchOutcome::Split);
+                        }
+                        // Another request with this key committed first: answer as it did.
+                        tx.rollback().await?;
+                        let claim = claims[0].0;
+                        let first = sqlx::query_as::<$db, StoredResponse>(
+                            "SELECT request_hash, status, body FROM idempotency_keys WHERE user_id = $1 AND key = $2",
+                        )
+                        .bind(claim.user_id.to_string())
+                        .bind(&claim.key)
+                        .fetch_optional(&writer)
+                        .await?
+                        .ok_or_else(|| StoreError::Corrupt("idempotency record vanished".into()))?;
+                        return Ok(BatchOutcome::Done(vec![Err(CreateReportError::AlreadyProcessed(first))]));
+                    }
+                }
+
+                let rows: Vec<String> = (0..records.len())
+                    .map(|k| {
+                        let first = 15 * k + 1;
+                        // created_at and updated_at share one parameter.
+                        format!("({}, ${})", placeholders(first, 15), first + 14)
+                    })
+                    .collect();
+                let sql = format!("INSERT INTO cases ({CASE_COLUMNS}) VALUES {}", rows.join(", "));
+                let mut insert = sqlx::query::<$db>(AssertSqlSafe(sql));
+                for case in &records {
+                    insert = insert
+                        .bind(case.id.to_string())
+                        .bind(&case.tracking_no)
+                        .bind(case.state.as_str())
+                        .bind(&case.source)
+                        .bind(&case.category_code)
+                        .bind(case.location.lat)
+                        .bind(case.location.lon)
+                        .bind(case.accuracy_m)
+                        .bind(case.address.as_deref())
+                        .bind(&case.description)
+                        .bind(case.confidential)
+                        .bind(case.reporter_id.to_string())
+                        .bind(case.photo_distance_m)
+                        .bind(case.version)
+                        .bind(case.created_at);
+                }
+                insert.execute(&mut *tx).await?;
+
+                // Each photo joins its case at its position, if it still belongs to
+                // the reporter and is still unattached.
+                let mut case_of = String::new();
+                let mut position_of = String::new();
+                let mut owner_of = String::new();
+                let mut ids = Vec::new();
+                let mut binds: Vec<String> = Vec::new();
+                for case in &records {
+                    for (position, photo) in case.photo_ids.iter().enumerate() {
+                        let n = binds.len();
+                        binds.extend([photo.to_string(), case.id.to_string(), case.reporter_id.to_string()]);
+                        let (photo, case, owner) = (n + 1, n + 2, n + 3);
+                        case_of.push_str(&format!(" WHEN ${photo} THEN ${case}"));
+                        position_of.push_str(&format!(" WHEN ${photo} THEN {position}"));
+                        owner_of.push_str(&format!(" WHEN ${photo} THEN ${owner}"));
+                        ids.push(format!("${photo}"));
+                    }
+                }
+                let sql = format!(
+                    "UPDATE photos SET case_id = CASE id{case_of} END, position = CASE id{position_of} END \
+                     WHERE case_id IS NULL AND owner_id = CASE id{owner_of} END AND id IN ({})",
+                    ids.join(", ")
+                );
+                let mut attach = sqlx::query::<$db>(AssertSqlSafe(sql));
+                for value in &binds {
+                    attach = attach.bind(value);
+                }
+                if attach.execute(&mut *tx).await?.rows_affected() != ids.len() as u64 {
+                    if !single {
+                        return Ok(BatchOutcome::Split);
+                    }
+                    let missing = Self::unattached(&mut tx, &records[0]).await?;
+                    return Ok(BatchOutcome::Done(vec![Err(CreateReportError::PhotoUnavailable(missing))]));
+                }
+
+                let rows: Vec<String> = (0..records.len()).map(|k| format!("({})", placeholders(8 * k + 1, 8))).collect();
+                let sql = format!(
+                    "INSERT INTO case_events (id, case_id, kind, actor_id, actor_role, public, data, created_at) VALUES {}",
+                    rows.join(", ")
+                );
+                let mut insert = sqlx::query::<$db>(AssertSqlSafe(sql));
+                for (&i, case) in accepted.iter().zip(&records) {
+                    let report = &batch[i].report;
+                    insert = insert
+                        .bind(Uuid::now_v7().to_string())
+                        .bind(case.id.to_string())
+                        .bind("submitted")
+                        .bind(case.reporter_id.to_string())
+                        .bind(report.reporter_role.as_str())
+                        .bind(true)
+                        .bind(submitted_event_data(report))
+                        .bind(case.created_at);
+                }
+                insert.execute(&mut *tx).await?;
+                tx.commit().await?;
+
+                for (&i, case) in accepted.iter().zip(records) {
+                    results[i] = Some(Ok(case));
+                }
+                Ok(BatchOutcome::Done(results.into_iter().flatten().collect()))
+            }
+
+            /// The first photo of `case` that its transaction failed to attach.
+            async fn unattached(tx: &mut sqlx::Transaction<'static, $db>, case: &CaseRecord) -> Result<Uuid, StoreError> {
+                let sql = format!("SELECT id FROM photos WHERE case_id = $1 AND id IN ({})", placeholders(2, case.photo_ids.len()));
+                let mut query = sqlx::query_scalar::<$db, String>(AssertSqlSafe(sql)).bind(case.id.to_string());
+                for photo in &case.photo_ids {
+                    query = query.bind(photo.to_string());
+                }
+                let attached = query.fetch_all(&mut **tx).await?;
+                let missing = case.photo_ids.iter().find(|p| !attached.contains(&p.to_string()));
+                Ok(missing.copied().unwrap_or(case.photo_ids[0]))
             }
 
             async fn cases_with_photos(&self, rows: Vec<CaseRow>) -> Result<Vec<CaseRecord>, StoreError> {
@@ -351,108 +561,13 @@ macro_rules! impl_repository {
             }
 
             async fn create_report(&self, r: &NewReport, idempotency: Option<&IdempotencyClaim>,
-                render: RenderReport<'_>) -> Result<CaseRecord, CreateReportError> {
-                let mut tx = self.writer().begin().await?;
-                let known: Option<(bool,)> = sqlx::query_as("SELECT active FROM categories WHERE code = $1 AND parent_code IS NOT NULL")
-                    .bind(&r.category)
-                    .fetch_optional(&mut *tx)
-                    .await?;
-                if !matches!(known, Some((true,))) {
-                    return Err(CreateReportError::UnknownCategory(r.category.clone()));
-                }
-                let (sequence,): (i64,) = sqlx::query_as(
-                    "INSERT INTO tracking_counters (day, last) VALUES ($1, 1) \
-                     ON CONFLICT (day) DO UPDATE SET last = tracking_counters.last + 1 RETURNING last",
-                )
-                .bind(r.local_day.format("%Y%m%d").to_string())
-                .fetch_one(&mut *tx)
-                .await?;
-                let tracking_no =
-                    $crate::domain::report::tracking_number(&r.tracking_prefix, r.local_day, sequence);
-                let sql = format!(
-                    "INSERT INTO cases ({CASE_COLUMNS}) VALUES \
-                     ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $15) RETURNING {CASE_COLUMNS}"
-                );
-                let row = sqlx::query_as::<$db, CaseRow>(AssertSqlSafe(sql))
-                    .bind(r.id.to_string())
-                    .bind(&tracking_no)
-                    .bind(CaseState::Submitted.as_str())
-                    .bind(&r.source)
-                    .bind(&r.category)
-                    .bind(r.location.lat)
-                    .bind(r.location.lon)
-                    .bind(r.accuracy_m)
-                    .bind(r.address.as_deref())
-                    .bind(&r.description)
-                    .bind(r.confidential)
-                    .bind(r.reporter_id.to_string())
-                    .bind(r.photo_distance_m)
-                    .bind(1_i64)
-                    .bind(r.now)
-                    .fetch_one(&mut *tx)
-                    .await?;
-                for (position, photo) in r.photo_ids.iter().enumerate() {
-                    let attached = sqlx::query(
-                        "UPDATE photos SET case_id = $1, position = $2 \
-                         WHERE id = $3 AND owner_id = $4 AND case_id IS NULL",
-                    )
-                    .bind(r.id.to_string())
-                    .bind(position as i64)
-                    .bind(photo.to_string())
-                    .bind(r.reporter_id.to_string())
-                    .execute(&mut *tx)
-                    .await?
-                    .rows_affected();
-                    if attached != 1 {
-                        return Err(CreateReportError::PhotoUnavailable(*photo));
-                    }
-                }
-                let event_data = serde_json::json!({
-                    "source": r.source,
-                    "category": r.category,
-                    "photo_distance_m": r.photo_distance_m,
-                });
-                sqlx::query(
-                    "INSERT INTO case_events (id, case_id, kind, actor_id, actor_role, public, data, created_at) \
-                     VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
-                )
-                .bind(Uuid::now_v7().to_string())
-                .bind(r.id.to_string())
-                .bind("submitted")
-                .bind(r.reporter_id.to_string())
-                .bind(r.reporter_role.as_str())
-                .bind(true)
-                .bind(event_data.to_string())
-                .bind(r.now)
-                .execute(&mut *tx)
-                .await?;
-                let case = row.into_record(r.photo_ids.clone())?;
-                if let Some(claim) = idempotency {
-                    let stored = sqlx::query(
-                        "INSERT INTO idempotency_keys (user_id, key, request_hash, status, body, created_at) \
-                         VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT (user_id, key) DO NOTHING",
-                    )
-                    .bind(claim.user_id.to_string())
-                    .bind(&claim.key)
-                    .bind(&claim.request_hash)
-                    .bind(201_i64)
-                    .bind(render(&case))
-                    .bind(r.now)
-                    .execute(&mut *tx)
-                    .await?
-                    .rows_affected();
-                    if stored == 0 {
-                        // Another request with this key committed first: undo ours, answer as it did.
-                        tx.rollback().await?;
-                        let first = self
-                            .idempotent_response(claim.user_id, &claim.key)
-                            .await?
-                            .ok_or_else(|| StoreError::Corrupt("idempotency record vanished".into()))?;
-                        return Err(CreateReportError::AlreadyProcessed(first));
-                    }
-                }
-                tx.commit().await?;
-                Ok(case)
+                render: RenderReport) -> Result<CaseRecord, CreateReportError> {
+                let day = r.local_day.format("%Y%m%d").to_string();
+                let sequence = self.tracking.next(&day, |day, size| self.reserve_tracking_block(day, size)).await?;
+                let tracking_no = $crate::domain::report::tracking_number(&r.tracking_prefix, r.local_day, sequence);
+                self.intake
+                    .submit(PendingReport { report: r.clone(), tracking_no, idempotency: idempotency.cloned(), render })
+                    .await
             }
 
             async fn case_by_id(&self, id: Uuid) -> Result<Option<CaseRecord>, StoreError> {
@@ -494,6 +609,7 @@ macro_rules! impl_repository {
                 .map(CaseEvent::try_from)
                 .collect()
             }
+        }
         }
     };
 }

@@ -9,10 +9,14 @@ use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, S
 use sqlx::{Pool, Sqlite};
 
 use super::StoreError;
+use super::intake::Intake;
+use super::tracking::TrackingBlocks;
 
 pub struct SqliteRepository {
     writer: Pool<Sqlite>,
     reader: Pool<Sqlite>,
+    tracking: TrackingBlocks,
+    intake: Intake,
 }
 
 impl SqliteRepository {
@@ -25,23 +29,44 @@ impl SqliteRepository {
             .synchronous(SqliteSynchronous::Normal)
             .foreign_keys(true)
             .busy_timeout(Duration::from_secs(5));
-        if let Some(parent) = options.get_filename().parent() {
-            if !parent.as_os_str().is_empty() {
-                std::fs::create_dir_all(parent)
-                    .map_err(|e| StoreError::Database(sqlx::Error::Io(e)))?;
-            }
+        if let Some(parent) = options.get_filename().parent()
+            && !parent.as_os_str().is_empty()
+        {
+            std::fs::create_dir_all(parent)
+                .map_err(|e| StoreError::Database(sqlx::Error::Io(e)))?;
         }
         let writer = SqlitePoolOptions::new()
             .max_connections(1)
             .acquire_timeout(Duration::from_secs(30))
             .connect_with(options.clone())
             .await?;
-        let readers = std::thread::available_parallelism().map_or(4, |n| n.get().max(4)) as u32;
+        // Each SQLite connection is a thread in sqlx; more readers than cores only
+        // adds context switches.
+        let readers = std::thread::available_parallelism().map_or(2, |n| n.get().max(2)) as u32;
         let reader = SqlitePoolOptions::new()
             .max_connections(readers)
             .connect_with(options.read_only(true))
             .await?;
-        Ok(SqliteRepository { writer, reader })
+        let batch_writer = writer.clone();
+        let intake =
+            Intake::start(move |batch| SqliteRepository::write_batch(batch_writer.clone(), batch));
+        Ok(SqliteRepository {
+            writer,
+            reader,
+            tracking: TrackingBlocks::default(),
+            intake,
+        })
+    }
+
+    async fn reserve_tracking_block(&self, day: String, size: i64) -> Result<i64, StoreError> {
+        Ok(sqlx::query_scalar(
+            "INSERT INTO tracking_counters (day, last) VALUES ($1, $2) \
+             ON CONFLICT (day) DO UPDATE SET last = tracking_counters.last + $2 RETURNING last",
+        )
+        .bind(day)
+        .bind(size)
+        .fetch_one(&self.writer)
+        .await?)
     }
 
     fn writer(&self) -> &Pool<Sqlite> {

@@ -9,11 +9,17 @@ use uuid::Uuid;
 use crate::helpers::*;
 
 async fn sign_in_by_otp(app: &TestApp, phone: &str) -> Value {
-    let sent = app.post_json("/api/v1/auth/otp", None, &json!({ "phone": phone })).await;
+    let sent = app
+        .post_json("/api/v1/auth/otp", None, &json!({ "phone": phone }))
+        .await;
     assert_eq!(sent.status(), 202);
     let code = app.sms.last_code(phone).expect("code sent");
     let response = app
-        .post_json("/api/v1/auth/token", None, &json!({"grant_type": "otp", "phone": phone, "code": code}))
+        .post_json(
+            "/api/v1/auth/token",
+            None,
+            &json!({"grant_type": "otp", "phone": phone, "code": code}),
+        )
         .await;
     assert_eq!(response.status(), 200);
     response.json().await.unwrap()
@@ -33,7 +39,11 @@ async fn citizen_signs_in_by_phone_and_the_phone_stays_private() {
     assert_eq!(claims.role, Role::Citizen);
     // Signing in again reaches the same account.
     let again = sign_in_by_otp(&app, "+8613812345678").await;
-    let again = app.state.jwt.verify(again["access_token"].as_str().unwrap()).unwrap();
+    let again = app
+        .state
+        .jwt
+        .verify(again["access_token"].as_str().unwrap())
+        .unwrap();
     assert_eq!(again.sub, claims.sub);
     // The phone is in no token.
     let payload = access.split('.').nth(1).unwrap();
@@ -44,26 +54,48 @@ async fn citizen_signs_in_by_phone_and_the_phone_stays_private() {
 #[tokio::test]
 async fn wrong_codes_burn_the_code() {
     let app = spawn_app().await;
-    app.post_json("/api/v1/auth/otp", None, &json!({"phone": "13900000001"})).await;
+    app.post_json("/api/v1/auth/otp", None, &json!({"phone": "13900000001"}))
+        .await;
     let good = app.sms.last_code("13900000001").unwrap();
     let wrong = if good == "000000" { "111111" } else { "000000" };
     for _ in 0..5 {
-        let r = app.post_json("/api/v1/auth/token", None, &json!({"grant_type": "otp", "phone": "13900000001", "code": wrong})).await;
+        let r = app
+            .post_json(
+                "/api/v1/auth/token",
+                None,
+                &json!({"grant_type": "otp", "phone": "13900000001", "code": wrong}),
+            )
+            .await;
         assert_problem(r, 400, "invalid_grant").await;
     }
     // Sixth try, even with the right code: the code is gone.
-    let r = app.post_json("/api/v1/auth/token", None, &json!({"grant_type": "otp", "phone": "13900000001", "code": good})).await;
+    let r = app
+        .post_json(
+            "/api/v1/auth/token",
+            None,
+            &json!({"grant_type": "otp", "phone": "13900000001", "code": good}),
+        )
+        .await;
     assert_problem(r, 400, "invalid_grant").await;
 }
 
 #[tokio::test]
 async fn otp_requests_are_rate_limited_and_validated() {
     let app = spawn_app().await;
-    assert_eq!(app.post_json("/api/v1/auth/otp", None, &json!({"phone": "13900000002"})).await.status(), 202);
-    let again = app.post_json("/api/v1/auth/otp", None, &json!({"phone": "13900000002"})).await;
+    assert_eq!(
+        app.post_json("/api/v1/auth/otp", None, &json!({"phone": "13900000002"}))
+            .await
+            .status(),
+        202
+    );
+    let again = app
+        .post_json("/api/v1/auth/otp", None, &json!({"phone": "13900000002"}))
+        .await;
     assert!(again.headers().contains_key("retry-after"));
     assert_problem(again, 429, "rate_limited").await;
-    let bad = app.post_json("/api/v1/auth/otp", None, &json!({"phone": "12345"})).await;
+    let bad = app
+        .post_json("/api/v1/auth/otp", None, &json!({"phone": "12345"}))
+        .await;
     let body = assert_problem(bad, 422, "invalid_phone").await;
     assert_eq!(body["field"], "phone");
 }
@@ -73,9 +105,16 @@ async fn otp_requests_per_client_are_capped() {
     let app = spawn_app_with(|s| s.auth.otp_per_ip_per_minute = 3).await;
     for i in 0..3 {
         let phone = format!("1390000010{i}");
-        assert_eq!(app.post_json("/api/v1/auth/otp", None, &json!({"phone": phone})).await.status(), 202);
+        assert_eq!(
+            app.post_json("/api/v1/auth/otp", None, &json!({"phone": phone}))
+                .await
+                .status(),
+            202
+        );
     }
-    let r = app.post_json("/api/v1/auth/otp", None, &json!({"phone": "13900000109"})).await;
+    let r = app
+        .post_json("/api/v1/auth/otp", None, &json!({"phone": "13900000109"}))
+        .await;
     assert_problem(r, 429, "rate_limited").await;
 }
 
@@ -102,10 +141,24 @@ async fn staff_sign_in_with_password() {
         .await;
     assert_eq!(ok.status(), 200);
     let body: Value = ok.json().await.unwrap();
-    assert_eq!(app.state.jwt.verify(body["access_token"].as_str().unwrap()).unwrap().role, Role::Operator);
-    for (username, password) in [("duty-officer", "wrong password"), ("nobody", "a long enough password")] {
+    assert_eq!(
+        app.state
+            .jwt
+            .verify(body["access_token"].as_str().unwrap())
+            .unwrap()
+            .role,
+        Role::Operator
+    );
+    for (username, password) in [
+        ("duty-officer", "wrong password"),
+        ("nobody", "a long enough password"),
+    ] {
         let r = app
-            .post_json("/api/v1/auth/token", None, &json!({"grant_type": "password", "username": username, "password": password}))
+            .post_json(
+                "/api/v1/auth/token",
+                None,
+                &json!({"grant_type": "password", "username": username, "password": password}),
+            )
             .await;
         assert_problem(r, 400, "invalid_grant").await;
     }
@@ -116,15 +169,37 @@ async fn refresh_tokens_rotate_and_a_reuse_revokes_the_family() {
     let app = spawn_app().await;
     let first = sign_in_by_otp(&app, "13900000003").await;
     let refresh = |token: &str| json!({"grant_type": "refresh_token", "refresh_token": token});
-    let second: Value = app.post_json("/api/v1/auth/token", None, &refresh(first["refresh_token"].as_str().unwrap())).await.json().await.unwrap();
-    let second_refresh = second["refresh_token"].as_str().expect("rotated").to_owned();
+    let second: Value = app
+        .post_json(
+            "/api/v1/auth/token",
+            None,
+            &refresh(first["refresh_token"].as_str().unwrap()),
+        )
+        .await
+        .json()
+        .await
+        .unwrap();
+    let second_refresh = second["refresh_token"]
+        .as_str()
+        .expect("rotated")
+        .to_owned();
     assert_ne!(second_refresh, first["refresh_token"].as_str().unwrap());
     // Replaying the first token is theft: refused, and the whole family dies.
-    let replay = app.post_json("/api/v1/auth/token", None, &refresh(first["refresh_token"].as_str().unwrap())).await;
+    let replay = app
+        .post_json(
+            "/api/v1/auth/token",
+            None,
+            &refresh(first["refresh_token"].as_str().unwrap()),
+        )
+        .await;
     assert_problem(replay, 400, "invalid_grant").await;
-    let after = app.post_json("/api/v1/auth/token", None, &refresh(&second_refresh)).await;
+    let after = app
+        .post_json("/api/v1/auth/token", None, &refresh(&second_refresh))
+        .await;
     assert_problem(after, 400, "invalid_grant").await;
-    let garbage = app.post_json("/api/v1/auth/token", None, &refresh("not-a-token")).await;
+    let garbage = app
+        .post_json("/api/v1/auth/token", None, &refresh("not-a-token"))
+        .await;
     assert_problem(garbage, 400, "invalid_grant").await;
 }
 
@@ -132,16 +207,37 @@ async fn refresh_tokens_rotate_and_a_reuse_revokes_the_family() {
 async fn bad_tokens_get_401_with_a_challenge() {
     let app = spawn_app().await;
     let caller = app.citizen().await;
-    let expired = app.state.jwt.issue(caller.id, Role::Citizen, None, now() - chrono::Duration::hours(1), 60).unwrap();
+    let expired = app
+        .state
+        .jwt
+        .issue(
+            caller.id,
+            Role::Citizen,
+            None,
+            now() - chrono::Duration::hours(1),
+            60,
+        )
+        .unwrap();
     let header = URL_SAFE_NO_PAD.encode(br#"{"alg":"none","typ":"JWT"}"#);
     let body = URL_SAFE_NO_PAD.encode(
         json!({"sub": caller.id.to_string(), "role": "admin", "iss": "civicsnap", "aud": "civicsnap-api", "iat": 0, "exp": 4_000_000_000_i64}).to_string(),
     );
     let unsigned = format!("{header}.{body}.");
-    for token in [Some(expired.as_str()), Some(unsigned.as_str()), Some("garbage"), None] {
+    for token in [
+        Some(expired.as_str()),
+        Some(unsigned.as_str()),
+        Some("garbage"),
+        None,
+    ] {
         let response = app.get("/api/v1/me/reports", token).await;
-        let challenge = response.headers().get("www-authenticate").map(|v| v.to_str().unwrap().to_owned());
-        assert!(challenge.unwrap_or_default().starts_with("Bearer"), "{token:?}");
+        let challenge = response
+            .headers()
+            .get("www-authenticate")
+            .map(|v| v.to_str().unwrap().to_owned());
+        assert!(
+            challenge.unwrap_or_default().starts_with("Bearer"),
+            "{token:?}"
+        );
         assert_problem(response, 401, "unauthorized").await;
     }
 }
@@ -149,10 +245,30 @@ async fn bad_tokens_get_401_with_a_challenge() {
 #[tokio::test]
 async fn malformed_token_requests_are_problems() {
     let app = spawn_app().await;
-    let r = app.client.post(app.url("/api/v1/auth/token")).header("content-type", "application/json").body("{not json").send().await.unwrap();
+    let r = app
+        .client
+        .post(app.url("/api/v1/auth/token"))
+        .header("content-type", "application/json")
+        .body("{not json")
+        .send()
+        .await
+        .unwrap();
     assert_problem(r, 400, "malformed_json").await;
-    let r = app.post_json("/api/v1/auth/token", None, &json!({"grant_type": "client_credentials"})).await;
+    let r = app
+        .post_json(
+            "/api/v1/auth/token",
+            None,
+            &json!({"grant_type": "client_credentials"}),
+        )
+        .await;
     assert_problem(r, 422, "invalid_body").await;
-    let r = app.client.post(app.url("/api/v1/auth/token")).header("content-type", "text/plain").body("hi").send().await.unwrap();
+    let r = app
+        .client
+        .post(app.url("/api/v1/auth/token"))
+        .header("content-type", "text/plain")
+        .body("hi")
+        .send()
+        .await
+        .unwrap();
     assert_problem(r, 415, "unsupported_media_type").await;
 }

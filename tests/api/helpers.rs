@@ -41,7 +41,10 @@ impl CapturedSms {
 #[async_trait]
 impl SmsSender for CapturedSms {
     async fn send_code(&self, phone: &Phone, code: &str) -> Result<(), SmsError> {
-        self.codes.lock().unwrap().insert(phone.as_e164().to_owned(), code.to_owned());
+        self.codes
+            .lock()
+            .unwrap()
+            .insert(phone.as_e164().to_owned(), code.to_owned());
         Ok(())
     }
 }
@@ -57,25 +60,17 @@ pub struct TestApp {
 /// A fresh, empty PostgreSQL database on the server `TEST_POSTGRES_URL` names.
 async fn fresh_postgres_database(base: &str) -> String {
     let name = format!("civicsnap_test_{}", Uuid::new_v4().simple());
-    let mut admin = sqlx::PgConnection::connect(base).await.expect("connect to TEST_POSTGRES_URL");
+    let mut admin = sqlx::PgConnection::connect(base)
+        .await
+        .expect("connect to TEST_POSTGRES_URL");
     sqlx::query(sqlx::AssertSqlSafe(format!("CREATE DATABASE {name}")))
         .execute(&mut admin)
         .await
         .expect("create test database");
-    let (server, _) = base.rsplit_once('/').expect("TEST_POSTGRES_URL ends with /database");
+    let (server, _) = base
+        .rsplit_once('/')
+        .expect("TEST_POSTGRES_URL ends with /database");
     format!("{server}/{name}")
-}
-
-pub fn test_settings(data_dir: &std::path::Path) -> Settings {
-    let mut settings = Settings::default();
-    settings.dev_mode = true;
-    settings.data_dir = data_dir.to_path_buf();
-    settings.database_url = format!("sqlite://{}", data_dir.join("civicsnap.db").display());
-    settings.server.port = 0;
-    settings.server.workers = 1;
-    settings.auth.jwt_secret = Some("test-secret-test-secret-test-secret-0123".into());
-    settings.photos.cleanup_interval_secs = 3600;
-    settings
 }
 
 pub async fn spawn_app() -> TestApp {
@@ -83,9 +78,12 @@ pub async fn spawn_app() -> TestApp {
 }
 
 pub async fn spawn_app_with(adjust: impl FnOnce(&mut Settings)) -> TestApp {
-    civicsnap::telemetry::init();
+    // Logs only when asked for (TEST_LOG=1), so test output stays readable.
+    if std::env::var_os("TEST_LOG").is_some() {
+        civicsnap::telemetry::init();
+    }
     let data_dir = tempfile::tempdir().expect("temp dir");
-    let mut settings = test_settings(data_dir.path());
+    let mut settings = Settings::ephemeral(data_dir.path());
     if let Ok(base) = std::env::var("TEST_POSTGRES_URL") {
         settings.database_url = fresh_postgres_database(&base).await;
     }
@@ -93,20 +91,30 @@ pub async fn spawn_app_with(adjust: impl FnOnce(&mut Settings)) -> TestApp {
         settings.storage.kind = StorageKind::S3;
         settings.storage.s3.endpoint = endpoint;
         settings.storage.s3.bucket = format!("civicsnap-test-{}", Uuid::new_v4().simple());
-        settings.storage.s3.access_key = std::env::var("TEST_S3_ACCESS_KEY").unwrap_or_else(|_| "test".into());
-        settings.storage.s3.secret_key = std::env::var("TEST_S3_SECRET_KEY").unwrap_or_else(|_| "test".into());
+        settings.storage.s3.access_key =
+            std::env::var("TEST_S3_ACCESS_KEY").unwrap_or_else(|_| "test".into());
+        settings.storage.s3.secret_key =
+            std::env::var("TEST_S3_SECRET_KEY").unwrap_or_else(|_| "test".into());
     }
     adjust(&mut settings);
     let sms = Arc::new(CapturedSms::default());
-    let app = Application::build_with(settings, Overrides { sms: Some(sms.clone()) })
-        .await
-        .expect("application builds");
+    let app = Application::build_with(
+        settings,
+        Overrides {
+            sms: Some(sms.clone()),
+        },
+    )
+    .await
+    .expect("application builds");
     let address = format!("http://127.0.0.1:{}", app.port());
     let state = app.state();
     tokio::spawn(app.run_until_stopped());
     TestApp {
         address,
-        client: reqwest::Client::builder().redirect(reqwest::redirect::Policy::none()).build().unwrap(),
+        client: reqwest::Client::builder()
+            .redirect(reqwest::redirect::Policy::none())
+            .build()
+            .unwrap(),
         state,
         sms,
         _data_dir: data_dir,
@@ -141,7 +149,11 @@ impl TestApp {
             })
             .await
             .expect("create user");
-        let token = self.state.jwt.issue(id, role, unit_id, now(), 600).expect("token");
+        let token = self
+            .state
+            .jwt
+            .issue(id, role, unit_id, now(), 600)
+            .expect("token");
         Caller { id, token }
     }
 
@@ -163,12 +175,22 @@ impl TestApp {
     /// Uploads a photo and returns its id.
     pub async fn photo(&self, token: &str, bytes: Vec<u8>) -> Uuid {
         let response = self.upload(token, bytes, "photo.jpg").await;
-        assert_eq!(response.status(), 201, "upload: {}", response.text().await.unwrap_or_default());
+        assert_eq!(
+            response.status(),
+            201,
+            "upload: {}",
+            response.text().await.unwrap_or_default()
+        );
         let body: Value = response.json().await.unwrap();
         body["id"].as_str().unwrap().parse().unwrap()
     }
 
-    pub async fn post_json(&self, path: &str, token: Option<&str>, body: &Value) -> reqwest::Response {
+    pub async fn post_json(
+        &self,
+        path: &str,
+        token: Option<&str>,
+        body: &Value,
+    ) -> reqwest::Response {
         let mut request = self.client.post(self.url(path)).json(body);
         if let Some(token) = token {
             request = request.bearer_auth(token);
@@ -203,7 +225,10 @@ pub fn jpeg(width: u16, height: u16) -> Vec<u8> {
 /// Asserts an `application/problem+json` answer with this status and code.
 pub async fn assert_problem(response: reqwest::Response, status: u16, code: &str) -> Value {
     assert_eq!(response.status().as_u16(), status, "status");
-    let content_type = response.headers().get("content-type").map(|v| v.to_str().unwrap().to_owned());
+    let content_type = response
+        .headers()
+        .get("content-type")
+        .map(|v| v.to_str().unwrap().to_owned());
     assert_eq!(content_type.as_deref(), Some("application/problem+json"));
     let body: Value = response.json().await.expect("problem body");
     assert_eq!(body["code"], code, "problem: {body}");

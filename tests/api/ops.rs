@@ -18,7 +18,12 @@ async fn metrics_count_requests_by_route() {
     app.get("/healthz", None).await;
     app.get("/api/v1/reports/not-a-uuid", None).await;
     let text = app.get("/metrics", None).await.text().await.unwrap();
-    assert!(text.contains(r#"civicsnap_http_requests_total{method="GET",route="/healthz",status="200"} 1"#), "{text}");
+    assert!(
+        text.contains(
+            r#"civicsnap_http_requests_total{method="GET",route="/healthz",status="200"} 1"#
+        ),
+        "{text}"
+    );
     assert!(text.contains("civicsnap_photo_queue_depth"));
     assert!(text.contains("civicsnap_http_request_duration_seconds_bucket"));
 }
@@ -28,13 +33,24 @@ async fn unknown_routes_and_bad_ids_are_problems() {
     let app = spawn_app().await;
     assert_problem(app.get("/nowhere", None).await, 404, "not_found").await;
     let caller = app.citizen().await;
-    assert_problem(app.get("/api/v1/reports/not-a-uuid", Some(&caller.token)).await, 404, "not_found").await;
+    assert_problem(
+        app.get("/api/v1/reports/not-a-uuid", Some(&caller.token))
+            .await,
+        404,
+        "not_found",
+    )
+    .await;
 }
 
 #[tokio::test]
 async fn served_openapi_matches_the_committed_file() {
     let app = spawn_app().await;
-    let served = app.get("/api/v1/openapi.yaml", None).await.text().await.unwrap();
+    let served = app
+        .get("/api/v1/openapi.yaml", None)
+        .await
+        .text()
+        .await
+        .unwrap();
     let generated = civicsnap::http::openapi_yaml();
     assert_eq!(served, generated);
     let path = concat!(env!("CARGO_MANIFEST_DIR"), "/openapi.yaml");
@@ -47,16 +63,40 @@ async fn served_openapi_matches_the_committed_file() {
         "openapi.yaml is stale: regenerate it with `cargo run -- openapi > openapi.yaml` \
          (or UPDATE_OPENAPI=1 cargo test served_openapi)"
     );
-    for path in ["/api/v1/photos", "/api/v1/reports", "/api/v1/auth/token", "/api/v1/categories", "/readyz"] {
-        assert!(generated.contains(&format!("  {path}:")), "{path} missing from the document");
+    for path in [
+        "/api/v1/photos",
+        "/api/v1/reports",
+        "/api/v1/auth/token",
+        "/api/v1/categories",
+        "/readyz",
+    ] {
+        assert!(
+            generated.contains(&format!("  {path}:")),
+            "{path} missing from the document"
+        );
     }
 }
 
 #[tokio::test]
 async fn categories_are_a_public_tree() {
     let app = spawn_app().await;
-    let tree: serde_json::Value = app.get("/api/v1/categories", None).await.json().await.unwrap();
-    let safety = tree.as_array().unwrap().iter().find(|c| c["code"] == "03").expect("03 安全隐患");
-    let leaves: Vec<_> = safety["children"].as_array().unwrap().iter().map(|c| c["name_zh"].as_str().unwrap()).collect();
+    let tree: serde_json::Value = app
+        .get("/api/v1/categories", None)
+        .await
+        .json()
+        .await
+        .unwrap();
+    let safety = tree
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|c| c["code"] == "03")
+        .expect("03 安全隐患");
+    let leaves: Vec<_> = safety["children"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| c["name_zh"].as_str().unwrap())
+        .collect();
     assert!(leaves.contains(&"飞线充电"), "{leaves:?}");
 }

@@ -40,23 +40,42 @@ async fn a_phone_photo_is_read_stripped_and_served() {
     let response = app.upload(&citizen.token, original, "IMG_0001.JPG").await;
     assert_eq!(response.status(), 201);
     let photo: Value = response.json().await.unwrap();
-    assert_eq!((photo["width"].as_i64(), photo["height"].as_i64()), (Some(4000), Some(3000)));
-    assert!((photo["gps"]["lat"].as_f64().unwrap() - 31.8753).abs() < 1e-3, "{photo}");
+    assert_eq!(
+        (photo["width"].as_i64(), photo["height"].as_i64()),
+        (Some(4000), Some(3000))
+    );
+    assert!(
+        (photo["gps"]["lat"].as_f64().unwrap() - 31.8753).abs() < 1e-3,
+        "{photo}"
+    );
     assert!((photo["gps"]["lon"].as_f64().unwrap() - 120.5539).abs() < 1e-3);
     // 09:41:27 in +08:00.
     assert_eq!(photo["taken_at"], "2026-05-12T01:41:27Z");
     assert_eq!(photo["sha256"].as_str().unwrap().len(), 64);
     assert_eq!(photo["phash"].as_str().unwrap().len(), 16);
 
-    let display = app.get(photo["display_url"].as_str().unwrap(), Some(&citizen.token)).await;
+    let display = app
+        .get(photo["display_url"].as_str().unwrap(), Some(&citizen.token))
+        .await;
     assert_eq!(display.status(), 200);
     assert_eq!(display.headers()["content-type"], "image/jpeg");
     let etag = display.headers()["etag"].to_str().unwrap().to_owned();
     let bytes = display.bytes().await.unwrap();
     assert_eq!(jpeg_size(&bytes), (1280, 960));
-    assert!(!carries_metadata(&bytes), "display copy must carry no metadata");
+    assert!(
+        !carries_metadata(&bytes),
+        "display copy must carry no metadata"
+    );
 
-    let thumb = app.get(photo["thumbnail_url"].as_str().unwrap(), Some(&citizen.token)).await.bytes().await.unwrap();
+    let thumb = app
+        .get(
+            photo["thumbnail_url"].as_str().unwrap(),
+            Some(&citizen.token),
+        )
+        .await
+        .bytes()
+        .await
+        .unwrap();
     assert_eq!(jpeg_size(&thumb), (320, 240));
     assert!(!carries_metadata(&thumb));
 
@@ -75,12 +94,30 @@ async fn a_phone_photo_is_read_stripped_and_served() {
 async fn orientation_is_applied_and_small_photos_are_not_upscaled() {
     let app = spawn_app().await;
     let citizen = app.citizen().await;
-    let photo: Value = app.upload(&citizen.token, fixture("rotated-exif6.jpg"), "r.jpg").await.json().await.unwrap();
-    assert_eq!((photo["width"].as_i64(), photo["height"].as_i64()), (Some(300), Some(400)));
-    let display = app.get(photo["display_url"].as_str().unwrap(), Some(&citizen.token)).await.bytes().await.unwrap();
+    let photo: Value = app
+        .upload(&citizen.token, fixture("rotated-exif6.jpg"), "r.jpg")
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(
+        (photo["width"].as_i64(), photo["height"].as_i64()),
+        (Some(300), Some(400))
+    );
+    let display = app
+        .get(photo["display_url"].as_str().unwrap(), Some(&citizen.token))
+        .await
+        .bytes()
+        .await
+        .unwrap();
     assert_eq!(jpeg_size(&display), (300, 400));
 
-    let png: Value = app.upload(&citizen.token, fixture("no-exif.png"), "p.png").await.json().await.unwrap();
+    let png: Value = app
+        .upload(&citizen.token, fixture("no-exif.png"), "p.png")
+        .await
+        .json()
+        .await
+        .unwrap();
     assert_eq!(png["gps"], Value::Null);
     assert_eq!(png["taken_at"], Value::Null);
     assert_eq!(png["width"], 640);
@@ -94,7 +131,12 @@ async fn photos_are_private_to_the_uploader_and_staff() {
     let operator = app.user(Role::Operator).await;
     let id = app.photo(&owner.token, jpeg(64, 48)).await;
     let path = format!("/api/v1/photos/{id}/display");
-    assert_problem(app.get(&path, Some(&stranger.token)).await, 404, "not_found").await;
+    assert_problem(
+        app.get(&path, Some(&stranger.token)).await,
+        404,
+        "not_found",
+    )
+    .await;
     assert_eq!(app.get(&path, Some(&operator.token)).await.status(), 200);
     assert_problem(app.get(&path, None).await, 401, "unauthorized").await;
 }
@@ -103,9 +145,19 @@ async fn photos_are_private_to_the_uploader_and_staff() {
 async fn only_reporting_roles_upload() {
     let app = spawn_app().await;
     let operator = app.user(Role::Operator).await;
-    assert_problem(app.upload(&operator.token, jpeg(32, 32), "a.jpg").await, 403, "forbidden").await;
+    assert_problem(
+        app.upload(&operator.token, jpeg(32, 32), "a.jpg").await,
+        403,
+        "forbidden",
+    )
+    .await;
     let inspector = app.user(Role::Inspector).await;
-    assert_eq!(app.upload(&inspector.token, jpeg(32, 32), "a.jpg").await.status(), 201);
+    assert_eq!(
+        app.upload(&inspector.token, jpeg(32, 32), "a.jpg")
+            .await
+            .status(),
+        201
+    );
 }
 
 /// A PNG header claiming 100000×100000 pixels and nothing else.
@@ -128,7 +180,11 @@ fn crc32(bytes: &[u8]) -> u32 {
     for &b in bytes {
         crc ^= u32::from(b);
         for _ in 0..8 {
-            crc = if crc & 1 == 1 { (crc >> 1) ^ 0xEDB8_8320 } else { crc >> 1 };
+            crc = if crc & 1 == 1 {
+                (crc >> 1) ^ 0xEDB8_8320
+            } else {
+                crc >> 1
+            };
         }
     }
     !crc
@@ -146,14 +202,28 @@ async fn bad_uploads_get_clear_answers_and_store_nothing() {
     let cases: Vec<(&str, Vec<u8>, u16, &str)> = vec![
         ("truncated.jpg", truncated, 422, "photo_unreadable"),
         ("bomb.png", png_bomb(), 422, "photo_too_many_pixels"),
-        ("notes.jpg", b"this is a text file, not a photo\n".to_vec(), 415, "unsupported_media_type"),
+        (
+            "notes.jpg",
+            b"this is a text file, not a photo\n".to_vec(),
+            415,
+            "unsupported_media_type",
+        ),
         ("photo.heic", heic, 415, "unsupported_media_type"),
         ("empty.jpg", Vec::new(), 422, "empty_upload"),
-        ("huge.jpg", vec![0xFF; 16 * 1024 * 1024], 413, "photo_too_large"),
+        (
+            "huge.jpg",
+            vec![0xFF; 16 * 1024 * 1024],
+            413,
+            "photo_too_large",
+        ),
     ];
     for (name, bytes, status, code) in cases {
-        let body = assert_problem(app.upload(&citizen.token, bytes, name).await, status, code).await;
-        assert!(body["detail"].as_str().is_some_and(|d| !d.is_empty()), "{name}: {body}");
+        let body =
+            assert_problem(app.upload(&citizen.token, bytes, name).await, status, code).await;
+        assert!(
+            body["detail"].as_str().is_some_and(|d| !d.is_empty()),
+            "{name}: {body}"
+        );
     }
     let body = assert_problem(
         app.upload(&citizen.token, b"hello".to_vec(), "x.txt").await,
@@ -161,9 +231,17 @@ async fn bad_uploads_get_clear_answers_and_store_nothing() {
         "unsupported_media_type",
     )
     .await;
-    assert!(body["detail"].as_str().unwrap().contains("JPEG, PNG, WebP"), "{body}");
+    assert!(
+        body["detail"].as_str().unwrap().contains("JPEG, PNG, WebP"),
+        "{body}"
+    );
     // Nothing was kept.
-    let stale = app.state.repo.stale_unattached_photos(now() + chrono::Duration::days(1), 100).await.unwrap();
+    let stale = app
+        .state
+        .repo
+        .stale_unattached_photos(now() + chrono::Duration::days(1), 100)
+        .await
+        .unwrap();
     assert!(stale.is_empty(), "{stale:?}");
 }
 
@@ -172,9 +250,23 @@ async fn multipart_mistakes_are_problems() {
     let app = spawn_app().await;
     let citizen = app.citizen().await;
     let form = reqwest::multipart::Form::new().text("note", "no file here");
-    let r = app.client.post(app.url("/api/v1/photos")).bearer_auth(&citizen.token).multipart(form).send().await.unwrap();
+    let r = app
+        .client
+        .post(app.url("/api/v1/photos"))
+        .bearer_auth(&citizen.token)
+        .multipart(form)
+        .send()
+        .await
+        .unwrap();
     assert_problem(r, 422, "missing_file").await;
-    let r = app.client.post(app.url("/api/v1/photos")).bearer_auth(&citizen.token).body("raw bytes").send().await.unwrap();
+    let r = app
+        .client
+        .post(app.url("/api/v1/photos"))
+        .bearer_auth(&citizen.token)
+        .body("raw bytes")
+        .send()
+        .await
+        .unwrap();
     assert_problem(r, 400, "invalid_multipart").await;
 }
 
@@ -184,23 +276,50 @@ async fn unattached_photos_are_removed_after_a_day() {
     let citizen = app.citizen().await;
     let kept = app.photo(&citizen.token, jpeg(64, 48)).await;
     let dropped = app.photo(&citizen.token, jpeg(64, 48)).await;
-    let report = app.post_json("/api/v1/reports", Some(&citizen.token), &report_body(&[kept])).await;
+    let report = app
+        .post_json(
+            "/api/v1/reports",
+            Some(&citizen.token),
+            &report_body(&[kept]),
+        )
+        .await;
     assert_eq!(report.status(), 201);
     let dropped_record = app.state.repo.photo(dropped).await.unwrap().unwrap();
 
     let day = Duration::from_secs(24 * 3600);
-    let removed = civicsnap::jobs::photo_cleanup::run_once(app.state.repo.as_ref(), app.state.photos.as_ref(), now(), day)
-        .await
-        .unwrap();
+    let removed = civicsnap::jobs::photo_cleanup::run_once(
+        app.state.repo.as_ref(),
+        app.state.photos.as_ref(),
+        now(),
+        day,
+    )
+    .await
+    .unwrap();
     assert_eq!(removed, 0, "nothing is a day old yet");
     let later = now() + chrono::Duration::hours(25);
-    let removed = civicsnap::jobs::photo_cleanup::run_once(app.state.repo.as_ref(), app.state.photos.as_ref(), later, day)
-        .await
-        .unwrap();
+    let removed = civicsnap::jobs::photo_cleanup::run_once(
+        app.state.repo.as_ref(),
+        app.state.photos.as_ref(),
+        later,
+        day,
+    )
+    .await
+    .unwrap();
     assert_eq!(removed, 1);
     assert!(app.state.repo.photo(dropped).await.unwrap().is_none());
     let key = ObjectKey::parse(&dropped_record.display.key).unwrap();
-    assert!(app.state.photos.get(&key).await.unwrap().is_none(), "object deleted too");
+    assert!(
+        app.state.photos.get(&key).await.unwrap().is_none(),
+        "object deleted too"
+    );
     assert!(app.state.repo.photo(kept).await.unwrap().is_some());
-    assert_eq!(app.get(&format!("/api/v1/photos/{kept}/display"), Some(&citizen.token)).await.status(), 200);
+    assert_eq!(
+        app.get(
+            &format!("/api/v1/photos/{kept}/display"),
+            Some(&citizen.token)
+        )
+        .await
+        .status(),
+        200
+    );
 }

@@ -9,33 +9,66 @@ use crate::helpers::*;
 async fn a_citizen_files_a_report() {
     let app = spawn_app().await;
     let citizen = app.citizen().await;
-    let photo = app.photo(&citizen.token, fixture("rotated-exif6.jpg")).await;
-    let response = app.post_json("/api/v1/reports", Some(&citizen.token), &report_body(&[photo])).await;
+    let photo = app
+        .photo(&citizen.token, fixture("rotated-exif6.jpg"))
+        .await;
+    let response = app
+        .post_json(
+            "/api/v1/reports",
+            Some(&citizen.token),
+            &report_body(&[photo]),
+        )
+        .await;
     assert_eq!(response.status(), 201);
     let location = response.headers()["location"].to_str().unwrap().to_owned();
     let report: Value = response.json().await.unwrap();
-    assert_eq!(location, format!("/api/v1/reports/{}", report["id"].as_str().unwrap()));
+    assert_eq!(
+        location,
+        format!("/api/v1/reports/{}", report["id"].as_str().unwrap())
+    );
     assert_eq!(report["state"], "submitted");
     assert_eq!(report["category"], "0301");
     let tracking = report["tracking_no"].as_str().unwrap();
-    let today = civicsnap::state::now().with_timezone(&chrono_tz::Asia::Shanghai).format("%Y%m%d").to_string();
+    let today = civicsnap::state::now()
+        .with_timezone(&chrono_tz::Asia::Shanghai)
+        .format("%Y%m%d")
+        .to_string();
     assert_eq!(tracking, format!("SP{today}-000001"));
     assert_eq!(report["photos"][0]["id"], photo.to_string());
     assert!(report.get("flags").is_none(), "flags are for staff");
     assert!(report.get("reporter_id").is_none());
 
     // Read back by its reporter.
-    let again: Value = app.get(&location, Some(&citizen.token)).await.json().await.unwrap();
+    let again: Value = app
+        .get(&location, Some(&citizen.token))
+        .await
+        .json()
+        .await
+        .unwrap();
     assert_eq!(again, report);
     // A first timeline event exists.
-    let events = app.state.repo.case_events(report["id"].as_str().unwrap().parse().unwrap()).await.unwrap();
+    let events = app
+        .state
+        .repo
+        .case_events(report["id"].as_str().unwrap().parse().unwrap())
+        .await
+        .unwrap();
     assert_eq!(events.len(), 1);
     assert_eq!(events[0].kind, "submitted");
     assert!(events[0].public);
 
     // The next report of the day gets the next number.
     let photo = app.photo(&citizen.token, jpeg(40, 30)).await;
-    let second: Value = app.post_json("/api/v1/reports", Some(&citizen.token), &report_body(&[photo])).await.json().await.unwrap();
+    let second: Value = app
+        .post_json(
+            "/api/v1/reports",
+            Some(&citizen.token),
+            &report_body(&[photo]),
+        )
+        .await
+        .json()
+        .await
+        .unwrap();
     assert_eq!(second["tracking_no"], format!("SP{today}-000002"));
 }
 
@@ -44,7 +77,16 @@ async fn reports_are_visible_to_their_reporter_and_centre_staff_only() {
     let app = spawn_app().await;
     let citizen = app.citizen().await;
     let photo = app.photo(&citizen.token, jpeg(40, 30)).await;
-    let report: Value = app.post_json("/api/v1/reports", Some(&citizen.token), &report_body(&[photo])).await.json().await.unwrap();
+    let report: Value = app
+        .post_json(
+            "/api/v1/reports",
+            Some(&citizen.token),
+            &report_body(&[photo]),
+        )
+        .await
+        .json()
+        .await
+        .unwrap();
     let path = format!("/api/v1/reports/{}", report["id"].as_str().unwrap());
 
     let other = app.citizen().await;
@@ -52,10 +94,24 @@ async fn reports_are_visible_to_their_reporter_and_centre_staff_only() {
     let unit = app.user(Role::UnitStaff).await;
     assert_problem(app.get(&path, Some(&unit.token)).await, 404, "not_found").await;
     let operator = app.user(Role::Operator).await;
-    let seen: Value = app.get(&path, Some(&operator.token)).await.json().await.unwrap();
+    let seen: Value = app
+        .get(&path, Some(&operator.token))
+        .await
+        .json()
+        .await
+        .unwrap();
     assert_eq!(seen["reporter_id"], citizen.id.to_string());
     assert_eq!(seen["flags"]["photo_location_mismatch"], false);
-    assert_problem(app.get(&format!("/api/v1/reports/{}", Uuid::now_v7()), Some(&operator.token)).await, 404, "not_found").await;
+    assert_problem(
+        app.get(
+            &format!("/api/v1/reports/{}", Uuid::now_v7()),
+            Some(&operator.token),
+        )
+        .await,
+        404,
+        "not_found",
+    )
+    .await;
 }
 
 #[tokio::test]
@@ -65,9 +121,22 @@ async fn confidential_reports_hide_the_reporter() {
     let photo = app.photo(&citizen.token, jpeg(40, 30)).await;
     let mut body = report_body(&[photo]);
     body["confidential"] = json!(true);
-    let report: Value = app.post_json("/api/v1/reports", Some(&citizen.token), &body).await.json().await.unwrap();
+    let report: Value = app
+        .post_json("/api/v1/reports", Some(&citizen.token), &body)
+        .await
+        .json()
+        .await
+        .unwrap();
     let operator = app.user(Role::Operator).await;
-    let seen: Value = app.get(&format!("/api/v1/reports/{}", report["id"].as_str().unwrap()), Some(&operator.token)).await.json().await.unwrap();
+    let seen: Value = app
+        .get(
+            &format!("/api/v1/reports/{}", report["id"].as_str().unwrap()),
+            Some(&operator.token),
+        )
+        .await
+        .json()
+        .await
+        .unwrap();
     assert_eq!(seen["confidential"], true);
     assert!(seen.get("reporter_id").is_none(), "{seen}");
 }
@@ -80,10 +149,23 @@ async fn a_photo_taken_far_away_flags_the_report() {
     let photo = app.photo(&citizen.token, fixture("street-12mp.jpg")).await;
     let mut body = report_body(&[photo]);
     body["location"] = json!({"lat": 31.8933, "lon": 120.5539});
-    let report: Value = app.post_json("/api/v1/reports", Some(&citizen.token), &body).await.json().await.unwrap();
+    let report: Value = app
+        .post_json("/api/v1/reports", Some(&citizen.token), &body)
+        .await
+        .json()
+        .await
+        .unwrap();
     assert_eq!(report["state"], "submitted", "kept, not refused");
     let operator = app.user(Role::Operator).await;
-    let seen: Value = app.get(&format!("/api/v1/reports/{}", report["id"].as_str().unwrap()), Some(&operator.token)).await.json().await.unwrap();
+    let seen: Value = app
+        .get(
+            &format!("/api/v1/reports/{}", report["id"].as_str().unwrap()),
+            Some(&operator.token),
+        )
+        .await
+        .json()
+        .await
+        .unwrap();
     assert_eq!(seen["flags"]["photo_location_mismatch"], true);
     let distance = seen["flags"]["photo_distance_m"].as_f64().unwrap();
     assert!((1900.0..2100.0).contains(&distance), "{distance}");
@@ -93,13 +175,27 @@ async fn a_photo_taken_far_away_flags_the_report() {
 async fn chinese_map_coordinates_are_converted_to_wgs84() {
     let app = spawn_app().await;
     let citizen = app.citizen().await;
-    let wgs = LatLon { lat: 31.8753, lon: 120.5539 };
-    for (crs, given) in [("gcj02", wgs84_to_gcj02(wgs)), ("bd09", gcj02_to_bd09(wgs84_to_gcj02(wgs)))] {
+    let wgs = LatLon {
+        lat: 31.8753,
+        lon: 120.5539,
+    };
+    for (crs, given) in [
+        ("gcj02", wgs84_to_gcj02(wgs)),
+        ("bd09", gcj02_to_bd09(wgs84_to_gcj02(wgs))),
+    ] {
         let photo = app.photo(&citizen.token, jpeg(40, 30)).await;
         let mut body = report_body(&[photo]);
         body["location"] = json!({"lat": given.lat, "lon": given.lon, "crs": crs});
-        let report: Value = app.post_json("/api/v1/reports", Some(&citizen.token), &body).await.json().await.unwrap();
-        let stored = LatLon { lat: report["location"]["lat"].as_f64().unwrap(), lon: report["location"]["lon"].as_f64().unwrap() };
+        let report: Value = app
+            .post_json("/api/v1/reports", Some(&citizen.token), &body)
+            .await
+            .json()
+            .await
+            .unwrap();
+        let stored = LatLon {
+            lat: report["location"]["lat"].as_f64().unwrap(),
+            lon: report["location"]["lon"].as_f64().unwrap(),
+        };
         assert!(stored.distance_m(wgs) < 1.0, "{crs}: {stored:?}");
     }
 }
@@ -111,7 +207,12 @@ async fn idempotency_key_makes_retries_safe() {
     let photo = app.photo(&citizen.token, jpeg(40, 30)).await;
     let body = report_body(&[photo]);
     let send = |body: Value| {
-        let request = app.client.post(app.url("/api/v1/reports")).bearer_auth(&citizen.token).header("Idempotency-Key", "retry-42").json(&body);
+        let request = app
+            .client
+            .post(app.url("/api/v1/reports"))
+            .bearer_auth(&citizen.token)
+            .header("Idempotency-Key", "retry-42")
+            .json(&body);
         async move { request.send().await.unwrap() }
     };
     let first = send(body.clone()).await;
@@ -126,7 +227,12 @@ async fn idempotency_key_makes_retries_safe() {
     other["description"] = json!("something else");
     assert_problem(send(other).await, 422, "idempotency_key_reused").await;
 
-    let mine: Value = app.get("/api/v1/me/reports", Some(&citizen.token)).await.json().await.unwrap();
+    let mine: Value = app
+        .get("/api/v1/me/reports", Some(&citizen.token))
+        .await
+        .json()
+        .await
+        .unwrap();
     assert_eq!(mine["items"].as_array().unwrap().len(), 1, "one case only");
 }
 
@@ -137,7 +243,12 @@ async fn concurrent_retries_with_one_key_create_one_case() {
     let photo = app.photo(&citizen.token, jpeg(40, 30)).await;
     let body = report_body(&[photo]);
     let requests = (0..4).map(|_| {
-        app.client.post(app.url("/api/v1/reports")).bearer_auth(&citizen.token).header("Idempotency-Key", "same").json(&body).send()
+        app.client
+            .post(app.url("/api/v1/reports"))
+            .bearer_auth(&citizen.token)
+            .header("Idempotency-Key", "same")
+            .json(&body)
+            .send()
     });
     let responses = futures_util::future::join_all(requests).await;
     let mut ids = std::collections::HashSet::new();
@@ -149,11 +260,20 @@ async fn concurrent_retries_with_one_key_create_one_case() {
             ids.insert(body["id"].as_str().unwrap().to_owned());
         } else {
             // A loser that lost the photo race before the key race still names no new case.
-            assert_eq!((status, body["code"].as_str()), (422, Some("photo_unavailable")), "{body}");
+            assert_eq!(
+                (status, body["code"].as_str()),
+                (422, Some("photo_unavailable")),
+                "{body}"
+            );
         }
     }
     assert_eq!(ids.len(), 1, "{ids:?}");
-    let mine: Value = app.get("/api/v1/me/reports", Some(&citizen.token)).await.json().await.unwrap();
+    let mine: Value = app
+        .get("/api/v1/me/reports", Some(&citizen.token))
+        .await
+        .json()
+        .await
+        .unwrap();
     assert_eq!(mine["items"].as_array().unwrap().len(), 1);
 }
 
@@ -171,51 +291,160 @@ async fn bad_reports_get_clear_answers_and_change_nothing() {
     };
     let ten: Vec<Uuid> = (0..10).map(|_| Uuid::now_v7()).collect();
     let cases: Vec<(Value, &str, &str)> = vec![
-        (with(&|b| b["location"]["lat"] = json!(91.0)), "invalid_location", "location"),
-        (with(&|b| b["location"]["lon"] = json!(181.0)), "invalid_location", "location"),
-        (with(&|b| b["location"] = json!({"lat": 39.9042, "lon": 116.4074})), "outside_service_area", "location"),
-        (with(&|b| b["category"] = json!("9999")), "unknown_category", "category"),
-        (with(&|b| b["category"] = json!("03")), "unknown_category", "category"),
-        (with(&|b| b["photo_ids"] = json!([foreign])), "photo_unavailable", "photo_ids"),
-        (with(&|b| b["photo_ids"] = json!(ten)), "invalid_photo_count", "photo_ids"),
-        (with(&|b| b["photo_ids"] = json!([])), "invalid_photo_count", "photo_ids"),
-        (with(&|b| b["description"] = json!("飞".repeat(2001))), "description_too_long", "description"),
+        (
+            with(&|b| b["location"]["lat"] = json!(91.0)),
+            "invalid_location",
+            "location",
+        ),
+        (
+            with(&|b| b["location"]["lon"] = json!(181.0)),
+            "invalid_location",
+            "location",
+        ),
+        (
+            with(&|b| b["location"] = json!({"lat": 39.9042, "lon": 116.4074})),
+            "outside_service_area",
+            "location",
+        ),
+        (
+            with(&|b| b["category"] = json!("9999")),
+            "unknown_category",
+            "category",
+        ),
+        (
+            with(&|b| b["category"] = json!("03")),
+            "unknown_category",
+            "category",
+        ),
+        (
+            with(&|b| b["photo_ids"] = json!([foreign])),
+            "photo_unavailable",
+            "photo_ids",
+        ),
+        (
+            with(&|b| b["photo_ids"] = json!(ten)),
+            "invalid_photo_count",
+            "photo_ids",
+        ),
+        (
+            with(&|b| b["photo_ids"] = json!([])),
+            "invalid_photo_count",
+            "photo_ids",
+        ),
+        (
+            with(&|b| b["description"] = json!("飞".repeat(2001))),
+            "description_too_long",
+            "description",
+        ),
     ];
     for (body, code, field) in cases {
-        let problem = assert_problem(app.post_json("/api/v1/reports", Some(&citizen.token), &body).await, 422, code).await;
+        let problem = assert_problem(
+            app.post_json("/api/v1/reports", Some(&citizen.token), &body)
+                .await,
+            422,
+            code,
+        )
+        .await;
         assert_eq!(problem["field"], field, "{problem}");
     }
     // NaN is not JSON: a parse error.
-    let nan = serde_json::to_string(&report_body(&[photo])).unwrap().replace("31.8753", "NaN");
-    let r = app.client.post(app.url("/api/v1/reports")).bearer_auth(&citizen.token).header("content-type", "application/json").body(nan).send().await.unwrap();
+    let nan = serde_json::to_string(&report_body(&[photo]))
+        .unwrap()
+        .replace("31.8753", "NaN");
+    let r = app
+        .client
+        .post(app.url("/api/v1/reports"))
+        .bearer_auth(&citizen.token)
+        .header("content-type", "application/json")
+        .body(nan)
+        .send()
+        .await
+        .unwrap();
     assert_problem(r, 400, "malformed_json").await;
     // A 3 MB description never reaches the handler.
     let huge = with(&|b| b["description"] = json!("x".repeat(3 * 1024 * 1024)));
-    assert_problem(app.post_json("/api/v1/reports", Some(&citizen.token), &huge).await, 413, "body_too_large").await;
+    assert_problem(
+        app.post_json("/api/v1/reports", Some(&citizen.token), &huge)
+            .await,
+        413,
+        "body_too_large",
+    )
+    .await;
     // Missing and unknown fields.
-    let r = app.post_json("/api/v1/reports", Some(&citizen.token), &json!({"category": "0301"})).await;
+    let r = app
+        .post_json(
+            "/api/v1/reports",
+            Some(&citizen.token),
+            &json!({"category": "0301"}),
+        )
+        .await;
     assert_problem(r, 422, "invalid_body").await;
-    let bad_key = app.client.post(app.url("/api/v1/reports")).bearer_auth(&citizen.token).header("Idempotency-Key", "").json(&report_body(&[photo])).send().await.unwrap();
+    let bad_key = app
+        .client
+        .post(app.url("/api/v1/reports"))
+        .bearer_auth(&citizen.token)
+        .header("Idempotency-Key", "")
+        .json(&report_body(&[photo]))
+        .send()
+        .await
+        .unwrap();
     assert_problem(bad_key, 400, "invalid_idempotency_key").await;
 
     // Nothing was stored, and the good photo is still free to use.
-    let mine: Value = app.get("/api/v1/me/reports", Some(&citizen.token)).await.json().await.unwrap();
+    let mine: Value = app
+        .get("/api/v1/me/reports", Some(&citizen.token))
+        .await
+        .json()
+        .await
+        .unwrap();
     assert!(mine["items"].as_array().unwrap().is_empty());
-    assert_eq!(app.post_json("/api/v1/reports", Some(&citizen.token), &report_body(&[photo])).await.status(), 201);
+    assert_eq!(
+        app.post_json(
+            "/api/v1/reports",
+            Some(&citizen.token),
+            &report_body(&[photo])
+        )
+        .await
+        .status(),
+        201
+    );
     // ... but only once.
-    let reused = app.post_json("/api/v1/reports", Some(&citizen.token), &report_body(&[photo])).await;
+    let reused = app
+        .post_json(
+            "/api/v1/reports",
+            Some(&citizen.token),
+            &report_body(&[photo]),
+        )
+        .await;
     assert_problem(reused, 422, "photo_unavailable").await;
 }
 
 #[tokio::test]
 async fn only_citizens_and_inspectors_report() {
     let app = spawn_app().await;
-    for role in [Role::Operator, Role::UnitStaff, Role::Admin, Role::Integrator] {
+    for role in [
+        Role::Operator,
+        Role::UnitStaff,
+        Role::Admin,
+        Role::Integrator,
+    ] {
         let caller = app.user(role).await;
-        let r = app.post_json("/api/v1/reports", Some(&caller.token), &report_body(&[Uuid::now_v7()])).await;
+        let r = app
+            .post_json(
+                "/api/v1/reports",
+                Some(&caller.token),
+                &report_body(&[Uuid::now_v7()]),
+            )
+            .await;
         assert_problem(r, 403, "forbidden").await;
     }
-    assert_problem(app.post_json("/api/v1/reports", None, &report_body(&[Uuid::now_v7()])).await, 401, "unauthorized").await;
+    assert_problem(
+        app.post_json("/api/v1/reports", None, &report_body(&[Uuid::now_v7()]))
+            .await,
+        401,
+        "unauthorized",
+    )
+    .await;
 }
 
 #[tokio::test]
@@ -225,7 +454,16 @@ async fn my_reports_are_paginated_newest_first() {
     let mut created = Vec::new();
     for _ in 0..5 {
         let photo = app.photo(&citizen.token, jpeg(16, 16)).await;
-        let report: Value = app.post_json("/api/v1/reports", Some(&citizen.token), &report_body(&[photo])).await.json().await.unwrap();
+        let report: Value = app
+            .post_json(
+                "/api/v1/reports",
+                Some(&citizen.token),
+                &report_body(&[photo]),
+            )
+            .await
+            .json()
+            .await
+            .unwrap();
         created.push(report["id"].as_str().unwrap().to_owned());
     }
     created.reverse();
@@ -236,8 +474,19 @@ async fn my_reports_are_paginated_newest_first() {
             Some(c) => format!("/api/v1/me/reports?limit=2&cursor={c}"),
             None => "/api/v1/me/reports?limit=2".to_owned(),
         };
-        let page: Value = app.get(&path, Some(&citizen.token)).await.json().await.unwrap();
-        seen.extend(page["items"].as_array().unwrap().iter().map(|r| r["id"].as_str().unwrap().to_owned()));
+        let page: Value = app
+            .get(&path, Some(&citizen.token))
+            .await
+            .json()
+            .await
+            .unwrap();
+        seen.extend(
+            page["items"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|r| r["id"].as_str().unwrap().to_owned()),
+        );
         match page["next_cursor"].as_str() {
             Some(next) => cursor = Some(next.to_owned()),
             None => break,
@@ -245,8 +494,117 @@ async fn my_reports_are_paginated_newest_first() {
     }
     assert_eq!(seen, created);
     let other = app.citizen().await;
-    let theirs: Value = app.get("/api/v1/me/reports", Some(&other.token)).await.json().await.unwrap();
+    let theirs: Value = app
+        .get("/api/v1/me/reports", Some(&other.token))
+        .await
+        .json()
+        .await
+        .unwrap();
     assert!(theirs["items"].as_array().unwrap().is_empty());
-    assert_problem(app.get("/api/v1/me/reports?limit=0", Some(&citizen.token)).await, 400, "invalid_query").await;
-    assert_problem(app.get("/api/v1/me/reports?cursor=nope", Some(&citizen.token)).await, 400, "invalid_query").await;
+    assert_problem(
+        app.get("/api/v1/me/reports?limit=0", Some(&citizen.token))
+            .await,
+        400,
+        "invalid_query",
+    )
+    .await;
+    assert_problem(
+        app.get("/api/v1/me/reports?cursor=nope", Some(&citizen.token))
+            .await,
+        400,
+        "invalid_query",
+    )
+    .await;
+}
+
+#[tokio::test]
+async fn concurrent_reports_are_batched_without_mixing_them_up() {
+    let app = spawn_app().await;
+    let mut prepared = Vec::new();
+    for _ in 0..24 {
+        let citizen = app.citizen().await;
+        let photos = vec![
+            app.photo(&citizen.token, jpeg(16, 16)).await,
+            app.photo(&citizen.token, jpeg(16, 12)).await,
+        ];
+        prepared.push((citizen, photos));
+    }
+    // One photo offered by two reports at once: only one may have it.
+    let contested = &prepared[0];
+    let rival_body = report_body(&[contested.1[0]]);
+    let rival = app.post_json("/api/v1/reports", Some(&contested.0.token), &rival_body);
+    let bodies: Vec<Value> = prepared
+        .iter()
+        .map(|(_, photos)| report_body(photos))
+        .collect();
+    let requests = prepared
+        .iter()
+        .zip(&bodies)
+        .map(|((citizen, _), body)| app.post_json("/api/v1/reports", Some(&citizen.token), body));
+    let (rival, responses) = tokio::join!(rival, futures_util::future::join_all(requests));
+
+    let mut tracking = std::collections::HashSet::new();
+    let mut contested_winners = 0;
+    if rival.status() == 201 {
+        contested_winners += 1;
+        let body: Value = rival.json().await.unwrap();
+        tracking.insert(body["tracking_no"].as_str().unwrap().to_owned());
+    } else {
+        assert_problem(rival, 422, "photo_unavailable").await;
+    }
+    for (response, (citizen, photos)) in responses.into_iter().zip(&prepared) {
+        if response.status() != 201 {
+            assert!(
+                std::ptr::eq(citizen, &prepared[0].0),
+                "only the contested report may lose"
+            );
+            assert_problem(response, 422, "photo_unavailable").await;
+            continue;
+        }
+        if std::ptr::eq(citizen, &prepared[0].0) {
+            contested_winners += 1;
+        }
+        let body: Value = response.json().await.unwrap();
+        assert!(
+            tracking.insert(body["tracking_no"].as_str().unwrap().to_owned()),
+            "tracking numbers are unique"
+        );
+        let ids: Vec<&str> = body["photos"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|p| p["id"].as_str().unwrap())
+            .collect();
+        assert_eq!(
+            ids,
+            photos
+                .iter()
+                .map(Uuid::to_string)
+                .collect::<Vec<_>>()
+                .iter()
+                .map(String::as_str)
+                .collect::<Vec<_>>()
+        );
+        let stored = app
+            .state
+            .repo
+            .case_by_id(body["id"].as_str().unwrap().parse().unwrap())
+            .await
+            .unwrap()
+            .unwrap();
+        assert_eq!(
+            &stored.photo_ids, photos,
+            "photos attached in order to the right case"
+        );
+        assert_eq!(stored.reporter_id, citizen.id);
+        assert_eq!(
+            app.state.repo.case_events(stored.id).await.unwrap().len(),
+            1
+        );
+    }
+    assert_eq!(
+        contested_winners, 1,
+        "the contested photo went to exactly one report"
+    );
+    assert_eq!(tracking.len(), 24);
 }

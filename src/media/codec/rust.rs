@@ -19,7 +19,9 @@ pub(crate) fn decode_jpeg(
     let mut decoder = Decoder::new(bytes);
     // The caller has already checked the declared size; this cap stops the
     // decoder itself if the header walk and the decoder ever disagree.
-    decoder.set_max_decoding_buffer_size(usize::try_from(max_pixels.saturating_mul(4)).unwrap_or(usize::MAX));
+    decoder.set_max_decoding_buffer_size(
+        usize::try_from(max_pixels.saturating_mul(4)).unwrap_or(usize::MAX),
+    );
     let target = u16::try_from(min_long_edge).unwrap_or(u16::MAX);
     let (width, height) = decoder.scale(target, target).map_err(damaged)?;
     let pixels = decoder.decode().map_err(damaged)?;
@@ -32,8 +34,16 @@ pub(crate) fn decode_jpeg(
         return Err(damaged("decoded buffer does not match the frame size"));
     }
     Ok(match format {
-        PixelFormat::RGB24 => RgbImage { width, height, pixels },
-        PixelFormat::L8 => RgbImage::from_gray(width, height, &pixels),
+        PixelFormat::RGB24 => RgbImage {
+            width,
+            height,
+            pixels,
+        },
+        PixelFormat::L8 => RgbImage {
+            width,
+            height,
+            pixels: pixels.iter().flat_map(|&v| [v, v, v]).collect(),
+        },
         PixelFormat::CMYK32 => RgbImage::from_cmyk(width, height, &pixels, false),
         PixelFormat::L16 => return Err(lossless_unsupported()),
     })

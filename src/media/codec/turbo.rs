@@ -10,6 +10,8 @@ use crate::media::raster::RgbImage;
 /// Same scale choice as the pure-Rust backend (1, 1/2, 1/4, 1/8) so both produce
 /// the same output sizes. libjpeg-turbo also offers n/8 scales, but only the
 /// power-of-two ones have SIMD inverse DCTs, so the odd ones are not faster.
+/// `_max_pixels` is unused: this crate exposes no decoder allocation cap, and the
+/// output buffer is sized here from the header the caller has already checked.
 pub(crate) fn decode_jpeg(
     bytes: &[u8],
     min_long_edge: u32,
@@ -22,15 +24,23 @@ pub(crate) fn decode_jpeg(
     }
     let long_edge = header.width.max(header.height);
     let min_long_edge = min_long_edge as usize;
-    let factor = [ScalingFactor::ONE_EIGHTH, ScalingFactor::ONE_QUARTER, ScalingFactor::ONE_HALF]
-        .into_iter()
-        .find(|factor| factor.scale(long_edge) >= min_long_edge)
-        .unwrap_or(ScalingFactor::ONE);
+    let factor = [
+        ScalingFactor::ONE_EIGHTH,
+        ScalingFactor::ONE_QUARTER,
+        ScalingFactor::ONE_HALF,
+    ]
+    .into_iter()
+    .find(|factor| factor.scale(long_edge) >= min_long_edge)
+    .unwrap_or(ScalingFactor::ONE);
     decompressor.set_scaling_factor(factor).map_err(damaged)?;
     let scaled = header.scaled(factor);
     // libjpeg-turbo will not convert CMYK to RGB itself.
     let cmyk = matches!(header.colorspace, Colorspace::CMYK | Colorspace::YCCK);
-    let format = if cmyk { PixelFormat::CMYK } else { PixelFormat::RGB };
+    let format = if cmyk {
+        PixelFormat::CMYK
+    } else {
+        PixelFormat::RGB
+    };
     let pitch = scaled.width * format.size();
     let mut pixels = vec![0; pitch * scaled.height];
     let output = Image {
@@ -48,7 +58,11 @@ pub(crate) fn decode_jpeg(
     Ok(if cmyk {
         RgbImage::from_cmyk(width, height, &pixels, true)
     } else {
-        RgbImage { width, height, pixels }
+        RgbImage {
+            width,
+            height,
+            pixels,
+        }
     })
 }
 
@@ -56,8 +70,12 @@ pub(crate) fn decode_jpeg(
 /// source file is passed to it.
 pub(crate) fn encode_jpeg(image: &RgbImage, quality: u8) -> Result<Vec<u8>, PhotoError> {
     let mut compressor = Compressor::new().map_err(encode_failed)?;
-    compressor.set_quality(i32::from(quality)).map_err(encode_failed)?;
-    compressor.set_subsamp(Subsamp::Sub2x2).map_err(encode_failed)?;
+    compressor
+        .set_quality(i32::from(quality))
+        .map_err(encode_failed)?;
+    compressor
+        .set_subsamp(Subsamp::Sub2x2)
+        .map_err(encode_failed)?;
     let width = image.width as usize;
     compressor
         .compress_to_vec(Image {
