@@ -6,3 +6,4 @@ pub mod geo;
 pub mod phone;
 pub mod report;
 pub mod role;
+pub mod routing;
