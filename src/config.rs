@@ -25,6 +25,8 @@ pub struct Settings {
     pub photos: PhotoSettings,
     pub reports: ReportSettings,
     pub city: CitySettings,
+    pub demo: DemoSettings,
+    pub routing: RoutingSettings,
 }
 
 impl Default for Settings {
@@ -39,7 +41,36 @@ impl Default for Settings {
             photos: PhotoSettings::default(),
             reports: ReportSettings::default(),
             city: CitySettings::default(),
+            demo: DemoSettings::default(),
+            routing: RoutingSettings::default(),
         }
+    }
+}
+
+#[derive(Clone, Debug, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct DemoSettings {
+    /// Seed the demo city (and one account per staff role) into an empty SQLite
+    /// database at start. PostgreSQL is only seeded by `civicsnap seed-demo`.
+    pub seed: bool,
+}
+
+impl Default for DemoSettings {
+    fn default() -> Self {
+        DemoSettings { seed: true }
+    }
+}
+
+#[derive(Clone, Debug, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct RoutingSettings {
+    /// How often an instance checks whether another changed zones, units or rules.
+    pub refresh_secs: u64,
+}
+
+impl Default for RoutingSettings {
+    fn default() -> Self {
+        RoutingSettings { refresh_secs: 2 }
     }
 }
 
@@ -56,6 +87,8 @@ impl fmt::Debug for Settings {
             .field("photos", &self.photos)
             .field("reports", &self.reports)
             .field("city", &self.city)
+            .field("demo", &self.demo)
+            .field("routing", &self.routing)
             .finish()
     }
 }
@@ -387,6 +420,7 @@ impl Settings {
         settings.server.workers = 1;
         settings.auth.jwt_secret = Some("ephemeral-instance-secret-not-for-production".into());
         settings.photos.cleanup_interval_secs = 3600;
+        settings.demo.seed = false;
         settings
     }
 

@@ -3,6 +3,7 @@
 
 pub mod auth;
 pub mod config;
+pub mod demo;
 pub mod domain;
 pub mod error;
 pub mod http;
@@ -10,6 +11,7 @@ pub mod jobs;
 pub mod media;
 pub mod metrics;
 pub mod objects;
+pub mod routing;
 pub mod startup;
 pub mod state;
 pub mod store;

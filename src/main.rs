@@ -32,6 +32,9 @@ enum Command {
     Migrate,
     /// Print the OpenAPI document (YAML).
     Openapi,
+    /// Load the demo city (zones, units, categories, rules) and demo staff accounts
+    /// into an empty database — the way to get it into PostgreSQL.
+    SeedDemo,
     /// Mint an access token for local testing (dev mode only).
     Token {
         #[arg(long, value_parser = parse_role)]
@@ -94,6 +97,23 @@ async fn main() -> anyhow::Result<()> {
             );
             Ok(())
         }
+        Command::SeedDemo => {
+            let settings = Settings::load()?;
+            let repo = store::connect(&settings.database_url).await?;
+            let accounts = civicsnap::demo::seed(repo.as_ref(), &settings.data_dir).await?;
+            println!(
+                "demo city loaded into {}",
+                redact_url(&settings.database_url)
+            );
+            for a in accounts {
+                let unit = a.unit.map(|u| format!(" of {u}")).unwrap_or_default();
+                println!(
+                    "  {} ({}{unit}) password {}",
+                    a.username, a.role, a.password
+                );
+            }
+            Ok(())
+        }
         Command::Token {
             role,
             sub,
@@ -119,6 +139,22 @@ async fn serve(settings: Settings) -> anyhow::Result<()> {
     let app = Application::build(settings).await?;
     let base = format!("http://{host}:{}", app.port());
     println!("civicsnap listening on {base}  (API description: {base}/api/v1/openapi.yaml)");
+    if !app.demo_accounts().is_empty() {
+        println!("Demo city 张家港 is loaded. Staff accounts (password grant, development only):");
+        for account in app.demo_accounts() {
+            let unit = account
+                .unit
+                .as_deref()
+                .map(|u| format!(" of {u}"))
+                .unwrap_or_default();
+            println!(
+                "  {:<20} {:<11}{unit:<18} password {}",
+                account.username,
+                account.role.as_str(),
+                account.password
+            );
+        }
+    }
     if dev_mode {
         println!(
             "Get a token:\n  \

@@ -16,11 +16,13 @@ use utoipa_actix_web::AppExt;
 
 use crate::auth::{JwtKeys, LogSmsSender, OtpCodes, SmsSender, load_jwt_secret};
 use crate::config::{Settings, StorageKind};
+use crate::demo::{self, DemoAccount};
 use crate::domain::geo::ServiceArea;
 use crate::domain::report::ReportRules;
 use crate::error::{ApiError, extractors};
 use crate::metrics::Metrics;
 use crate::objects::{LocalStore, PhotoStore, S3Config, S3Store};
+use crate::routing::LiveRouting;
 use crate::state::AppState;
 use crate::{http, jobs, store};
 
@@ -35,6 +37,7 @@ pub struct Application {
     port: u16,
     server: Server,
     state: web::Data<AppState>,
+    demo_accounts: Vec<DemoAccount>,
 }
 
 /// Opens the photo store the settings name, creating the S3 bucket if asked to.
@@ -69,6 +72,7 @@ fn build_state(
     settings: Settings,
     repo: Arc<dyn store::Repository>,
     photos: Arc<dyn PhotoStore>,
+    routing: Arc<LiveRouting>,
     overrides: Overrides,
 ) -> anyhow::Result<AppState> {
     let secret = load_jwt_secret(&settings).context("loading the JWT secret")?;
@@ -103,6 +107,7 @@ fn build_state(
             service_area,
         },
         tz: settings.city.tz()?,
+        routing,
         repo,
         photos,
         settings,
@@ -154,6 +159,22 @@ impl Application {
             .await
             .context("opening the database")?;
         let photos = open_photo_store(&settings).await?;
+        let demo_accounts = if settings.is_sqlite() && settings.demo.seed {
+            demo::seed(repo.as_ref(), &settings.data_dir)
+                .await
+                .context("seeding the demo city")?
+        } else {
+            Vec::new()
+        };
+        let routing = Arc::new(
+            LiveRouting::load(repo.as_ref())
+                .await
+                .context("loading the routing table")?,
+        );
+        routing.clone().spawn_refresh(
+            repo.clone(),
+            Duration::from_secs(settings.routing.refresh_secs.max(1)),
+        );
         jobs::photo_cleanup::spawn(
             repo.clone(),
             photos.clone(),
@@ -170,7 +191,7 @@ impl Application {
             n => n,
         };
         let json_limit = settings.server.json_limit;
-        let state = web::Data::new(build_state(settings, repo, photos, overrides)?);
+        let state = web::Data::new(build_state(settings, repo, photos, routing, overrides)?);
         let app_state = state.clone();
         let server = HttpServer::new(move || {
             App::new()
@@ -193,11 +214,17 @@ impl Application {
             port,
             server,
             state,
+            demo_accounts,
         })
     }
 
     pub fn port(&self) -> u16 {
         self.port
+    }
+
+    /// Demo staff accounts, when the demo city was seeded (embedded default).
+    pub fn demo_accounts(&self) -> &[DemoAccount] {
+        &self.demo_accounts
     }
 
     /// Shared state, for tests and the CLI.

@@ -13,6 +13,7 @@ use crate::config::Settings;
 use crate::domain::report::ReportRules;
 use crate::metrics::Metrics;
 use crate::objects::PhotoStore;
+use crate::routing::LiveRouting;
 use crate::store::Repository;
 
 pub struct AppState {
@@ -27,6 +28,7 @@ pub struct AppState {
     pub photo_slots: Semaphore,
     pub metrics: Arc<Metrics>,
     pub report_rules: ReportRules,
+    pub routing: Arc<LiveRouting>,
     pub tz: chrono_tz::Tz,
 }
 

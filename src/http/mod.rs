@@ -7,6 +7,7 @@ pub mod categories;
 pub mod ops;
 pub mod photos;
 pub mod reports;
+pub mod routing;
 
 use actix_web::App;
 use utoipa::OpenApi;
@@ -31,6 +32,7 @@ use utoipa_actix_web::service_config::ServiceConfig;
         (name = "photos", description = "Photo upload and stripped copies"),
         (name = "reports", description = "Citizen reports"),
         (name = "categories", description = "What can be reported"),
+        (name = "routing", description = "Ownership routing (谁主管、谁负责)"),
     )
 )]
 struct ApiDoc;
@@ -59,6 +61,7 @@ pub fn configure(cfg: &mut ServiceConfig) {
     photos::configure(cfg);
     reports::configure(cfg);
     categories::configure(cfg);
+    routing::configure(cfg);
 }
 
 /// The OpenAPI document, built from the same registrations the server uses.

@@ -16,7 +16,7 @@ use crate::domain::geo::{Crs, LatLon};
 use crate::domain::report::{self, ReportInput};
 use crate::error::ApiError;
 use crate::state::{AppState, now};
-use crate::store::{CaseRecord, CreateReportError, IdempotencyClaim, NewReport};
+use crate::store::{CaseRecord, CaseRouting, CreateReportError, IdempotencyClaim, NewReport};
 
 pub fn configure(cfg: &mut ServiceConfig) {
     cfg.service(create_report)
@@ -72,6 +72,37 @@ pub struct ReportFlags {
     pub photo_distance_m: Option<f64>,
 }
 
+/// The routing decision recorded on a case (谁主管、谁负责).
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
+pub struct RoutingView {
+    /// Zones containing the report, largest first.
+    pub zone_path: Vec<String>,
+    /// The rule that decided, and its version; absent when no rule matched.
+    pub rule_id: Option<Uuid>,
+    pub rule_version: Option<i64>,
+    /// 主办 unit.
+    pub lead_unit: Option<String>,
+    /// 协办 units.
+    pub co_units: Vec<String>,
+    pub deadline_profile: Option<String>,
+    /// No rule matched: the district suggested to the triage queue (兜底).
+    pub suggested_zone: Option<String>,
+}
+
+impl RoutingView {
+    fn of(routing: &CaseRouting) -> RoutingView {
+        RoutingView {
+            zone_path: routing.zone_path.clone(),
+            rule_id: routing.rule.map(|(id, _)| id),
+            rule_version: routing.rule.map(|(_, version)| version),
+            lead_unit: routing.lead_unit.clone(),
+            co_units: routing.co_units.clone(),
+            deadline_profile: routing.deadline_profile.clone(),
+            suggested_zone: routing.suggested_zone.clone(),
+        }
+    }
+}
+
 #[derive(Debug, Serialize, Deserialize, ToSchema)]
 pub struct ReportView {
     pub id: Uuid,
@@ -92,6 +123,9 @@ pub struct ReportView {
     /// Staff only, and never for confidential reports.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub reporter_id: Option<Uuid>,
+    /// Staff only: where ownership routing sent the case.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub routing: Option<RoutingView>,
     pub created_at: DateTime<Utc>,
     pub updated_at: DateTime<Utc>,
 }
@@ -130,6 +164,7 @@ impl ReportView {
                 photo_distance_m: case.photo_distance_m,
             }),
             reporter_id: (staff && !case.confidential).then_some(case.reporter_id),
+            routing: staff.then(|| RoutingView::of(&case.routing)),
             created_at: case.created_at,
             updated_at: case.updated_at,
         }
@@ -213,6 +248,7 @@ async fn create_report(
         None => None,
     };
 
+    let now = now();
     let valid = report::validate(
         ReportInput {
             category: request.category,
@@ -246,7 +282,28 @@ async fn create_report(
         state.report_rules.max_photo_distance_m,
     );
 
-    let now = now();
+    let decision = state
+        .routing
+        .table()
+        .decide(valid.location, &valid.category, now);
+    let routing = CaseRouting {
+        zone_path: decision.zone_path.iter().map(|z| z.code.clone()).collect(),
+        rule: decision
+            .winner
+            .as_ref()
+            .map(|w| (w.id, i64::from(w.version))),
+        lead_unit: decision.winner.as_ref().map(|w| w.lead_unit.clone()),
+        co_units: decision
+            .winner
+            .as_ref()
+            .map(|w| w.co_units.clone())
+            .unwrap_or_default(),
+        deadline_profile: decision
+            .winner
+            .as_ref()
+            .and_then(|w| w.deadline_profile.clone()),
+        suggested_zone: decision.fallback,
+    };
     let new = NewReport {
         id: Uuid::now_v7(),
         reporter_id: user.id,
@@ -263,6 +320,7 @@ async fn create_report(
         now,
         local_day: now.with_timezone(&state.tz).date_naive(),
         tracking_prefix: state.settings.city.tracking_prefix.clone(),
+        routing,
     };
     match state
         .repo

@@ -173,6 +173,22 @@ pub trait Repository: Send + Sync + 'static {
         limit: i64,
     ) -> Result<Vec<CaseRecord>, StoreError>;
     async fn case_events(&self, case_id: Uuid) -> Result<Vec<CaseEvent>, StoreError>;
+
+    // --- routing reference data ---------------------------------------------------
+
+    /// Bumped by every change to zones, units or rules.
+    async fn routing_version(&self) -> Result<i64, StoreError>;
+    /// Zones and current rules, read in one snapshot, with the version they reflect.
+    async fn routing_data(&self) -> Result<RoutingData, StoreError>;
+    /// Loads reference data into a database that has no units yet, in one
+    /// transaction; returns false (and changes nothing) when units exist already.
+    async fn seed_reference_data(
+        &self,
+        data: &ReferenceData,
+        actor: &Actor,
+        now: DateTime<Utc>,
+    ) -> Result<bool, StoreError>;
+    async fn units(&self) -> Result<Vec<UnitRecord>, StoreError>;
 }
 
 /// Opens the backend the URL names and applies migrations.

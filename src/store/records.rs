@@ -272,6 +272,7 @@ pub struct NewReport {
     /// The day in the city's zone, for the tracking number.
     pub local_day: NaiveDate,
     pub tracking_prefix: String,
+    pub routing: CaseRouting,
 }
 
 impl NewReport {
@@ -296,6 +297,7 @@ impl NewReport {
             created_at: self.now,
             updated_at: self.now,
             photo_ids: self.photo_ids.clone(),
+            routing: self.routing.clone(),
         }
     }
 }
@@ -319,6 +321,7 @@ pub struct CaseRecord {
     pub updated_at: DateTime<Utc>,
     /// In the order the reporter gave them.
     pub photo_ids: Vec<Uuid>,
+    pub routing: CaseRouting,
 }
 
 #[derive(sqlx::FromRow)]
@@ -339,6 +342,13 @@ pub(super) struct CaseRow {
     version: i64,
     created_at: DateTime<Utc>,
     updated_at: DateTime<Utc>,
+    zone_path: String,
+    rule_id: Option<String>,
+    rule_version: Option<i64>,
+    lead_unit: Option<String>,
+    co_units: String,
+    deadline_profile: Option<String>,
+    suggested_zone: Option<String>,
 }
 
 impl CaseRow {
@@ -364,6 +374,19 @@ impl CaseRow {
             created_at: self.created_at,
             updated_at: self.updated_at,
             photo_ids,
+            routing: CaseRouting {
+                zone_path: serde_json::from_str(&self.zone_path)
+                    .map_err(|e| StoreError::Corrupt(format!("case zone_path: {e}")))?,
+                rule: match (self.rule_id, self.rule_version) {
+                    (Some(id), Some(version)) => Some((parse_id(&id)?, version)),
+                    _ => None,
+                },
+                lead_unit: self.lead_unit,
+                co_units: serde_json::from_str(&self.co_units)
+                    .map_err(|e| StoreError::Corrupt(format!("case co_units: {e}")))?,
+                deadline_profile: self.deadline_profile,
+                suggested_zone: self.suggested_zone,
+            },
         })
     }
 
@@ -425,4 +448,162 @@ impl TryFrom<CaseEventRow> for CaseEvent {
             created_at: row.created_at,
         })
     }
+}
+
+// --- reference data for routing ---------------------------------------------------
+
+/// A responsible unit (责任单位).
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
+pub struct UnitRecord {
+    pub code: String,
+    pub name: String,
+    pub kind: String,
+    pub parent_code: Option<String>,
+    /// `[{name, phone}]` as given.
+    pub contacts: serde_json::Value,
+    pub active: bool,
+}
+
+#[derive(sqlx::FromRow)]
+pub(super) struct UnitRow {
+    code: String,
+    name: String,
+    kind: String,
+    parent_code: Option<String>,
+    contacts: String,
+    active: bool,
+}
+
+impl TryFrom<UnitRow> for UnitRecord {
+    type Error = StoreError;
+    fn try_from(row: UnitRow) -> Result<UnitRecord, StoreError> {
+        Ok(UnitRecord {
+            code: row.code,
+            name: row.name,
+            kind: row.kind,
+            parent_code: row.parent_code,
+            contacts: serde_json::from_str(&row.contacts)
+                .map_err(|e| StoreError::Corrupt(format!("unit contacts: {e}")))?,
+            active: row.active,
+        })
+    }
+}
+
+/// A zone as stored: its geometry is the GeoJSON it was imported as.
+#[derive(Debug, Clone, PartialEq, sqlx::FromRow)]
+pub struct ZoneRecord {
+    pub code: String,
+    pub name: String,
+    pub kind: String,
+    pub parent_code: Option<String>,
+    pub geometry: String,
+}
+
+/// One version of an ownership rule (责任规则).
+#[derive(Debug, Clone, PartialEq)]
+pub struct RuleRecord {
+    pub id: Uuid,
+    pub version: i64,
+    pub category_prefix: String,
+    pub zone_code: Option<String>,
+    pub lead_unit: String,
+    pub co_units: Vec<String>,
+    pub deadline_profile: Option<String>,
+    pub priority: i64,
+    pub valid_from: Option<DateTime<Utc>>,
+    pub valid_to: Option<DateTime<Utc>>,
+    pub active: bool,
+    pub note: Option<String>,
+}
+
+#[derive(sqlx::FromRow)]
+pub(super) struct RuleRow {
+    id: String,
+    version: i64,
+    category_prefix: String,
+    zone_code: Option<String>,
+    lead_unit: String,
+    co_units: String,
+    deadline_profile: Option<String>,
+    priority: i64,
+    valid_from: Option<DateTime<Utc>>,
+    valid_to: Option<DateTime<Utc>>,
+    active: bool,
+    note: Option<String>,
+}
+
+impl TryFrom<RuleRow> for RuleRecord {
+    type Error = StoreError;
+    fn try_from(row: RuleRow) -> Result<RuleRecord, StoreError> {
+        Ok(RuleRecord {
+            id: parse_id(&row.id)?,
+            version: row.version,
+            category_prefix: row.category_prefix,
+            zone_code: row.zone_code,
+            lead_unit: row.lead_unit,
+            co_units: serde_json::from_str(&row.co_units)
+                .map_err(|e| StoreError::Corrupt(format!("rule co_units: {e}")))?,
+            deadline_profile: row.deadline_profile,
+            priority: row.priority,
+            valid_from: row.valid_from,
+            valid_to: row.valid_to,
+            active: row.active,
+            note: row.note,
+        })
+    }
+}
+
+/// A category with everything routing and intake need to know about it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct CategorySeed {
+    pub code: String,
+    pub parent_code: Option<String>,
+    pub name_zh: String,
+    pub name_en: String,
+    pub national_code: Option<String>,
+    pub service_code: Option<String>,
+    pub default_urgency: String,
+    pub requires_photo: bool,
+    pub public: bool,
+    pub deadline_profile: Option<String>,
+    pub sort_order: i64,
+}
+
+/// Reference data loaded together, e.g. the demo city.
+#[derive(Debug, Clone, Default)]
+pub struct ReferenceData {
+    pub units: Vec<UnitRecord>,
+    pub categories: Vec<CategorySeed>,
+    pub zones: Vec<ZoneRecord>,
+    pub rules: Vec<RuleRecord>,
+}
+
+/// Everything the routing table is built from, and the version it reflects.
+#[derive(Debug, Clone)]
+pub struct RoutingData {
+    pub version: i64,
+    pub zones: Vec<ZoneRecord>,
+    /// Current versions only.
+    pub rules: Vec<RuleRecord>,
+}
+
+/// Who changed reference data, for the audit log.
+#[derive(Debug, Clone)]
+pub struct Actor {
+    pub id: Option<Uuid>,
+    pub role: String,
+}
+
+/// Where routing sent a case (stored with it; see DESIGN.md "Routing").
+#[derive(Debug, Clone, Default, PartialEq, serde::Serialize, serde::Deserialize)]
+pub struct CaseRouting {
+    /// Zone codes, largest first.
+    pub zone_path: Vec<String>,
+    /// The rule (id, version) that decided, if any.
+    pub rule: Option<(Uuid, i64)>,
+    pub lead_unit: Option<String>,
+    pub co_units: Vec<String>,
+    pub deadline_profile: Option<String>,
+    /// No rule matched: the district suggested for triage (兜底).
+    pub suggested_zone: Option<String>,
 }

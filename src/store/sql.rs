@@ -17,7 +17,8 @@ pub(super) const PHOTO_COLUMNS: &str = "id, owner_id, case_id, source_type, widt
      sha256, phash, byte_size, display_key, display_width, display_height, display_etag, \
      thumb_key, thumb_width, thumb_height, thumb_etag, created_at";
 pub(super) const CASE_COLUMNS: &str = "id, tracking_no, state, source, category_code, lat, lon, accuracy_m, address, \
-     description, confidential, reporter_id, photo_distance_m, version, created_at, updated_at";
+     description, confidential, reporter_id, photo_distance_m, version, created_at, updated_at, \
+     zone_path, rule_id, rule_version, lead_unit, co_units, deadline_profile, suggested_zone";
 
 /// The first timeline event of a report.
 pub(super) fn submitted_event_data(r: &super::NewReport) -> String {
@@ -44,7 +45,7 @@ macro_rules! impl_repository {
         use $crate::domain::phone::Phone;
         use $crate::domain::role::Role;
         use $crate::store::sql::{placeholders, CASE_COLUMNS, PHOTO_COLUMNS, USER_COLUMNS};
-        use $crate::store::records::{CaseEventRow, CasePhotoRow, CaseRow, PhotoRow, RefreshRow, UserRow};
+        use $crate::store::records::{CaseEventRow, CasePhotoRow, CaseRow, PhotoRow, RefreshRow, RuleRow, UnitRow, UserRow};
         use $crate::store::*;
         use $crate::store::intake::{BatchOutcome, PendingReport};
         use $crate::store::sql::submitted_event_data;
@@ -173,9 +174,9 @@ macro_rules! impl_repository {
 
                 let rows: Vec<String> = (0..records.len())
                     .map(|k| {
-                        let first = 15 * k + 1;
+                        let first = 22 * k + 1;
                         // created_at and updated_at share one parameter.
-                        format!("({}, ${})", placeholders(first, 15), first + 14)
+                        format!("({}, ${}, {})", placeholders(first, 15), first + 14, placeholders(first + 15, 7))
                     })
                     .collect();
                 let sql = format!("INSERT INTO cases ({CASE_COLUMNS}) VALUES {}", rows.join(", "));
@@ -196,7 +197,14 @@ macro_rules! impl_repository {
                         .bind(case.reporter_id.to_string())
                         .bind(case.photo_distance_m)
                         .bind(case.version)
-                        .bind(case.created_at);
+                        .bind(case.created_at)
+                        .bind(serde_json::to_string(&case.routing.zone_path).unwrap_or_else(|_| "[]".into()))
+                        .bind(case.routing.rule.map(|(id, _)| id.to_string()))
+                        .bind(case.routing.rule.map(|(_, version)| version))
+                        .bind(case.routing.lead_unit.as_deref())
+                        .bind(serde_json::to_string(&case.routing.co_units).unwrap_or_else(|_| "[]".into()))
+                        .bind(case.routing.deadline_profile.as_deref())
+                        .bind(case.routing.suggested_zone.as_deref());
                 }
                 insert.execute(&mut *tx).await?;
 
@@ -235,7 +243,8 @@ macro_rules! impl_repository {
                     return Ok(BatchOutcome::Done(vec![Err(CreateReportError::PhotoUnavailable(missing))]));
                 }
 
-                let rows: Vec<String> = (0..records.len()).map(|k| format!("({})", placeholders(8 * k + 1, 8))).collect();
+                // Two events a case: `submitted` (public) and `routed` (staff only).
+                let rows: Vec<String> = (0..2 * records.len()).map(|k| format!("({})", placeholders(8 * k + 1, 8))).collect();
                 let sql = format!(
                     "INSERT INTO case_events (id, case_id, kind, actor_id, actor_role, public, data, created_at) VALUES {}",
                     rows.join(", ")
@@ -251,6 +260,14 @@ macro_rules! impl_repository {
                         .bind(report.reporter_role.as_str())
                         .bind(true)
                         .bind(submitted_event_data(report))
+                        .bind(case.created_at)
+                        .bind(Uuid::now_v7().to_string())
+                        .bind(case.id.to_string())
+                        .bind("routed")
+                        .bind(Option::<String>::None)
+                        .bind("system")
+                        .bind(false)
+                        .bind(serde_json::to_string(&case.routing).unwrap_or_else(|_| "{}".into()))
                         .bind(case.created_at);
                 }
                 insert.execute(&mut *tx).await?;
@@ -595,6 +612,157 @@ macro_rules! impl_repository {
                     .fetch_all(self.reader())
                     .await?;
                 self.cases_with_photos(rows).await
+            }
+
+            async fn routing_version(&self) -> Result<i64, StoreError> {
+                Ok(sqlx::query_scalar("SELECT version FROM routing_state WHERE id = 1").fetch_one(self.reader()).await?)
+            }
+
+            async fn routing_data(&self) -> Result<RoutingData, StoreError> {
+                let mut tx = self.reader().begin().await?;
+                let version = sqlx::query_scalar("SELECT version FROM routing_state WHERE id = 1").fetch_one(&mut *tx).await?;
+                let zones = sqlx::query_as::<$db, ZoneRecord>(
+                    "SELECT code, name, kind, parent_code, geometry FROM zones ORDER BY code",
+                )
+                .fetch_all(&mut *tx)
+                .await?;
+                let rules = sqlx::query_as::<$db, RuleRow>(
+                    "SELECT id, version, category_prefix, zone_code, lead_unit, co_units, deadline_profile, priority, \
+                     valid_from, valid_to, active, note FROM rules WHERE is_current ORDER BY id",
+                )
+                .fetch_all(&mut *tx)
+                .await?
+                .into_iter()
+                .map(RuleRecord::try_from)
+                .collect::<Result<Vec<_>, _>>()?;
+                tx.commit().await?;
+                Ok(RoutingData { version, zones, rules })
+            }
+
+            async fn seed_reference_data(&self, data: &ReferenceData, actor: &Actor, now: DateTime<Utc>)
+                -> Result<bool, StoreError> {
+                let mut tx = self.writer().begin().await?;
+                let units: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM units").fetch_one(&mut *tx).await?;
+                if units > 0 {
+                    return Ok(false);
+                }
+                // Parents first, so the self-references always point at a stored row.
+                let mut categories: Vec<&CategorySeed> = data.categories.iter().collect();
+                categories.sort_by_key(|c| (c.parent_code.is_some(), c.code.clone()));
+                for c in categories {
+                    sqlx::query(
+                        "INSERT INTO categories (code, parent_code, name_zh, name_en, sort_order, active, national_code, \
+                           service_code, default_urgency, requires_photo, public, deadline_profile) \
+                         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12) \
+                         ON CONFLICT (code) DO UPDATE SET parent_code = excluded.parent_code, name_zh = excluded.name_zh, \
+                           name_en = excluded.name_en, sort_order = excluded.sort_order, \
+                           national_code = excluded.national_code, service_code = excluded.service_code, \
+                           default_urgency = excluded.default_urgency, requires_photo = excluded.requires_photo, \
+                           public = excluded.public, deadline_profile = excluded.deadline_profile",
+                    )
+                    .bind(&c.code)
+                    .bind(c.parent_code.as_deref())
+                    .bind(&c.name_zh)
+                    .bind(&c.name_en)
+                    .bind(c.sort_order)
+                    .bind(true)
+                    .bind(c.national_code.as_deref())
+                    .bind(c.service_code.as_deref())
+                    .bind(&c.default_urgency)
+                    .bind(c.requires_photo)
+                    .bind(c.public)
+                    .bind(c.deadline_profile.as_deref())
+                    .execute(&mut *tx)
+                    .await?;
+                }
+                for u in &data.units {
+                    sqlx::query(
+                        "INSERT INTO units (code, name, kind, parent_code, contacts, active, created_at, updated_at) \
+                         VALUES ($1, $2, $3, NULL, $4, $5, $6, $6)",
+                    )
+                    .bind(&u.code)
+                    .bind(&u.name)
+                    .bind(&u.kind)
+                    .bind(u.contacts.to_string())
+                    .bind(u.active)
+                    .bind(now)
+                    .execute(&mut *tx)
+                    .await?;
+                }
+                for u in data.units.iter().filter(|u| u.parent_code.is_some()) {
+                    sqlx::query("UPDATE units SET parent_code = $1 WHERE code = $2")
+                        .bind(u.parent_code.as_deref())
+                        .bind(&u.code)
+                        .execute(&mut *tx)
+                        .await?;
+                }
+                for z in &data.zones {
+                    sqlx::query(
+                        "INSERT INTO zones (code, name, kind, parent_code, geometry, created_at, updated_at) \
+                         VALUES ($1, $2, $3, $4, $5, $6, $6)",
+                    )
+                    .bind(&z.code)
+                    .bind(&z.name)
+                    .bind(&z.kind)
+                    .bind(z.parent_code.as_deref())
+                    .bind(&z.geometry)
+                    .bind(now)
+                    .execute(&mut *tx)
+                    .await?;
+                }
+                for r in &data.rules {
+                    sqlx::query(
+                        "INSERT INTO rules (id, version, category_prefix, zone_code, lead_unit, co_units, deadline_profile, \
+                           priority, valid_from, valid_to, active, note, is_current, created_by, created_at) \
+                         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15)",
+                    )
+                    .bind(r.id.to_string())
+                    .bind(r.version)
+                    .bind(&r.category_prefix)
+                    .bind(r.zone_code.as_deref())
+                    .bind(&r.lead_unit)
+                    .bind(serde_json::to_string(&r.co_units).unwrap_or_else(|_| "[]".into()))
+                    .bind(r.deadline_profile.as_deref())
+                    .bind(r.priority)
+                    .bind(r.valid_from)
+                    .bind(r.valid_to)
+                    .bind(r.active)
+                    .bind(r.note.as_deref())
+                    .bind(true)
+                    .bind(actor.id.map(|id| id.to_string()))
+                    .bind(now)
+                    .execute(&mut *tx)
+                    .await?;
+                }
+                let counts = serde_json::json!({
+                    "units": data.units.len(), "categories": data.categories.len(),
+                    "zones": data.zones.len(), "rules": data.rules.len(),
+                });
+                sqlx::query(
+                    "INSERT INTO audit_log (id, actor_id, actor_role, action, entity, entity_id, data, created_at) \
+                     VALUES ($1, $2, $3, 'seed', 'reference_data', '*', $4, $5)",
+                )
+                .bind(Uuid::now_v7().to_string())
+                .bind(actor.id.map(|id| id.to_string()))
+                .bind(&actor.role)
+                .bind(counts.to_string())
+                .bind(now)
+                .execute(&mut *tx)
+                .await?;
+                sqlx::query("UPDATE routing_state SET version = version + 1 WHERE id = 1").execute(&mut *tx).await?;
+                tx.commit().await?;
+                Ok(true)
+            }
+
+            async fn units(&self) -> Result<Vec<UnitRecord>, StoreError> {
+                sqlx::query_as::<$db, UnitRow>(
+                    "SELECT code, name, kind, parent_code, contacts, active FROM units ORDER BY code",
+                )
+                .fetch_all(self.reader())
+                .await?
+                .into_iter()
+                .map(UnitRecord::try_from)
+                .collect()
             }
 
             async fn case_events(&self, case_id: Uuid) -> Result<Vec<CaseEvent>, StoreError> {

@@ -246,3 +246,18 @@ pub fn report_body(photo_ids: &[Uuid]) -> Value {
         "photo_ids": photo_ids,
     })
 }
+
+/// An application whose database holds the demo city, with the routing table
+/// rebuilt from it.
+pub async fn spawn_demo_app() -> TestApp {
+    let app = spawn_app().await;
+    civicsnap::demo::seed(app.state.repo.as_ref(), app._data_dir.path())
+        .await
+        .expect("demo city seeds");
+    app.state
+        .routing
+        .refresh(app.state.repo.as_ref())
+        .await
+        .expect("routing table rebuilt");
+    app
+}

@@ -5,3 +5,4 @@ mod helpers;
 mod ops;
 mod photos;
 mod reports;
+mod routing;

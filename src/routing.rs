@@ -1,0 +1,146 @@
+//! The live routing table: built from the store at start, swapped atomically on
+//! every change (readers never block, a lookup never touches the database), and
+//! kept in step with other instances by polling the store's routing version.
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicI64, Ordering};
+use std::time::Duration;
+
+use arc_swap::ArcSwap;
+use tracing::Instrument;
+
+use crate::domain::routing::{RoutingTable, Rule, Zone, ZoneKind, parse_zone_geometry};
+use crate::store::{Repository, RoutingData, RuleRecord, StoreError, ZoneRecord};
+
+#[derive(Debug, thiserror::Error)]
+pub enum RoutingError {
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    #[error("zone {code}: {reason}")]
+    Zone { code: String, reason: String },
+    #[error("rule {id}: {reason}")]
+    Rule { id: uuid::Uuid, reason: String },
+    #[error("routing table: {0}")]
+    Build(#[from] crate::domain::routing::BuildError),
+}
+
+pub struct LiveRouting {
+    table: ArcSwap<RoutingTable>,
+    version: AtomicI64,
+}
+
+/// A stored zone as the engine sees it.
+pub fn zone_from_record(record: &ZoneRecord) -> Result<Zone, RoutingError> {
+    let invalid = |reason: String| RoutingError::Zone {
+        code: record.code.clone(),
+        reason,
+    };
+    let kind: ZoneKind = serde_json::from_value(serde_json::Value::String(record.kind.clone()))
+        .map_err(|_| invalid(format!("unknown kind {:?}", record.kind)))?;
+    let geometry: geojson::Geometry = record
+        .geometry
+        .parse()
+        .map_err(|e| invalid(format!("GeoJSON: {e}")))?;
+    let geometry = parse_zone_geometry(&geometry).map_err(|e| invalid(e.to_string()))?;
+    Ok(Zone::new(
+        record.code.clone(),
+        record.name.clone(),
+        kind,
+        record.parent_code.clone(),
+        geometry,
+    ))
+}
+
+pub fn rule_from_record(record: &RuleRecord) -> Result<Rule, RoutingError> {
+    let narrow = |value: i64, what: &str| {
+        i32::try_from(value).map_err(|_| RoutingError::Rule {
+            id: record.id,
+            reason: format!("{what} out of range"),
+        })
+    };
+    Ok(Rule {
+        id: record.id,
+        version: narrow(record.version, "version")?,
+        category_prefix: record.category_prefix.clone(),
+        zone_code: record.zone_code.clone(),
+        lead_unit: record.lead_unit.clone(),
+        co_units: record.co_units.clone(),
+        deadline_profile: record.deadline_profile.clone(),
+        priority: narrow(record.priority, "priority")?,
+        valid_from: record.valid_from,
+        valid_to: record.valid_to,
+        active: record.active,
+    })
+}
+
+/// Builds the engine's table from stored data (CPU work: call off the async threads).
+pub fn build_table(data: &RoutingData) -> Result<RoutingTable, RoutingError> {
+    let zones = data
+        .zones
+        .iter()
+        .map(zone_from_record)
+        .collect::<Result<Vec<_>, _>>()?;
+    let rules = data
+        .rules
+        .iter()
+        .map(rule_from_record)
+        .collect::<Result<Vec<_>, _>>()?;
+    Ok(RoutingTable::build(zones, rules)?)
+}
+
+impl LiveRouting {
+    pub async fn load(repo: &dyn Repository) -> Result<LiveRouting, RoutingError> {
+        let data = repo.routing_data().await?;
+        let version = data.version;
+        let table = tokio::task::spawn_blocking(move || build_table(&data))
+            .await
+            .map_err(|e| StoreError::Unavailable(format!("building the routing table: {e}")))??;
+        Ok(LiveRouting {
+            table: ArcSwap::from_pointee(table),
+            version: AtomicI64::new(version),
+        })
+    }
+
+    /// The current table; cheap, never blocks.
+    pub fn table(&self) -> Arc<RoutingTable> {
+        self.table.load_full()
+    }
+
+    pub fn version(&self) -> i64 {
+        self.version.load(Ordering::Acquire)
+    }
+
+    /// Rebuilds when the stored version moved; returns whether it did.
+    pub async fn refresh(&self, repo: &dyn Repository) -> Result<bool, RoutingError> {
+        if repo.routing_version().await? == self.version() {
+            return Ok(false);
+        }
+        let data = repo.routing_data().await?;
+        let version = data.version;
+        let table = tokio::task::spawn_blocking(move || build_table(&data))
+            .await
+            .map_err(|e| StoreError::Unavailable(format!("building the routing table: {e}")))??;
+        self.table.store(Arc::new(table));
+        self.version.store(version, Ordering::Release);
+        Ok(true)
+    }
+
+    /// Polls for changes made by other instances every `interval`.
+    pub fn spawn_refresh(self: Arc<Self>, repo: Arc<dyn Repository>, interval: Duration) {
+        tokio::spawn(async move {
+            let mut ticker = tokio::time::interval(interval);
+            ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+            loop {
+                ticker.tick().await;
+                let span = tracing::debug_span!("job", name = "routing_refresh");
+                match self.refresh(repo.as_ref()).instrument(span).await {
+                    Ok(true) => tracing::info!(version = self.version(), "routing table rebuilt"),
+                    Ok(false) => {}
+                    Err(e) => {
+                        tracing::error!(error = %e, "routing table refresh failed; keeping the previous table")
+                    }
+                }
+            }
+        });
+    }
+}

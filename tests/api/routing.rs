@@ -1,0 +1,187 @@
+use civicsnap::domain::role::Role;
+use serde::Deserialize;
+use serde_json::{Value, json};
+
+use crate::helpers::*;
+
+#[derive(Deserialize)]
+struct Sample {
+    lat: f64,
+    lon: f64,
+    category: String,
+    expected_lead_unit: String,
+    #[serde(default)]
+    expected_co_units: Vec<String>,
+}
+
+fn samples() -> Vec<Sample> {
+    serde_json::from_str(include_str!("../../demo/samples.json")).unwrap()
+}
+
+#[tokio::test]
+async fn reports_are_routed_to_the_responsible_unit() {
+    let app = spawn_demo_app().await;
+    let citizen = app.citizen().await;
+    let operator = app.user(Role::Operator).await;
+    for sample in samples().into_iter().take(6) {
+        let photo = app.photo(&citizen.token, jpeg(16, 16)).await;
+        let body = json!({
+            "category": sample.category,
+            "location": {"lat": sample.lat, "lon": sample.lon},
+            "photo_ids": [photo],
+        });
+        let response = app
+            .post_json("/api/v1/reports", Some(&citizen.token), &body)
+            .await;
+        assert_eq!(response.status(), 201, "{}", response.text().await.unwrap());
+        let report: Value = response.json().await.unwrap();
+        assert!(report.get("routing").is_none(), "routing is for staff");
+        let path = format!("/api/v1/reports/{}", report["id"].as_str().unwrap());
+        let seen: Value = app
+            .get(&path, Some(&operator.token))
+            .await
+            .json()
+            .await
+            .unwrap();
+        assert_eq!(
+            seen["routing"]["lead_unit"], sample.expected_lead_unit,
+            "{seen}"
+        );
+        if !sample.expected_co_units.is_empty() {
+            assert_eq!(seen["routing"]["co_units"], json!(sample.expected_co_units));
+        }
+        assert!(seen["routing"]["rule_id"].is_string());
+        assert_eq!(seen["routing"]["rule_version"], 1);
+        assert!(!seen["routing"]["zone_path"].as_array().unwrap().is_empty());
+
+        let events = app
+            .state
+            .repo
+            .case_events(report["id"].as_str().unwrap().parse().unwrap())
+            .await
+            .unwrap();
+        let routed = events
+            .iter()
+            .find(|e| e.kind == "routed")
+            .expect("routing decision in the timeline");
+        assert!(!routed.public);
+        assert_eq!(routed.data["lead_unit"], sample.expected_lead_unit);
+    }
+}
+
+#[tokio::test]
+async fn preview_explains_the_decision_to_staff_only() {
+    let app = spawn_demo_app().await;
+    let sample = &samples()[0];
+    let body =
+        json!({"location": {"lat": sample.lat, "lon": sample.lon}, "category": sample.category});
+    let operator = app.user(Role::Operator).await;
+    let response = app
+        .post_json("/api/v1/routing/preview", Some(&operator.token), &body)
+        .await;
+    assert_eq!(response.status(), 200);
+    let explanation: Value = response.json().await.unwrap();
+    assert_eq!(
+        explanation["winner"]["lead_unit"], sample.expected_lead_unit,
+        "{explanation}"
+    );
+    assert!(
+        explanation["candidates"].as_array().unwrap().len() > 1,
+        "losers are listed with reasons"
+    );
+    assert!(!explanation["zone_path"].as_array().unwrap().is_empty());
+
+    let citizen = app.citizen().await;
+    assert_problem(
+        app.post_json("/api/v1/routing/preview", Some(&citizen.token), &body)
+            .await,
+        403,
+        "forbidden",
+    )
+    .await;
+    let bad = json!({"location": {"lat": 95.0, "lon": 120.5}, "category": "0301"});
+    assert_problem(
+        app.post_json("/api/v1/routing/preview", Some(&operator.token), &bad)
+            .await,
+        422,
+        "invalid_location",
+    )
+    .await;
+}
+
+#[tokio::test]
+async fn without_reference_data_a_case_waits_for_triage() {
+    let app = spawn_app().await;
+    let citizen = app.citizen().await;
+    let photo = app.photo(&citizen.token, jpeg(16, 16)).await;
+    let report: Value = app
+        .post_json(
+            "/api/v1/reports",
+            Some(&citizen.token),
+            &report_body(&[photo]),
+        )
+        .await
+        .json()
+        .await
+        .unwrap();
+    let operator = app.user(Role::Operator).await;
+    let seen: Value = app
+        .get(
+            &format!("/api/v1/reports/{}", report["id"].as_str().unwrap()),
+            Some(&operator.token),
+        )
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(seen["routing"]["lead_unit"], Value::Null);
+    assert_eq!(seen["routing"]["rule_id"], Value::Null);
+}
+
+#[tokio::test]
+async fn another_instance_notices_reference_data_changes() {
+    let first = spawn_app_with(|s| s.routing.refresh_secs = 1).await;
+    let url = first.state.settings.database_url.clone();
+    let second = spawn_app_with(move |s| {
+        s.database_url = url;
+        s.routing.refresh_secs = 1;
+    })
+    .await;
+    assert!(
+        second
+            .state
+            .routing
+            .table()
+            .zone_path(civicsnap::domain::geo::LatLon {
+                lat: 31.8753,
+                lon: 120.5539
+            })
+            .is_empty()
+    );
+    civicsnap::demo::seed(
+        first.state.repo.as_ref(),
+        std::path::Path::new("/nonexistent-demo-notes"),
+    )
+    .await
+    .ok();
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    loop {
+        let zones = second
+            .state
+            .routing
+            .table()
+            .zone_path(civicsnap::domain::geo::LatLon {
+                lat: 31.8753,
+                lon: 120.5539,
+            })
+            .len();
+        if zones > 0 {
+            break;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the second instance never rebuilt its table"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+}
