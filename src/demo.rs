@@ -4,7 +4,7 @@
 use serde::Deserialize;
 use uuid::Uuid;
 
-use crate::store::{CategorySeed, ReferenceData, RuleRecord, UnitRecord, ZoneRecord};
+use crate::store::{CategorySeed, ReferenceData, RuleRecord, UnitRecord};
 
 const UNITS: &str = include_str!("../demo/units.toml");
 const CATEGORIES: &str = include_str!("../demo/categories.toml");
@@ -87,9 +87,9 @@ pub fn reference_data() -> Result<ReferenceData, DemoError> {
     let units: UnitsFile = toml_file("units.toml", UNITS)?;
     let categories: CategoriesFile = toml_file("categories.toml", CATEGORIES)?;
     let rules: RulesFile = toml_file("rules.toml", RULES)?;
-    let zones = zones_from_geojson(ZONES).map_err(|reason| DemoError {
+    let zones = crate::routing::parse_zone_collection(ZONES).map_err(|errors| DemoError {
         file: "zones.geojson",
-        reason,
+        reason: errors.first().map(|e| format!("feature {}: {}", e.index, e.reason)).unwrap_or_default(),
     })?;
     Ok(ReferenceData {
         units: units
@@ -119,6 +119,7 @@ pub fn reference_data() -> Result<ReferenceData, DemoError> {
                 public: c.public,
                 deadline_profile: c.deadline_profile,
                 sort_order: c.sort_order,
+                active: true,
             })
             .collect(),
         zones,
@@ -141,38 +142,6 @@ pub fn reference_data() -> Result<ReferenceData, DemoError> {
             })
             .collect(),
     })
-}
-
-/// Zones from a GeoJSON FeatureCollection whose features carry `code`, `name`,
-/// `kind` and `parent` properties. Geometry is kept as GeoJSON text; it is
-/// validated when the routing table is built.
-pub fn zones_from_geojson(text: &str) -> Result<Vec<ZoneRecord>, String> {
-    let collection: geojson::FeatureCollection = text.parse().map_err(|e| format!("{e}"))?;
-    collection
-        .features
-        .into_iter()
-        .enumerate()
-        .map(|(index, feature)| {
-            let property = |name: &str| {
-                feature
-                    .property(name)
-                    .and_then(|v| v.as_str())
-                    .map(str::to_owned)
-            };
-            let missing = |name: &str| format!("feature {index}: property `{name}` is missing");
-            Ok(ZoneRecord {
-                code: property("code").ok_or_else(|| missing("code"))?,
-                name: property("name").ok_or_else(|| missing("name"))?,
-                kind: property("kind").ok_or_else(|| missing("kind"))?,
-                parent_code: property("parent"),
-                geometry: feature
-                    .geometry
-                    .as_ref()
-                    .map(|g| g.to_string())
-                    .ok_or_else(|| format!("feature {index}: no geometry"))?,
-            })
-        })
-        .collect()
 }
 
 #[cfg(test)]

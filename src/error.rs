@@ -25,6 +25,20 @@ pub struct Problem {
     /// Which input field was wrong, when one was.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub field: Option<String>,
+    /// Per-item reasons when a batch (such as a zone import) was refused whole.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub errors: Vec<ItemError>,
+}
+
+/// Why one item of a batch was refused.
+#[derive(Debug, Clone, Serialize, serde::Deserialize, ToSchema, PartialEq)]
+pub struct ItemError {
+    /// Position in the submitted list (0-based).
+    pub index: usize,
+    /// The item's own key, when it had one (e.g. a zone code).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub key: Option<String>,
+    pub reason: String,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -45,6 +59,9 @@ pub enum ApiError {
     NotFound(&'static str),
     #[error("{detail}")]
     Conflict { code: &'static str, detail: String },
+    /// A batch refused whole, with a reason per refused item.
+    #[error("{detail}")]
+    InvalidItems { code: &'static str, detail: String, errors: Vec<ItemError> },
     #[error("{detail}")]
     PayloadTooLarge { code: &'static str, detail: String },
     #[error("{0}")]
@@ -98,6 +115,7 @@ impl ApiError {
             ApiError::BadRequest { code, .. }
             | ApiError::Unprocessable { code, .. }
             | ApiError::Conflict { code, .. }
+            | ApiError::InvalidItems { code, .. }
             | ApiError::PayloadTooLarge { code, .. } => code,
             ApiError::Unauthorized(_) => "unauthorized",
             ApiError::Forbidden(_) => "forbidden",
@@ -129,6 +147,10 @@ impl ApiError {
             detail: Some(detail),
             code: self.code().into(),
             field,
+            errors: match self {
+                ApiError::InvalidItems { errors, .. } => errors.clone(),
+                _ => Vec::new(),
+            },
         }
     }
 }
@@ -137,7 +159,7 @@ impl ResponseError for ApiError {
     fn status_code(&self) -> StatusCode {
         match self {
             ApiError::BadRequest { .. } => StatusCode::BAD_REQUEST,
-            ApiError::Unprocessable { .. } => StatusCode::UNPROCESSABLE_ENTITY,
+            ApiError::Unprocessable { .. } | ApiError::InvalidItems { .. } => StatusCode::UNPROCESSABLE_ENTITY,
             ApiError::Unauthorized(_) => StatusCode::UNAUTHORIZED,
             ApiError::Forbidden(_) => StatusCode::FORBIDDEN,
             ApiError::NotFound(_) => StatusCode::NOT_FOUND,

@@ -35,6 +35,11 @@ enum Command {
     /// Load the demo city (zones, units, categories, rules) and demo staff accounts
     /// into an empty database — the way to get it into PostgreSQL.
     SeedDemo,
+    /// Import zones from a GeoJSON FeatureCollection (upsert by code, all or nothing).
+    ImportZones {
+        /// The .geojson file.
+        file: std::path::PathBuf,
+    },
     /// Mint an access token for local testing (dev mode only).
     Token {
         #[arg(long, value_parser = parse_role)]
@@ -97,6 +102,7 @@ async fn main() -> anyhow::Result<()> {
             );
             Ok(())
         }
+        Command::ImportZones { file } => import_zones(Settings::load()?, &file).await,
         Command::SeedDemo => {
             let settings = Settings::load()?;
             let repo = store::connect(&settings.database_url).await?;
@@ -258,5 +264,44 @@ async fn create_user(
             other => other.into(),
         })?;
     println!("created {role} {username} ({})", user.id);
+    Ok(())
+}
+
+async fn import_zones(settings: Settings, file: &std::path::Path) -> anyhow::Result<()> {
+    use civicsnap::routing::{build_table, parse_zone_collection_with_progress};
+    use civicsnap::store::{Actor, RoutingData};
+
+    let text = std::fs::read_to_string(file).with_context(|| format!("reading {}", file.display()))?;
+    let bar = indicatif::ProgressBar::new(0).with_style(
+        indicatif::ProgressStyle::with_template("{msg:12} [{bar:40}] {pos}/{len} features")
+            .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar()),
+    );
+    bar.set_message("checking");
+    let zones = parse_zone_collection_with_progress(&text, &mut |done, total| {
+        bar.set_length(total as u64);
+        bar.set_position(done as u64);
+    });
+    bar.finish_and_clear();
+    let zones = match zones {
+        Ok(zones) => zones,
+        Err(errors) => {
+            for e in &errors {
+                eprintln!("feature {}{}: {}", e.index, e.key.as_deref().map(|k| format!(" ({k})")).unwrap_or_default(), e.reason);
+            }
+            bail!("{} feature(s) refused; nothing was imported", errors.len());
+        }
+    };
+    let repo = store::connect(&settings.database_url).await?;
+    let current = repo.routing_data().await?;
+    let mut all = current.zones.clone();
+    all.retain(|z| !zones.iter().any(|i| i.code == z.code));
+    all.extend(zones.iter().cloned());
+    build_table(&RoutingData { version: current.version, zones: all, rules: current.rules })
+        .context("the import would leave the zones inconsistent; nothing was imported")?;
+    let spinner = indicatif::ProgressBar::new_spinner().with_message(format!("storing {} zones", zones.len()));
+    spinner.enable_steady_tick(std::time::Duration::from_millis(100));
+    let counts = repo.import_zones(&zones, &Actor { id: None, role: "admin".into() }, now()).await?;
+    spinner.finish_and_clear();
+    println!("zones imported: {} created, {} updated", counts.created, counts.updated);
     Ok(())
 }

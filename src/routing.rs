@@ -10,6 +10,7 @@ use arc_swap::ArcSwap;
 use tracing::Instrument;
 
 use crate::domain::routing::{RoutingTable, Rule, Zone, ZoneKind, parse_zone_geometry};
+use crate::error::ItemError;
 use crate::store::{Repository, RoutingData, RuleRecord, StoreError, ZoneRecord};
 
 #[derive(Debug, thiserror::Error)]
@@ -71,6 +72,54 @@ pub fn rule_from_record(record: &RuleRecord) -> Result<Rule, RoutingError> {
         valid_to: record.valid_to,
         active: record.active,
     })
+}
+
+/// Zones from a GeoJSON FeatureCollection whose features carry `code`, `name`,
+/// `kind` and `parent` properties. Every feature is checked — properties, kind,
+/// geometry, codes unique in the file — and either all zones come back or every
+/// reason, by feature index. Geometry is kept as the GeoJSON text given.
+pub fn parse_zone_collection(text: &str) -> Result<Vec<ZoneRecord>, Vec<ItemError>> {
+    parse_zone_collection_with_progress(text, &mut |_, _| {})
+}
+
+/// As [`parse_zone_collection`], calling `progress(done, total)` after each feature.
+pub fn parse_zone_collection_with_progress(
+    text: &str,
+    progress: &mut dyn FnMut(usize, usize),
+) -> Result<Vec<ZoneRecord>, Vec<ItemError>> {
+    let collection: geojson::FeatureCollection = text.parse().map_err(|e| {
+        vec![ItemError { index: 0, key: None, reason: format!("not a GeoJSON FeatureCollection: {e}") }]
+    })?;
+    let mut zones = Vec::with_capacity(collection.features.len());
+    let mut errors = Vec::new();
+    let mut seen = std::collections::HashSet::new();
+    let total = collection.features.len();
+    for (index, feature) in collection.features.into_iter().enumerate() {
+        progress(index, total);
+        let property = |name: &str| feature.property(name).and_then(|v| v.as_str()).map(str::to_owned);
+        let code = property("code");
+        let mut refuse = |reason: String| errors.push(ItemError { index, key: code.clone(), reason });
+        let (Some(code_value), Some(name), Some(kind)) = (code.clone(), property("name"), property("kind")) else {
+            refuse("every feature needs string properties `code`, `name` and `kind`".into());
+            continue;
+        };
+        let Some(geometry) = feature.geometry.as_ref() else {
+            refuse("the feature has no geometry".into());
+            continue;
+        };
+        if !seen.insert(code_value.clone()) {
+            refuse(format!("zone code {code_value} appears more than once in this file"));
+            continue;
+        }
+        let record = ZoneRecord { code: code_value, name, kind, parent_code: property("parent"), geometry: geometry.to_string() };
+        match zone_from_record(&record) {
+            Ok(_) => zones.push(record),
+            Err(RoutingError::Zone { reason, .. }) => refuse(reason),
+            Err(other) => refuse(other.to_string()),
+        }
+    }
+    progress(total, total);
+    if errors.is_empty() { Ok(zones) } else { Err(errors) }
 }
 
 /// Builds the engine's table from stored data (CPU work: call off the async threads).

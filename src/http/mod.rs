@@ -2,6 +2,7 @@
 //! domain and the store, and map to DTOs; every one is registered through
 //! utoipa-actix-web so that the OpenAPI document cannot miss a route.
 
+pub mod admin;
 pub mod auth;
 pub mod categories;
 pub mod ops;
@@ -33,6 +34,7 @@ use utoipa_actix_web::service_config::ServiceConfig;
         (name = "reports", description = "Citizen reports"),
         (name = "categories", description = "What can be reported"),
         (name = "routing", description = "Ownership routing (谁主管、谁负责)"),
+        (name = "admin", description = "Reference data: units, categories, zones, rules (audited)"),
     )
 )]
 struct ApiDoc;
@@ -62,6 +64,7 @@ pub fn configure(cfg: &mut ServiceConfig) {
     reports::configure(cfg);
     categories::configure(cfg);
     routing::configure(cfg);
+    admin::configure(cfg);
 }
 
 /// The OpenAPI document, built from the same registrations the server uses.

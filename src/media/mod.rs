@@ -313,18 +313,25 @@ fn decode_with_image(
 /// rescaling better than the gradient hashes, and the median (unlike the mean,
 /// which the DC term drags up) splits the bits evenly, so unrelated photos land
 /// around 32 bits apart. Computed on the thumbnail: the hash only looks at a
-/// 16×16 reduction anyway.
+/// 16×16 reduction anyway. That reduction (Lanczos3, as image_hasher would do it)
+/// is made here with fast_image_resize, so the hasher's own resize with `image`
+/// is a plain copy and only its 16×16 DCT and median remain.
 fn perceptual_hash(image: &RgbImage) -> u64 {
+    const SIDE: u32 = 16;
     static HASHER: LazyLock<Hasher<[u8; 8]>> = LazyLock::new(|| {
         HasherConfig::with_bytes_type::<[u8; 8]>()
-            .hash_size(8, 8)
+            .hash_size(SIDE / 2, SIDE / 2)
             .hash_alg(HashAlg::Median)
             .preproc_dct()
             .to_hasher()
     });
-    let gray = image::GrayImage::from_fn(image.width, image.height, |x, y| {
-        image::Luma([image.luma(x, y)])
-    });
+    let luma = image.to_luma();
+    // Resizing a non-empty 8-bit plane cannot fail; if it ever did, the hasher's
+    // own (slower) resize of the full plane gives the same hash.
+    let gray = raster::resize_gray(image.width, image.height, &luma, SIDE, SIDE)
+        .and_then(|small| image::GrayImage::from_raw(SIDE, SIDE, small))
+        .or_else(|| image::GrayImage::from_raw(image.width, image.height, luma))
+        .unwrap_or_default();
     u64::from_be_bytes(HASHER.hash_image(&gray).into_inner())
 }
 

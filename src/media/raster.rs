@@ -127,10 +127,30 @@ impl RgbImage {
         }
     }
 
-    /// BT.601 luma, the weighting the perceptual hash was designed around.
-    pub fn luma(&self, x: u32, y: u32) -> u8 {
-        let at = (y as usize * self.width as usize + x as usize) * 3;
-        let [r, g, b] = [self.pixels[at], self.pixels[at + 1], self.pixels[at + 2]].map(u32::from);
-        ((r * 299 + g * 587 + b * 114 + 500) / 1000) as u8
+    /// BT.601 luma plane, the weighting the perceptual hash was designed around.
+    pub fn to_luma(&self) -> Vec<u8> {
+        self.pixels
+            .chunks_exact(3)
+            .map(|px| {
+                let [r, g, b] = [px[0], px[1], px[2]].map(u32::from);
+                ((r * 299 + g * 587 + b * 114 + 500) / 1000) as u8
+            })
+            .collect()
     }
+}
+
+/// Lanczos3 resize of an 8-bit single-channel plane; `None` only for empty input.
+pub(super) fn resize_gray(
+    width: u32,
+    height: u32,
+    plane: &[u8],
+    new_width: u32,
+    new_height: u32,
+) -> Option<Vec<u8>> {
+    let src = ImageRef::new(width, height, plane, PixelType::U8).ok()?;
+    let mut dst = Image::new(new_width, new_height, PixelType::U8);
+    let options =
+        ResizeOptions::new().resize_alg(ResizeAlg::Convolution(FilterType::Lanczos3));
+    Resizer::new().resize(&src, &mut dst, &options).ok()?;
+    Some(dst.into_vec())
 }

@@ -3,6 +3,7 @@
 
 mod intake;
 mod postgres;
+mod reference;
 mod records;
 mod sql;
 mod sqlite;
@@ -25,6 +26,9 @@ pub enum StoreError {
     /// A unique constraint refused the write (username taken, key reused…).
     #[error("conflict: {0}")]
     Conflict(String),
+    /// A write named a row that does not exist (a unit's parent, a rule's zone…).
+    #[error("refers to something that does not exist: {0}")]
+    MissingReference(String),
     /// Stored data that does not parse back (a bug or a hand edit).
     #[error("corrupt row: {0}")]
     Corrupt(String),
@@ -42,6 +46,9 @@ impl From<sqlx::Error> for StoreError {
         match &err {
             sqlx::Error::Database(db) if db.is_unique_violation() => {
                 StoreError::Conflict(db.constraint().unwrap_or("unique").to_owned())
+            }
+            sqlx::Error::Database(db) if db.is_foreign_key_violation() => {
+                StoreError::MissingReference(db.constraint().unwrap_or("foreign key").to_owned())
             }
             _ => StoreError::Database(err),
         }
@@ -189,6 +196,29 @@ pub trait Repository: Send + Sync + 'static {
         now: DateTime<Utc>,
     ) -> Result<bool, StoreError>;
     async fn units(&self) -> Result<Vec<UnitRecord>, StoreError>;
+
+    // --- reference data administration: audited, and bumps the routing version ---
+
+    /// Err(Conflict) when the code is taken.
+    async fn create_unit(&self, unit: &UnitRecord, actor: &Actor, now: DateTime<Utc>) -> Result<(), StoreError>;
+    /// Returns false when there is no such unit.
+    async fn update_unit(&self, unit: &UnitRecord, actor: &Actor, now: DateTime<Utc>) -> Result<bool, StoreError>;
+    /// Refuses while cases, rules, staff or child units refer to it.
+    async fn delete_unit(&self, code: &str, actor: &Actor, now: DateTime<Utc>) -> Result<Deletion, StoreError>;
+    /// Creates or updates a category by code.
+    async fn save_category(&self, category: &CategorySeed, actor: &Actor, now: DateTime<Utc>) -> Result<(), StoreError>;
+    async fn zone(&self, code: &str) -> Result<Option<ZoneRecord>, StoreError>;
+    /// Upserts by code, all in one transaction.
+    async fn import_zones(&self, zones: &[ZoneRecord], actor: &Actor, now: DateTime<Utc>)
+        -> Result<ImportCounts, StoreError>;
+    /// Every version of a rule, oldest first.
+    async fn rule_versions(&self, id: Uuid) -> Result<Vec<RuleRecord>, StoreError>;
+    /// Stores `rule` as its next version (1 for a new id) and makes it current.
+    async fn save_rule(&self, rule: &RuleRecord, actor: &Actor, now: DateTime<Utc>) -> Result<RuleRecord, StoreError>;
+    /// Refuses while cases refer to it.
+    async fn delete_rule(&self, id: Uuid, actor: &Actor, now: DateTime<Utc>) -> Result<Deletion, StoreError>;
+    /// The latest reference-data changes, newest first.
+    async fn audit_log(&self, limit: i64) -> Result<Vec<AuditEntry>, StoreError>;
 }
 
 /// Opens the backend the URL names and applies migrations.

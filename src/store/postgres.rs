@@ -67,3 +67,4 @@ impl PostgresRepository {
 }
 
 super::sql::impl_repository!(PostgresRepository, sqlx::Postgres, "postgres");
+super::reference::impl_reference_data!(PostgresRepository, sqlx::Postgres);

@@ -567,6 +567,7 @@ pub struct CategorySeed {
     pub public: bool,
     pub deadline_profile: Option<String>,
     pub sort_order: i64,
+    pub active: bool,
 }
 
 /// Reference data loaded together, e.g. the demo city.
@@ -606,4 +607,60 @@ pub struct CaseRouting {
     pub deadline_profile: Option<String>,
     /// No rule matched: the district suggested for triage (兜底).
     pub suggested_zone: Option<String>,
+}
+
+/// What removing a unit or rule did.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Deletion {
+    Deleted,
+    NotFound,
+    /// Still referenced (by what): deactivate it instead.
+    InUse(&'static str),
+}
+
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Serialize)]
+pub struct ImportCounts {
+    pub created: usize,
+    pub updated: usize,
+}
+
+/// One change to reference data.
+#[derive(Debug, Clone, PartialEq, serde::Serialize)]
+pub struct AuditEntry {
+    pub id: Uuid,
+    pub actor_id: Option<Uuid>,
+    pub actor_role: String,
+    pub action: String,
+    pub entity: String,
+    pub entity_id: String,
+    pub data: serde_json::Value,
+    pub created_at: DateTime<Utc>,
+}
+
+#[derive(sqlx::FromRow)]
+pub(super) struct AuditRow {
+    id: String,
+    actor_id: Option<String>,
+    actor_role: String,
+    action: String,
+    entity: String,
+    entity_id: String,
+    data: String,
+    created_at: DateTime<Utc>,
+}
+
+impl TryFrom<AuditRow> for AuditEntry {
+    type Error = StoreError;
+    fn try_from(row: AuditRow) -> Result<AuditEntry, StoreError> {
+        Ok(AuditEntry {
+            id: parse_id(&row.id)?,
+            actor_id: parse_opt_id(row.actor_id)?,
+            actor_role: row.actor_role,
+            action: row.action,
+            entity: row.entity,
+            entity_id: row.entity_id,
+            data: serde_json::from_str(&row.data).map_err(|e| StoreError::Corrupt(format!("audit data: {e}")))?,
+            created_at: row.created_at,
+        })
+    }
 }

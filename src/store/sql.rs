@@ -665,7 +665,7 @@ macro_rules! impl_repository {
                     .bind(&c.name_zh)
                     .bind(&c.name_en)
                     .bind(c.sort_order)
-                    .bind(true)
+                    .bind(c.active)
                     .bind(c.national_code.as_deref())
                     .bind(c.service_code.as_deref())
                     .bind(&c.default_urgency)
@@ -752,6 +752,47 @@ macro_rules! impl_repository {
                 sqlx::query("UPDATE routing_state SET version = version + 1 WHERE id = 1").execute(&mut *tx).await?;
                 tx.commit().await?;
                 Ok(true)
+            }
+
+            async fn create_unit(&self, unit: &UnitRecord, actor: &Actor, now: DateTime<Utc>) -> Result<(), StoreError> {
+                self.ref_create_unit(unit, actor, now).await
+            }
+
+            async fn update_unit(&self, unit: &UnitRecord, actor: &Actor, now: DateTime<Utc>) -> Result<bool, StoreError> {
+                self.ref_update_unit(unit, actor, now).await
+            }
+
+            async fn delete_unit(&self, code: &str, actor: &Actor, now: DateTime<Utc>) -> Result<Deletion, StoreError> {
+                self.ref_delete_unit(code, actor, now).await
+            }
+
+            async fn save_category(&self, category: &CategorySeed, actor: &Actor, now: DateTime<Utc>) -> Result<(), StoreError> {
+                self.ref_save_category(category, actor, now).await
+            }
+
+            async fn zone(&self, code: &str) -> Result<Option<ZoneRecord>, StoreError> {
+                self.ref_zone(code).await
+            }
+
+            async fn import_zones(&self, zones: &[ZoneRecord], actor: &Actor, now: DateTime<Utc>)
+                -> Result<ImportCounts, StoreError> {
+                self.ref_import_zones(zones, actor, now).await
+            }
+
+            async fn rule_versions(&self, id: Uuid) -> Result<Vec<RuleRecord>, StoreError> {
+                self.ref_rule_versions(id).await
+            }
+
+            async fn save_rule(&self, rule: &RuleRecord, actor: &Actor, now: DateTime<Utc>) -> Result<RuleRecord, StoreError> {
+                self.ref_save_rule(rule, actor, now).await
+            }
+
+            async fn delete_rule(&self, id: Uuid, actor: &Actor, now: DateTime<Utc>) -> Result<Deletion, StoreError> {
+                self.ref_delete_rule(id, actor, now).await
+            }
+
+            async fn audit_log(&self, limit: i64) -> Result<Vec<AuditEntry>, StoreError> {
+                self.ref_audit_log(limit).await
             }
 
             async fn units(&self) -> Result<Vec<UnitRecord>, StoreError> {

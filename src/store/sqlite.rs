@@ -84,3 +84,4 @@ impl SqliteRepository {
 }
 
 super::sql::impl_repository!(SqliteRepository, sqlx::Sqlite, "sqlite");
+super::reference::impl_reference_data!(SqliteRepository, sqlx::Sqlite);

@@ -1,0 +1,594 @@
+//! Reference data for routing (`/api/v1/admin/…`): units, categories, zones and
+//! rules. Admins change it; operators and supervisors may read it. Every change
+//! is audited and rebuilds the routing table (here at once, elsewhere within
+//! `routing.refresh_secs`).
+
+use actix_web::{HttpResponse, delete, get, post, put, web};
+use bytes::BytesMut;
+use chrono::{DateTime, Utc};
+use futures_util::StreamExt;
+use serde::{Deserialize, Serialize};
+use utoipa::{IntoParams, ToSchema};
+use utoipa_actix_web::service_config::ServiceConfig;
+use uuid::Uuid;
+
+use crate::auth::AuthUser;
+use crate::domain::role::Role;
+use crate::domain::routing::{Conflict, RoutingTable};
+use crate::error::{ApiError, ItemError};
+use crate::routing::{build_table, parse_zone_collection, rule_from_record};
+use crate::state::{AppState, now};
+use crate::store::{
+    Actor, AuditEntry, CategorySeed, Deletion, ImportCounts, RoutingData, RuleRecord, StoreError, UnitRecord,
+};
+
+pub fn configure(cfg: &mut ServiceConfig) {
+    cfg.service(list_units)
+        .service(create_unit)
+        .service(update_unit)
+        .service(delete_unit)
+        .service(save_category)
+        .service(list_zones)
+        .service(get_zone)
+        .service(import_zones)
+        .service(list_rules)
+        .service(rule_conflicts)
+        .service(create_rule)
+        .service(update_rule)
+        .service(rule_versions)
+        .service(delete_rule)
+        .service(audit_log);
+}
+
+/// Largest zone import accepted (a city's unit grids run to a few MB).
+const MAX_IMPORT_BYTES: usize = 64 * 1024 * 1024;
+
+fn require_admin(user: &AuthUser) -> Result<Actor, ApiError> {
+    user.require(|r| r == Role::Admin, "reference data is changed by admins")?;
+    Ok(Actor { id: Some(user.id), role: user.role.as_str().to_owned() })
+}
+
+fn require_reader(user: &AuthUser) -> Result<(), ApiError> {
+    user.require(|r| matches!(r, Role::Admin | Role::Operator | Role::Supervisor), "reference data is for centre staff")
+}
+
+/// Rebuilds this instance's table now rather than at the next poll.
+async fn refresh_routing(state: &AppState) -> Result<(), ApiError> {
+    state.routing.refresh(state.repo.as_ref()).await.map_err(ApiError::internal)?;
+    Ok(())
+}
+
+fn missing_reference(err: StoreError) -> ApiError {
+    match err {
+        StoreError::MissingReference(what) => {
+            ApiError::unprocessable("unknown_reference", format!("refers to something that does not exist ({what})"))
+        }
+        other => other.into(),
+    }
+}
+
+// --- units ------------------------------------------------------------------------
+
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
+pub struct UnitInput {
+    pub name: String,
+    /// `department`, `street_office`, `community`, `enterprise`, `property` or `grid_team`.
+    pub kind: String,
+    /// The unit overdue cases escalate to.
+    #[serde(default)]
+    pub parent_code: Option<String>,
+    /// `[{name, phone}]`.
+    #[serde(default)]
+    #[schema(value_type = Vec<Object>)]
+    pub contacts: Vec<serde_json::Value>,
+    #[serde(default = "yes")]
+    pub active: bool,
+}
+
+fn yes() -> bool {
+    true
+}
+
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
+pub struct NewUnit {
+    /// Stable code, e.g. `DEPT-CGJ`.
+    pub code: String,
+    #[serde(flatten)]
+    pub unit: UnitInput,
+}
+
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
+pub struct UnitView {
+    pub code: String,
+    pub name: String,
+    pub kind: String,
+    pub parent_code: Option<String>,
+    #[schema(value_type = Vec<Object>)]
+    pub contacts: serde_json::Value,
+    pub active: bool,
+}
+
+const UNIT_KINDS: [&str; 6] = ["department", "street_office", "community", "enterprise", "property", "grid_team"];
+
+fn unit_record(code: String, input: UnitInput) -> Result<UnitRecord, ApiError> {
+    if code.trim().is_empty() || code.len() > 64 {
+        return Err(ApiError::invalid_field("code", "invalid_code", "code must be 1–64 characters"));
+    }
+    if input.name.trim().is_empty() {
+        return Err(ApiError::invalid_field("name", "invalid_name", "name must not be empty"));
+    }
+    if !UNIT_KINDS.contains(&input.kind.as_str()) {
+        return Err(ApiError::invalid_field("kind", "invalid_kind", format!("kind must be one of {}", UNIT_KINDS.join(", "))));
+    }
+    if input.parent_code.as_deref() == Some(code.as_str()) {
+        return Err(ApiError::invalid_field("parent_code", "invalid_parent", "a unit cannot be its own parent"));
+    }
+    Ok(UnitRecord {
+        code,
+        name: input.name.trim().to_owned(),
+        kind: input.kind,
+        parent_code: input.parent_code,
+        contacts: serde_json::Value::Array(input.contacts),
+        active: input.active,
+    })
+}
+
+fn unit_view(unit: UnitRecord) -> UnitView {
+    UnitView {
+        code: unit.code,
+        name: unit.name,
+        kind: unit.kind,
+        parent_code: unit.parent_code,
+        contacts: unit.contacts,
+        active: unit.active,
+    }
+}
+
+/// Responsible units (责任单位).
+#[utoipa::path(tag = "admin", security(("bearer" = [])), responses((status = 200, body = Vec<UnitView>), (status = 403, body = crate::error::Problem)))]
+#[get("/api/v1/admin/units")]
+async fn list_units(user: AuthUser, state: web::Data<AppState>) -> Result<web::Json<Vec<UnitView>>, ApiError> {
+    require_reader(&user)?;
+    Ok(web::Json(state.repo.units().await?.into_iter().map(unit_view).collect()))
+}
+
+/// Adds a unit.
+#[utoipa::path(tag = "admin", request_body = NewUnit, security(("bearer" = [])),
+    responses((status = 201, body = UnitView), (status = 409, body = crate::error::Problem), (status = 422, body = crate::error::Problem)))]
+#[post("/api/v1/admin/units")]
+async fn create_unit(user: AuthUser, state: web::Data<AppState>, body: web::Json<NewUnit>) -> Result<HttpResponse, ApiError> {
+    let actor = require_admin(&user)?;
+    let NewUnit { code, unit } = body.into_inner();
+    let unit = unit_record(code, unit)?;
+    match state.repo.create_unit(&unit, &actor, now()).await {
+        Ok(()) => {}
+        Err(StoreError::Conflict(_)) => {
+            return Err(ApiError::Conflict { code: "unit_exists", detail: format!("unit {} already exists", unit.code) });
+        }
+        Err(e) => return Err(missing_reference(e)),
+    }
+    refresh_routing(&state).await?;
+    Ok(HttpResponse::Created().json(unit_view(unit)))
+}
+
+/// Changes a unit; `active: false` deactivates it.
+#[utoipa::path(tag = "admin", request_body = UnitInput, params(("code" = String, Path)), security(("bearer" = [])),
+    responses((status = 200, body = UnitView), (status = 404, body = crate::error::Problem), (status = 422, body = crate::error::Problem)))]
+#[put("/api/v1/admin/units/{code}")]
+async fn update_unit(user: AuthUser, state: web::Data<AppState>, code: web::Path<String>, body: web::Json<UnitInput>)
+    -> Result<web::Json<UnitView>, ApiError> {
+    let actor = require_admin(&user)?;
+    let unit = unit_record(code.into_inner(), body.into_inner())?;
+    if !state.repo.update_unit(&unit, &actor, now()).await.map_err(missing_reference)? {
+        return Err(ApiError::NotFound("unit"));
+    }
+    refresh_routing(&state).await?;
+    Ok(web::Json(unit_view(unit)))
+}
+
+/// Removes a unit nothing refers to; one that cases, rules, staff or other units
+/// refer to can only be deactivated.
+#[utoipa::path(tag = "admin", params(("code" = String, Path)), security(("bearer" = [])),
+    responses((status = 204), (status = 404, body = crate::error::Problem), (status = 409, body = crate::error::Problem)))]
+#[delete("/api/v1/admin/units/{code}")]
+async fn delete_unit(user: AuthUser, state: web::Data<AppState>, code: web::Path<String>) -> Result<HttpResponse, ApiError> {
+    let actor = require_admin(&user)?;
+    match state.repo.delete_unit(&code, &actor, now()).await? {
+        Deletion::Deleted => {
+            refresh_routing(&state).await?;
+            Ok(HttpResponse::NoContent().finish())
+        }
+        Deletion::NotFound => Err(ApiError::NotFound("unit")),
+        Deletion::InUse(what) => Err(ApiError::Conflict {
+            code: "unit_in_use",
+            detail: format!("unit {code} is referred to by {what}; deactivate it instead"),
+        }),
+    }
+}
+
+// --- categories -------------------------------------------------------------------
+
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
+pub struct CategoryInput {
+    /// The 大类 of a 小类; absent for a 大类.
+    #[serde(default)]
+    pub parent_code: Option<String>,
+    pub name_zh: String,
+    pub name_en: String,
+    /// GB/T 30428 部件/事件 code, where one applies.
+    #[serde(default)]
+    pub national_code: Option<String>,
+    /// Open311 `service_code`.
+    #[serde(default)]
+    pub service_code: Option<String>,
+    /// `normal` or `urgent`.
+    #[serde(default = "normal")]
+    pub default_urgency: String,
+    #[serde(default = "yes")]
+    pub requires_photo: bool,
+    #[serde(default = "yes")]
+    pub public: bool,
+    #[serde(default)]
+    pub deadline_profile: Option<String>,
+    #[serde(default)]
+    pub sort_order: i64,
+    #[serde(default = "yes")]
+    pub active: bool,
+}
+
+fn normal() -> String {
+    "normal".into()
+}
+
+/// Creates or changes a category (two-level code: 2 digits, or 4 under a 2-digit parent).
+#[utoipa::path(tag = "admin", request_body = CategoryInput, params(("code" = String, Path)), security(("bearer" = [])),
+    responses((status = 204), (status = 422, body = crate::error::Problem)))]
+#[put("/api/v1/admin/categories/{code}")]
+async fn save_category(user: AuthUser, state: web::Data<AppState>, code: web::Path<String>, body: web::Json<CategoryInput>)
+    -> Result<HttpResponse, ApiError> {
+    let actor = require_admin(&user)?;
+    let code = code.into_inner();
+    let input = body.into_inner();
+    let digits = |s: &str| s.bytes().all(|b| b.is_ascii_digit());
+    let shape_ok = match &input.parent_code {
+        None => code.len() == 2 && digits(&code),
+        Some(parent) => code.len() == 4 && digits(&code) && code.starts_with(parent.as_str()),
+    };
+    if !shape_ok {
+        return Err(ApiError::invalid_field(
+            "code",
+            "invalid_code",
+            "a 大类 code is 2 digits; a 小类 code is 4 digits starting with its parent's",
+        ));
+    }
+    if !matches!(input.default_urgency.as_str(), "normal" | "urgent") {
+        return Err(ApiError::invalid_field("default_urgency", "invalid_urgency", "default_urgency is normal or urgent"));
+    }
+    let category = CategorySeed {
+        code,
+        parent_code: input.parent_code,
+        name_zh: input.name_zh,
+        name_en: input.name_en,
+        national_code: input.national_code,
+        service_code: input.service_code,
+        default_urgency: input.default_urgency,
+        requires_photo: input.requires_photo,
+        public: input.public,
+        deadline_profile: input.deadline_profile,
+        sort_order: input.sort_order,
+        active: input.active,
+    };
+    state.repo.save_category(&category, &actor, now()).await.map_err(missing_reference)?;
+    Ok(HttpResponse::NoContent().finish())
+}
+
+// --- zones ------------------------------------------------------------------------
+
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
+pub struct ZoneView {
+    pub code: String,
+    pub name: String,
+    pub kind: String,
+    pub parent_code: Option<String>,
+    /// GeoJSON geometry (lon/lat WGS84); only when one zone is asked for.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schema(value_type = Option<Object>)]
+    pub geometry: Option<serde_json::Value>,
+}
+
+#[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct ZoneFilter {
+    /// Only zones of this kind (`district`, `street`, `community`, `grid`, `road`, …).
+    pub kind: Option<String>,
+}
+
+/// Zones, without their geometry.
+#[utoipa::path(tag = "admin", params(ZoneFilter), security(("bearer" = [])), responses((status = 200, body = Vec<ZoneView>)))]
+#[get("/api/v1/admin/zones")]
+async fn list_zones(user: AuthUser, state: web::Data<AppState>, filter: web::Query<ZoneFilter>)
+    -> Result<web::Json<Vec<ZoneView>>, ApiError> {
+    require_reader(&user)?;
+    let zones = state.repo.routing_data().await?.zones;
+    Ok(web::Json(
+        zones
+            .into_iter()
+            .filter(|z| filter.kind.as_deref().is_none_or(|k| z.kind == k))
+            .map(|z| ZoneView { code: z.code, name: z.name, kind: z.kind, parent_code: z.parent_code, geometry: None })
+            .collect(),
+    ))
+}
+
+/// One zone with its geometry.
+#[utoipa::path(tag = "admin", params(("code" = String, Path)), security(("bearer" = [])),
+    responses((status = 200, body = ZoneView), (status = 404, body = crate::error::Problem)))]
+#[get("/api/v1/admin/zones/{code}")]
+async fn get_zone(user: AuthUser, state: web::Data<AppState>, code: web::Path<String>) -> Result<web::Json<ZoneView>, ApiError> {
+    require_reader(&user)?;
+    let zone = state.repo.zone(&code).await?.ok_or(ApiError::NotFound("zone"))?;
+    let geometry = serde_json::from_str(&zone.geometry).map_err(ApiError::internal)?;
+    Ok(web::Json(ZoneView { code: zone.code, name: zone.name, kind: zone.kind, parent_code: zone.parent_code, geometry: Some(geometry) }))
+}
+
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
+pub struct ImportReport {
+    pub created: usize,
+    pub updated: usize,
+}
+
+/// Checks an import against everything already stored (parents, rules' zones)
+/// by building the routing table it would produce.
+fn check_import(current: RoutingData, imported: &[crate::store::ZoneRecord]) -> Result<RoutingTable, ApiError> {
+    let mut zones = current.zones;
+    zones.retain(|z| !imported.iter().any(|i| i.code == z.code));
+    zones.extend(imported.iter().cloned());
+    build_table(&RoutingData { version: current.version, zones, rules: current.rules })
+        .map_err(|e| ApiError::unprocessable("invalid_zones", format!("the import would leave the zones inconsistent: {e}")))
+}
+
+/// Imports a GeoJSON FeatureCollection of zones (properties `code`, `name`,
+/// `kind`, `parent`), upserting by code. All or nothing: any bad feature refuses
+/// the whole import, with the reason for each bad feature by index.
+#[utoipa::path(tag = "admin", request_body(content = Object, content_type = "application/geo+json", description = "A GeoJSON FeatureCollection"),
+    security(("bearer" = [])),
+    responses((status = 200, body = ImportReport), (status = 413, body = crate::error::Problem), (status = 422, body = crate::error::Problem)))]
+#[post("/api/v1/admin/zones/import")]
+async fn import_zones(user: AuthUser, state: web::Data<AppState>, mut payload: web::Payload) -> Result<web::Json<ImportReport>, ApiError> {
+    let actor = require_admin(&user)?;
+    let mut body = BytesMut::new();
+    while let Some(chunk) = payload.next().await {
+        let chunk = chunk.map_err(|e| ApiError::bad_request("invalid_body", format!("could not read the body: {e}")))?;
+        if body.len() + chunk.len() > MAX_IMPORT_BYTES {
+            return Err(ApiError::PayloadTooLarge {
+                code: "body_too_large",
+                detail: format!("zone imports are limited to {} MiB", MAX_IMPORT_BYTES / (1024 * 1024)),
+            });
+        }
+        body.extend_from_slice(&chunk);
+    }
+    let text = std::str::from_utf8(&body).map_err(|_| ApiError::bad_request("invalid_body", "the body is not UTF-8"))?;
+    let zones = import_check(text)?;
+    let current = state.repo.routing_data().await?;
+    let checked = zones.clone();
+    web::block(move || check_import(current, &checked)).await.map_err(ApiError::internal)??;
+    let ImportCounts { created, updated } = state.repo.import_zones(&zones, &actor, now()).await?;
+    refresh_routing(&state).await?;
+    tracing::info!(created, updated, "zones imported");
+    Ok(web::Json(ImportReport { created, updated }))
+}
+
+fn import_check(text: &str) -> Result<Vec<crate::store::ZoneRecord>, ApiError> {
+    parse_zone_collection(text).map_err(|errors: Vec<ItemError>| ApiError::InvalidItems {
+        code: "invalid_zones",
+        detail: format!("{} feature(s) refused; nothing was imported", errors.len()),
+        errors,
+    })
+}
+
+// --- rules ------------------------------------------------------------------------
+
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
+pub struct RuleInput {
+    /// Category code or a whole-level prefix ("03" matches "0301"); "" matches all.
+    pub category_prefix: String,
+    /// Absent for a citywide rule.
+    #[serde(default)]
+    pub zone_code: Option<String>,
+    pub lead_unit: String,
+    #[serde(default)]
+    pub co_units: Vec<String>,
+    /// Overrides the category's deadline profile.
+    #[serde(default)]
+    pub deadline_profile: Option<String>,
+    /// Higher wins before zone size and prefix length are compared.
+    pub priority: i32,
+    #[serde(default)]
+    pub valid_from: Option<DateTime<Utc>>,
+    #[serde(default)]
+    pub valid_to: Option<DateTime<Utc>>,
+    #[serde(default = "yes")]
+    pub active: bool,
+    #[serde(default)]
+    pub note: Option<String>,
+}
+
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
+pub struct RuleView {
+    pub id: Uuid,
+    pub version: i64,
+    #[serde(flatten)]
+    pub rule: RuleInput,
+}
+
+fn rule_view(rule: RuleRecord) -> RuleView {
+    RuleView {
+        id: rule.id,
+        version: rule.version,
+        rule: RuleInput {
+            category_prefix: rule.category_prefix,
+            zone_code: rule.zone_code,
+            lead_unit: rule.lead_unit,
+            co_units: rule.co_units,
+            deadline_profile: rule.deadline_profile,
+            priority: i32::try_from(rule.priority).unwrap_or(i32::MAX),
+            valid_from: rule.valid_from,
+            valid_to: rule.valid_to,
+            active: rule.active,
+            note: rule.note,
+        },
+    }
+}
+
+/// Validates a rule against the live table and stored units, and refuses one that
+/// could never be ordered against an existing rule.
+async fn checked_rule(state: &AppState, id: Uuid, input: RuleInput) -> Result<RuleRecord, ApiError> {
+    let prefix = input.category_prefix.trim().to_owned();
+    if prefix.len() % 2 != 0 || prefix.len() > 8 || !prefix.bytes().all(|b| b.is_ascii_digit()) {
+        return Err(ApiError::invalid_field(
+            "category_prefix",
+            "invalid_category_prefix",
+            "category_prefix must be empty or whole two-digit levels such as \"03\" or \"0301\"",
+        ));
+    }
+    if let (Some(from), Some(to)) = (input.valid_from, input.valid_to)
+        && from >= to
+    {
+        return Err(ApiError::invalid_field("valid_to", "invalid_validity", "valid_to must be after valid_from"));
+    }
+    let table = state.routing.table();
+    if let Some(zone) = &input.zone_code
+        && table.zone(zone).is_none()
+    {
+        return Err(ApiError::invalid_field("zone_code", "unknown_zone", format!("there is no zone {zone}")));
+    }
+    let units = state.repo.units().await?;
+    for unit in std::iter::once(&input.lead_unit).chain(&input.co_units) {
+        if !units.iter().any(|u| &u.code == unit) {
+            return Err(ApiError::invalid_field("lead_unit", "unknown_unit", format!("there is no unit {unit}")));
+        }
+    }
+    let record = RuleRecord {
+        id,
+        version: 0,
+        category_prefix: prefix,
+        zone_code: input.zone_code,
+        lead_unit: input.lead_unit,
+        co_units: input.co_units,
+        deadline_profile: input.deadline_profile,
+        priority: i64::from(input.priority),
+        valid_from: input.valid_from,
+        valid_to: input.valid_to,
+        active: input.active,
+        note: input.note,
+    };
+    let rule = rule_from_record(&record).map_err(ApiError::internal)?;
+    if let Some(conflict) = table.conflict_with(&rule) {
+        return Err(ApiError::Conflict {
+            code: "rule_conflict",
+            detail: format!(
+                "rule {} has the same priority, category and zone (or an equal overlapping zone); \
+                 change its priority or scope",
+                conflict.conflicting_rule_id
+            ),
+        });
+    }
+    Ok(record)
+}
+
+/// Current versions of all rules.
+#[utoipa::path(tag = "admin", security(("bearer" = [])), responses((status = 200, body = Vec<RuleView>)))]
+#[get("/api/v1/admin/rules")]
+async fn list_rules(user: AuthUser, state: web::Data<AppState>) -> Result<web::Json<Vec<RuleView>>, ApiError> {
+    require_reader(&user)?;
+    Ok(web::Json(state.repo.routing_data().await?.rules.into_iter().map(rule_view).collect()))
+}
+
+/// Pairs of rules whose order is ambiguous somewhere (should be empty).
+#[utoipa::path(tag = "admin", security(("bearer" = [])), responses((status = 200, body = Vec<Conflict>)))]
+#[get("/api/v1/admin/rules/conflicts")]
+async fn rule_conflicts(user: AuthUser, state: web::Data<AppState>) -> Result<web::Json<Vec<Conflict>>, ApiError> {
+    require_reader(&user)?;
+    let table = state.routing.table();
+    Ok(web::Json(web::block(move || table.conflicts()).await.map_err(ApiError::internal)?))
+}
+
+/// Adds a rule (version 1). 409 when it would tie with an active rule.
+#[utoipa::path(tag = "admin", request_body = RuleInput, security(("bearer" = [])),
+    responses((status = 201, body = RuleView), (status = 409, body = crate::error::Problem), (status = 422, body = crate::error::Problem)))]
+#[post("/api/v1/admin/rules")]
+async fn create_rule(user: AuthUser, state: web::Data<AppState>, body: web::Json<RuleInput>) -> Result<HttpResponse, ApiError> {
+    let actor = require_admin(&user)?;
+    let record = checked_rule(&state, Uuid::now_v7(), body.into_inner()).await?;
+    let saved = state.repo.save_rule(&record, &actor, now()).await.map_err(missing_reference)?;
+    refresh_routing(&state).await?;
+    Ok(HttpResponse::Created().json(rule_view(saved)))
+}
+
+/// Changes a rule by adding a version; cases keep the version that routed them.
+#[utoipa::path(tag = "admin", request_body = RuleInput, params(("id" = Uuid, Path)), security(("bearer" = [])),
+    responses((status = 200, body = RuleView), (status = 404, body = crate::error::Problem), (status = 409, body = crate::error::Problem)))]
+#[put("/api/v1/admin/rules/{id}")]
+async fn update_rule(user: AuthUser, state: web::Data<AppState>, id: web::Path<Uuid>, body: web::Json<RuleInput>)
+    -> Result<web::Json<RuleView>, ApiError> {
+    let actor = require_admin(&user)?;
+    let id = id.into_inner();
+    if state.repo.rule_versions(id).await?.is_empty() {
+        return Err(ApiError::NotFound("rule"));
+    }
+    let record = checked_rule(&state, id, body.into_inner()).await?;
+    let saved = state.repo.save_rule(&record, &actor, now()).await.map_err(missing_reference)?;
+    refresh_routing(&state).await?;
+    Ok(web::Json(rule_view(saved)))
+}
+
+/// Every version of a rule, oldest first.
+#[utoipa::path(tag = "admin", params(("id" = Uuid, Path)), security(("bearer" = [])),
+    responses((status = 200, body = Vec<RuleView>), (status = 404, body = crate::error::Problem)))]
+#[get("/api/v1/admin/rules/{id}/versions")]
+async fn rule_versions(user: AuthUser, state: web::Data<AppState>, id: web::Path<Uuid>) -> Result<web::Json<Vec<RuleView>>, ApiError> {
+    require_reader(&user)?;
+    let versions = state.repo.rule_versions(id.into_inner()).await?;
+    if versions.is_empty() {
+        return Err(ApiError::NotFound("rule"));
+    }
+    Ok(web::Json(versions.into_iter().map(rule_view).collect()))
+}
+
+/// Removes a rule no case was routed by; otherwise deactivate it (PUT with `active: false`).
+#[utoipa::path(tag = "admin", params(("id" = Uuid, Path)), security(("bearer" = [])),
+    responses((status = 204), (status = 404, body = crate::error::Problem), (status = 409, body = crate::error::Problem)))]
+#[delete("/api/v1/admin/rules/{id}")]
+async fn delete_rule(user: AuthUser, state: web::Data<AppState>, id: web::Path<Uuid>) -> Result<HttpResponse, ApiError> {
+    let actor = require_admin(&user)?;
+    let id = id.into_inner();
+    match state.repo.delete_rule(id, &actor, now()).await? {
+        Deletion::Deleted => {
+            refresh_routing(&state).await?;
+            Ok(HttpResponse::NoContent().finish())
+        }
+        Deletion::NotFound => Err(ApiError::NotFound("rule")),
+        Deletion::InUse(what) => Err(ApiError::Conflict {
+            code: "rule_in_use",
+            detail: format!("rule {id} routed {what}; deactivate it instead"),
+        }),
+    }
+}
+
+#[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct AuditQuery {
+    /// 1–500, default 100.
+    pub limit: Option<i64>,
+}
+
+/// Who changed reference data, and when, newest first.
+#[utoipa::path(tag = "admin", params(AuditQuery), security(("bearer" = [])), responses((status = 200, body = Vec<Object>)))]
+#[get("/api/v1/admin/audit")]
+async fn audit_log(user: AuthUser, state: web::Data<AppState>, query: web::Query<AuditQuery>) -> Result<web::Json<Vec<AuditEntry>>, ApiError> {
+    user.require(|r| matches!(r, Role::Admin | Role::Supervisor), "the audit log is for admins and supervisors")?;
+    let limit = query.limit.unwrap_or(100);
+    if !(1..=500).contains(&limit) {
+        return Err(ApiError::bad_request("invalid_query", "limit must be between 1 and 500"));
+    }
+    Ok(web::Json(state.repo.audit_log(limit).await?))
+}
