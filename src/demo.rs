@@ -89,7 +89,10 @@ pub fn reference_data() -> Result<ReferenceData, DemoError> {
     let rules: RulesFile = toml_file("rules.toml", RULES)?;
     let zones = crate::routing::parse_zone_collection(ZONES).map_err(|errors| DemoError {
         file: "zones.geojson",
-        reason: errors.first().map(|e| format!("feature {}: {}", e.index, e.reason)).unwrap_or_default(),
+        reason: errors
+            .first()
+            .map(|e| format!("feature {}: {}", e.index, e.reason))
+            .unwrap_or_default(),
     })?;
     Ok(ReferenceData {
         units: units

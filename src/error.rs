@@ -61,7 +61,11 @@ pub enum ApiError {
     Conflict { code: &'static str, detail: String },
     /// A batch refused whole, with a reason per refused item.
     #[error("{detail}")]
-    InvalidItems { code: &'static str, detail: String, errors: Vec<ItemError> },
+    InvalidItems {
+        code: &'static str,
+        detail: String,
+        errors: Vec<ItemError>,
+    },
     #[error("{detail}")]
     PayloadTooLarge { code: &'static str, detail: String },
     #[error("{0}")]
@@ -159,7 +163,9 @@ impl ResponseError for ApiError {
     fn status_code(&self) -> StatusCode {
         match self {
             ApiError::BadRequest { .. } => StatusCode::BAD_REQUEST,
-            ApiError::Unprocessable { .. } | ApiError::InvalidItems { .. } => StatusCode::UNPROCESSABLE_ENTITY,
+            ApiError::Unprocessable { .. } | ApiError::InvalidItems { .. } => {
+                StatusCode::UNPROCESSABLE_ENTITY
+            }
             ApiError::Unauthorized(_) => StatusCode::UNAUTHORIZED,
             ApiError::Forbidden(_) => StatusCode::FORBIDDEN,
             ApiError::NotFound(_) => StatusCode::NOT_FOUND,

@@ -271,7 +271,8 @@ async fn import_zones(settings: Settings, file: &std::path::Path) -> anyhow::Res
     use civicsnap::routing::{build_table, parse_zone_collection_with_progress};
     use civicsnap::store::{Actor, RoutingData};
 
-    let text = std::fs::read_to_string(file).with_context(|| format!("reading {}", file.display()))?;
+    let text =
+        std::fs::read_to_string(file).with_context(|| format!("reading {}", file.display()))?;
     let bar = indicatif::ProgressBar::new(0).with_style(
         indicatif::ProgressStyle::with_template("{msg:12} [{bar:40}] {pos}/{len} features")
             .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar()),
@@ -286,7 +287,15 @@ async fn import_zones(settings: Settings, file: &std::path::Path) -> anyhow::Res
         Ok(zones) => zones,
         Err(errors) => {
             for e in &errors {
-                eprintln!("feature {}{}: {}", e.index, e.key.as_deref().map(|k| format!(" ({k})")).unwrap_or_default(), e.reason);
+                eprintln!(
+                    "feature {}{}: {}",
+                    e.index,
+                    e.key
+                        .as_deref()
+                        .map(|k| format!(" ({k})"))
+                        .unwrap_or_default(),
+                    e.reason
+                );
             }
             bail!("{} feature(s) refused; nothing was imported", errors.len());
         }
@@ -296,12 +305,29 @@ async fn import_zones(settings: Settings, file: &std::path::Path) -> anyhow::Res
     let mut all = current.zones.clone();
     all.retain(|z| !zones.iter().any(|i| i.code == z.code));
     all.extend(zones.iter().cloned());
-    build_table(&RoutingData { version: current.version, zones: all, rules: current.rules })
-        .context("the import would leave the zones inconsistent; nothing was imported")?;
-    let spinner = indicatif::ProgressBar::new_spinner().with_message(format!("storing {} zones", zones.len()));
+    build_table(&RoutingData {
+        version: current.version,
+        zones: all,
+        rules: current.rules,
+    })
+    .context("the import would leave the zones inconsistent; nothing was imported")?;
+    let spinner = indicatif::ProgressBar::new_spinner()
+        .with_message(format!("storing {} zones", zones.len()));
     spinner.enable_steady_tick(std::time::Duration::from_millis(100));
-    let counts = repo.import_zones(&zones, &Actor { id: None, role: "admin".into() }, now()).await?;
+    let counts = repo
+        .import_zones(
+            &zones,
+            &Actor {
+                id: None,
+                role: "admin".into(),
+            },
+            now(),
+        )
+        .await?;
     spinner.finish_and_clear();
-    println!("zones imported: {} created, {} updated", counts.created, counts.updated);
+    println!(
+        "zones imported: {} created, {} updated",
+        counts.created, counts.updated
+    );
     Ok(())
 }

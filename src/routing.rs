@@ -88,7 +88,11 @@ pub fn parse_zone_collection_with_progress(
     progress: &mut dyn FnMut(usize, usize),
 ) -> Result<Vec<ZoneRecord>, Vec<ItemError>> {
     let collection: geojson::FeatureCollection = text.parse().map_err(|e| {
-        vec![ItemError { index: 0, key: None, reason: format!("not a GeoJSON FeatureCollection: {e}") }]
+        vec![ItemError {
+            index: 0,
+            key: None,
+            reason: format!("not a GeoJSON FeatureCollection: {e}"),
+        }]
     })?;
     let mut zones = Vec::with_capacity(collection.features.len());
     let mut errors = Vec::new();
@@ -96,10 +100,23 @@ pub fn parse_zone_collection_with_progress(
     let total = collection.features.len();
     for (index, feature) in collection.features.into_iter().enumerate() {
         progress(index, total);
-        let property = |name: &str| feature.property(name).and_then(|v| v.as_str()).map(str::to_owned);
+        let property = |name: &str| {
+            feature
+                .property(name)
+                .and_then(|v| v.as_str())
+                .map(str::to_owned)
+        };
         let code = property("code");
-        let mut refuse = |reason: String| errors.push(ItemError { index, key: code.clone(), reason });
-        let (Some(code_value), Some(name), Some(kind)) = (code.clone(), property("name"), property("kind")) else {
+        let mut refuse = |reason: String| {
+            errors.push(ItemError {
+                index,
+                key: code.clone(),
+                reason,
+            })
+        };
+        let (Some(code_value), Some(name), Some(kind)) =
+            (code.clone(), property("name"), property("kind"))
+        else {
             refuse("every feature needs string properties `code`, `name` and `kind`".into());
             continue;
         };
@@ -108,10 +125,18 @@ pub fn parse_zone_collection_with_progress(
             continue;
         };
         if !seen.insert(code_value.clone()) {
-            refuse(format!("zone code {code_value} appears more than once in this file"));
+            refuse(format!(
+                "zone code {code_value} appears more than once in this file"
+            ));
             continue;
         }
-        let record = ZoneRecord { code: code_value, name, kind, parent_code: property("parent"), geometry: geometry.to_string() };
+        let record = ZoneRecord {
+            code: code_value,
+            name,
+            kind,
+            parent_code: property("parent"),
+            geometry: geometry.to_string(),
+        };
         match zone_from_record(&record) {
             Ok(_) => zones.push(record),
             Err(RoutingError::Zone { reason, .. }) => refuse(reason),
@@ -119,7 +144,11 @@ pub fn parse_zone_collection_with_progress(
         }
     }
     progress(total, total);
-    if errors.is_empty() { Ok(zones) } else { Err(errors) }
+    if errors.is_empty() {
+        Ok(zones)
+    } else {
+        Err(errors)
+    }
 }
 
 /// Builds the engine's table from stored data (CPU work: call off the async threads).

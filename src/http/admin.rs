@@ -19,7 +19,8 @@ use crate::error::{ApiError, ItemError};
 use crate::routing::{build_table, parse_zone_collection, rule_from_record};
 use crate::state::{AppState, now};
 use crate::store::{
-    Actor, AuditEntry, CategorySeed, Deletion, ImportCounts, RoutingData, RuleRecord, StoreError, UnitRecord,
+    Actor, AuditEntry, CategorySeed, Deletion, ImportCounts, RoutingData, RuleRecord, StoreError,
+    UnitRecord,
 };
 
 pub fn configure(cfg: &mut ServiceConfig) {
@@ -45,24 +46,35 @@ const MAX_IMPORT_BYTES: usize = 64 * 1024 * 1024;
 
 fn require_admin(user: &AuthUser) -> Result<Actor, ApiError> {
     user.require(|r| r == Role::Admin, "reference data is changed by admins")?;
-    Ok(Actor { id: Some(user.id), role: user.role.as_str().to_owned() })
+    Ok(Actor {
+        id: Some(user.id),
+        role: user.role.as_str().to_owned(),
+    })
 }
 
 fn require_reader(user: &AuthUser) -> Result<(), ApiError> {
-    user.require(|r| matches!(r, Role::Admin | Role::Operator | Role::Supervisor), "reference data is for centre staff")
+    user.require(
+        |r| matches!(r, Role::Admin | Role::Operator | Role::Supervisor),
+        "reference data is for centre staff",
+    )
 }
 
 /// Rebuilds this instance's table now rather than at the next poll.
 async fn refresh_routing(state: &AppState) -> Result<(), ApiError> {
-    state.routing.refresh(state.repo.as_ref()).await.map_err(ApiError::internal)?;
+    state
+        .routing
+        .refresh(state.repo.as_ref())
+        .await
+        .map_err(ApiError::internal)?;
     Ok(())
 }
 
 fn missing_reference(err: StoreError) -> ApiError {
     match err {
-        StoreError::MissingReference(what) => {
-            ApiError::unprocessable("unknown_reference", format!("refers to something that does not exist ({what})"))
-        }
+        StoreError::MissingReference(what) => ApiError::unprocessable(
+            "unknown_reference",
+            format!("refers to something that does not exist ({what})"),
+        ),
         other => other.into(),
     }
 }
@@ -108,20 +120,43 @@ pub struct UnitView {
     pub active: bool,
 }
 
-const UNIT_KINDS: [&str; 6] = ["department", "street_office", "community", "enterprise", "property", "grid_team"];
+const UNIT_KINDS: [&str; 6] = [
+    "department",
+    "street_office",
+    "community",
+    "enterprise",
+    "property",
+    "grid_team",
+];
 
 fn unit_record(code: String, input: UnitInput) -> Result<UnitRecord, ApiError> {
     if code.trim().is_empty() || code.len() > 64 {
-        return Err(ApiError::invalid_field("code", "invalid_code", "code must be 1–64 characters"));
+        return Err(ApiError::invalid_field(
+            "code",
+            "invalid_code",
+            "code must be 1–64 characters",
+        ));
     }
     if input.name.trim().is_empty() {
-        return Err(ApiError::invalid_field("name", "invalid_name", "name must not be empty"));
+        return Err(ApiError::invalid_field(
+            "name",
+            "invalid_name",
+            "name must not be empty",
+        ));
     }
     if !UNIT_KINDS.contains(&input.kind.as_str()) {
-        return Err(ApiError::invalid_field("kind", "invalid_kind", format!("kind must be one of {}", UNIT_KINDS.join(", "))));
+        return Err(ApiError::invalid_field(
+            "kind",
+            "invalid_kind",
+            format!("kind must be one of {}", UNIT_KINDS.join(", ")),
+        ));
     }
     if input.parent_code.as_deref() == Some(code.as_str()) {
-        return Err(ApiError::invalid_field("parent_code", "invalid_parent", "a unit cannot be its own parent"));
+        return Err(ApiError::invalid_field(
+            "parent_code",
+            "invalid_parent",
+            "a unit cannot be its own parent",
+        ));
     }
     Ok(UnitRecord {
         code,
@@ -147,23 +182,41 @@ fn unit_view(unit: UnitRecord) -> UnitView {
 /// Responsible units (责任单位).
 #[utoipa::path(tag = "admin", security(("bearer" = [])), responses((status = 200, body = Vec<UnitView>), (status = 403, body = crate::error::Problem)))]
 #[get("/api/v1/admin/units")]
-async fn list_units(user: AuthUser, state: web::Data<AppState>) -> Result<web::Json<Vec<UnitView>>, ApiError> {
+async fn list_units(
+    user: AuthUser,
+    state: web::Data<AppState>,
+) -> Result<web::Json<Vec<UnitView>>, ApiError> {
     require_reader(&user)?;
-    Ok(web::Json(state.repo.units().await?.into_iter().map(unit_view).collect()))
+    Ok(web::Json(
+        state
+            .repo
+            .units()
+            .await?
+            .into_iter()
+            .map(unit_view)
+            .collect(),
+    ))
 }
 
 /// Adds a unit.
 #[utoipa::path(tag = "admin", request_body = NewUnit, security(("bearer" = [])),
     responses((status = 201, body = UnitView), (status = 409, body = crate::error::Problem), (status = 422, body = crate::error::Problem)))]
 #[post("/api/v1/admin/units")]
-async fn create_unit(user: AuthUser, state: web::Data<AppState>, body: web::Json<NewUnit>) -> Result<HttpResponse, ApiError> {
+async fn create_unit(
+    user: AuthUser,
+    state: web::Data<AppState>,
+    body: web::Json<NewUnit>,
+) -> Result<HttpResponse, ApiError> {
     let actor = require_admin(&user)?;
     let NewUnit { code, unit } = body.into_inner();
     let unit = unit_record(code, unit)?;
     match state.repo.create_unit(&unit, &actor, now()).await {
         Ok(()) => {}
         Err(StoreError::Conflict(_)) => {
-            return Err(ApiError::Conflict { code: "unit_exists", detail: format!("unit {} already exists", unit.code) });
+            return Err(ApiError::Conflict {
+                code: "unit_exists",
+                detail: format!("unit {} already exists", unit.code),
+            });
         }
         Err(e) => return Err(missing_reference(e)),
     }
@@ -175,11 +228,20 @@ async fn create_unit(user: AuthUser, state: web::Data<AppState>, body: web::Json
 #[utoipa::path(tag = "admin", request_body = UnitInput, params(("code" = String, Path)), security(("bearer" = [])),
     responses((status = 200, body = UnitView), (status = 404, body = crate::error::Problem), (status = 422, body = crate::error::Problem)))]
 #[put("/api/v1/admin/units/{code}")]
-async fn update_unit(user: AuthUser, state: web::Data<AppState>, code: web::Path<String>, body: web::Json<UnitInput>)
-    -> Result<web::Json<UnitView>, ApiError> {
+async fn update_unit(
+    user: AuthUser,
+    state: web::Data<AppState>,
+    code: web::Path<String>,
+    body: web::Json<UnitInput>,
+) -> Result<web::Json<UnitView>, ApiError> {
     let actor = require_admin(&user)?;
     let unit = unit_record(code.into_inner(), body.into_inner())?;
-    if !state.repo.update_unit(&unit, &actor, now()).await.map_err(missing_reference)? {
+    if !state
+        .repo
+        .update_unit(&unit, &actor, now())
+        .await
+        .map_err(missing_reference)?
+    {
         return Err(ApiError::NotFound("unit"));
     }
     refresh_routing(&state).await?;
@@ -191,7 +253,11 @@ async fn update_unit(user: AuthUser, state: web::Data<AppState>, code: web::Path
 #[utoipa::path(tag = "admin", params(("code" = String, Path)), security(("bearer" = [])),
     responses((status = 204), (status = 404, body = crate::error::Problem), (status = 409, body = crate::error::Problem)))]
 #[delete("/api/v1/admin/units/{code}")]
-async fn delete_unit(user: AuthUser, state: web::Data<AppState>, code: web::Path<String>) -> Result<HttpResponse, ApiError> {
+async fn delete_unit(
+    user: AuthUser,
+    state: web::Data<AppState>,
+    code: web::Path<String>,
+) -> Result<HttpResponse, ApiError> {
     let actor = require_admin(&user)?;
     match state.repo.delete_unit(&code, &actor, now()).await? {
         Deletion::Deleted => {
@@ -244,8 +310,12 @@ fn normal() -> String {
 #[utoipa::path(tag = "admin", request_body = CategoryInput, params(("code" = String, Path)), security(("bearer" = [])),
     responses((status = 204), (status = 422, body = crate::error::Problem)))]
 #[put("/api/v1/admin/categories/{code}")]
-async fn save_category(user: AuthUser, state: web::Data<AppState>, code: web::Path<String>, body: web::Json<CategoryInput>)
-    -> Result<HttpResponse, ApiError> {
+async fn save_category(
+    user: AuthUser,
+    state: web::Data<AppState>,
+    code: web::Path<String>,
+    body: web::Json<CategoryInput>,
+) -> Result<HttpResponse, ApiError> {
     let actor = require_admin(&user)?;
     let code = code.into_inner();
     let input = body.into_inner();
@@ -262,7 +332,11 @@ async fn save_category(user: AuthUser, state: web::Data<AppState>, code: web::Pa
         ));
     }
     if !matches!(input.default_urgency.as_str(), "normal" | "urgent") {
-        return Err(ApiError::invalid_field("default_urgency", "invalid_urgency", "default_urgency is normal or urgent"));
+        return Err(ApiError::invalid_field(
+            "default_urgency",
+            "invalid_urgency",
+            "default_urgency is normal or urgent",
+        ));
     }
     let category = CategorySeed {
         code,
@@ -278,7 +352,11 @@ async fn save_category(user: AuthUser, state: web::Data<AppState>, code: web::Pa
         sort_order: input.sort_order,
         active: input.active,
     };
-    state.repo.save_category(&category, &actor, now()).await.map_err(missing_reference)?;
+    state
+        .repo
+        .save_category(&category, &actor, now())
+        .await
+        .map_err(missing_reference)?;
     Ok(HttpResponse::NoContent().finish())
 }
 
@@ -306,15 +384,24 @@ pub struct ZoneFilter {
 /// Zones, without their geometry.
 #[utoipa::path(tag = "admin", params(ZoneFilter), security(("bearer" = [])), responses((status = 200, body = Vec<ZoneView>)))]
 #[get("/api/v1/admin/zones")]
-async fn list_zones(user: AuthUser, state: web::Data<AppState>, filter: web::Query<ZoneFilter>)
-    -> Result<web::Json<Vec<ZoneView>>, ApiError> {
+async fn list_zones(
+    user: AuthUser,
+    state: web::Data<AppState>,
+    filter: web::Query<ZoneFilter>,
+) -> Result<web::Json<Vec<ZoneView>>, ApiError> {
     require_reader(&user)?;
     let zones = state.repo.routing_data().await?.zones;
     Ok(web::Json(
         zones
             .into_iter()
             .filter(|z| filter.kind.as_deref().is_none_or(|k| z.kind == k))
-            .map(|z| ZoneView { code: z.code, name: z.name, kind: z.kind, parent_code: z.parent_code, geometry: None })
+            .map(|z| ZoneView {
+                code: z.code,
+                name: z.name,
+                kind: z.kind,
+                parent_code: z.parent_code,
+                geometry: None,
+            })
             .collect(),
     ))
 }
@@ -323,11 +410,25 @@ async fn list_zones(user: AuthUser, state: web::Data<AppState>, filter: web::Que
 #[utoipa::path(tag = "admin", params(("code" = String, Path)), security(("bearer" = [])),
     responses((status = 200, body = ZoneView), (status = 404, body = crate::error::Problem)))]
 #[get("/api/v1/admin/zones/{code}")]
-async fn get_zone(user: AuthUser, state: web::Data<AppState>, code: web::Path<String>) -> Result<web::Json<ZoneView>, ApiError> {
+async fn get_zone(
+    user: AuthUser,
+    state: web::Data<AppState>,
+    code: web::Path<String>,
+) -> Result<web::Json<ZoneView>, ApiError> {
     require_reader(&user)?;
-    let zone = state.repo.zone(&code).await?.ok_or(ApiError::NotFound("zone"))?;
+    let zone = state
+        .repo
+        .zone(&code)
+        .await?
+        .ok_or(ApiError::NotFound("zone"))?;
     let geometry = serde_json::from_str(&zone.geometry).map_err(ApiError::internal)?;
-    Ok(web::Json(ZoneView { code: zone.code, name: zone.name, kind: zone.kind, parent_code: zone.parent_code, geometry: Some(geometry) }))
+    Ok(web::Json(ZoneView {
+        code: zone.code,
+        name: zone.name,
+        kind: zone.kind,
+        parent_code: zone.parent_code,
+        geometry: Some(geometry),
+    }))
 }
 
 #[derive(Debug, Serialize, Deserialize, ToSchema)]
@@ -338,12 +439,24 @@ pub struct ImportReport {
 
 /// Checks an import against everything already stored (parents, rules' zones)
 /// by building the routing table it would produce.
-fn check_import(current: RoutingData, imported: &[crate::store::ZoneRecord]) -> Result<RoutingTable, ApiError> {
+fn check_import(
+    current: RoutingData,
+    imported: &[crate::store::ZoneRecord],
+) -> Result<RoutingTable, ApiError> {
     let mut zones = current.zones;
     zones.retain(|z| !imported.iter().any(|i| i.code == z.code));
     zones.extend(imported.iter().cloned());
-    build_table(&RoutingData { version: current.version, zones, rules: current.rules })
-        .map_err(|e| ApiError::unprocessable("invalid_zones", format!("the import would leave the zones inconsistent: {e}")))
+    build_table(&RoutingData {
+        version: current.version,
+        zones,
+        rules: current.rules,
+    })
+    .map_err(|e| {
+        ApiError::unprocessable(
+            "invalid_zones",
+            format!("the import would leave the zones inconsistent: {e}"),
+        )
+    })
 }
 
 /// Imports a GeoJSON FeatureCollection of zones (properties `code`, `name`,
@@ -353,24 +466,36 @@ fn check_import(current: RoutingData, imported: &[crate::store::ZoneRecord]) -> 
     security(("bearer" = [])),
     responses((status = 200, body = ImportReport), (status = 413, body = crate::error::Problem), (status = 422, body = crate::error::Problem)))]
 #[post("/api/v1/admin/zones/import")]
-async fn import_zones(user: AuthUser, state: web::Data<AppState>, mut payload: web::Payload) -> Result<web::Json<ImportReport>, ApiError> {
+async fn import_zones(
+    user: AuthUser,
+    state: web::Data<AppState>,
+    mut payload: web::Payload,
+) -> Result<web::Json<ImportReport>, ApiError> {
     let actor = require_admin(&user)?;
     let mut body = BytesMut::new();
     while let Some(chunk) = payload.next().await {
-        let chunk = chunk.map_err(|e| ApiError::bad_request("invalid_body", format!("could not read the body: {e}")))?;
+        let chunk = chunk.map_err(|e| {
+            ApiError::bad_request("invalid_body", format!("could not read the body: {e}"))
+        })?;
         if body.len() + chunk.len() > MAX_IMPORT_BYTES {
             return Err(ApiError::PayloadTooLarge {
                 code: "body_too_large",
-                detail: format!("zone imports are limited to {} MiB", MAX_IMPORT_BYTES / (1024 * 1024)),
+                detail: format!(
+                    "zone imports are limited to {} MiB",
+                    MAX_IMPORT_BYTES / (1024 * 1024)
+                ),
             });
         }
         body.extend_from_slice(&chunk);
     }
-    let text = std::str::from_utf8(&body).map_err(|_| ApiError::bad_request("invalid_body", "the body is not UTF-8"))?;
+    let text = std::str::from_utf8(&body)
+        .map_err(|_| ApiError::bad_request("invalid_body", "the body is not UTF-8"))?;
     let zones = import_check(text)?;
     let current = state.repo.routing_data().await?;
     let checked = zones.clone();
-    web::block(move || check_import(current, &checked)).await.map_err(ApiError::internal)??;
+    web::block(move || check_import(current, &checked))
+        .await
+        .map_err(ApiError::internal)??;
     let ImportCounts { created, updated } = state.repo.import_zones(&zones, &actor, now()).await?;
     refresh_routing(&state).await?;
     tracing::info!(created, updated, "zones imported");
@@ -441,9 +566,13 @@ fn rule_view(rule: RuleRecord) -> RuleView {
 
 /// Validates a rule against the live table and stored units, and refuses one that
 /// could never be ordered against an existing rule.
-async fn checked_rule(state: &AppState, id: Uuid, input: RuleInput) -> Result<RuleRecord, ApiError> {
+async fn checked_rule(
+    state: &AppState,
+    id: Uuid,
+    input: RuleInput,
+) -> Result<RuleRecord, ApiError> {
     let prefix = input.category_prefix.trim().to_owned();
-    if prefix.len() % 2 != 0 || prefix.len() > 8 || !prefix.bytes().all(|b| b.is_ascii_digit()) {
+    if !prefix.len().is_multiple_of(2) || prefix.len() > 8 || !prefix.bytes().all(|b| b.is_ascii_digit()) {
         return Err(ApiError::invalid_field(
             "category_prefix",
             "invalid_category_prefix",
@@ -453,18 +582,30 @@ async fn checked_rule(state: &AppState, id: Uuid, input: RuleInput) -> Result<Ru
     if let (Some(from), Some(to)) = (input.valid_from, input.valid_to)
         && from >= to
     {
-        return Err(ApiError::invalid_field("valid_to", "invalid_validity", "valid_to must be after valid_from"));
+        return Err(ApiError::invalid_field(
+            "valid_to",
+            "invalid_validity",
+            "valid_to must be after valid_from",
+        ));
     }
     let table = state.routing.table();
     if let Some(zone) = &input.zone_code
         && table.zone(zone).is_none()
     {
-        return Err(ApiError::invalid_field("zone_code", "unknown_zone", format!("there is no zone {zone}")));
+        return Err(ApiError::invalid_field(
+            "zone_code",
+            "unknown_zone",
+            format!("there is no zone {zone}"),
+        ));
     }
     let units = state.repo.units().await?;
     for unit in std::iter::once(&input.lead_unit).chain(&input.co_units) {
         if !units.iter().any(|u| &u.code == unit) {
-            return Err(ApiError::invalid_field("lead_unit", "unknown_unit", format!("there is no unit {unit}")));
+            return Err(ApiError::invalid_field(
+                "lead_unit",
+                "unknown_unit",
+                format!("there is no unit {unit}"),
+            ));
         }
     }
     let record = RuleRecord {
@@ -498,28 +639,55 @@ async fn checked_rule(state: &AppState, id: Uuid, input: RuleInput) -> Result<Ru
 /// Current versions of all rules.
 #[utoipa::path(tag = "admin", security(("bearer" = [])), responses((status = 200, body = Vec<RuleView>)))]
 #[get("/api/v1/admin/rules")]
-async fn list_rules(user: AuthUser, state: web::Data<AppState>) -> Result<web::Json<Vec<RuleView>>, ApiError> {
+async fn list_rules(
+    user: AuthUser,
+    state: web::Data<AppState>,
+) -> Result<web::Json<Vec<RuleView>>, ApiError> {
     require_reader(&user)?;
-    Ok(web::Json(state.repo.routing_data().await?.rules.into_iter().map(rule_view).collect()))
+    Ok(web::Json(
+        state
+            .repo
+            .routing_data()
+            .await?
+            .rules
+            .into_iter()
+            .map(rule_view)
+            .collect(),
+    ))
 }
 
 /// Pairs of rules whose order is ambiguous somewhere (should be empty).
 #[utoipa::path(tag = "admin", security(("bearer" = [])), responses((status = 200, body = Vec<Conflict>)))]
 #[get("/api/v1/admin/rules/conflicts")]
-async fn rule_conflicts(user: AuthUser, state: web::Data<AppState>) -> Result<web::Json<Vec<Conflict>>, ApiError> {
+async fn rule_conflicts(
+    user: AuthUser,
+    state: web::Data<AppState>,
+) -> Result<web::Json<Vec<Conflict>>, ApiError> {
     require_reader(&user)?;
     let table = state.routing.table();
-    Ok(web::Json(web::block(move || table.conflicts()).await.map_err(ApiError::internal)?))
+    Ok(web::Json(
+        web::block(move || table.conflicts())
+            .await
+            .map_err(ApiError::internal)?,
+    ))
 }
 
 /// Adds a rule (version 1). 409 when it would tie with an active rule.
 #[utoipa::path(tag = "admin", request_body = RuleInput, security(("bearer" = [])),
     responses((status = 201, body = RuleView), (status = 409, body = crate::error::Problem), (status = 422, body = crate::error::Problem)))]
 #[post("/api/v1/admin/rules")]
-async fn create_rule(user: AuthUser, state: web::Data<AppState>, body: web::Json<RuleInput>) -> Result<HttpResponse, ApiError> {
+async fn create_rule(
+    user: AuthUser,
+    state: web::Data<AppState>,
+    body: web::Json<RuleInput>,
+) -> Result<HttpResponse, ApiError> {
     let actor = require_admin(&user)?;
     let record = checked_rule(&state, Uuid::now_v7(), body.into_inner()).await?;
-    let saved = state.repo.save_rule(&record, &actor, now()).await.map_err(missing_reference)?;
+    let saved = state
+        .repo
+        .save_rule(&record, &actor, now())
+        .await
+        .map_err(missing_reference)?;
     refresh_routing(&state).await?;
     Ok(HttpResponse::Created().json(rule_view(saved)))
 }
@@ -528,15 +696,23 @@ async fn create_rule(user: AuthUser, state: web::Data<AppState>, body: web::Json
 #[utoipa::path(tag = "admin", request_body = RuleInput, params(("id" = Uuid, Path)), security(("bearer" = [])),
     responses((status = 200, body = RuleView), (status = 404, body = crate::error::Problem), (status = 409, body = crate::error::Problem)))]
 #[put("/api/v1/admin/rules/{id}")]
-async fn update_rule(user: AuthUser, state: web::Data<AppState>, id: web::Path<Uuid>, body: web::Json<RuleInput>)
-    -> Result<web::Json<RuleView>, ApiError> {
+async fn update_rule(
+    user: AuthUser,
+    state: web::Data<AppState>,
+    id: web::Path<Uuid>,
+    body: web::Json<RuleInput>,
+) -> Result<web::Json<RuleView>, ApiError> {
     let actor = require_admin(&user)?;
     let id = id.into_inner();
     if state.repo.rule_versions(id).await?.is_empty() {
         return Err(ApiError::NotFound("rule"));
     }
     let record = checked_rule(&state, id, body.into_inner()).await?;
-    let saved = state.repo.save_rule(&record, &actor, now()).await.map_err(missing_reference)?;
+    let saved = state
+        .repo
+        .save_rule(&record, &actor, now())
+        .await
+        .map_err(missing_reference)?;
     refresh_routing(&state).await?;
     Ok(web::Json(rule_view(saved)))
 }
@@ -545,7 +721,11 @@ async fn update_rule(user: AuthUser, state: web::Data<AppState>, id: web::Path<U
 #[utoipa::path(tag = "admin", params(("id" = Uuid, Path)), security(("bearer" = [])),
     responses((status = 200, body = Vec<RuleView>), (status = 404, body = crate::error::Problem)))]
 #[get("/api/v1/admin/rules/{id}/versions")]
-async fn rule_versions(user: AuthUser, state: web::Data<AppState>, id: web::Path<Uuid>) -> Result<web::Json<Vec<RuleView>>, ApiError> {
+async fn rule_versions(
+    user: AuthUser,
+    state: web::Data<AppState>,
+    id: web::Path<Uuid>,
+) -> Result<web::Json<Vec<RuleView>>, ApiError> {
     require_reader(&user)?;
     let versions = state.repo.rule_versions(id.into_inner()).await?;
     if versions.is_empty() {
@@ -558,7 +738,11 @@ async fn rule_versions(user: AuthUser, state: web::Data<AppState>, id: web::Path
 #[utoipa::path(tag = "admin", params(("id" = Uuid, Path)), security(("bearer" = [])),
     responses((status = 204), (status = 404, body = crate::error::Problem), (status = 409, body = crate::error::Problem)))]
 #[delete("/api/v1/admin/rules/{id}")]
-async fn delete_rule(user: AuthUser, state: web::Data<AppState>, id: web::Path<Uuid>) -> Result<HttpResponse, ApiError> {
+async fn delete_rule(
+    user: AuthUser,
+    state: web::Data<AppState>,
+    id: web::Path<Uuid>,
+) -> Result<HttpResponse, ApiError> {
     let actor = require_admin(&user)?;
     let id = id.into_inner();
     match state.repo.delete_rule(id, &actor, now()).await? {
@@ -584,11 +768,21 @@ pub struct AuditQuery {
 /// Who changed reference data, and when, newest first.
 #[utoipa::path(tag = "admin", params(AuditQuery), security(("bearer" = [])), responses((status = 200, body = Vec<Object>)))]
 #[get("/api/v1/admin/audit")]
-async fn audit_log(user: AuthUser, state: web::Data<AppState>, query: web::Query<AuditQuery>) -> Result<web::Json<Vec<AuditEntry>>, ApiError> {
-    user.require(|r| matches!(r, Role::Admin | Role::Supervisor), "the audit log is for admins and supervisors")?;
+async fn audit_log(
+    user: AuthUser,
+    state: web::Data<AppState>,
+    query: web::Query<AuditQuery>,
+) -> Result<web::Json<Vec<AuditEntry>>, ApiError> {
+    user.require(
+        |r| matches!(r, Role::Admin | Role::Supervisor),
+        "the audit log is for admins and supervisors",
+    )?;
     let limit = query.limit.unwrap_or(100);
     if !(1..=500).contains(&limit) {
-        return Err(ApiError::bad_request("invalid_query", "limit must be between 1 and 500"));
+        return Err(ApiError::bad_request(
+            "invalid_query",
+            "limit must be between 1 and 500",
+        ));
     }
     Ok(web::Json(state.repo.audit_log(limit).await?))
 }

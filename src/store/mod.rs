@@ -3,8 +3,8 @@
 
 mod intake;
 mod postgres;
-mod reference;
 mod records;
+mod reference;
 mod sql;
 mod sqlite;
 mod tracking;
@@ -200,23 +200,57 @@ pub trait Repository: Send + Sync + 'static {
     // --- reference data administration: audited, and bumps the routing version ---
 
     /// Err(Conflict) when the code is taken.
-    async fn create_unit(&self, unit: &UnitRecord, actor: &Actor, now: DateTime<Utc>) -> Result<(), StoreError>;
+    async fn create_unit(
+        &self,
+        unit: &UnitRecord,
+        actor: &Actor,
+        now: DateTime<Utc>,
+    ) -> Result<(), StoreError>;
     /// Returns false when there is no such unit.
-    async fn update_unit(&self, unit: &UnitRecord, actor: &Actor, now: DateTime<Utc>) -> Result<bool, StoreError>;
+    async fn update_unit(
+        &self,
+        unit: &UnitRecord,
+        actor: &Actor,
+        now: DateTime<Utc>,
+    ) -> Result<bool, StoreError>;
     /// Refuses while cases, rules, staff or child units refer to it.
-    async fn delete_unit(&self, code: &str, actor: &Actor, now: DateTime<Utc>) -> Result<Deletion, StoreError>;
+    async fn delete_unit(
+        &self,
+        code: &str,
+        actor: &Actor,
+        now: DateTime<Utc>,
+    ) -> Result<Deletion, StoreError>;
     /// Creates or updates a category by code.
-    async fn save_category(&self, category: &CategorySeed, actor: &Actor, now: DateTime<Utc>) -> Result<(), StoreError>;
+    async fn save_category(
+        &self,
+        category: &CategorySeed,
+        actor: &Actor,
+        now: DateTime<Utc>,
+    ) -> Result<(), StoreError>;
     async fn zone(&self, code: &str) -> Result<Option<ZoneRecord>, StoreError>;
     /// Upserts by code, all in one transaction.
-    async fn import_zones(&self, zones: &[ZoneRecord], actor: &Actor, now: DateTime<Utc>)
-        -> Result<ImportCounts, StoreError>;
+    async fn import_zones(
+        &self,
+        zones: &[ZoneRecord],
+        actor: &Actor,
+        now: DateTime<Utc>,
+    ) -> Result<ImportCounts, StoreError>;
     /// Every version of a rule, oldest first.
     async fn rule_versions(&self, id: Uuid) -> Result<Vec<RuleRecord>, StoreError>;
     /// Stores `rule` as its next version (1 for a new id) and makes it current.
-    async fn save_rule(&self, rule: &RuleRecord, actor: &Actor, now: DateTime<Utc>) -> Result<RuleRecord, StoreError>;
+    async fn save_rule(
+        &self,
+        rule: &RuleRecord,
+        actor: &Actor,
+        now: DateTime<Utc>,
+    ) -> Result<RuleRecord, StoreError>;
     /// Refuses while cases refer to it.
-    async fn delete_rule(&self, id: Uuid, actor: &Actor, now: DateTime<Utc>) -> Result<Deletion, StoreError>;
+    async fn delete_rule(
+        &self,
+        id: Uuid,
+        actor: &Actor,
+        now: DateTime<Utc>,
+    ) -> Result<Deletion, StoreError>;
     /// The latest reference-data changes, newest first.
     async fn audit_log(&self, limit: i64) -> Result<Vec<AuditEntry>, StoreError>;
 }

@@ -659,7 +659,8 @@ impl TryFrom<AuditRow> for AuditEntry {
             action: row.action,
             entity: row.entity,
             entity_id: row.entity_id,
-            data: serde_json::from_str(&row.data).map_err(|e| StoreError::Corrupt(format!("audit data: {e}")))?,
+            data: serde_json::from_str(&row.data)
+                .map_err(|e| StoreError::Corrupt(format!("audit data: {e}")))?,
             created_at: row.created_at,
         })
     }

@@ -1,5 +1,6 @@
 //! One integration-test binary: real HTTP against the real application.
 
+mod admin;
 mod auth;
 mod helpers;
 mod ops;

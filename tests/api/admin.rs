@@ -1,0 +1,351 @@
+use civicsnap::domain::role::Role;
+use serde_json::{Value, json};
+
+use crate::helpers::*;
+
+fn square(lon: f64, lat: f64, size: f64) -> Value {
+    json!({"type": "Polygon", "coordinates": [[
+        [lon, lat], [lon + size, lat], [lon + size, lat + size], [lon, lat + size], [lon, lat]
+    ]]})
+}
+
+fn feature(code: &str, name: &str, kind: &str, parent: Option<&str>, geometry: Value) -> Value {
+    json!({"type": "Feature", "properties": {"code": code, "name": name, "kind": kind, "parent": parent}, "geometry": geometry})
+}
+
+async fn import(app: &TestApp, token: &str, collection: &Value) -> reqwest::Response {
+    app.client
+        .post(app.url("/api/v1/admin/zones/import"))
+        .bearer_auth(token)
+        .header("content-type", "application/geo+json")
+        .body(collection.to_string())
+        .send()
+        .await
+        .unwrap()
+}
+
+async fn unit(app: &TestApp, token: &str, code: &str) -> reqwest::Response {
+    app.post_json(
+        "/api/v1/admin/units",
+        Some(token),
+        &json!({"code": code, "name": format!("{code} 单位"), "kind": "department", "contacts": [{"name": "值班室", "phone": "0512-00000000"}]}),
+    )
+    .await
+}
+
+#[tokio::test]
+async fn admins_manage_units_and_others_cannot() {
+    let app = spawn_app().await;
+    let admin = app.user(Role::Admin).await;
+    assert_eq!(unit(&app, &admin.token, "DEPT-A").await.status(), 201);
+    assert_problem(unit(&app, &admin.token, "DEPT-A").await, 409, "unit_exists").await;
+    let operator = app.user(Role::Operator).await;
+    assert_problem(
+        unit(&app, &operator.token, "DEPT-B").await,
+        403,
+        "forbidden",
+    )
+    .await;
+    let listed: Value = app
+        .get("/api/v1/admin/units", Some(&operator.token))
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(listed[0]["code"], "DEPT-A");
+    let citizen = app.citizen().await;
+    assert_problem(
+        app.get("/api/v1/admin/units", Some(&citizen.token)).await,
+        403,
+        "forbidden",
+    )
+    .await;
+
+    let orphan =
+        json!({"code": "DEPT-C", "name": "C", "kind": "department", "parent_code": "NOPE"});
+    assert_problem(
+        app.post_json("/api/v1/admin/units", Some(&admin.token), &orphan)
+            .await,
+        422,
+        "unknown_reference",
+    )
+    .await;
+    let bad_kind = json!({"code": "DEPT-D", "name": "D", "kind": "ministry"});
+    assert_problem(
+        app.post_json("/api/v1/admin/units", Some(&admin.token), &bad_kind)
+            .await,
+        422,
+        "invalid_kind",
+    )
+    .await;
+
+    let deactivate = app
+        .client
+        .put(app.url("/api/v1/admin/units/DEPT-A"))
+        .bearer_auth(&admin.token)
+        .json(&json!({"name": "A 单位", "kind": "department", "active": false}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(deactivate.status(), 200);
+    let listed: Value = app
+        .get("/api/v1/admin/units", Some(&admin.token))
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(listed[0]["active"], false);
+
+    let audit: Value = app
+        .get("/api/v1/admin/audit", Some(&admin.token))
+        .await
+        .json()
+        .await
+        .unwrap();
+    let actions: Vec<&str> = audit
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["action"].as_str().unwrap())
+        .collect();
+    assert_eq!(actions, ["update", "create"]);
+    assert_eq!(audit[0]["actor_id"], admin.id.to_string());
+}
+
+#[tokio::test]
+async fn zone_imports_are_all_or_nothing() {
+    let app = spawn_app().await;
+    let admin = app.user(Role::Admin).await;
+    let good = json!({"type": "FeatureCollection", "features": [
+        feature("320582-D09", "测试区", "district", None, square(120.50, 31.80, 0.10)),
+        feature("320582009001001", "测试网格", "grid", Some("320582-D09"), square(120.52, 31.82, 0.01)),
+    ]});
+    let report: Value = import(&app, &admin.token, &good)
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(report, json!({"created": 2, "updated": 0}));
+    let again: Value = import(&app, &admin.token, &good)
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(again, json!({"created": 0, "updated": 2}));
+
+    let unclosed = json!({"type": "Polygon", "coordinates": [[[120.5, 31.8], [120.6, 31.8], [120.6, 31.9], [120.5, 31.9]]]});
+    let bow_tie = json!({"type": "Polygon", "coordinates": [[[120.5, 31.8], [120.6, 31.9], [120.6, 31.8], [120.5, 31.9], [120.5, 31.8]]]});
+    let bad = json!({"type": "FeatureCollection", "features": [
+        feature("320582-D10", "新区", "district", None, square(120.60, 31.80, 0.05)),
+        feature("320582-D11", "未闭合", "district", None, unclosed),
+        feature("320582-D12", "自相交", "district", None, bow_tie),
+        {"type": "Feature", "properties": {"name": "无编码"}, "geometry": square(120.7, 31.8, 0.01)},
+        feature("320582-D13", "经纬颠倒", "district", None, square(31.8, 120.5, 0.01)),
+    ]});
+    let problem =
+        assert_problem(import(&app, &admin.token, &bad).await, 422, "invalid_zones").await;
+    let indexes: Vec<u64> = problem["errors"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["index"].as_u64().unwrap())
+        .collect();
+    assert_eq!(indexes, [1, 2, 3, 4], "{problem}");
+    assert_eq!(
+        app.state.repo.routing_data().await.unwrap().zones.len(),
+        2,
+        "nothing partial was stored"
+    );
+    assert!(app.state.repo.zone("320582-D10").await.unwrap().is_none());
+
+    let zone: Value = app
+        .get("/api/v1/admin/zones/320582009001001", Some(&admin.token))
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(zone["geometry"]["type"], "Polygon");
+    let grids: Value = app
+        .get("/api/v1/admin/zones?kind=grid", Some(&admin.token))
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(grids.as_array().unwrap().len(), 1);
+}
+
+#[tokio::test]
+async fn rules_are_versioned_checked_for_ties_and_route_reports() {
+    let app = spawn_app().await;
+    let admin = app.user(Role::Admin).await;
+    for code in ["DEPT-POWER", "DEPT-HOUSING", "CC-1"] {
+        assert_eq!(unit(&app, &admin.token, code).await.status(), 201);
+    }
+    let city = json!({"type": "FeatureCollection", "features": [
+        feature("320582-D01", "杨舍", "district", None, square(120.40, 31.75, 0.30)),
+    ]});
+    assert_eq!(import(&app, &admin.token, &city).await.status(), 200);
+
+    let rule = json!({"category_prefix": "03", "lead_unit": "DEPT-HOUSING", "priority": 0});
+    let created = app
+        .post_json("/api/v1/admin/rules", Some(&admin.token), &rule)
+        .await;
+    assert_eq!(created.status(), 201);
+    let created: Value = created.json().await.unwrap();
+    assert_eq!(created["version"], 1);
+    let tie = app
+        .post_json("/api/v1/admin/rules", Some(&admin.token), &rule)
+        .await;
+    let problem = assert_problem(tie, 409, "rule_conflict").await;
+    assert!(
+        problem["detail"]
+            .as_str()
+            .unwrap()
+            .contains(created["id"].as_str().unwrap())
+    );
+
+    let specific = json!({"category_prefix": "0301", "zone_code": "320582-D01", "lead_unit": "DEPT-POWER", "co_units": ["CC-1"], "priority": 0});
+    let specific: Value = app
+        .post_json("/api/v1/admin/rules", Some(&admin.token), &specific)
+        .await
+        .json()
+        .await
+        .unwrap();
+    let unknown = json!({"category_prefix": "0301", "zone_code": "NOWHERE", "lead_unit": "DEPT-POWER", "priority": 1});
+    assert_problem(
+        app.post_json("/api/v1/admin/rules", Some(&admin.token), &unknown)
+            .await,
+        422,
+        "unknown_zone",
+    )
+    .await;
+    let odd = json!({"category_prefix": "030", "lead_unit": "DEPT-POWER", "priority": 1});
+    assert_problem(
+        app.post_json("/api/v1/admin/rules", Some(&admin.token), &odd)
+            .await,
+        422,
+        "invalid_category_prefix",
+    )
+    .await;
+
+    // A report is routed by the more specific rule, and keeps its version.
+    let citizen = app.citizen().await;
+    let photo = app.photo(&citizen.token, jpeg(16, 16)).await;
+    let report: Value = app
+        .post_json(
+            "/api/v1/reports",
+            Some(&citizen.token),
+            &report_body(&[photo]),
+        )
+        .await
+        .json()
+        .await
+        .unwrap();
+    let path = format!("/api/v1/reports/{}", report["id"].as_str().unwrap());
+    let operator = app.user(Role::Operator).await;
+    let seen: Value = app
+        .get(&path, Some(&operator.token))
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(seen["routing"]["lead_unit"], "DEPT-POWER");
+    assert_eq!(seen["routing"]["co_units"], json!(["CC-1"]));
+    assert_eq!(seen["routing"]["rule_id"], specific["id"]);
+    assert_eq!(seen["routing"]["zone_path"], json!(["320582-D01"]));
+
+    let rule_path = format!("/api/v1/admin/rules/{}", specific["id"].as_str().unwrap());
+    let edited = app
+        .client
+        .put(app.url(&rule_path))
+        .bearer_auth(&admin.token)
+        .json(&json!({"category_prefix": "0301", "zone_code": "320582-D01", "lead_unit": "DEPT-HOUSING", "priority": 0}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(edited.status(), 200);
+    let edited: Value = edited.json().await.unwrap();
+    assert_eq!(edited["version"], 2);
+    let versions: Value = app
+        .get(&format!("{rule_path}/versions"), Some(&admin.token))
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(versions.as_array().unwrap().len(), 2);
+    let seen: Value = app
+        .get(&path, Some(&operator.token))
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(
+        seen["routing"]["rule_version"], 1,
+        "the case keeps the version that routed it"
+    );
+
+    let in_use = app
+        .client
+        .delete(app.url(&rule_path))
+        .bearer_auth(&admin.token)
+        .send()
+        .await
+        .unwrap();
+    assert_problem(in_use, 409, "rule_in_use").await;
+    let unit_in_use = app
+        .client
+        .delete(app.url("/api/v1/admin/units/DEPT-POWER"))
+        .bearer_auth(&admin.token)
+        .send()
+        .await
+        .unwrap();
+    assert_problem(unit_in_use, 409, "unit_in_use").await;
+    let conflicts: Value = app
+        .get("/api/v1/admin/rules/conflicts", Some(&admin.token))
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(conflicts, json!([]));
+}
+
+#[tokio::test]
+async fn categories_are_saved_by_admins() {
+    let app = spawn_app().await;
+    let admin = app.user(Role::Admin).await;
+    let put = |code: &str, body: Value| {
+        app.client
+            .put(app.url(&format!("/api/v1/admin/categories/{code}")))
+            .bearer_auth(&admin.token)
+            .json(&body)
+            .send()
+    };
+    let ok = put("0305", json!({"parent_code": "03", "name_zh": "燃气泄漏", "name_en": "Gas leak", "default_urgency": "urgent"})).await.unwrap();
+    assert_eq!(ok.status(), 204);
+    let tree: Value = app
+        .get("/api/v1/categories", None)
+        .await
+        .json()
+        .await
+        .unwrap();
+    let safety = tree
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|c| c["code"] == "03")
+        .unwrap();
+    assert!(
+        safety["children"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|c| c["code"] == "0305")
+    );
+    let bad = put(
+        "0405",
+        json!({"parent_code": "03", "name_zh": "x", "name_en": "x"}),
+    )
+    .await
+    .unwrap();
+    assert_problem(bad, 422, "invalid_code").await;
+}
