@@ -572,7 +572,10 @@ async fn checked_rule(
     input: RuleInput,
 ) -> Result<RuleRecord, ApiError> {
     let prefix = input.category_prefix.trim().to_owned();
-    if !prefix.len().is_multiple_of(2) || prefix.len() > 8 || !prefix.bytes().all(|b| b.is_ascii_digit()) {
+    if !prefix.len().is_multiple_of(2)
+        || prefix.len() > 8
+        || !prefix.bytes().all(|b| b.is_ascii_digit())
+    {
         return Err(ApiError::invalid_field(
             "category_prefix",
             "invalid_category_prefix",

@@ -87,6 +87,8 @@ pub struct RoutingView {
     pub deadline_profile: Option<String>,
     /// No rule matched: the district suggested to the triage queue (兜底).
     pub suggested_zone: Option<String>,
+    /// `no_rule` when no rule matched and the case waits for an operator.
+    pub reason: Option<String>,
 }
 
 impl RoutingView {
@@ -99,6 +101,7 @@ impl RoutingView {
             co_units: routing.co_units.clone(),
             deadline_profile: routing.deadline_profile.clone(),
             suggested_zone: routing.suggested_zone.clone(),
+            reason: routing.rule.is_none().then(|| "no_rule".to_owned()),
         }
     }
 }

@@ -127,6 +127,11 @@ pub struct Caller {
 }
 
 impl TestApp {
+    /// The instance's data folder (demo notes, dev secret, local photos).
+    pub fn data_dir(&self) -> &std::path::Path {
+        self._data_dir.path()
+    }
+
     pub fn url(&self, path: &str) -> String {
         format!("{}{}", self.address, path)
     }
@@ -251,7 +256,7 @@ pub fn report_body(photo_ids: &[Uuid]) -> Value {
 /// rebuilt from it.
 pub async fn spawn_demo_app() -> TestApp {
     let app = spawn_app().await;
-    civicsnap::demo::seed(app.state.repo.as_ref(), app._data_dir.path())
+    civicsnap::demo::seed(app.state.repo.as_ref(), app.data_dir())
         .await
         .expect("demo city seeds");
     app.state

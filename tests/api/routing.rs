@@ -136,6 +136,7 @@ async fn without_reference_data_a_case_waits_for_triage() {
         .unwrap();
     assert_eq!(seen["routing"]["lead_unit"], Value::Null);
     assert_eq!(seen["routing"]["rule_id"], Value::Null);
+    assert_eq!(seen["routing"]["reason"], "no_rule");
 }
 
 #[tokio::test]
@@ -184,4 +185,46 @@ async fn another_instance_notices_reference_data_changes() {
         );
         tokio::time::sleep(std::time::Duration::from_millis(100)).await;
     }
+}
+
+#[tokio::test]
+async fn demo_accounts_sign_in_with_their_printed_passwords() {
+    let app = spawn_app().await;
+    let accounts = civicsnap::demo::seed(app.state.repo.as_ref(), app.data_dir())
+        .await
+        .unwrap();
+    let roles: Vec<Role> = accounts.iter().map(|a| a.role).collect();
+    for role in [
+        Role::Admin,
+        Role::Operator,
+        Role::Supervisor,
+        Role::UnitStaff,
+        Role::UnitLead,
+    ] {
+        assert!(roles.contains(&role), "{role} account missing");
+    }
+    let staff = accounts.iter().find(|a| a.role == Role::UnitStaff).unwrap();
+    let body =
+        json!({"grant_type": "password", "username": staff.username, "password": staff.password});
+    let tokens: Value = app
+        .post_json("/api/v1/auth/token", None, &body)
+        .await
+        .json()
+        .await
+        .unwrap();
+    let claims = app
+        .state
+        .jwt
+        .verify(tokens["access_token"].as_str().unwrap())
+        .unwrap();
+    assert_eq!(claims.role, Role::UnitStaff);
+    assert_eq!(claims.unit_id, staff.unit);
+    // Seeding again changes nothing and returns the same accounts from the notes.
+    let again = civicsnap::demo::seed(app.state.repo.as_ref(), app.data_dir())
+        .await
+        .unwrap();
+    assert_eq!(
+        again.iter().map(|a| &a.password).collect::<Vec<_>>(),
+        accounts.iter().map(|a| &a.password).collect::<Vec<_>>()
+    );
 }
