@@ -48,7 +48,137 @@ macro_rules! impl_reference_data {
                 serde_json::to_value(unit).unwrap_or(serde_json::Value::Null)
             }
 
+            async fn upsert_category(tx: &mut sqlx::Transaction<'static, $db>, c: &CategorySeed) -> Result<(), StoreError> {
+                sqlx::query(
+                    "INSERT INTO categories (code, parent_code, name_zh, name_en, sort_order, active, national_code, \
+                       service_code, default_urgency, requires_photo, public, deadline_profile) \
+                     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12) \
+                     ON CONFLICT (code) DO UPDATE SET parent_code = excluded.parent_code, name_zh = excluded.name_zh, \
+                       name_en = excluded.name_en, sort_order = excluded.sort_order, active = excluded.active, \
+                       national_code = excluded.national_code, service_code = excluded.service_code, \
+                       default_urgency = excluded.default_urgency, requires_photo = excluded.requires_photo, \
+                       public = excluded.public, deadline_profile = excluded.deadline_profile",
+                )
+                .bind(&c.code)
+                .bind(c.parent_code.as_deref())
+                .bind(&c.name_zh)
+                .bind(&c.name_en)
+                .bind(c.sort_order)
+                .bind(c.active)
+                .bind(c.national_code.as_deref())
+                .bind(c.service_code.as_deref())
+                .bind(&c.default_urgency)
+                .bind(c.requires_photo)
+                .bind(c.public)
+                .bind(c.deadline_profile.as_deref())
+                .execute(&mut **tx)
+                .await?;
+                Ok(())
+            }
+
+            /// Returns whether the zone existed before.
+            async fn upsert_zone(tx: &mut sqlx::Transaction<'static, $db>, z: &ZoneRecord, now: DateTime<Utc>)
+                -> Result<bool, StoreError> {
+                let existed: Option<String> = sqlx::query_scalar("SELECT code FROM zones WHERE code = $1")
+                    .bind(&z.code)
+                    .fetch_optional(&mut **tx)
+                    .await?;
+                sqlx::query(
+                    "INSERT INTO zones (code, name, kind, parent_code, geometry, created_at, updated_at) \
+                     VALUES ($1, $2, $3, $4, $5, $6, $6) \
+                     ON CONFLICT (code) DO UPDATE SET name = excluded.name, kind = excluded.kind, \
+                       parent_code = excluded.parent_code, geometry = excluded.geometry, \
+                       updated_at = excluded.updated_at",
+                )
+                .bind(&z.code)
+                .bind(&z.name)
+                .bind(&z.kind)
+                .bind(z.parent_code.as_deref())
+                .bind(&z.geometry)
+                .bind(now)
+                .execute(&mut **tx)
+                .await?;
+                Ok(existed.is_some())
+            }
+
+            /// Stores `rule` as the current version (the caller retires the previous one).
+            async fn insert_rule_version(tx: &mut sqlx::Transaction<'static, $db>, rule: &RuleRecord, actor: &Actor,
+                now: DateTime<Utc>) -> Result<(), StoreError> {
+                sqlx::query(
+                    "INSERT INTO rules (id, version, category_prefix, zone_code, lead_unit, co_units, deadline_profile, \
+                       priority, valid_from, valid_to, active, note, is_current, created_by, created_at) \
+                     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15)",
+                )
+                .bind(rule.id.to_string())
+                .bind(rule.version)
+                .bind(&rule.category_prefix)
+                .bind(rule.zone_code.as_deref())
+                .bind(&rule.lead_unit)
+                .bind(serde_json::to_string(&rule.co_units).unwrap_or_else(|_| "[]".into()))
+                .bind(rule.deadline_profile.as_deref())
+                .bind(rule.priority)
+                .bind(rule.valid_from)
+                .bind(rule.valid_to)
+                .bind(rule.active)
+                .bind(rule.note.as_deref())
+                .bind(true)
+                .bind(actor.id.map(|id| id.to_string()))
+                .bind(now)
+                .execute(&mut **tx)
+                .await?;
+                Ok(())
+            }
+
             impl $repo {
+                pub(super) async fn ref_seed(&self, data: &ReferenceData, actor: &Actor, now: DateTime<Utc>)
+                    -> Result<bool, StoreError> {
+                    let mut tx = self.writer().begin().await?;
+                    let units: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM units").fetch_one(&mut *tx).await?;
+                    if units > 0 {
+                        return Ok(false);
+                    }
+                    // Parents first, so the self-references always point at a stored row.
+                    let mut categories: Vec<&CategorySeed> = data.categories.iter().collect();
+                    categories.sort_by_key(|c| (c.parent_code.is_some(), c.code.clone()));
+                    for c in categories {
+                        upsert_category(&mut tx, c).await?;
+                    }
+                    for u in &data.units {
+                        sqlx::query(
+                            "INSERT INTO units (code, name, kind, parent_code, contacts, active, created_at, updated_at) \
+                             VALUES ($1, $2, $3, NULL, $4, $5, $6, $6)",
+                        )
+                        .bind(&u.code)
+                        .bind(&u.name)
+                        .bind(&u.kind)
+                        .bind(u.contacts.to_string())
+                        .bind(u.active)
+                        .bind(now)
+                        .execute(&mut *tx)
+                        .await?;
+                    }
+                    for u in data.units.iter().filter(|u| u.parent_code.is_some()) {
+                        sqlx::query("UPDATE units SET parent_code = $1 WHERE code = $2")
+                            .bind(u.parent_code.as_deref())
+                            .bind(&u.code)
+                            .execute(&mut *tx)
+                            .await?;
+                    }
+                    for z in &data.zones {
+                        upsert_zone(&mut tx, z, now).await?;
+                    }
+                    for r in &data.rules {
+                        insert_rule_version(&mut tx, r, actor, now).await?;
+                    }
+                    let counts = serde_json::json!({
+                        "units": data.units.len(), "categories": data.categories.len(),
+                        "zones": data.zones.len(), "rules": data.rules.len(),
+                    });
+                    audit(&mut tx, actor, "seed", "reference_data", "*", counts, now).await?;
+                    tx.commit().await?;
+                    Ok(true)
+                }
+
                 pub(super) async fn ref_create_unit(&self, unit: &UnitRecord, actor: &Actor, now: DateTime<Utc>)
                     -> Result<(), StoreError> {
                     let mut tx = self.writer().begin().await?;
@@ -126,30 +256,7 @@ macro_rules! impl_reference_data {
                 pub(super) async fn ref_save_category(&self, c: &CategorySeed, actor: &Actor, now: DateTime<Utc>)
                     -> Result<(), StoreError> {
                     let mut tx = self.writer().begin().await?;
-                    sqlx::query(
-                        "INSERT INTO categories (code, parent_code, name_zh, name_en, sort_order, active, national_code, \
-                           service_code, default_urgency, requires_photo, public, deadline_profile) \
-                         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12) \
-                         ON CONFLICT (code) DO UPDATE SET parent_code = excluded.parent_code, name_zh = excluded.name_zh, \
-                           name_en = excluded.name_en, sort_order = excluded.sort_order, active = excluded.active, \
-                           national_code = excluded.national_code, service_code = excluded.service_code, \
-                           default_urgency = excluded.default_urgency, requires_photo = excluded.requires_photo, \
-                           public = excluded.public, deadline_profile = excluded.deadline_profile",
-                    )
-                    .bind(&c.code)
-                    .bind(c.parent_code.as_deref())
-                    .bind(&c.name_zh)
-                    .bind(&c.name_en)
-                    .bind(c.sort_order)
-                    .bind(c.active)
-                    .bind(c.national_code.as_deref())
-                    .bind(c.service_code.as_deref())
-                    .bind(&c.default_urgency)
-                    .bind(c.requires_photo)
-                    .bind(c.public)
-                    .bind(c.deadline_profile.as_deref())
-                    .execute(&mut *tx)
-                    .await?;
+                    upsert_category(&mut tx, c).await?;
                     let data = serde_json::json!({"name_zh": c.name_zh, "name_en": c.name_en, "active": c.active});
                     audit(&mut tx, actor, "save", "category", &c.code, data, now).await?;
                     tx.commit().await?;
@@ -161,26 +268,7 @@ macro_rules! impl_reference_data {
                     let mut tx = self.writer().begin().await?;
                     let mut counts = ImportCounts::default();
                     for z in zones {
-                        let existed: Option<String> = sqlx::query_scalar("SELECT code FROM zones WHERE code = $1")
-                            .bind(&z.code)
-                            .fetch_optional(&mut *tx)
-                            .await?;
-                        sqlx::query(
-                            "INSERT INTO zones (code, name, kind, parent_code, geometry, created_at, updated_at) \
-                             VALUES ($1, $2, $3, $4, $5, $6, $6) \
-                             ON CONFLICT (code) DO UPDATE SET name = excluded.name, kind = excluded.kind, \
-                               parent_code = excluded.parent_code, geometry = excluded.geometry, \
-                               updated_at = excluded.updated_at",
-                        )
-                        .bind(&z.code)
-                        .bind(&z.name)
-                        .bind(&z.kind)
-                        .bind(z.parent_code.as_deref())
-                        .bind(&z.geometry)
-                        .bind(now)
-                        .execute(&mut *tx)
-                        .await?;
-                        if existed.is_some() { counts.updated += 1 } else { counts.created += 1 }
+                        if upsert_zone(&mut tx, z, now).await? { counts.updated += 1 } else { counts.created += 1 }
                     }
                     let data = serde_json::json!({"created": counts.created, "updated": counts.updated});
                     audit(&mut tx, actor, "import", "zones", "*", data, now).await?;
@@ -221,28 +309,7 @@ macro_rules! impl_reference_data {
                         .execute(&mut *tx)
                         .await?;
                     let saved = RuleRecord { version: last.unwrap_or(0) + 1, ..rule.clone() };
-                    sqlx::query(
-                        "INSERT INTO rules (id, version, category_prefix, zone_code, lead_unit, co_units, deadline_profile, \
-                           priority, valid_from, valid_to, active, note, is_current, created_by, created_at) \
-                         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15)",
-                    )
-                    .bind(saved.id.to_string())
-                    .bind(saved.version)
-                    .bind(&saved.category_prefix)
-                    .bind(saved.zone_code.as_deref())
-                    .bind(&saved.lead_unit)
-                    .bind(serde_json::to_string(&saved.co_units).unwrap_or_else(|_| "[]".into()))
-                    .bind(saved.deadline_profile.as_deref())
-                    .bind(saved.priority)
-                    .bind(saved.valid_from)
-                    .bind(saved.valid_to)
-                    .bind(saved.active)
-                    .bind(saved.note.as_deref())
-                    .bind(true)
-                    .bind(actor.id.map(|id| id.to_string()))
-                    .bind(now)
-                    .execute(&mut *tx)
-                    .await?;
+                    insert_rule_version(&mut tx, &saved, actor, now).await?;
                     let data = serde_json::json!({
                         "version": saved.version, "category_prefix": saved.category_prefix,
                         "zone_code": saved.zone_code, "lead_unit": saved.lead_unit,
