@@ -221,7 +221,10 @@ pub fn process_photo(bytes: &[u8], limits: &PhotoLimits) -> Result<ProcessedPhot
     // Resizing before rotating means the rotation touches 1.2 MP instead of the
     // decoded 3 MP; the long edge, and so the scale, is the same either way.
     let display = match decoded.fit_within(DISPLAY_EDGE, DISPLAY_FILTER)? {
-        Some(resized) => resized,
+        Some(resized) => {
+            raster::recycle(decoded.pixels);
+            resized
+        }
         None => decoded,
     }
     .oriented(meta.orientation);
@@ -235,6 +238,10 @@ pub fn process_photo(bytes: &[u8], limits: &PhotoLimits) -> Result<ProcessedPhot
     } else {
         (width, height)
     };
+    let phash = perceptual_hash(thumbnail);
+    let display_jpeg = encode(&display, DISPLAY_QUALITY)?;
+    let thumbnail_jpeg = encode(thumbnail, THUMBNAIL_QUALITY)?;
+    raster::recycle(display.pixels);
     Ok(ProcessedPhoto {
         format,
         width,
@@ -242,9 +249,9 @@ pub fn process_photo(bytes: &[u8], limits: &PhotoLimits) -> Result<ProcessedPhot
         taken_at: meta.taken_at,
         gps: meta.gps,
         sha256: hex::encode(Sha256::digest(bytes)),
-        phash: perceptual_hash(thumbnail),
-        display: encode(&display, DISPLAY_QUALITY)?,
-        thumbnail: encode(thumbnail, THUMBNAIL_QUALITY)?,
+        phash,
+        display: display_jpeg,
+        thumbnail: thumbnail_jpeg,
     })
 }
 

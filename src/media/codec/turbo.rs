@@ -5,7 +5,7 @@ use turbojpeg::{Colorspace, Compressor, Decompressor, Image, PixelFormat, Scalin
 
 use super::{damaged, encode_failed, lossless_unsupported};
 use crate::media::PhotoError;
-use crate::media::raster::RgbImage;
+use crate::media::raster::{self, RgbImage};
 
 /// Same scale choice as the pure-Rust backend (1, 1/2, 1/4, 1/8) so both produce
 /// the same output sizes. libjpeg-turbo also offers n/8 scales, but only the
@@ -42,7 +42,7 @@ pub(crate) fn decode_jpeg(
         PixelFormat::RGB
     };
     let pitch = scaled.width * format.size();
-    let mut pixels = vec![0; pitch * scaled.height];
+    let mut pixels = raster::take_buffer(pitch * scaled.height);
     let output = Image {
         pixels: pixels.as_mut_slice(),
         width: scaled.width,
@@ -56,7 +56,9 @@ pub(crate) fn decode_jpeg(
     let width = u32::try_from(scaled.width).map_err(damaged)?;
     let height = u32::try_from(scaled.height).map_err(damaged)?;
     Ok(if cmyk {
-        RgbImage::from_cmyk(width, height, &pixels, true)
+        let rgb = RgbImage::from_cmyk(width, height, &pixels, true);
+        raster::recycle(pixels);
+        rgb
     } else {
         RgbImage {
             width,
