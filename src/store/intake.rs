@@ -45,14 +45,20 @@ pub(super) struct Intake {
 }
 
 impl Intake {
-    /// Starts the writer task; `write` stores one batch.
-    pub(super) fn start<W, Fut>(write: W) -> Intake
+    /// Starts the writer task; `write` stores one batch. With `own_thread` the
+    /// writer gets a thread of its own (see below); otherwise it runs on the
+    /// caller's runtime, which network-backed pools need (their sockets belong
+    /// to the runtime that opened them).
+    pub(super) fn start<W, Fut>(write: W, own_thread: bool) -> Intake
     where
         W: Fn(Arc<Vec<PendingReport>>) -> Fut + Send + Sync + 'static,
         Fut: Future<Output = Result<BatchOutcome, StoreError>> + Send + 'static,
     {
         let (queue, mut jobs) = mpsc::channel::<Job>(4 * MAX_BATCH);
-        tokio::spawn(async move {
+        // On its own thread the writer, which holds SQLite's one write connection
+        // from BEGIN to COMMIT, sends each statement as soon as the previous one
+        // answers instead of queueing behind request work on a shared runtime.
+        let writer = async move {
             while let Some(first) = jobs.recv().await {
                 let mut batch = vec![first];
                 while batch.len() < MAX_BATCH {
@@ -65,7 +71,25 @@ impl Intake {
                     tracing::debug_span!("job", name = "report_intake", reports = batch.len());
                 write_batch(&write, batch).instrument(span).await;
             }
-        });
+        };
+        if !own_thread {
+            tokio::spawn(writer);
+            return Intake { queue };
+        }
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build();
+        match runtime {
+            Ok(runtime) => {
+                let spawned = std::thread::Builder::new()
+                    .name("report-intake".into())
+                    .spawn(move || runtime.block_on(writer));
+                if let Err(e) = spawned {
+                    tracing::error!(error = %e, "cannot start the report intake thread");
+                }
+            }
+            Err(e) => tracing::error!(error = %e, "cannot start the report intake runtime"),
+        }
         Intake { queue }
     }
 

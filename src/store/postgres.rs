@@ -26,9 +26,10 @@ impl PostgresRepository {
             .connect(url)
             .await?;
         let batch_writer = pool.clone();
-        let intake = Intake::start(move |batch| {
-            PostgresRepository::write_batch(batch_writer.clone(), batch)
-        });
+        let intake = Intake::start(
+            move |batch| PostgresRepository::write_batch(batch_writer.clone(), batch),
+            false,
+        );
         Ok(PostgresRepository {
             pool,
             tracking: TrackingBlocks::default(),

@@ -53,8 +53,10 @@ impl SqliteRepository {
             .connect_with(options.read_only(true))
             .await?;
         let batch_writer = writer.clone();
-        let intake =
-            Intake::start(move |batch| SqliteRepository::write_batch(batch_writer.clone(), batch));
+        let intake = Intake::start(
+            move |batch| SqliteRepository::write_batch(batch_writer.clone(), batch),
+            true,
+        );
         Ok(SqliteRepository {
             writer,
             reader,
