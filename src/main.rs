@@ -247,6 +247,11 @@ async fn create_user(
         .await?
         .map_err(anyhow::Error::msg)?;
     let repo = store::connect(&settings.database_url).await?;
+    if let Some(unit) = &unit
+        && !repo.units().await?.iter().any(|u| &u.code == unit)
+    {
+        bail!("there is no unit {unit:?}; create it first (POST /api/v1/admin/units)");
+    }
     let user = repo
         .create_user(&NewUser {
             id: Uuid::now_v7(),
