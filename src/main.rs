@@ -273,8 +273,8 @@ async fn create_user(
 }
 
 async fn import_zones(settings: Settings, file: &std::path::Path) -> anyhow::Result<()> {
-    use civicsnap::routing::{build_table, parse_zone_collection_with_progress};
-    use civicsnap::store::{Actor, RoutingData};
+    use civicsnap::routing::{parse_zone_collection_with_progress, table_after_import};
+    use civicsnap::store::Actor;
 
     let text =
         std::fs::read_to_string(file).with_context(|| format!("reading {}", file.display()))?;
@@ -306,16 +306,8 @@ async fn import_zones(settings: Settings, file: &std::path::Path) -> anyhow::Res
         }
     };
     let repo = store::connect(&settings.database_url).await?;
-    let current = repo.routing_data().await?;
-    let mut all = current.zones.clone();
-    all.retain(|z| !zones.iter().any(|i| i.code == z.code));
-    all.extend(zones.iter().cloned());
-    build_table(&RoutingData {
-        version: current.version,
-        zones: all,
-        rules: current.rules,
-    })
-    .context("the import would leave the zones inconsistent; nothing was imported")?;
+    table_after_import(repo.routing_data().await?, &zones)
+        .context("the import would leave the zones inconsistent; nothing was imported")?;
     let spinner = indicatif::ProgressBar::new_spinner()
         .with_message(format!("storing {} zones", zones.len()));
     spinner.enable_steady_tick(std::time::Duration::from_millis(100));

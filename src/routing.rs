@@ -151,6 +151,22 @@ pub fn parse_zone_collection_with_progress(
     }
 }
 
+/// The table that importing `imported` (upsert by code) into `current` would give:
+/// proves the import consistent with everything stored (parents, rules' zones).
+pub fn table_after_import(
+    current: RoutingData,
+    imported: &[ZoneRecord],
+) -> Result<RoutingTable, RoutingError> {
+    let mut zones = current.zones;
+    zones.retain(|z| !imported.iter().any(|i| i.code == z.code));
+    zones.extend(imported.iter().cloned());
+    build_table(&RoutingData {
+        version: current.version,
+        zones,
+        rules: current.rules,
+    })
+}
+
 /// Builds the engine's table from stored data (CPU work: call off the async threads).
 pub fn build_table(data: &RoutingData) -> Result<RoutingTable, RoutingError> {
     let zones = data

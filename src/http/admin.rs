@@ -14,13 +14,12 @@ use uuid::Uuid;
 
 use crate::auth::AuthUser;
 use crate::domain::role::Role;
-use crate::domain::routing::{Conflict, RoutingTable};
+use crate::domain::routing::Conflict;
 use crate::error::{ApiError, ItemError};
-use crate::routing::{build_table, parse_zone_collection, rule_from_record};
+use crate::routing::{parse_zone_collection, rule_from_record, table_after_import};
 use crate::state::{AppState, now};
 use crate::store::{
-    Actor, AuditEntry, CategorySeed, Deletion, ImportCounts, RoutingData, RuleRecord, StoreError,
-    UnitRecord,
+    Actor, AuditEntry, CategorySeed, Deletion, ImportCounts, RuleRecord, StoreError, UnitRecord,
 };
 
 pub fn configure(cfg: &mut ServiceConfig) {
@@ -437,28 +436,6 @@ pub struct ImportReport {
     pub updated: usize,
 }
 
-/// Checks an import against everything already stored (parents, rules' zones)
-/// by building the routing table it would produce.
-fn check_import(
-    current: RoutingData,
-    imported: &[crate::store::ZoneRecord],
-) -> Result<RoutingTable, ApiError> {
-    let mut zones = current.zones;
-    zones.retain(|z| !imported.iter().any(|i| i.code == z.code));
-    zones.extend(imported.iter().cloned());
-    build_table(&RoutingData {
-        version: current.version,
-        zones,
-        rules: current.rules,
-    })
-    .map_err(|e| {
-        ApiError::unprocessable(
-            "invalid_zones",
-            format!("the import would leave the zones inconsistent: {e}"),
-        )
-    })
-}
-
 /// Imports a GeoJSON FeatureCollection of zones (properties `code`, `name`,
 /// `kind`, `parent`), upserting by code. All or nothing: any bad feature refuses
 /// the whole import, with the reason for each bad feature by index.
@@ -493,9 +470,15 @@ async fn import_zones(
     let zones = import_check(text)?;
     let current = state.repo.routing_data().await?;
     let checked = zones.clone();
-    web::block(move || check_import(current, &checked))
+    web::block(move || table_after_import(current, &checked))
         .await
-        .map_err(ApiError::internal)??;
+        .map_err(ApiError::internal)?
+        .map_err(|e| {
+            ApiError::unprocessable(
+                "invalid_zones",
+                format!("the import would leave the zones inconsistent: {e}"),
+            )
+        })?;
     let ImportCounts { created, updated } = state.repo.import_zones(&zones, &actor, now()).await?;
     refresh_routing(&state).await?;
     tracing::info!(created, updated, "zones imported");
