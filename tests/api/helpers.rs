@@ -54,7 +54,7 @@ pub struct TestApp {
     pub client: reqwest::Client,
     pub state: actix_web::web::Data<AppState>,
     pub sms: Arc<CapturedSms>,
-    _data_dir: tempfile::TempDir,
+    data: tempfile::TempDir,
 }
 
 /// A fresh, empty PostgreSQL database on the server `TEST_POSTGRES_URL` names.
@@ -117,7 +117,7 @@ pub async fn spawn_app_with(adjust: impl FnOnce(&mut Settings)) -> TestApp {
             .unwrap(),
         state,
         sms,
-        _data_dir: data_dir,
+        data: data_dir,
     }
 }
 
@@ -129,7 +129,7 @@ pub struct Caller {
 impl TestApp {
     /// The instance's data folder (demo notes, dev secret, local photos).
     pub fn data_dir(&self) -> &std::path::Path {
-        self._data_dir.path()
+        self.data.path()
     }
 
     pub fn url(&self, path: &str) -> String {
