@@ -2,6 +2,7 @@
 //! Whatever needs "now" takes it as an argument.
 
 pub mod case;
+pub mod deadline;
 pub mod geo;
 pub mod phone;
 pub mod report;
