@@ -46,12 +46,9 @@ async fn admins_manage_units_and_others_cannot() {
         "forbidden",
     )
     .await;
-    let listed: Value = app
-        .get("/api/v1/admin/units", Some(&operator.token))
-        .await
-        .json()
-        .await
-        .unwrap();
+    let listed = app
+        .get_json("/api/v1/admin/units", Some(&operator.token))
+        .await;
     assert_eq!(listed[0]["code"], "DEPT-A");
     let citizen = app.citizen().await;
     assert_problem(
@@ -88,20 +85,14 @@ async fn admins_manage_units_and_others_cannot() {
         .await
         .unwrap();
     assert_eq!(deactivate.status(), 200);
-    let listed: Value = app
-        .get("/api/v1/admin/units", Some(&admin.token))
-        .await
-        .json()
-        .await
-        .unwrap();
+    let listed = app
+        .get_json("/api/v1/admin/units", Some(&admin.token))
+        .await;
     assert_eq!(listed[0]["active"], false);
 
-    let audit: Value = app
-        .get("/api/v1/admin/audit", Some(&admin.token))
-        .await
-        .json()
-        .await
-        .unwrap();
+    let audit = app
+        .get_json("/api/v1/admin/audit", Some(&admin.token))
+        .await;
     let actions: Vec<&str> = audit
         .as_array()
         .unwrap()
@@ -158,19 +149,13 @@ async fn zone_imports_are_all_or_nothing() {
     );
     assert!(app.state.repo.zone("320582-D10").await.unwrap().is_none());
 
-    let zone: Value = app
-        .get("/api/v1/admin/zones/320582009001001", Some(&admin.token))
-        .await
-        .json()
-        .await
-        .unwrap();
+    let zone = app
+        .get_json("/api/v1/admin/zones/320582009001001", Some(&admin.token))
+        .await;
     assert_eq!(zone["geometry"]["type"], "Polygon");
-    let grids: Value = app
-        .get("/api/v1/admin/zones?kind=grid", Some(&admin.token))
-        .await
-        .json()
-        .await
-        .unwrap();
+    let grids = app
+        .get_json("/api/v1/admin/zones?kind=grid", Some(&admin.token))
+        .await;
     assert_eq!(grids.as_array().unwrap().len(), 1);
 }
 
@@ -243,12 +228,7 @@ async fn rules_are_versioned_checked_for_ties_and_route_reports() {
         .unwrap();
     let path = format!("/api/v1/reports/{}", report["id"].as_str().unwrap());
     let operator = app.user(Role::Operator).await;
-    let seen: Value = app
-        .get(&path, Some(&operator.token))
-        .await
-        .json()
-        .await
-        .unwrap();
+    let seen = app.get_json(&path, Some(&operator.token)).await;
     assert_eq!(seen["routing"]["lead_unit"], "DEPT-POWER");
     assert_eq!(seen["routing"]["co_units"], json!(["CC-1"]));
     assert_eq!(seen["routing"]["rule_id"], specific["id"]);
@@ -266,19 +246,11 @@ async fn rules_are_versioned_checked_for_ties_and_route_reports() {
     assert_eq!(edited.status(), 200);
     let edited: Value = edited.json().await.unwrap();
     assert_eq!(edited["version"], 2);
-    let versions: Value = app
-        .get(&format!("{rule_path}/versions"), Some(&admin.token))
-        .await
-        .json()
-        .await
-        .unwrap();
+    let versions = app
+        .get_json(&format!("{rule_path}/versions"), Some(&admin.token))
+        .await;
     assert_eq!(versions.as_array().unwrap().len(), 2);
-    let seen: Value = app
-        .get(&path, Some(&operator.token))
-        .await
-        .json()
-        .await
-        .unwrap();
+    let seen = app.get_json(&path, Some(&operator.token)).await;
     assert_eq!(
         seen["routing"]["rule_version"], 1,
         "the case keeps the version that routed it"
@@ -300,12 +272,9 @@ async fn rules_are_versioned_checked_for_ties_and_route_reports() {
         .await
         .unwrap();
     assert_problem(unit_in_use, 409, "unit_in_use").await;
-    let conflicts: Value = app
-        .get("/api/v1/admin/rules/conflicts", Some(&admin.token))
-        .await
-        .json()
-        .await
-        .unwrap();
+    let conflicts = app
+        .get_json("/api/v1/admin/rules/conflicts", Some(&admin.token))
+        .await;
     assert_eq!(conflicts, json!([]));
 }
 
@@ -322,12 +291,7 @@ async fn categories_are_saved_by_admins() {
     };
     let ok = put("0305", json!({"parent_code": "03", "name_zh": "燃气泄漏", "name_en": "Gas leak", "default_urgency": "urgent"})).await.unwrap();
     assert_eq!(ok.status(), 204);
-    let tree: Value = app
-        .get("/api/v1/categories", None)
-        .await
-        .json()
-        .await
-        .unwrap();
+    let tree = app.get_json("/api/v1/categories", None).await;
     let safety = tree
         .as_array()
         .unwrap()

@@ -203,6 +203,11 @@ impl TestApp {
         request.send().await.expect("request")
     }
 
+    /// GETs `path` expecting a JSON body (any status).
+    pub async fn get_json(&self, path: &str, token: Option<&str>) -> Value {
+        self.get(path, token).await.json().await.expect("JSON body")
+    }
+
     pub async fn get(&self, path: &str, token: Option<&str>) -> reqwest::Response {
         let mut request = self.client.get(self.url(path));
         if let Some(token) = token {

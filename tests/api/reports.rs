@@ -39,12 +39,7 @@ async fn a_citizen_files_a_report() {
     assert!(report.get("reporter_id").is_none());
 
     // Read back by its reporter.
-    let again: Value = app
-        .get(&location, Some(&citizen.token))
-        .await
-        .json()
-        .await
-        .unwrap();
+    let again = app.get_json(&location, Some(&citizen.token)).await;
     assert_eq!(again, report);
     // A first timeline event exists.
     let events = app
@@ -93,12 +88,7 @@ async fn reports_are_visible_to_their_reporter_and_centre_staff_only() {
     let unit = app.user(Role::UnitStaff).await;
     assert_problem(app.get(&path, Some(&unit.token)).await, 404, "not_found").await;
     let operator = app.user(Role::Operator).await;
-    let seen: Value = app
-        .get(&path, Some(&operator.token))
-        .await
-        .json()
-        .await
-        .unwrap();
+    let seen = app.get_json(&path, Some(&operator.token)).await;
     assert_eq!(seen["reporter_id"], citizen.id.to_string());
     assert_eq!(seen["flags"]["photo_location_mismatch"], false);
     assert_problem(
@@ -127,15 +117,12 @@ async fn confidential_reports_hide_the_reporter() {
         .await
         .unwrap();
     let operator = app.user(Role::Operator).await;
-    let seen: Value = app
-        .get(
+    let seen = app
+        .get_json(
             &format!("/api/v1/reports/{}", report["id"].as_str().unwrap()),
             Some(&operator.token),
         )
-        .await
-        .json()
-        .await
-        .unwrap();
+        .await;
     assert_eq!(seen["confidential"], true);
     assert!(seen.get("reporter_id").is_none(), "{seen}");
 }
@@ -156,15 +143,12 @@ async fn a_photo_taken_far_away_flags_the_report() {
         .unwrap();
     assert_eq!(report["state"], "submitted", "kept, not refused");
     let operator = app.user(Role::Operator).await;
-    let seen: Value = app
-        .get(
+    let seen = app
+        .get_json(
             &format!("/api/v1/reports/{}", report["id"].as_str().unwrap()),
             Some(&operator.token),
         )
-        .await
-        .json()
-        .await
-        .unwrap();
+        .await;
     assert_eq!(seen["flags"]["photo_location_mismatch"], true);
     let distance = seen["flags"]["photo_distance_m"].as_f64().unwrap();
     assert!((1900.0..2100.0).contains(&distance), "{distance}");
@@ -226,12 +210,9 @@ async fn idempotency_key_makes_retries_safe() {
     other["description"] = json!("something else");
     assert_problem(send(other).await, 422, "idempotency_key_reused").await;
 
-    let mine: Value = app
-        .get("/api/v1/me/reports", Some(&citizen.token))
-        .await
-        .json()
-        .await
-        .unwrap();
+    let mine = app
+        .get_json("/api/v1/me/reports", Some(&citizen.token))
+        .await;
     assert_eq!(mine["items"].as_array().unwrap().len(), 1, "one case only");
 }
 
@@ -267,12 +248,9 @@ async fn concurrent_retries_with_one_key_create_one_case() {
         }
     }
     assert_eq!(ids.len(), 1, "{ids:?}");
-    let mine: Value = app
-        .get("/api/v1/me/reports", Some(&citizen.token))
-        .await
-        .json()
-        .await
-        .unwrap();
+    let mine = app
+        .get_json("/api/v1/me/reports", Some(&citizen.token))
+        .await;
     assert_eq!(mine["items"].as_array().unwrap().len(), 1);
 }
 
@@ -390,12 +368,9 @@ async fn bad_reports_get_clear_answers_and_change_nothing() {
     assert_problem(bad_key, 400, "invalid_idempotency_key").await;
 
     // Nothing was stored, and the good photo is still free to use.
-    let mine: Value = app
-        .get("/api/v1/me/reports", Some(&citizen.token))
-        .await
-        .json()
-        .await
-        .unwrap();
+    let mine = app
+        .get_json("/api/v1/me/reports", Some(&citizen.token))
+        .await;
     assert!(mine["items"].as_array().unwrap().is_empty());
     assert_eq!(
         app.post_json(
@@ -473,12 +448,7 @@ async fn my_reports_are_paginated_newest_first() {
             Some(c) => format!("/api/v1/me/reports?limit=2&cursor={c}"),
             None => "/api/v1/me/reports?limit=2".to_owned(),
         };
-        let page: Value = app
-            .get(&path, Some(&citizen.token))
-            .await
-            .json()
-            .await
-            .unwrap();
+        let page = app.get_json(&path, Some(&citizen.token)).await;
         seen.extend(
             page["items"]
                 .as_array()
@@ -493,12 +463,7 @@ async fn my_reports_are_paginated_newest_first() {
     }
     assert_eq!(seen, created);
     let other = app.citizen().await;
-    let theirs: Value = app
-        .get("/api/v1/me/reports", Some(&other.token))
-        .await
-        .json()
-        .await
-        .unwrap();
+    let theirs = app.get_json("/api/v1/me/reports", Some(&other.token)).await;
     assert!(theirs["items"].as_array().unwrap().is_empty());
     assert_problem(
         app.get("/api/v1/me/reports?limit=0", Some(&citizen.token))

@@ -37,12 +37,7 @@ async fn reports_are_routed_to_the_responsible_unit() {
         let report: Value = response.json().await.unwrap();
         assert!(report.get("routing").is_none(), "routing is for staff");
         let path = format!("/api/v1/reports/{}", report["id"].as_str().unwrap());
-        let seen: Value = app
-            .get(&path, Some(&operator.token))
-            .await
-            .json()
-            .await
-            .unwrap();
+        let seen = app.get_json(&path, Some(&operator.token)).await;
         assert_eq!(
             seen["routing"]["lead_unit"], sample.expected_lead_unit,
             "{seen}"
@@ -125,15 +120,12 @@ async fn without_reference_data_a_case_waits_for_triage() {
         .await
         .unwrap();
     let operator = app.user(Role::Operator).await;
-    let seen: Value = app
-        .get(
+    let seen = app
+        .get_json(
             &format!("/api/v1/reports/{}", report["id"].as_str().unwrap()),
             Some(&operator.token),
         )
-        .await
-        .json()
-        .await
-        .unwrap();
+        .await;
     assert_eq!(seen["routing"]["lead_unit"], Value::Null);
     assert_eq!(seen["routing"]["rule_id"], Value::Null);
     assert_eq!(seen["routing"]["reason"], "no_rule");
