@@ -229,6 +229,10 @@ pub async fn seed(
     use crate::domain::role::Role;
     use crate::store::{Actor, NewUser};
 
+    // Most starts find the city already there: skip parsing and validating it.
+    if !repo.units().await?.is_empty() {
+        return Ok(read_accounts(&data_dir.join(ACCOUNTS_FILE)));
+    }
     let data = reference_data()?;
     let now = crate::state::now();
     let actor = Actor {

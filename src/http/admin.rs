@@ -258,15 +258,30 @@ async fn delete_unit(
     code: web::Path<String>,
 ) -> Result<HttpResponse, ApiError> {
     let actor = require_admin(&user)?;
-    match state.repo.delete_unit(&code, &actor, now()).await? {
+    let deletion = state.repo.delete_unit(&code, &actor, now()).await?;
+    deletion_response(&state, deletion, "unit", "unit_in_use", |what| {
+        format!("unit {code} is referred to by {what}; deactivate it instead")
+    })
+    .await
+}
+
+/// The answer to a DELETE of reference data; rebuilds routing when something went.
+async fn deletion_response(
+    state: &AppState,
+    deletion: Deletion,
+    what: &'static str,
+    in_use_code: &'static str,
+    in_use_detail: impl FnOnce(&str) -> String,
+) -> Result<HttpResponse, ApiError> {
+    match deletion {
         Deletion::Deleted => {
-            refresh_routing(&state).await?;
+            refresh_routing(state).await?;
             Ok(HttpResponse::NoContent().finish())
         }
-        Deletion::NotFound => Err(ApiError::NotFound("unit")),
-        Deletion::InUse(what) => Err(ApiError::Conflict {
-            code: "unit_in_use",
-            detail: format!("unit {code} is referred to by {what}; deactivate it instead"),
+        Deletion::NotFound => Err(ApiError::NotFound(what)),
+        Deletion::InUse(by) => Err(ApiError::Conflict {
+            code: in_use_code,
+            detail: in_use_detail(by),
         }),
     }
 }
@@ -731,17 +746,11 @@ async fn delete_rule(
 ) -> Result<HttpResponse, ApiError> {
     let actor = require_admin(&user)?;
     let id = id.into_inner();
-    match state.repo.delete_rule(id, &actor, now()).await? {
-        Deletion::Deleted => {
-            refresh_routing(&state).await?;
-            Ok(HttpResponse::NoContent().finish())
-        }
-        Deletion::NotFound => Err(ApiError::NotFound("rule")),
-        Deletion::InUse(what) => Err(ApiError::Conflict {
-            code: "rule_in_use",
-            detail: format!("rule {id} routed {what}; deactivate it instead"),
-        }),
-    }
+    let deletion = state.repo.delete_rule(id, &actor, now()).await?;
+    deletion_response(&state, deletion, "rule", "rule_in_use", |what| {
+        format!("rule {id} routed {what}; deactivate it instead")
+    })
+    .await
 }
 
 #[derive(Debug, Deserialize, IntoParams)]
