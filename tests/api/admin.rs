@@ -215,17 +215,7 @@ async fn rules_are_versioned_checked_for_ties_and_route_reports() {
 
     // A report is routed by the more specific rule, and keeps its version.
     let citizen = app.citizen().await;
-    let photo = app.photo(&citizen.token, jpeg(16, 16)).await;
-    let report: Value = app
-        .post_json(
-            "/api/v1/reports",
-            Some(&citizen.token),
-            &report_body(&[photo]),
-        )
-        .await
-        .json()
-        .await
-        .unwrap();
+    let report = app.file_report(&citizen.token).await;
     let path = format!("/api/v1/reports/{}", report["id"].as_str().unwrap());
     let operator = app.user(Role::Operator).await;
     let seen = app.get_json(&path, Some(&operator.token)).await;

@@ -203,6 +203,21 @@ impl TestApp {
         request.send().await.expect("request")
     }
 
+    /// Uploads a small photo and files the standard report with it (201 expected).
+    pub async fn file_report(&self, token: &str) -> Value {
+        let photo = self.photo(token, jpeg(40, 30)).await;
+        let response = self
+            .post_json("/api/v1/reports", Some(token), &report_body(&[photo]))
+            .await;
+        assert_eq!(
+            response.status(),
+            201,
+            "report: {}",
+            response.text().await.unwrap_or_default()
+        );
+        response.json().await.expect("report body")
+    }
+
     /// GETs `path` expecting a JSON body (any status).
     pub async fn get_json(&self, path: &str, token: Option<&str>) -> Value {
         self.get(path, token).await.json().await.expect("JSON body")

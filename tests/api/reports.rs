@@ -52,17 +52,7 @@ async fn a_citizen_files_a_report() {
     assert_eq!(kinds, [("submitted", true), ("routed", false)]);
 
     // The next report of the day gets the next number.
-    let photo = app.photo(&citizen.token, jpeg(40, 30)).await;
-    let second: Value = app
-        .post_json(
-            "/api/v1/reports",
-            Some(&citizen.token),
-            &report_body(&[photo]),
-        )
-        .await
-        .json()
-        .await
-        .unwrap();
+    let second = app.file_report(&citizen.token).await;
     assert_eq!(second["tracking_no"], format!("SP{today}-000002"));
 }
 
@@ -70,17 +60,7 @@ async fn a_citizen_files_a_report() {
 async fn reports_are_visible_to_their_reporter_and_centre_staff_only() {
     let app = spawn_app().await;
     let citizen = app.citizen().await;
-    let photo = app.photo(&citizen.token, jpeg(40, 30)).await;
-    let report: Value = app
-        .post_json(
-            "/api/v1/reports",
-            Some(&citizen.token),
-            &report_body(&[photo]),
-        )
-        .await
-        .json()
-        .await
-        .unwrap();
+    let report = app.file_report(&citizen.token).await;
     let path = format!("/api/v1/reports/{}", report["id"].as_str().unwrap());
 
     let other = app.citizen().await;

@@ -108,17 +108,7 @@ async fn preview_explains_the_decision_to_staff_only() {
 async fn without_reference_data_a_case_waits_for_triage() {
     let app = spawn_app().await;
     let citizen = app.citizen().await;
-    let photo = app.photo(&citizen.token, jpeg(16, 16)).await;
-    let report: Value = app
-        .post_json(
-            "/api/v1/reports",
-            Some(&citizen.token),
-            &report_body(&[photo]),
-        )
-        .await
-        .json()
-        .await
-        .unwrap();
+    let report = app.file_report(&citizen.token).await;
     let operator = app.user(Role::Operator).await;
     let seen = app
         .get_json(
