@@ -7,6 +7,8 @@ use std::path::PathBuf;
 
 use serde::Deserialize;
 
+use crate::domain::deadline::OfficeHours;
+
 // No `deny_unknown_fields` at the top: every `CIVICSNAP_*` variable (such as
 // `CIVICSNAP_CONFIG`) lands here. Nested sections do refuse typos.
 #[derive(Clone, Deserialize)]
@@ -27,6 +29,7 @@ pub struct Settings {
     pub city: CitySettings,
     pub demo: DemoSettings,
     pub routing: RoutingSettings,
+    pub workflow: WorkflowSettings,
 }
 
 impl Default for Settings {
@@ -43,6 +46,44 @@ impl Default for Settings {
             city: CitySettings::default(),
             demo: DemoSettings::default(),
             routing: RoutingSettings::default(),
+            workflow: WorkflowSettings::default(),
+        }
+    }
+}
+
+#[derive(Clone, Debug, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct WorkflowSettings {
+    /// Working calendar the city's deadlines are counted on (loaded per year).
+    pub jurisdiction: String,
+    /// Office hours of the city's units; `summer` may give a second set.
+    pub office_hours: OfficeHours,
+    /// Share of a clock after which the yellow warning (预警) goes out.
+    pub warning_fraction: f64,
+    /// Days after closing in which an operator may still reopen (重办).
+    pub reopen_window_days: u32,
+    /// An after-photo further than this from the case is flagged for the checker.
+    pub after_photo_max_distance_m: f64,
+    /// How often the deadline sweeper looks for due clocks.
+    pub sweep_interval_secs: u64,
+    /// Clocks claimed per sweep transaction.
+    pub sweep_batch: i64,
+    /// How often waiting reports are checked for automatic filing and dispatch
+    /// (new reports on this instance are picked up at once).
+    pub auto_dispatch_interval_secs: u64,
+}
+
+impl Default for WorkflowSettings {
+    fn default() -> Self {
+        WorkflowSettings {
+            jurisdiction: "CN".into(),
+            office_hours: OfficeHours::standard(),
+            warning_fraction: crate::domain::deadline::DEFAULT_WARNING_FRACTION,
+            reopen_window_days: 15,
+            after_photo_max_distance_m: 200.0,
+            sweep_interval_secs: 30,
+            sweep_batch: 500,
+            auto_dispatch_interval_secs: 5,
         }
     }
 }
@@ -89,6 +130,7 @@ impl fmt::Debug for Settings {
             .field("city", &self.city)
             .field("demo", &self.demo)
             .field("routing", &self.routing)
+            .field("workflow", &self.workflow)
             .finish()
     }
 }
@@ -387,6 +429,16 @@ impl Settings {
             return Err(ConfigError::Invalid(
                 "auth.jwt_secret (CIVICSNAP_AUTH__JWT_SECRET) is required when dev_mode is off"
                     .into(),
+            ));
+        }
+        if !(0.0..=1.0).contains(&self.workflow.warning_fraction) {
+            return Err(ConfigError::Invalid(
+                "workflow.warning_fraction must be between 0 and 1".into(),
+            ));
+        }
+        if self.workflow.sweep_batch < 1 {
+            return Err(ConfigError::Invalid(
+                "workflow.sweep_batch must be positive".into(),
             ));
         }
         if self.photos.max_bytes == 0 || self.photos.max_pixels == 0 {

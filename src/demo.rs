@@ -4,12 +4,23 @@
 use serde::Deserialize;
 use uuid::Uuid;
 
-use crate::store::{CategorySeed, ReferenceData, RuleRecord, UnitRecord};
+use crate::store::{CategoryPolicy, CategorySeed, ReferenceData, RuleRecord, UnitRecord};
 
 const UNITS: &str = include_str!("../demo/units.toml");
 const CATEGORIES: &str = include_str!("../demo/categories.toml");
 const RULES: &str = include_str!("../demo/rules.toml");
 const ZONES: &str = include_str!("../demo/zones.geojson");
+const DEADLINE_PROFILES: &str = include_str!("../demo/deadline_profiles.toml");
+
+#[derive(Deserialize)]
+struct ProfilesFile {
+    profile: Vec<crate::domain::deadline::DeadlineProfile>,
+}
+
+/// The demo city's deadline profiles (named by its categories and rules).
+pub fn deadline_profiles() -> anyhow::Result<Vec<crate::domain::deadline::DeadlineProfile>> {
+    Ok(toml::from_str::<ProfilesFile>(DEADLINE_PROFILES)?.profile)
+}
 
 #[derive(Debug, thiserror::Error)]
 #[error("demo data {file}: {reason}")]
@@ -52,6 +63,8 @@ struct CategoryEntry {
     public: bool,
     deadline_profile: Option<String>,
     sort_order: i64,
+    #[serde(default)]
+    policy: CategoryPolicy,
 }
 
 #[derive(Deserialize)]
@@ -123,6 +136,7 @@ pub fn reference_data() -> Result<ReferenceData, DemoError> {
                 deadline_profile: c.deadline_profile,
                 sort_order: c.sort_order,
                 active: true,
+                policy: c.policy,
             })
             .collect(),
         zones,
@@ -241,6 +255,9 @@ pub async fn seed(
     };
     if !repo.seed_reference_data(&data, &actor, now).await? {
         return Ok(read_accounts(&data_dir.join(ACCOUNTS_FILE)));
+    }
+    for profile in deadline_profiles()? {
+        repo.save_deadline_profile(&profile, &actor, now).await?;
     }
     let plan = [
         ("demo-admin", Role::Admin, None),

@@ -55,6 +55,9 @@ pub enum ApiError {
     Unauthorized(&'static str),
     #[error("{0}")]
     Forbidden(&'static str),
+    /// A role or unit that may see the resource but not do this to it.
+    #[error("{detail}")]
+    Denied { code: &'static str, detail: String },
     #[error("{0} not found")]
     NotFound(&'static str),
     #[error("{detail}")]
@@ -119,6 +122,7 @@ impl ApiError {
             ApiError::BadRequest { code, .. }
             | ApiError::Unprocessable { code, .. }
             | ApiError::Conflict { code, .. }
+            | ApiError::Denied { code, .. }
             | ApiError::InvalidItems { code, .. }
             | ApiError::PayloadTooLarge { code, .. } => code,
             ApiError::Unauthorized(_) => "unauthorized",
@@ -167,7 +171,7 @@ impl ResponseError for ApiError {
                 StatusCode::UNPROCESSABLE_ENTITY
             }
             ApiError::Unauthorized(_) => StatusCode::UNAUTHORIZED,
-            ApiError::Forbidden(_) => StatusCode::FORBIDDEN,
+            ApiError::Forbidden(_) | ApiError::Denied { .. } => StatusCode::FORBIDDEN,
             ApiError::NotFound(_) => StatusCode::NOT_FOUND,
             ApiError::Conflict { .. } => StatusCode::CONFLICT,
             ApiError::PayloadTooLarge { .. } => StatusCode::PAYLOAD_TOO_LARGE,

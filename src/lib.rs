@@ -3,6 +3,7 @@
 
 pub mod auth;
 pub mod config;
+pub mod deadlines;
 pub mod demo;
 pub mod domain;
 pub mod error;
@@ -16,3 +17,4 @@ pub mod startup;
 pub mod state;
 pub mod store;
 pub mod telemetry;
+pub mod workflow;

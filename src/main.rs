@@ -1,4 +1,5 @@
-//! The `civicsnap` command: serve (default), migrate, openapi, token, user create.
+//! The `civicsnap` command: serve (default), migrate, openapi, seed-demo,
+//! import-zones, calendar, token, user create.
 
 use std::io::BufRead;
 
@@ -40,6 +41,11 @@ enum Command {
         /// The .geojson file.
         file: std::path::PathBuf,
     },
+    /// Working calendars (holidays and 调休 make-up days) deadlines count on.
+    Calendar {
+        #[command(subcommand)]
+        command: CalendarCommand,
+    },
     /// Mint an access token for local testing (dev mode only).
     Token {
         #[arg(long, value_parser = parse_role)]
@@ -74,6 +80,15 @@ enum UserCommand {
         #[arg(long)]
         display_name: Option<String>,
     },
+}
+
+#[derive(Subcommand)]
+enum CalendarCommand {
+    /// Load or replace calendar years from a file: JSON (one year or an array,
+    /// like calendars/cn-2026.json) or CSV (`jurisdiction,date,kind,name`).
+    Import { file: std::path::PathBuf },
+    /// List the loaded years.
+    List,
 }
 
 fn parse_role(s: &str) -> Result<Role, String> {
@@ -116,6 +131,28 @@ async fn main() -> anyhow::Result<()> {
                 println!(
                     "  {} ({}{unit}) password {}",
                     a.username, a.role, a.password
+                );
+            }
+            Ok(())
+        }
+        Command::Calendar {
+            command: CalendarCommand::Import { file },
+        } => import_calendar(Settings::load()?, &file).await,
+        Command::Calendar {
+            command: CalendarCommand::List,
+        } => {
+            let settings = Settings::load()?;
+            let repo = store::connect(&settings.database_url).await?;
+            for stored in repo.calendar_years().await? {
+                let y = stored.year;
+                println!(
+                    "{}/{}  version {}  {} holiday entries, {} make-up workdays  (loaded {})",
+                    y.jurisdiction,
+                    y.year,
+                    y.version.as_deref().unwrap_or("-"),
+                    y.holidays.len(),
+                    y.workdays.len(),
+                    stored.loaded_at
                 );
             }
             Ok(())
@@ -269,6 +306,40 @@ async fn create_user(
             other => other.into(),
         })?;
     println!("created {role} {username} ({})", user.id);
+    Ok(())
+}
+
+async fn import_calendar(settings: Settings, file: &std::path::Path) -> anyhow::Result<()> {
+    use civicsnap::deadlines::{check_calendar_update, parse_calendar_file};
+    use civicsnap::store::Actor;
+
+    let text =
+        std::fs::read_to_string(file).with_context(|| format!("reading {}", file.display()))?;
+    let csv = file
+        .extension()
+        .is_some_and(|ext| ext.eq_ignore_ascii_case("csv"));
+    let years = parse_calendar_file(&text, csv).context("the calendar file is invalid")?;
+    let repo = store::connect(&settings.database_url).await?;
+    let stored = repo
+        .calendar_years()
+        .await?
+        .into_iter()
+        .map(|s| s.year)
+        .collect();
+    check_calendar_update(stored, &years)
+        .context("the calendar would not be usable; nothing was loaded")?;
+    repo.save_calendar_years(
+        &years,
+        &Actor {
+            id: None,
+            role: "admin".into(),
+        },
+        now(),
+    )
+    .await?;
+    for y in &years {
+        println!("loaded {}/{}", y.jurisdiction, y.year);
+    }
     Ok(())
 }
 

@@ -4,10 +4,8 @@
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicI64, Ordering};
-use std::time::Duration;
 
 use arc_swap::ArcSwap;
-use tracing::Instrument;
 
 use crate::domain::routing::{RoutingTable, Rule, Zone, ZoneKind, parse_zone_geometry};
 use crate::error::ItemError;
@@ -217,24 +215,5 @@ impl LiveRouting {
         self.table.store(Arc::new(table));
         self.version.store(version, Ordering::Release);
         Ok(true)
-    }
-
-    /// Polls for changes made by other instances every `interval`.
-    pub fn spawn_refresh(self: Arc<Self>, repo: Arc<dyn Repository>, interval: Duration) {
-        tokio::spawn(async move {
-            let mut ticker = tokio::time::interval(interval);
-            ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-            loop {
-                ticker.tick().await;
-                let span = tracing::debug_span!("job", name = "routing_refresh");
-                match self.refresh(repo.as_ref()).instrument(span).await {
-                    Ok(true) => tracing::info!(version = self.version(), "routing table rebuilt"),
-                    Ok(false) => {}
-                    Err(e) => {
-                        tracing::error!(error = %e, "routing table refresh failed; keeping the previous table")
-                    }
-                }
-            }
-        });
     }
 }

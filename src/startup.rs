@@ -10,12 +10,13 @@ use actix_web::http::header::{HeaderName, HeaderValue};
 use actix_web::middleware::{Next, from_fn};
 use actix_web::{App, HttpMessage, HttpResponse, HttpServer, web};
 use anyhow::Context;
-use tokio::sync::Semaphore;
+use tokio::sync::{Notify, Semaphore};
 use tracing_actix_web::{RequestId, TracingLogger};
 use utoipa_actix_web::AppExt;
 
 use crate::auth::{JwtKeys, LogSmsSender, OtpCodes, SmsSender, load_jwt_secret};
 use crate::config::{Settings, StorageKind};
+use crate::deadlines::LiveDeadlines;
 use crate::demo::{self, DemoAccount};
 use crate::domain::geo::ServiceArea;
 use crate::domain::report::ReportRules;
@@ -24,6 +25,7 @@ use crate::metrics::Metrics;
 use crate::objects::{LocalStore, PhotoStore, S3Config, S3Store};
 use crate::routing::LiveRouting;
 use crate::state::AppState;
+use crate::workflow::{Workflow, WorkflowRules};
 use crate::{http, jobs, store};
 
 /// Replaceable collaborators; production uses the defaults.
@@ -68,11 +70,18 @@ pub async fn open_photo_store(settings: &Settings) -> anyhow::Result<Arc<dyn Pho
     })
 }
 
+/// What the jobs and the handlers share.
+struct Engines {
+    routing: Arc<LiveRouting>,
+    workflow: Arc<Workflow>,
+    auto_dispatch: Arc<Notify>,
+}
+
 fn build_state(
     settings: Settings,
     repo: Arc<dyn store::Repository>,
     photos: Arc<dyn PhotoStore>,
-    routing: Arc<LiveRouting>,
+    engines: Engines,
     overrides: Overrides,
 ) -> anyhow::Result<AppState> {
     let secret = load_jwt_secret(&settings).context("loading the JWT secret")?;
@@ -107,7 +116,9 @@ fn build_state(
             service_area,
         },
         tz: settings.city.tz()?,
-        routing,
+        routing: engines.routing,
+        workflow: engines.workflow,
+        auto_dispatch: engines.auto_dispatch,
         repo,
         photos,
         settings,
@@ -171,9 +182,35 @@ impl Application {
                 .await
                 .context("loading the routing table")?,
         );
-        routing.clone().spawn_refresh(
+        let tz = settings.city.tz()?;
+        let deadlines = Arc::new(
+            LiveDeadlines::load(repo.as_ref(), &settings.workflow, tz)
+                .await
+                .context("loading working calendars and deadline profiles")?,
+        );
+        jobs::reference_refresh::spawn(
             repo.clone(),
+            routing.clone(),
+            deadlines.clone(),
             Duration::from_secs(settings.routing.refresh_secs.max(1)),
+        );
+        let workflow = Arc::new(Workflow::new(
+            repo.clone(),
+            deadlines,
+            WorkflowRules::from_settings(&settings.workflow),
+        ));
+        let auto_dispatch = Arc::new(Notify::new());
+        jobs::auto_dispatch::spawn(
+            workflow.clone(),
+            repo.clone(),
+            auto_dispatch.clone(),
+            Duration::from_secs(settings.workflow.auto_dispatch_interval_secs.max(1)),
+        );
+        jobs::deadline_sweeper::spawn(
+            repo.clone(),
+            format!("instance-{}", uuid::Uuid::now_v7()),
+            Duration::from_secs(settings.workflow.sweep_interval_secs.max(1)),
+            settings.workflow.sweep_batch,
         );
         jobs::photo_cleanup::spawn(
             repo.clone(),
@@ -191,7 +228,17 @@ impl Application {
             n => n,
         };
         let json_limit = settings.server.json_limit;
-        let state = web::Data::new(build_state(settings, repo, photos, routing, overrides)?);
+        let state = web::Data::new(build_state(
+            settings,
+            repo,
+            photos,
+            Engines {
+                routing,
+                workflow,
+                auto_dispatch,
+            },
+            overrides,
+        )?);
         let app_state = state.clone();
         let server = HttpServer::new(move || {
             App::new()

@@ -6,7 +6,7 @@ use std::sync::Arc;
 
 use chrono::{DateTime, SubsecRound, Utc};
 use governor::{DefaultKeyedRateLimiter, Quota, RateLimiter};
-use tokio::sync::Semaphore;
+use tokio::sync::{Notify, Semaphore};
 
 use crate::auth::{JwtKeys, OtpCodes, SmsSender};
 use crate::config::Settings;
@@ -15,6 +15,7 @@ use crate::metrics::Metrics;
 use crate::objects::PhotoStore;
 use crate::routing::LiveRouting;
 use crate::store::Repository;
+use crate::workflow::Workflow;
 
 pub struct AppState {
     pub settings: Settings,
@@ -29,6 +30,9 @@ pub struct AppState {
     pub metrics: Arc<Metrics>,
     pub report_rules: ReportRules,
     pub routing: Arc<LiveRouting>,
+    pub workflow: Arc<Workflow>,
+    /// Wakes the auto-dispatch job when a report is stored on this instance.
+    pub auto_dispatch: Arc<Notify>,
     pub tz: chrono_tz::Tz,
 }
 

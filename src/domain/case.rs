@@ -500,6 +500,12 @@ pub enum Effect {
     AssignmentSigned {
         unit: String,
     },
+    /// A co-unit (协办) reported its own share done. The case does not move:
+    /// only the lead's report sends it to the check, and from then on the
+    /// lead's `CoUnitsOutstanding` no longer names this unit.
+    AssignmentFinished {
+        unit: String,
+    },
     /// Informational for the lead's report: co-units that have not finished.
     /// The lead is not blocked on them; the checker sees them.
     CoUnitsOutstanding {
@@ -1003,6 +1009,34 @@ pub fn apply(
             _ => wrong_state,
         },
         Action::ReportDone { after_photo_ids } => {
+            if let Some(assignment) = co_assignment_of(case, actor) {
+                // A co-unit may finish before the lead has signed: its share
+                // does not depend on the lead's.
+                if !matches!(from, S::Dispatched | S::InProgress) {
+                    return wrong_state;
+                }
+                if !assignment.signed {
+                    return Err(Refusal::InvalidInput("sign the assignment first".into()));
+                }
+                if assignment.finished {
+                    return Err(Refusal::InvalidInput(
+                        "this assignment is already reported done".into(),
+                    ));
+                }
+                if after_photo_ids.is_empty() {
+                    return Err(Refusal::MissingAfterPhoto);
+                }
+                // Internal: the reporter waits for the lead's report, which
+                // is the one that says the problem is fixed.
+                return t(
+                    from,
+                    "co_unit_done",
+                    false,
+                    vec![E::AssignmentFinished {
+                        unit: assignment.unit.clone(),
+                    }],
+                );
+            }
             if from != S::InProgress {
                 return wrong_state;
             }
@@ -1212,6 +1246,16 @@ fn lead_unit_of<'a>(case: &CaseSnapshot, actor: &'a Actor) -> Result<&'a str, Re
     }
 }
 
+/// The actor's own co-unit assignment. `None` for the lead unit even if bad
+/// data also lists it as a co-unit, so the lead always gets the lead's rules.
+fn co_assignment_of<'c>(case: &'c CaseSnapshot, actor: &Actor) -> Option<&'c Assignment> {
+    let unit = actor_unit(actor).ok()?;
+    if case.lead_unit.as_deref() == Some(unit) {
+        return None;
+    }
+    case.co_units.iter().find(|a| a.unit == unit)
+}
+
 fn require_reason(reason: &str) -> Result<(), Refusal> {
     if reason.trim().is_empty() {
         Err(Refusal::MissingReason)
@@ -1361,6 +1405,13 @@ mod tests {
             }
             _ => None,
         };
+        // A co-unit reports done only on a signed assignment; Sign itself
+        // needs it unsigned, so only ReportDone gets the signed fixture.
+        if kind == ActionKind::ReportDone {
+            for a in &mut case.co_units {
+                a.signed = true;
+            }
+        }
         case
     }
 
@@ -1434,7 +1485,8 @@ mod tests {
     }
 
     /// The actors of the exhaustive table: every role (not the reporter; unit roles
-    /// belong to the lead unit), the system, and the reporter (a citizen).
+    /// belong to the lead unit), a co-unit's staff, the system, and the reporter
+    /// (a citizen).
     #[derive(Clone, Copy, Debug, PartialEq, Eq)]
     enum W {
         Cit,
@@ -1442,6 +1494,8 @@ mod tests {
         Op,
         Staff,
         Lead,
+        /// Unit staff of the co-unit `CO`.
+        Co,
         Sup,
         Adm,
         Integ,
@@ -1449,12 +1503,13 @@ mod tests {
         Rep,
     }
 
-    const ACTORS: [W; 10] = [
+    const ACTORS: [W; 11] = [
         W::Cit,
         W::Insp,
         W::Op,
         W::Staff,
         W::Lead,
+        W::Co,
         W::Sup,
         W::Adm,
         W::Integ,
@@ -1470,6 +1525,7 @@ mod tests {
             W::Op => Actor::new(id, Role::Operator, None),
             W::Staff => Actor::new(id, Role::UnitStaff, Some(LEAD.into())),
             W::Lead => Actor::new(id, Role::UnitLead, Some(LEAD.into())),
+            W::Co => Actor::new(id, Role::UnitStaff, Some(CO.into())),
             W::Sup => Actor::new(id, Role::Supervisor, None),
             W::Adm => Actor::new(id, Role::Admin, None),
             W::Integ => Actor::new(id, Role::Integrator, None),
@@ -1483,7 +1539,7 @@ mod tests {
             W::Cit | W::Rep => "citizen",
             W::Insp => "inspector",
             W::Op => "operator",
-            W::Staff => "unit_staff",
+            W::Staff | W::Co => "unit_staff",
             W::Lead => "unit_lead",
             W::Sup => "supervisor",
             W::Adm => "admin",
@@ -1493,8 +1549,35 @@ mod tests {
     }
 
     /// DESIGN.md §3 actions table, transcribed by hand: who, and from → to.
-    /// (action, who may, allowed from → to).
+    /// (action, who may, allowed from → to). `W::Co` is in "who" wherever its
+    /// role may act; what it may then do is [`co_unit_moves`].
     type Row = (ActionKind, Vec<W>, Vec<(CaseState, CaseState)>);
+
+    /// What the co-unit may do where its role is allowed. In a state where the
+    /// lead could act but the co-unit cannot, the co-unit gets `WrongUnit`.
+    fn co_unit_moves(kind: ActionKind) -> Vec<(CaseState, CaseState)> {
+        use CaseState::*;
+        let same = |states: &[CaseState]| states.iter().map(|s| (*s, *s)).collect::<Vec<_>>();
+        match kind {
+            // Co-units sign and finish their own share; the case stays put.
+            // ReportDone used to be lead-only (co-unit → WrongUnit); co-units
+            // now report their share done, deliberately.
+            ActionKind::Sign | ActionKind::ReportDone => same(&[Dispatched, InProgress]),
+            ActionKind::Comment => same(&[
+                Submitted,
+                Verifying,
+                Filed,
+                Dispatched,
+                InProgress,
+                Suspended,
+                AwaitingCheck,
+                Closed,
+                NotFiled,
+                Cancelled,
+            ]),
+            _ => vec![],
+        }
+    }
 
     fn expectation_table() -> Vec<Row> {
         use ActionKind as K;
@@ -1509,7 +1592,7 @@ mod tests {
             Suspended,
             AwaitingCheck,
         ];
-        let unit = vec![W::Staff, W::Lead];
+        let unit = vec![W::Staff, W::Lead, W::Co];
         vec![
             (
                 K::File,
@@ -1587,7 +1670,7 @@ mod tests {
             (K::Urge, vec![W::Op, W::Sup], same(&open)),
             (
                 K::Comment,
-                vec![W::Rep, W::Insp, W::Op, W::Sup, W::Staff, W::Lead],
+                vec![W::Rep, W::Insp, W::Op, W::Sup, W::Staff, W::Lead, W::Co],
                 same(&[
                     Submitted,
                     Verifying,
@@ -1622,16 +1705,27 @@ mod tests {
         for (kind, who, moves) in &table {
             let action = sample(*kind);
             assert_eq!(action.kind(), *kind);
+            let co_moves = co_unit_moves(*kind);
             for state in CaseState::ALL {
                 let case = case_for(*kind, state);
                 for w in ACTORS {
                     let got = apply(&case, &actor(w), &action, now());
+                    let lead_may = moves.iter().find(|(from, _)| *from == state);
                     let expected = if !who.contains(&w) {
                         Err(Refusal::WrongRole {
                             role: role_name(w),
                             action: kind.as_str(),
                         })
-                    } else if let Some((_, to)) = moves.iter().find(|(from, _)| *from == state) {
+                    } else if w == W::Co {
+                        match co_moves.iter().find(|(from, _)| *from == state) {
+                            Some((_, to)) => Ok(*to),
+                            None if lead_may.is_some() => Err(Refusal::WrongUnit),
+                            None => Err(Refusal::WrongState {
+                                state,
+                                action: kind.as_str(),
+                            }),
+                        }
+                    } else if let Some((_, to)) = lead_may {
                         Ok(*to)
                     } else {
                         Err(Refusal::WrongState {
@@ -1653,7 +1747,7 @@ mod tests {
                 }
             }
         }
-        assert_eq!(checked, 27 * 11 * 10);
+        assert_eq!(checked, 27 * 11 * 11);
     }
 
     #[test]
@@ -1897,7 +1991,9 @@ mod tests {
     fn unit_actions_need_the_right_unit() {
         let no_unit = Actor::new(Uuid::from_u128(0xC000), Role::UnitLead, None);
         let empty_unit = Actor::new(Uuid::from_u128(0xC001), Role::UnitLead, Some(String::new()));
-        // Requests and the report belong to the lead unit; co-units may not make them.
+        // Requests and the case's report belong to the lead unit; co-units may
+        // not make them (a co-unit's ReportDone finishes only its own share,
+        // see `co_unit_reports_its_own_share_done`).
         let lead_only = [
             (CaseState::InProgress, sample(ActionKind::RequestReturn)),
             (CaseState::InProgress, sample(ActionKind::RequestExtension)),
@@ -1915,7 +2011,9 @@ mod tests {
                     who.unit
                 );
             }
-            if action.kind() != ActionKind::Sign {
+            // Deliberately no longer WrongUnit for ReportDone: co-units report
+            // their own share done.
+            if !matches!(action.kind(), ActionKind::Sign | ActionKind::ReportDone) {
                 assert_eq!(
                     apply(&case, &staff_of(CO), &action, now()),
                     Err(Refusal::WrongUnit),
@@ -2108,6 +2206,173 @@ mod tests {
                 },
             ]
         );
+    }
+
+    #[test]
+    fn co_unit_reports_its_own_share_done() {
+        let photos = |n: usize| Action::ReportDone {
+            after_photo_ids: (0..n).map(|i| Uuid::from_u128(0x900 + i as u128)).collect(),
+        };
+        let sign_first = Err(Refusal::InvalidInput("sign the assignment first".into()));
+        let done_twice = Err(Refusal::InvalidInput(
+            "this assignment is already reported done".into(),
+        ));
+        let wrong = |state| {
+            Err(Refusal::WrongState {
+                state,
+                action: "report_done",
+            })
+        };
+        // (state, signed, finished, photos, expected)
+        type Row = (CaseState, bool, bool, usize, Result<(), Refusal>);
+        let table: Vec<Row> = vec![
+            (CaseState::Dispatched, true, false, 1, Ok(())),
+            (CaseState::InProgress, true, false, 1, Ok(())),
+            (CaseState::InProgress, true, false, 3, Ok(())),
+            (CaseState::Dispatched, false, false, 1, sign_first.clone()),
+            (CaseState::InProgress, false, false, 1, sign_first.clone()),
+            // Unsigned is reported before missing photos: signing comes first.
+            (CaseState::InProgress, false, false, 0, sign_first),
+            (
+                CaseState::InProgress,
+                true,
+                false,
+                0,
+                Err(Refusal::MissingAfterPhoto),
+            ),
+            (CaseState::Dispatched, true, true, 1, done_twice.clone()),
+            (CaseState::InProgress, true, true, 1, done_twice.clone()),
+            // Already done is the answer even without photos: nothing to add.
+            (CaseState::InProgress, true, true, 0, done_twice),
+            (CaseState::Filed, true, false, 1, wrong(CaseState::Filed)),
+            (
+                CaseState::Suspended,
+                true,
+                false,
+                1,
+                wrong(CaseState::Suspended),
+            ),
+            (
+                CaseState::AwaitingCheck,
+                true,
+                false,
+                1,
+                wrong(CaseState::AwaitingCheck),
+            ),
+            (CaseState::Closed, true, true, 1, wrong(CaseState::Closed)),
+        ];
+        let co_lead = Actor::new(Uuid::from_u128(0xB001), Role::UnitLead, Some(CO.into()));
+        for (state, signed, finished, n, want) in table {
+            let mut case = case_in(state);
+            case.co_units[0].signed = signed;
+            case.co_units[0].finished = finished;
+            case.pending_request = Some(pending_extension());
+            for who in [staff_of(CO), co_lead.clone()] {
+                let got = apply(&case, &who, &photos(n), now()).map(|t| {
+                    assert_eq!(t.from, state);
+                    assert_eq!(t.to, state, "a co-unit never moves the case");
+                    assert_eq!(t.event_kind, "co_unit_done");
+                    assert!(!t.public);
+                    // The lead's pending request is none of the co-unit's business.
+                    assert_eq!(
+                        t.effects,
+                        vec![Effect::AssignmentFinished { unit: CO.into() }]
+                    );
+                });
+                assert_eq!(
+                    got, want,
+                    "{state:?} signed={signed} finished={finished} n={n}"
+                );
+            }
+        }
+    }
+
+    #[test]
+    fn co_unit_done_then_lead_report_skips_it() {
+        let mut case = case_in(CaseState::InProgress);
+        case.co_units.push(Assignment {
+            unit: "U-CO2".into(),
+            signed: true,
+            finished: false,
+        });
+        case.co_units[0].signed = true;
+        let t = apply(&case, &staff_of(CO), &sample(ActionKind::ReportDone), now()).unwrap();
+        assert_eq!(
+            t.effects,
+            vec![Effect::AssignmentFinished { unit: CO.into() }]
+        );
+        // What the caller does with the effect, then the second report.
+        case.co_units[0].finished = true;
+        assert_eq!(
+            apply(&case, &staff_of(CO), &sample(ActionKind::ReportDone), now())
+                .map_err(|e| e.code()),
+            Err("invalid_input")
+        );
+        let t = apply(&case, &lead_staff(), &sample(ActionKind::ReportDone), now()).unwrap();
+        assert_eq!(t.to, CaseState::AwaitingCheck);
+        assert!(t.effects.contains(&Effect::CoUnitsOutstanding {
+            units: vec!["U-CO2".into()]
+        }));
+        // Once the case awaits the check, the other co-unit is too late.
+        let mut checking = case.clone();
+        checking.state = CaseState::AwaitingCheck;
+        assert_eq!(
+            apply(
+                &checking,
+                &staff_of("U-CO2"),
+                &sample(ActionKind::ReportDone),
+                now()
+            ),
+            Err(Refusal::WrongState {
+                state: CaseState::AwaitingCheck,
+                action: "report_done"
+            })
+        );
+    }
+
+    #[test]
+    fn lead_report_done_is_unchanged_by_the_co_unit_path() {
+        // (state, actor, expected)
+        let table: Vec<(CaseState, Actor, Result<CaseState, Refusal>)> = vec![
+            (
+                CaseState::InProgress,
+                lead_staff(),
+                Ok(CaseState::AwaitingCheck),
+            ),
+            (
+                CaseState::Dispatched,
+                lead_staff(),
+                Err(Refusal::WrongState {
+                    state: CaseState::Dispatched,
+                    action: "report_done",
+                }),
+            ),
+            (
+                CaseState::InProgress,
+                staff_of("U-STRANGER"),
+                Err(Refusal::WrongUnit),
+            ),
+            (
+                CaseState::Dispatched,
+                staff_of("U-STRANGER"),
+                Err(Refusal::WrongState {
+                    state: CaseState::Dispatched,
+                    action: "report_done",
+                }),
+            ),
+        ];
+        for (state, who, want) in table {
+            let mut case = case_in(state);
+            // Bad data listing the lead as a co-unit too must not give the lead
+            // the co-unit's rules.
+            case.co_units.push(Assignment {
+                unit: LEAD.into(),
+                signed: true,
+                finished: false,
+            });
+            let got = apply(&case, &who, &sample(ActionKind::ReportDone), now()).map(|t| t.to);
+            assert_eq!(got, want, "{state:?} {:?}", who.unit);
+        }
     }
 
     #[test]

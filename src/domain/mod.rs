@@ -2,7 +2,9 @@
 //! Whatever needs "now" takes it as an argument.
 
 pub mod case;
+pub mod clock;
 pub mod deadline;
+pub mod evidence;
 pub mod geo;
 pub mod phone;
 pub mod report;

@@ -13,13 +13,15 @@ use utoipa_actix_web::service_config::ServiceConfig;
 use uuid::Uuid;
 
 use crate::auth::AuthUser;
+use crate::domain::deadline::Urgency;
 use crate::domain::role::Role;
 use crate::domain::routing::Conflict;
 use crate::error::{ApiError, ItemError};
 use crate::routing::{parse_zone_collection, rule_from_record, table_after_import};
 use crate::state::{AppState, now};
 use crate::store::{
-    Actor, AuditEntry, CategorySeed, Deletion, ImportCounts, RuleRecord, StoreError, UnitRecord,
+    Actor, AuditEntry, CategoryPolicy, CategorySeed, Deletion, ImportCounts, RuleRecord,
+    StoreError, UnitRecord,
 };
 
 pub fn configure(cfg: &mut ServiceConfig) {
@@ -43,7 +45,7 @@ pub fn configure(cfg: &mut ServiceConfig) {
 /// Largest zone import accepted (a city's unit grids run to a few MB).
 const MAX_IMPORT_BYTES: usize = 64 * 1024 * 1024;
 
-fn require_admin(user: &AuthUser) -> Result<Actor, ApiError> {
+pub(super) fn require_admin(user: &AuthUser) -> Result<Actor, ApiError> {
     user.require(|r| r == Role::Admin, "reference data is changed by admins")?;
     Ok(Actor {
         id: Some(user.id),
@@ -58,10 +60,17 @@ fn require_reader(user: &AuthUser) -> Result<(), ApiError> {
     )
 }
 
-/// Rebuilds this instance's table now rather than at the next poll.
-async fn refresh_routing(state: &AppState) -> Result<(), ApiError> {
+/// Rebuilds this instance's routing table and deadline book now rather than at
+/// the next poll; both follow the one reference version.
+pub(super) async fn refresh_routing(state: &AppState) -> Result<(), ApiError> {
     state
         .routing
+        .refresh(state.repo.as_ref())
+        .await
+        .map_err(ApiError::internal)?;
+    state
+        .workflow
+        .deadlines()
         .refresh(state.repo.as_ref())
         .await
         .map_err(ApiError::internal)?;
@@ -266,7 +275,7 @@ async fn delete_unit(
 }
 
 /// The answer to a DELETE of reference data; rebuilds routing when something went.
-async fn deletion_response(
+pub(super) async fn deletion_response(
     state: &AppState,
     deletion: Deletion,
     what: &'static str,
@@ -301,7 +310,7 @@ pub struct CategoryInput {
     /// Open311 `service_code`.
     #[serde(default)]
     pub service_code: Option<String>,
-    /// `normal` or `urgent`.
+    /// `normal`, `urgent` or `critical`.
     #[serde(default = "normal")]
     pub default_urgency: String,
     #[serde(default = "yes")]
@@ -314,6 +323,20 @@ pub struct CategoryInput {
     pub sort_order: i64,
     #[serde(default = "yes")]
     pub active: bool,
+    /// Filing and dispatch without an operator for app reports with a photo and
+    /// a matching rule.
+    #[serde(default = "yes")]
+    pub auto_dispatch: bool,
+    /// The reporter may confirm the fix themselves (核查 by the reporter).
+    #[serde(default)]
+    pub reporter_may_check: bool,
+    /// How many extensions (延期) a case may be granted.
+    #[serde(default = "two")]
+    pub max_extensions: u32,
+}
+
+fn two() -> u32 {
+    2
 }
 
 fn normal() -> String {
@@ -345,11 +368,11 @@ async fn save_category(
             "a 大类 code is 2 digits; a 小类 code is 4 digits starting with its parent's",
         ));
     }
-    if !matches!(input.default_urgency.as_str(), "normal" | "urgent") {
+    if Urgency::parse(&input.default_urgency).is_none() {
         return Err(ApiError::invalid_field(
             "default_urgency",
             "invalid_urgency",
-            "default_urgency is normal or urgent",
+            "default_urgency is normal, urgent or critical",
         ));
     }
     let category = CategorySeed {
@@ -365,6 +388,11 @@ async fn save_category(
         deadline_profile: input.deadline_profile,
         sort_order: input.sort_order,
         active: input.active,
+        policy: CategoryPolicy {
+            auto_dispatch: input.auto_dispatch,
+            reporter_may_check: input.reporter_may_check,
+            max_extensions: input.max_extensions,
+        },
     };
     state
         .repo

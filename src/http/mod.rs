@@ -4,7 +4,9 @@
 
 pub mod admin;
 pub mod auth;
+pub mod cases;
 pub mod categories;
+pub mod deadlines;
 pub mod ops;
 pub mod photos;
 pub mod reports;
@@ -21,7 +23,7 @@ use utoipa_actix_web::service_config::ServiceConfig;
     info(
         title = "civicsnap",
         description = "Citizen snap-and-report (随手拍) backend: photo and report intake, \
-                       ownership routing, deadlines. Errors are application/problem+json \
+                       ownership routing, the case workflow and its deadlines. Errors are application/problem+json \
                        (RFC 9457) with a stable `code`.",
         license(name = "AGPL-3.0-or-later")
     ),
@@ -34,6 +36,8 @@ use utoipa_actix_web::service_config::ServiceConfig;
         (name = "reports", description = "Citizen reports"),
         (name = "categories", description = "What can be reported"),
         (name = "routing", description = "Ownership routing (谁主管、谁负责)"),
+        (name = "cases", description = "Case workflow: actions, timeline, deadlines, queues"),
+        (name = "deadlines", description = "Deadline computation on the working calendar"),
         (name = "admin", description = "Reference data: units, categories, zones, rules (audited)"),
     )
 )]
@@ -64,6 +68,8 @@ pub fn configure(cfg: &mut ServiceConfig) {
     reports::configure(cfg);
     categories::configure(cfg);
     routing::configure(cfg);
+    cases::configure(cfg);
+    deadlines::configure(cfg);
     admin::configure(cfg);
 }
 

@@ -332,6 +332,9 @@ async fn create_report(
     {
         Ok(case) => {
             tracing::info!(case = %case.id, tracking_no = %case.tracking_no, "report filed");
+            if case.routing.lead_unit.is_some() {
+                state.auto_dispatch.notify_one();
+            }
             Ok(HttpResponse::Created()
                 .insert_header((header::LOCATION, format!("/api/v1/reports/{}", case.id)))
                 .json(ReportView::of(&case, Audience::Reporter)))
@@ -390,7 +393,9 @@ async fn get_report(
         .ok_or(ApiError::NotFound("report"))?;
     let audience = if case.reporter_id == user.id {
         Audience::Reporter
-    } else if sees_all_cases(&user) {
+    } else if (user.role.is_staff() && !user.role.is_unit_role())
+        || (user.role.is_unit_role() && assigned_to_callers_unit(&state, &user, case.id).await?)
+    {
         Audience::Staff
     } else {
         return Err(ApiError::NotFound("report"));
@@ -398,10 +403,21 @@ async fn get_report(
     Ok(web::Json(ReportView::of(&case, audience)))
 }
 
-/// Unit staff only see cases assigned to their unit, which needs routing; until a
-/// case is routed, only centre staff and inspectors see it.
-fn sees_all_cases(user: &AuthUser) -> bool {
-    user.role.is_staff() && !user.role.is_unit_role()
+/// Unit staff see a report once it is assigned to their unit (lead or co-unit).
+async fn assigned_to_callers_unit(
+    state: &AppState,
+    user: &AuthUser,
+    case_id: Uuid,
+) -> Result<bool, ApiError> {
+    let Some(case) = state
+        .workflow
+        .case(case_id)
+        .await
+        .map_err(super::cases::workflow_error)?
+    else {
+        return Ok(false);
+    };
+    Ok(super::cases::access(user, &case) == Some(super::cases::Access::Unit))
 }
 
 #[derive(Debug, Deserialize, IntoParams)]

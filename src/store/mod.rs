@@ -1,6 +1,7 @@
 //! Persistence: one `Repository` trait of use-case methods, each owning its
 //! transaction, implemented for SQLite and PostgreSQL from the same SQL (`sql.rs`).
 
+mod deadlines;
 mod intake;
 mod postgres;
 mod records;
@@ -8,6 +9,7 @@ mod reference;
 mod sql;
 mod sqlite;
 mod tracking;
+mod workflow;
 
 use std::sync::Arc;
 
@@ -15,11 +17,18 @@ use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use uuid::Uuid;
 
+use crate::domain::clock::Clock;
+use crate::domain::deadline::{CalendarYear, DeadlineProfile};
 use crate::domain::phone::Phone;
 
+pub use deadlines::StoredCalendarYear;
 pub use postgres::PostgresRepository;
 pub use records::*;
 pub use sqlite::SqliteRepository;
+pub use workflow::{
+    AssignmentRecord, CaseChange, CaseCursor, CaseQuery, CaseSort, CaseSummary, CategoryPolicy,
+    DISPATCH_CENTRE, NewEvent, OutboxEntry, SaveOutcome, SweepReport, WorkflowCase, WorkflowFields,
+};
 
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
@@ -253,6 +262,59 @@ pub trait Repository: Send + Sync + 'static {
     ) -> Result<Deletion, StoreError>;
     /// The latest reference-data changes, newest first.
     async fn audit_log(&self, limit: i64) -> Result<Vec<AuditEntry>, StoreError>;
+
+    // --- deadline profiles and working calendars (audited, bump the version) ------
+
+    async fn deadline_profiles(&self) -> Result<Vec<DeadlineProfile>, StoreError>;
+    /// Creates or replaces a profile by id; Err(Conflict) when another profile
+    /// already covers the same category prefix and urgency.
+    async fn save_deadline_profile(
+        &self,
+        profile: &DeadlineProfile,
+        actor: &Actor,
+        now: DateTime<Utc>,
+    ) -> Result<(), StoreError>;
+    /// Refuses to delete the normal-urgency default.
+    async fn delete_deadline_profile(
+        &self,
+        id: &str,
+        actor: &Actor,
+        now: DateTime<Utc>,
+    ) -> Result<Deletion, StoreError>;
+    async fn calendar_years(&self) -> Result<Vec<StoredCalendarYear>, StoreError>;
+    /// Loads or replaces whole years, in one transaction.
+    async fn save_calendar_years(
+        &self,
+        years: &[CalendarYear],
+        actor: &Actor,
+        now: DateTime<Utc>,
+    ) -> Result<(), StoreError>;
+
+    // --- case workflow ------------------------------------------------------------
+
+    async fn workflow_case(&self, id: Uuid) -> Result<Option<WorkflowCase>, StoreError>;
+    /// Saves a transition if the case is still at `change.expected_version`.
+    async fn save_case_change(&self, change: &CaseChange) -> Result<SaveOutcome, StoreError>;
+    /// Every clock the case ever ran, oldest first.
+    async fn case_clocks(&self, case_id: Uuid) -> Result<Vec<Clock>, StoreError>;
+    /// The dispatch queue and unit inboxes.
+    async fn list_cases(&self, query: &CaseQuery) -> Result<Vec<CaseSummary>, StoreError>;
+    /// Submitted, routed cases of auto-dispatch categories, oldest first.
+    async fn auto_dispatch_candidates(&self, limit: i64) -> Result<Vec<Uuid>, StoreError>;
+    /// Records the warning/overdue/escalation events of up to `limit` due clocks.
+    async fn sweep_clocks(&self, now: DateTime<Utc>, limit: i64)
+    -> Result<SweepReport, StoreError>;
+    /// A lease that lets one instance at a time run a job where the database
+    /// cannot skip locked rows (SQLite); PostgreSQL grants it to everyone.
+    async fn take_job_lease(
+        &self,
+        name: &str,
+        holder: &str,
+        now: DateTime<Utc>,
+        ttl: chrono::Duration,
+    ) -> Result<bool, StoreError>;
+    /// Outbox rows after `after` (an outbox id), oldest first.
+    async fn outbox(&self, after: i64, limit: i64) -> Result<Vec<OutboxEntry>, StoreError>;
 }
 
 /// Opens the backend the URL names and applies migrations.

@@ -58,6 +58,18 @@ impl PostgresRepository {
         Ok(last)
     }
 
+    /// Sweepers on PostgreSQL claim rows with `FOR UPDATE SKIP LOCKED`, so every
+    /// instance may sweep at once.
+    async fn job_lease(
+        &self,
+        _name: &str,
+        _holder: &str,
+        _now: chrono::DateTime<chrono::Utc>,
+        _ttl: chrono::Duration,
+    ) -> Result<bool, StoreError> {
+        Ok(true)
+    }
+
     fn writer(&self) -> &Pool<Postgres> {
         &self.pool
     }
@@ -69,3 +81,9 @@ impl PostgresRepository {
 
 super::sql::impl_repository!(PostgresRepository, sqlx::Postgres, "postgres");
 super::reference::impl_reference_data!(PostgresRepository, sqlx::Postgres);
+super::deadlines::impl_deadline_data!(PostgresRepository, sqlx::Postgres);
+super::workflow::impl_workflow!(
+    PostgresRepository,
+    sqlx::Postgres,
+    "FOR UPDATE OF k SKIP LOCKED"
+);

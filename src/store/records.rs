@@ -11,11 +11,11 @@ use crate::domain::geo::LatLon;
 use crate::domain::phone::Phone;
 use crate::domain::role::Role;
 
-fn parse_id(s: &str) -> Result<Uuid, StoreError> {
+pub(super) fn parse_id(s: &str) -> Result<Uuid, StoreError> {
     Uuid::parse_str(s).map_err(|_| StoreError::Corrupt(format!("bad id {s:?}")))
 }
 
-fn parse_opt_id(s: Option<String>) -> Result<Option<Uuid>, StoreError> {
+pub(super) fn parse_opt_id(s: Option<String>) -> Result<Option<Uuid>, StoreError> {
     s.as_deref().map(parse_id).transpose()
 }
 
@@ -568,6 +568,7 @@ pub struct CategorySeed {
     pub deadline_profile: Option<String>,
     pub sort_order: i64,
     pub active: bool,
+    pub policy: super::workflow::CategoryPolicy,
 }
 
 /// Reference data loaded together, e.g. the demo city.

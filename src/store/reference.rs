@@ -17,7 +17,7 @@ macro_rules! impl_reference_data {
             const RULE_COLUMNS: &str = "id, version, category_prefix, zone_code, lead_unit, co_units, \
                 deadline_profile, priority, valid_from, valid_to, active, note";
 
-            async fn audit(
+            pub(in super::super) async fn audit(
                 tx: &mut sqlx::Transaction<'static, $db>,
                 actor: &Actor,
                 action: &str,
@@ -51,13 +51,16 @@ macro_rules! impl_reference_data {
             async fn upsert_category(tx: &mut sqlx::Transaction<'static, $db>, c: &CategorySeed) -> Result<(), StoreError> {
                 sqlx::query(
                     "INSERT INTO categories (code, parent_code, name_zh, name_en, sort_order, active, national_code, \
-                       service_code, default_urgency, requires_photo, public, deadline_profile) \
-                     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12) \
+                       service_code, default_urgency, requires_photo, public, deadline_profile, auto_dispatch, \
+                       reporter_may_check, max_extensions) \
+                     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15) \
                      ON CONFLICT (code) DO UPDATE SET parent_code = excluded.parent_code, name_zh = excluded.name_zh, \
                        name_en = excluded.name_en, sort_order = excluded.sort_order, active = excluded.active, \
                        national_code = excluded.national_code, service_code = excluded.service_code, \
                        default_urgency = excluded.default_urgency, requires_photo = excluded.requires_photo, \
-                       public = excluded.public, deadline_profile = excluded.deadline_profile",
+                       public = excluded.public, deadline_profile = excluded.deadline_profile, \
+                       auto_dispatch = excluded.auto_dispatch, reporter_may_check = excluded.reporter_may_check, \
+                       max_extensions = excluded.max_extensions",
                 )
                 .bind(&c.code)
                 .bind(c.parent_code.as_deref())
@@ -71,6 +74,9 @@ macro_rules! impl_reference_data {
                 .bind(c.requires_photo)
                 .bind(c.public)
                 .bind(c.deadline_profile.as_deref())
+                .bind(c.policy.auto_dispatch)
+                .bind(c.policy.reporter_may_check)
+                .bind(i64::from(c.policy.max_extensions))
                 .execute(&mut **tx)
                 .await?;
                 Ok(())

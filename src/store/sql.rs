@@ -685,6 +685,61 @@ macro_rules! impl_repository {
                 self.ref_audit_log(limit).await
             }
 
+            async fn deadline_profiles(&self) -> Result<Vec<$crate::domain::deadline::DeadlineProfile>, StoreError> {
+                self.dl_profiles().await
+            }
+
+            async fn save_deadline_profile(&self, profile: &$crate::domain::deadline::DeadlineProfile, actor: &Actor,
+                now: DateTime<Utc>) -> Result<(), StoreError> {
+                self.dl_save_profile(profile, actor, now).await
+            }
+
+            async fn delete_deadline_profile(&self, id: &str, actor: &Actor, now: DateTime<Utc>) -> Result<Deletion, StoreError> {
+                self.dl_delete_profile(id, actor, now).await
+            }
+
+            async fn calendar_years(&self) -> Result<Vec<StoredCalendarYear>, StoreError> {
+                self.dl_calendar_years().await
+            }
+
+            async fn save_calendar_years(&self, years: &[$crate::domain::deadline::CalendarYear], actor: &Actor,
+                now: DateTime<Utc>) -> Result<(), StoreError> {
+                self.dl_save_calendar_years(years, actor, now).await
+            }
+
+            async fn workflow_case(&self, id: Uuid) -> Result<Option<WorkflowCase>, StoreError> {
+                self.wf_case(id).await
+            }
+
+            async fn save_case_change(&self, change: &CaseChange) -> Result<SaveOutcome, StoreError> {
+                self.wf_save(change).await
+            }
+
+            async fn case_clocks(&self, case_id: Uuid) -> Result<Vec<$crate::domain::clock::Clock>, StoreError> {
+                self.wf_all_clocks(case_id).await
+            }
+
+            async fn list_cases(&self, query: &CaseQuery) -> Result<Vec<CaseSummary>, StoreError> {
+                self.wf_list(query).await
+            }
+
+            async fn auto_dispatch_candidates(&self, limit: i64) -> Result<Vec<Uuid>, StoreError> {
+                self.wf_auto_dispatch_candidates(limit).await
+            }
+
+            async fn sweep_clocks(&self, now: DateTime<Utc>, limit: i64) -> Result<SweepReport, StoreError> {
+                self.wf_sweep(now, limit).await
+            }
+
+            async fn take_job_lease(&self, name: &str, holder: &str, now: DateTime<Utc>, ttl: chrono::Duration)
+                -> Result<bool, StoreError> {
+                self.job_lease(name, holder, now, ttl).await
+            }
+
+            async fn outbox(&self, after: i64, limit: i64) -> Result<Vec<OutboxEntry>, StoreError> {
+                self.wf_outbox(after, limit).await
+            }
+
             async fn units(&self) -> Result<Vec<UnitRecord>, StoreError> {
                 sqlx::query_as::<$db, UnitRow>(
                     "SELECT code, name, kind, parent_code, contacts, active FROM units ORDER BY code",

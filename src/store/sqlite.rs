@@ -76,6 +76,29 @@ impl SqliteRepository {
         .await?)
     }
 
+    /// SQLite cannot skip locked rows, so one instance at a time holds the lease
+    /// (several processes may share one database file).
+    async fn job_lease(
+        &self,
+        name: &str,
+        holder: &str,
+        now: chrono::DateTime<chrono::Utc>,
+        ttl: chrono::Duration,
+    ) -> Result<bool, StoreError> {
+        let taken = sqlx::query(
+            "INSERT INTO job_leases (name, holder, expires_at) VALUES ($1, $2, $3) \
+             ON CONFLICT (name) DO UPDATE SET holder = excluded.holder, expires_at = excluded.expires_at \
+             WHERE job_leases.holder = excluded.holder OR job_leases.expires_at < $4",
+        )
+        .bind(name)
+        .bind(holder)
+        .bind(now + ttl)
+        .bind(now)
+        .execute(&self.writer)
+        .await?;
+        Ok(taken.rows_affected() == 1)
+    }
+
     fn writer(&self) -> &Pool<Sqlite> {
         &self.writer
     }
@@ -87,3 +110,6 @@ impl SqliteRepository {
 
 super::sql::impl_repository!(SqliteRepository, sqlx::Sqlite, "sqlite");
 super::reference::impl_reference_data!(SqliteRepository, sqlx::Sqlite);
+super::deadlines::impl_deadline_data!(SqliteRepository, sqlx::Sqlite);
+// The single writer connection already serialises sweeps within a process.
+super::workflow::impl_workflow!(SqliteRepository, sqlx::Sqlite, "");

@@ -1,8 +1,11 @@
 //! Working calendar: which dates are working days in one jurisdiction.
 //!
 //! Built from one JSON document per year (the State Council's annual
-//! arrangement). Parsing takes `&str`; loading files is the caller's job so
-//! this module stays free of I/O.
+//! arrangement), or from a CSV listing (see [`CalendarYear::from_csv`]).
+//! Parsing takes `&str`; loading files is the caller's job so this module
+//! stays free of I/O.
+
+use std::collections::BTreeMap;
 
 use chrono::{Datelike, NaiveDate, Weekday};
 use serde::{Deserialize, Serialize};
@@ -72,6 +75,8 @@ pub enum CalendarError {
     MixedJurisdictions { first: String, other: String },
     #[error("calendar years are not contiguous: {missing} is missing")]
     MissingYear { missing: i32 },
+    #[error("calendar CSV line {line}: {message}")]
+    Csv { line: usize, message: String },
 }
 
 /// Per-day state while merging files; `None` means "ordinary rules apply".
@@ -166,43 +171,14 @@ impl Calendar {
             Ok(())
         };
         for y in &years {
-            let in_reach = |d: NaiveDate| (y.year - 1..=y.year + 1).contains(&d.year());
+            y.validate()?;
             for span in &y.holidays {
                 let (a, b) = span.bounds();
-                if a > b {
-                    return Err(CalendarError::InvertedRange {
-                        year: y.year,
-                        first: a,
-                        last: b,
-                    });
-                }
-                for d in [a, b] {
-                    if !in_reach(d) {
-                        return Err(CalendarError::DateOutsideYear {
-                            year: y.year,
-                            date: d,
-                        });
-                    }
-                }
                 for d in a.iter_days().take_while(|d| *d <= b) {
                     set(d, Mark::Holiday)?;
                 }
             }
             for &d in &y.workdays {
-                if !in_reach(d) {
-                    return Err(CalendarError::DateOutsideYear {
-                        year: y.year,
-                        date: d,
-                    });
-                }
-                // 调休 days are always weekend dates; a weekday here is a typo
-                // that would otherwise go unnoticed.
-                if !is_weekend(d) {
-                    return Err(CalendarError::WorkdayNotWeekend {
-                        year: y.year,
-                        date: d,
-                    });
-                }
                 set(d, Mark::Workday)?;
             }
         }
@@ -323,6 +299,243 @@ impl Calendar {
     pub(crate) fn working_at(&self, offset: usize) -> bool {
         self.working.get(offset).copied().unwrap_or(false)
     }
+}
+
+impl CalendarYear {
+    /// The checks one year must pass on its own, whatever format it came
+    /// from; [`Calendar::from_parsed`] adds the checks across years.
+    fn validate(&self) -> Result<(), CalendarError> {
+        year_start(self.year)?;
+        let in_reach = |d: NaiveDate| (self.year - 1..=self.year + 1).contains(&d.year());
+        let outside = |date| CalendarError::DateOutsideYear {
+            year: self.year,
+            date,
+        };
+        for span in &self.holidays {
+            let (a, b) = span.bounds();
+            if a > b {
+                return Err(CalendarError::InvertedRange {
+                    year: self.year,
+                    first: a,
+                    last: b,
+                });
+            }
+            if let Some(d) = [a, b].into_iter().find(|d| !in_reach(*d)) {
+                return Err(outside(d));
+            }
+        }
+        for &d in &self.workdays {
+            if !in_reach(d) {
+                return Err(outside(d));
+            }
+            // 调休 days are always weekend dates; a weekday here is a typo
+            // that would otherwise go unnoticed.
+            if !is_weekend(d) {
+                return Err(CalendarError::WorkdayNotWeekend {
+                    year: self.year,
+                    date: d,
+                });
+            }
+        }
+        Ok(())
+    }
+
+    /// Parses a CSV listing, for offices that keep the arrangement in a
+    /// spreadsheet. One calendar year per (jurisdiction, year) is returned,
+    /// sorted by jurisdiction then year; pass them to
+    /// [`Calendar::from_parsed`].
+    ///
+    /// Format:
+    ///
+    /// ```text
+    /// # version: 2026-v1
+    /// jurisdiction,date,kind,name
+    /// CN,2026-01-01,holiday,元旦
+    /// CN,2026-01-04,workday,元旦调休
+    /// ```
+    ///
+    /// * The first line that is neither blank nor a comment is the header:
+    ///   `jurisdiction,date,kind`, optionally followed by `,name`.
+    /// * One row per date. `date` is `YYYY-MM-DD`; `kind` is `holiday` (a rest
+    ///   day beyond ordinary weekends) or `workday` (a weekend date worked,
+    ///   调休). `name` is for people reading the file and may be empty or left
+    ///   out; it is not kept.
+    /// * A row belongs to the calendar year its date falls in, so a break
+    ///   across New Year is listed under both years.
+    /// * Blank lines and lines starting with `#` are ignored, except that one
+    ///   `# version: ...` comment sets the version of every year in the file.
+    /// * Fields are trimmed. There is no quoting, so fields cannot contain
+    ///   commas or `"`.
+    ///
+    /// Errors name the 1-based line. A date listed twice is an error even
+    /// with the same kind: in a hand-kept file it is usually a typo for
+    /// another date.
+    pub fn from_csv(text: &str) -> Result<Vec<CalendarYear>, CalendarError> {
+        // Spreadsheet exports often start with a byte-order mark.
+        let text = text.strip_prefix('\u{feff}').unwrap_or(text);
+        let mut version: Option<(usize, String)> = None;
+        let mut has_name: Option<bool> = None;
+        let mut seen: BTreeMap<(String, NaiveDate), usize> = BTreeMap::new();
+        let mut years: BTreeMap<(String, i32), CalendarYear> = BTreeMap::new();
+        let mut last_line = 0;
+
+        for (index, raw) in text.lines().enumerate() {
+            let line = index + 1;
+            last_line = line;
+            let err = |message: String| CalendarError::Csv { line, message };
+            let trimmed = raw.trim();
+            if trimmed.is_empty() {
+                continue;
+            }
+            if let Some(comment) = trimmed.strip_prefix('#') {
+                let Some(value) = comment
+                    .split_once(':')
+                    .filter(|(key, _)| key.trim().eq_ignore_ascii_case("version"))
+                    .map(|(_, value)| value.trim())
+                else {
+                    continue;
+                };
+                if value.is_empty() {
+                    return Err(err("the version comment is empty".into()));
+                }
+                if let Some((first, _)) = &version {
+                    return Err(err(format!("version already given on line {first}")));
+                }
+                version = Some((line, value.to_owned()));
+                continue;
+            }
+            if trimmed.contains('"') {
+                return Err(err("quoted fields are not supported".into()));
+            }
+            let fields: Vec<&str> = trimmed.split(',').map(str::trim).collect();
+            let Some(with_name) = has_name else {
+                has_name = Some(match fields.as_slice() {
+                    ["jurisdiction", "date", "kind"] => false,
+                    ["jurisdiction", "date", "kind", "name"] => true,
+                    _ => {
+                        return Err(err(format!(
+                            "expected the header `jurisdiction,date,kind,name`, found `{trimmed}`"
+                        )));
+                    }
+                });
+                continue;
+            };
+            let (jurisdiction, date, kind) = match (fields.as_slice(), with_name) {
+                ([j, d, k], _) | ([j, d, k, _], true) => (*j, *d, *k),
+                _ => {
+                    return Err(err(format!(
+                        "expected {} fields, found {}",
+                        if with_name { "3 or 4" } else { "3" },
+                        fields.len()
+                    )));
+                }
+            };
+            if jurisdiction.is_empty() {
+                return Err(err("the jurisdiction is empty".into()));
+            }
+            let date = parse_iso_date(date)
+                .ok_or_else(|| err(format!("`{date}` is not a date in YYYY-MM-DD form")))?;
+            let holiday = if kind.eq_ignore_ascii_case("holiday") {
+                true
+            } else if kind.eq_ignore_ascii_case("workday") {
+                false
+            } else {
+                return Err(err(format!(
+                    "kind `{kind}` is neither `holiday` nor `workday`"
+                )));
+            };
+            // Same rule as `validate`, checked here so the error names the line.
+            if !holiday && !is_weekend(date) {
+                return Err(err(format!(
+                    "make-up workday {date} is not a Saturday or Sunday"
+                )));
+            }
+            if let Some(first) = seen.insert((jurisdiction.to_owned(), date), line) {
+                return Err(err(format!("{date} is already listed on line {first}")));
+            }
+            let year = years
+                .entry((jurisdiction.to_owned(), date.year()))
+                .or_insert_with(|| CalendarYear {
+                    jurisdiction: jurisdiction.to_owned(),
+                    year: date.year(),
+                    version: None,
+                    holidays: Vec::new(),
+                    workdays: Vec::new(),
+                });
+            if holiday {
+                year.holidays.push(HolidaySpan::Day(date));
+            } else {
+                year.workdays.push(date);
+            }
+        }
+
+        if has_name.is_none() {
+            return Err(CalendarError::Csv {
+                line: last_line.max(1),
+                message: "the header `jurisdiction,date,kind,name` is missing".into(),
+            });
+        }
+        let version = version.map(|(_, v)| v);
+        let mut out: Vec<CalendarYear> = years.into_values().collect();
+        for y in &mut out {
+            y.version.clone_from(&version);
+            y.holidays.sort_by_key(|span| span.bounds());
+            y.workdays.sort();
+            y.validate()?;
+        }
+        if out.is_empty() {
+            return Err(CalendarError::Empty);
+        }
+        Ok(out)
+    }
+
+    /// This year in the [`CalendarYear::from_csv`] format, holiday ranges
+    /// expanded to days and rows in date order. Reading it back gives the
+    /// same working days; entries outside `year` come back as their own year.
+    pub fn to_csv(&self) -> String {
+        let mut rows: Vec<(NaiveDate, &str)> = self
+            .holidays
+            .iter()
+            .flat_map(|span| {
+                let (a, b) = span.bounds();
+                a.iter_days().take_while(move |d| *d <= b)
+            })
+            .map(|d| (d, "holiday"))
+            .chain(self.workdays.iter().map(|d| (*d, "workday")))
+            .collect();
+        rows.sort();
+        let mut out = String::new();
+        if let Some(version) = &self.version {
+            out.push_str(&format!("# version: {version}\n"));
+        }
+        out.push_str("jurisdiction,date,kind\n");
+        for (date, kind) in rows {
+            out.push_str(&format!(
+                "{},{},{kind}\n",
+                self.jurisdiction,
+                date.format("%Y-%m-%d")
+            ));
+        }
+        out
+    }
+}
+
+/// Strict `YYYY-MM-DD`: chrono alone also accepts `2026-1-4`, which in a
+/// hand-kept file is more likely a typo than intent.
+fn parse_iso_date(s: &str) -> Option<NaiveDate> {
+    let b = s.as_bytes();
+    let shape_ok = b.len() == 10
+        && b.iter().enumerate().all(|(i, c)| {
+            if i == 4 || i == 7 {
+                *c == b'-'
+            } else {
+                c.is_ascii_digit()
+            }
+        });
+    if !shape_ok {
+        return None;
+    }
+    NaiveDate::parse_from_str(s, "%Y-%m-%d").ok()
 }
 
 fn is_weekend(d: NaiveDate) -> bool {
@@ -548,5 +761,264 @@ mod tests {
             matches!(err, CalendarError::Json { index: 1, .. }),
             "{err:?}"
         );
+    }
+
+    /// `cn-2026.json` transcribed by hand as the spreadsheet would hold it,
+    /// with the comments, spacing and blank lines such files tend to have.
+    const CN_2026_CSV: &str = "\
+# 国务院办公厅关于2026年部分节假日安排的通知
+# version: 2026-v1
+
+jurisdiction, date, kind, name
+CN,2026-01-01,holiday,元旦
+CN,2026-01-02,holiday,元旦
+CN,2026-01-03,holiday,元旦
+CN,2026-01-04,workday,元旦调休
+
+CN,2026-02-14,workday,春节调休
+CN,2026-02-15,holiday,春节
+CN,2026-02-16,holiday,春节
+CN,2026-02-17,holiday,春节
+CN,2026-02-18,holiday,春节
+CN,2026-02-19,holiday,春节
+CN,2026-02-20,holiday,春节
+CN,2026-02-21,holiday,春节
+CN,2026-02-22,holiday,春节
+CN,2026-02-23,holiday,春节
+CN,2026-02-28,workday,春节调休
+  CN , 2026-04-04 , holiday , 清明节
+CN,2026-04-05,holiday,
+CN,2026-04-06,holiday
+CN,2026-05-01,holiday,劳动节
+CN,2026-05-02,holiday,劳动节
+CN,2026-05-03,holiday,劳动节
+CN,2026-05-04,holiday,劳动节
+CN,2026-05-05,holiday,劳动节
+CN,2026-05-09,workday,劳动节调休
+CN,2026-06-19,holiday,端午节
+CN,2026-06-20,holiday,端午节
+CN,2026-06-21,holiday,端午节
+CN,2026-09-20,workday,中秋调休
+CN,2026-09-25,holiday,中秋节
+CN,2026-09-26,holiday,中秋节
+CN,2026-09-27,holiday,中秋节
+# 国庆节
+CN,2026-10-01,holiday,国庆节
+CN,2026-10-02,holiday,国庆节
+CN,2026-10-03,holiday,国庆节
+CN,2026-10-04,holiday,国庆节
+CN,2026-10-05,holiday,国庆节
+CN,2026-10-06,holiday,国庆节
+CN,2026-10-07,holiday,国庆节
+CN,2026-10-10,workday,国庆调休
+";
+
+    fn days_of(year: i32) -> impl Iterator<Item = NaiveDate> {
+        d(&format!("{year}-01-01"))
+            .iter_days()
+            .take_while(move |x| x.year() == year)
+    }
+
+    fn assert_same_days(a: &Calendar, b: &Calendar, year: i32) {
+        for day in days_of(year) {
+            assert_eq!(a.working_day(day), b.working_day(day), "{day}");
+        }
+    }
+
+    #[test]
+    fn csv_2026_agrees_with_the_json_on_every_day() {
+        let years = CalendarYear::from_csv(CN_2026_CSV).expect("csv");
+        assert_eq!(years.len(), 1);
+        assert_eq!(years[0].version.as_deref(), Some("2026-v1"));
+        let from_csv = Calendar::from_parsed(years).expect("valid years");
+        let from_json = Calendar::from_years(&[CN_2026]).expect("json");
+        assert_same_days(&from_csv, &from_json, 2026);
+        assert_eq!(from_csv.version(), from_json.version());
+        assert_eq!(from_csv.years(), &[2026]);
+    }
+
+    #[test]
+    fn csv_round_trips_the_shipped_years() {
+        for json in [CN_2025, CN_2026] {
+            let year: CalendarYear = serde_json::from_str(json).expect("json");
+            let csv = year.to_csv();
+            let back = CalendarYear::from_csv(&csv).expect("own output parses");
+            assert_eq!(back.len(), 1, "{csv}");
+            let back = &back[0];
+            assert_eq!(
+                (&back.jurisdiction, back.year, &back.version),
+                (&year.jurisdiction, year.year, &year.version)
+            );
+            let mut workdays = year.workdays.clone();
+            workdays.sort();
+            assert_eq!(back.workdays, workdays);
+            // Ranges come back as days, so compare the output, not the spans.
+            assert_eq!(back.to_csv(), csv);
+            let a = Calendar::from_parsed(vec![year.clone()]).expect("json year");
+            let b = Calendar::from_parsed(vec![back.clone()]).expect("csv year");
+            assert_same_days(&a, &b, year.year);
+        }
+    }
+
+    #[test]
+    fn to_csv_expands_ranges_in_date_order() {
+        let year = CalendarYear {
+            jurisdiction: "X".into(),
+            year: 2030,
+            version: None,
+            holidays: vec![
+                HolidaySpan::Range([d("2030-02-04"), d("2030-02-05")]),
+                HolidaySpan::Day(d("2030-01-01")),
+            ],
+            workdays: vec![d("2030-01-05")],
+        };
+        assert_eq!(
+            year.to_csv(),
+            "jurisdiction,date,kind\n\
+             X,2030-01-01,holiday\n\
+             X,2030-01-05,workday\n\
+             X,2030-02-04,holiday\n\
+             X,2030-02-05,holiday\n"
+        );
+    }
+
+    #[test]
+    fn csv_groups_by_jurisdiction_and_year_and_sorts() {
+        let csv = "\u{feff}jurisdiction,date,kind\r\n\
+                   HK,2026-01-01,holiday\r\n\
+                   CN,2026-10-02,holiday\r\n\
+                   CN,2025-12-31,holiday\r\n\
+                   CN,2026-01-04,workday\r\n\
+                   CN,2026-01-01,HOLIDAY\r\n\
+                   #Version : v9\r\n\
+                   CN,2025-12-28,workday\r\n";
+        let years = CalendarYear::from_csv(csv).expect("csv");
+        let summary: Vec<(&str, i32, Vec<HolidaySpan>, Vec<NaiveDate>)> = years
+            .iter()
+            .map(|y| {
+                assert_eq!(y.version.as_deref(), Some("v9"), "applies to every year");
+                (
+                    y.jurisdiction.as_str(),
+                    y.year,
+                    y.holidays.clone(),
+                    y.workdays.clone(),
+                )
+            })
+            .collect();
+        let day = |s| HolidaySpan::Day(d(s));
+        assert_eq!(
+            summary,
+            vec![
+                ("CN", 2025, vec![day("2025-12-31")], vec![d("2025-12-28")]),
+                (
+                    "CN",
+                    2026,
+                    vec![day("2026-01-01"), day("2026-10-02")],
+                    vec![d("2026-01-04")]
+                ),
+                ("HK", 2026, vec![day("2026-01-01")], vec![]),
+            ]
+        );
+        // A row belongs to the year its date is in, so the New Year row
+        // makes a (thin) 2025 that the calendar accepts as loaded.
+        let cn: Vec<CalendarYear> = years
+            .into_iter()
+            .filter(|y| y.jurisdiction == "CN")
+            .collect();
+        let cal = Calendar::from_parsed(cn).expect("contiguous");
+        assert_eq!(cal.years(), &[2025, 2026]);
+        assert!(!cal.is_working_day(d("2025-12-31")));
+        assert!(cal.is_working_day(d("2025-12-28")));
+    }
+
+    #[test]
+    fn csv_errors_name_the_line() {
+        let h = "jurisdiction,date,kind,name\n";
+        // (text, line, part of the message)
+        let cases: Vec<(String, usize, &str)> = vec![
+            (String::new(), 1, "header"),
+            ("# just a comment\n\n".into(), 2, "header"),
+            ("date,kind\n".into(), 1, "expected the header"),
+            ("jurisdiction,date,kind,name,extra\n".into(), 1, "header"),
+            (
+                format!("\n# c\n{h}CN,2026-13-01,holiday\n"),
+                4,
+                "YYYY-MM-DD",
+            ),
+            (format!("{h}CN,2026-1-4,holiday\n"), 2, "YYYY-MM-DD"),
+            (format!("{h}CN,+2026-01-01,holiday\n"), 2, "YYYY-MM-DD"),
+            (format!("{h}CN,2026/01/01,holiday\n"), 2, "YYYY-MM-DD"),
+            (format!("{h}CN,,holiday\n"), 2, "YYYY-MM-DD"),
+            (format!("{h}CN,2026-01-01,rest\n"), 2, "neither"),
+            (format!("{h}CN,2026-01-01,\n"), 2, "neither"),
+            (format!("{h},2026-01-01,holiday\n"), 2, "jurisdiction"),
+            (
+                format!("{h}CN,2026-01-05,workday\n"),
+                2,
+                "Saturday or Sunday",
+            ),
+            (
+                format!("{h}CN,2026-01-01,holiday\n\nCN,2026-01-01,holiday\n"),
+                4,
+                "already listed on line 2",
+            ),
+            (
+                format!("{h}CN,2026-01-04,holiday\nCN,2026-01-04,workday\n"),
+                3,
+                "already listed on line 2",
+            ),
+            (format!("{h}CN,2026-01-01\n"), 2, "3 or 4 fields, found 2"),
+            (format!("{h}CN,2026-01-01,holiday,a,b\n"), 2, "found 5"),
+            (
+                "jurisdiction,date,kind\nCN,2026-01-01,holiday,元旦\n".into(),
+                2,
+                "expected 3 fields, found 4",
+            ),
+            (
+                format!("{h}CN,2026-01-01,holiday,\"元旦, New Year\"\n"),
+                2,
+                "quoted",
+            ),
+            (
+                format!("# version: a\n{h}# version: b\nCN,2026-01-01,holiday\n"),
+                3,
+                "already given on line 1",
+            ),
+            (format!("# version:\n{h}"), 1, "version comment is empty"),
+        ];
+        for (text, line, part) in cases {
+            match CalendarYear::from_csv(&text) {
+                Err(err @ CalendarError::Csv { line: got, .. }) => {
+                    let message = err.to_string();
+                    assert_eq!(got, line, "{text:?}: {message}");
+                    assert!(message.contains(part), "{text:?}: {message}");
+                    assert!(
+                        message.starts_with(&format!("calendar CSV line {line}: ")),
+                        "{message}"
+                    );
+                }
+                other => panic!("{text:?}: expected a CSV error, got {other:?}"),
+            }
+        }
+    }
+
+    #[test]
+    fn csv_without_rows_is_empty() {
+        for text in [
+            "jurisdiction,date,kind\n",
+            "# version: x\njurisdiction,date,kind,name\n\n",
+        ] {
+            assert!(
+                matches!(CalendarYear::from_csv(text), Err(CalendarError::Empty)),
+                "{text:?}"
+            );
+        }
+    }
+
+    #[test]
+    fn same_date_in_two_jurisdictions_is_not_a_duplicate() {
+        let csv = "jurisdiction,date,kind\nCN,2026-01-01,holiday\nHK,2026-01-01,holiday\n";
+        let years = CalendarYear::from_csv(csv).expect("csv");
+        assert_eq!(years.len(), 2);
     }
 }

@@ -23,4 +23,4 @@ pub use compute::{
     Pause,
 };
 pub use office_hours::{MonthDay, OfficeHours, OfficeHoursError, Period, Seasonal};
-pub use profile::{DeadlineProfile, Limit, PhaseLimits, Unit, Urgency};
+pub use profile::{ANY_CATEGORY, DeadlineProfile, Limit, PhaseLimits, Unit, Urgency};

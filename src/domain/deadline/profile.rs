@@ -1,12 +1,16 @@
-//! Limits and per-category deadline profiles (types and serde only; storage
-//! and lookup live elsewhere).
+//! Limits and per-category deadline profiles: which limit each phase of a case
+//! runs on. Storage lives in `store/`; choosing the profile for a case is
+//! [`DeadlineProfile::best_match`].
 
 use std::fmt;
 
 use serde::{Deserialize, Serialize};
+use utoipa::ToSchema;
+
+use crate::domain::case::Phase;
 
 /// What a limit counts.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, ToSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum Unit {
     /// Office time on working days only (lunch, nights, rest days skipped).
@@ -18,7 +22,7 @@ pub enum Unit {
 }
 
 /// A time limit such as "3 个工作日" or "2 工作小时".
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, ToSchema)]
 pub struct Limit {
     pub amount: u32,
     pub unit: Unit,
@@ -57,7 +61,7 @@ impl fmt::Display for Limit {
 }
 
 /// Urgency grade a profile applies to.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, ToSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum Urgency {
     Normal,
@@ -66,26 +70,110 @@ pub enum Urgency {
     Critical,
 }
 
-/// One limit per case phase: 签收 (sign), 办理 (handle), 核查 (check),
-/// 返工 (rework).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+impl Urgency {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Urgency::Normal => "normal",
+            Urgency::Urgent => "urgent",
+            Urgency::Critical => "critical",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<Urgency> {
+        [Urgency::Normal, Urgency::Urgent, Urgency::Critical]
+            .into_iter()
+            .find(|u| u.as_str() == s)
+    }
+}
+
+/// One limit per case phase: 核实 (verify), 派遣 (dispatch), 签收 (sign),
+/// 处置 (handle), 核查 (check) and 返工 (rework, the handle limit after a
+/// failed check).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
 pub struct PhaseLimits {
+    #[serde(default = "default_verify")]
+    pub verify: Limit,
+    #[serde(default = "default_dispatch")]
+    pub dispatch: Limit,
     pub sign: Limit,
     pub handle: Limit,
     pub check: Limit,
     pub rework: Limit,
 }
 
-/// The limits that apply to cases of one category at one urgency.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+fn default_verify() -> Limit {
+    Limit::work_days(1)
+}
+
+fn default_dispatch() -> Limit {
+    Limit::work_hours(2)
+}
+
+impl PhaseLimits {
+    /// The limit a new clock of `phase` runs on; a handle clock started after a
+    /// failed check (`rework`) gets the shorter rework limit.
+    pub fn limit_for(&self, phase: Phase, rework: bool) -> Limit {
+        match phase {
+            Phase::Verify => self.verify,
+            Phase::Dispatch => self.dispatch,
+            Phase::Sign => self.sign,
+            Phase::Handle if rework => self.rework,
+            Phase::Handle => self.handle,
+            Phase::Check => self.check,
+        }
+    }
+}
+
+/// The limits that apply to cases of one category (or category prefix; `*` for
+/// every category) at one urgency. A profile without a prefix applies only where
+/// a category or routing rule names it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
 pub struct DeadlineProfile {
     pub id: String,
-    pub category: String,
+    #[serde(default)]
+    pub category_prefix: Option<String>,
     pub urgency: Urgency,
     pub phases: PhaseLimits,
-    /// Overrides the calculator's warning fraction for this profile, if set.
+    /// Overrides the city's warning fraction for this profile, if set.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub warning_fraction: Option<f64>,
+}
+
+/// The wildcard prefix of the fallback profiles.
+pub const ANY_CATEGORY: &str = "*";
+
+impl DeadlineProfile {
+    /// The profile for a case: the one named by its routing rule or category
+    /// when given and present; otherwise the longest category prefix at the
+    /// case's urgency, then the `*` profile at that urgency, then any `*`
+    /// profile at normal urgency.
+    pub fn best_match<'a>(
+        profiles: &'a [DeadlineProfile],
+        named: Option<&str>,
+        category: &str,
+        urgency: Urgency,
+    ) -> Option<&'a DeadlineProfile> {
+        if let Some(found) = named.and_then(|id| profiles.iter().find(|p| p.id == id)) {
+            return Some(found);
+        }
+        let wildcard = |p: &&DeadlineProfile, u: Urgency| {
+            p.urgency == u && p.category_prefix.as_deref() == Some(ANY_CATEGORY)
+        };
+        profiles
+            .iter()
+            .filter(|p| p.urgency == urgency)
+            .filter_map(|p| {
+                p.category_prefix
+                    .as_deref()
+                    .filter(|prefix| *prefix != ANY_CATEGORY && category.starts_with(prefix))
+                    .map(|prefix| (prefix.len(), p))
+            })
+            .max_by_key(|(len, _)| *len)
+            .map(|(_, p)| p)
+            .or_else(|| profiles.iter().find(|p| wildcard(p, urgency)))
+            .or_else(|| profiles.iter().find(|p| wildcard(p, Urgency::Normal)))
+    }
 }
 
 #[cfg(test)]
@@ -120,7 +208,7 @@ mod tests {
     fn profile_round_trip() {
         let json = r#"{
             "id": "road-damage-urgent",
-            "category": "road_damage",
+            "category_prefix": "0201",
             "urgency": "urgent",
             "phases": {
                 "sign": {"amount": 2, "unit": "work_hours"},
@@ -132,6 +220,12 @@ mod tests {
         let p: DeadlineProfile = serde_json::from_str(json).expect("profile");
         assert_eq!(p.urgency, Urgency::Urgent);
         assert_eq!(p.phases.handle, Limit::work_days(3));
+        // Verify and dispatch limits default when a profile leaves them out.
+        assert_eq!(p.phases.verify, Limit::work_days(1));
+        assert_eq!(
+            p.phases.limit_for(Phase::Handle, true),
+            Limit::natural_hours(48)
+        );
         assert_eq!(p.warning_fraction, None);
         let again: DeadlineProfile =
             serde_json::from_str(&serde_json::to_string(&p).expect("ser")).expect("de");
@@ -142,5 +236,66 @@ mod tests {
     fn unknown_unit_is_rejected() {
         let err = serde_json::from_str::<Limit>(r#"{"amount":1,"unit":"weeks"}"#);
         assert!(err.is_err());
+    }
+
+    fn profile(id: &str, prefix: Option<&str>, urgency: Urgency) -> DeadlineProfile {
+        let day = Limit::work_days(1);
+        DeadlineProfile {
+            id: id.into(),
+            category_prefix: prefix.map(str::to_owned),
+            urgency,
+            phases: PhaseLimits {
+                verify: day,
+                dispatch: day,
+                sign: day,
+                handle: day,
+                check: day,
+                rework: day,
+            },
+            warning_fraction: None,
+        }
+    }
+
+    #[test]
+    fn best_match_prefers_named_then_longest_prefix_then_wildcard() {
+        let profiles = vec![
+            profile("any", Some(ANY_CATEGORY), Urgency::Normal),
+            profile("any-urgent", Some(ANY_CATEGORY), Urgency::Urgent),
+            profile("road", Some("02"), Urgency::Normal),
+            profile("road-hole", Some("0201"), Urgency::Normal),
+            profile("special", None, Urgency::Critical),
+        ];
+        let pick = |named: Option<&str>, category: &str, urgency: Urgency| {
+            DeadlineProfile::best_match(&profiles, named, category, urgency).map(|p| p.id.as_str())
+        };
+        assert_eq!(
+            pick(Some("special"), "0201", Urgency::Normal),
+            Some("special")
+        );
+        // Without a prefix a profile is only used where named.
+        assert_eq!(pick(None, "9901", Urgency::Critical), Some("any"));
+        // A name that no longer exists falls back to matching.
+        assert_eq!(
+            pick(Some("gone"), "0201", Urgency::Normal),
+            Some("road-hole")
+        );
+        assert_eq!(pick(None, "0201", Urgency::Normal), Some("road-hole"));
+        assert_eq!(pick(None, "0202", Urgency::Normal), Some("road"));
+        assert_eq!(pick(None, "0301", Urgency::Normal), Some("any"));
+        assert_eq!(pick(None, "0201", Urgency::Urgent), Some("any-urgent"));
+        // No critical wildcard: the normal wildcard still gives a deadline.
+        assert_eq!(pick(None, "0201", Urgency::Critical), Some("any"));
+        assert_eq!(
+            DeadlineProfile::best_match(&[], None, "01", Urgency::Normal),
+            None
+        );
+    }
+
+    #[test]
+    fn urgency_names_round_trip() {
+        for u in [Urgency::Normal, Urgency::Urgent, Urgency::Critical] {
+            assert_eq!(Urgency::parse(u.as_str()), Some(u));
+        }
+        assert_eq!(Urgency::parse("later"), None);
     }
 }

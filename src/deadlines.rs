@@ -1,0 +1,314 @@
+//! The live deadline book: a calculator per jurisdiction (working calendar +
+//! the city's office hours) and the deadline profiles, built from the store and
+//! swapped atomically whenever the reference version moves, like the routing
+//! table. Computing a deadline never touches the database.
+
+use std::collections::{BTreeMap, HashMap};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicI64, Ordering};
+
+use arc_swap::ArcSwap;
+
+use crate::config::WorkflowSettings;
+use crate::domain::deadline::{
+    Calendar, CalendarError, CalendarYear, DeadlineCalculator, DeadlineError, DeadlineProfile,
+    Urgency,
+};
+use crate::store::{Actor, Repository, StoreError};
+
+/// Calendars shipped with the service, loaded into an empty database at start.
+pub const SHIPPED_CALENDARS: [&str; 2] = [
+    include_str!("../calendars/cn-2025.json"),
+    include_str!("../calendars/cn-2026.json"),
+];
+
+#[derive(Debug, thiserror::Error)]
+pub enum DeadlinesError {
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    #[error("working calendar: {0}")]
+    Calendar(#[from] CalendarError),
+    #[error("deadline: {0}")]
+    Deadline(#[from] DeadlineError),
+}
+
+/// Everything deadlines are computed from, at one reference version.
+pub struct DeadlineBook {
+    calculators: HashMap<String, Arc<DeadlineCalculator>>,
+    profiles: Vec<DeadlineProfile>,
+    default_jurisdiction: String,
+}
+
+impl DeadlineBook {
+    /// Builds calculators for every jurisdiction that has calendar years.
+    pub fn build(
+        years: Vec<CalendarYear>,
+        profiles: Vec<DeadlineProfile>,
+        settings: &WorkflowSettings,
+        tz: chrono_tz::Tz,
+    ) -> Result<DeadlineBook, DeadlinesError> {
+        let mut by_jurisdiction: BTreeMap<String, Vec<CalendarYear>> = BTreeMap::new();
+        for year in years {
+            by_jurisdiction
+                .entry(year.jurisdiction.clone())
+                .or_default()
+                .push(year);
+        }
+        let mut calculators = HashMap::new();
+        for (jurisdiction, years) in by_jurisdiction {
+            let calendar = Calendar::from_parsed(years)?;
+            let calculator = DeadlineCalculator::new(calendar, settings.office_hours.clone(), tz)?
+                .with_warning_fraction(settings.warning_fraction)?;
+            calculators.insert(jurisdiction, Arc::new(calculator));
+        }
+        Ok(DeadlineBook {
+            calculators,
+            profiles,
+            default_jurisdiction: settings.jurisdiction.clone(),
+        })
+    }
+
+    /// The calculator of `jurisdiction`, or of the city's own when `None`.
+    pub fn calculator(&self, jurisdiction: Option<&str>) -> Option<&DeadlineCalculator> {
+        let key = jurisdiction.unwrap_or(&self.default_jurisdiction);
+        self.calculators.get(key).map(Arc::as_ref)
+    }
+
+    pub fn jurisdictions(&self) -> Vec<&str> {
+        let mut names: Vec<&str> = self.calculators.keys().map(String::as_str).collect();
+        names.sort_unstable();
+        names
+    }
+
+    pub fn profiles(&self) -> &[DeadlineProfile] {
+        &self.profiles
+    }
+
+    pub fn profile_for(
+        &self,
+        named: Option<&str>,
+        category: &str,
+        urgency: Urgency,
+    ) -> Option<&DeadlineProfile> {
+        DeadlineProfile::best_match(&self.profiles, named, category, urgency)
+    }
+}
+
+/// Calendar years from an uploaded file: CSV (see [`CalendarYear::from_csv`]) or
+/// JSON holding one year or an array of years.
+pub fn parse_calendar_file(text: &str, csv: bool) -> Result<Vec<CalendarYear>, CalendarError> {
+    if csv {
+        return CalendarYear::from_csv(text);
+    }
+    #[derive(serde::Deserialize)]
+    #[serde(untagged)]
+    enum OneOrMany {
+        One(CalendarYear),
+        Many(Vec<CalendarYear>),
+    }
+    match serde_json::from_str::<OneOrMany>(text) {
+        Ok(OneOrMany::One(year)) => Ok(vec![year]),
+        Ok(OneOrMany::Many(years)) => Ok(years),
+        // The untagged error says nothing useful; parse as one year for a message.
+        Err(_) => serde_json::from_str::<CalendarYear>(text)
+            .map(|year| vec![year])
+            .map_err(|source| CalendarError::Json { index: 0, source }),
+    }
+}
+
+/// Checks that storing `new` beside `stored` leaves every jurisdiction with a
+/// calendar that builds: valid years, no holes between them, no conflicts.
+pub fn check_calendar_update(
+    stored: Vec<CalendarYear>,
+    new: &[CalendarYear],
+) -> Result<(), CalendarError> {
+    if new.is_empty() {
+        return Err(CalendarError::Empty);
+    }
+    let mut merged: BTreeMap<String, Vec<CalendarYear>> = BTreeMap::new();
+    for year in stored
+        .into_iter()
+        .filter(|s| {
+            !new.iter()
+                .any(|n| n.jurisdiction == s.jurisdiction && n.year == s.year)
+        })
+        .chain(new.iter().cloned())
+    {
+        merged
+            .entry(year.jurisdiction.clone())
+            .or_default()
+            .push(year);
+    }
+    for (jurisdiction, years) in merged {
+        if new.iter().any(|n| n.jurisdiction == jurisdiction) {
+            Calendar::from_parsed(years)?;
+        }
+    }
+    Ok(())
+}
+
+pub struct LiveDeadlines {
+    book: ArcSwap<DeadlineBook>,
+    version: AtomicI64,
+    settings: WorkflowSettings,
+    tz: chrono_tz::Tz,
+}
+
+impl LiveDeadlines {
+    /// Loads the book; an empty calendar table first gets the shipped years, so
+    /// a fresh deployment can compute deadlines at once.
+    pub async fn load(
+        repo: &dyn Repository,
+        settings: &WorkflowSettings,
+        tz: chrono_tz::Tz,
+    ) -> Result<LiveDeadlines, DeadlinesError> {
+        if repo.calendar_years().await?.is_empty() {
+            let shipped = SHIPPED_CALENDARS
+                .iter()
+                .map(|text| serde_json::from_str::<CalendarYear>(text))
+                .collect::<Result<Vec<_>, _>>()
+                .map_err(|e| CalendarError::Json {
+                    index: 0,
+                    source: e,
+                })?;
+            let actor = Actor {
+                id: None,
+                role: "system".into(),
+            };
+            repo.save_calendar_years(&shipped, &actor, crate::state::now())
+                .await?;
+            tracing::info!(
+                years = shipped.len(),
+                "loaded the shipped working calendars"
+            );
+        }
+        let version = repo.routing_version().await?;
+        let book = Self::read(repo, settings, tz).await?;
+        Ok(LiveDeadlines {
+            book: ArcSwap::from_pointee(book),
+            version: AtomicI64::new(version),
+            settings: settings.clone(),
+            tz,
+        })
+    }
+
+    async fn read(
+        repo: &dyn Repository,
+        settings: &WorkflowSettings,
+        tz: chrono_tz::Tz,
+    ) -> Result<DeadlineBook, DeadlinesError> {
+        let years = repo
+            .calendar_years()
+            .await?
+            .into_iter()
+            .map(|stored| stored.year)
+            .collect();
+        let profiles = repo.deadline_profiles().await?;
+        DeadlineBook::build(years, profiles, settings, tz)
+    }
+
+    /// The current book; cheap, never blocks.
+    pub fn book(&self) -> Arc<DeadlineBook> {
+        self.book.load_full()
+    }
+
+    pub fn version(&self) -> i64 {
+        self.version.load(Ordering::Acquire)
+    }
+
+    /// Rebuilds when the stored reference version moved; returns whether it did.
+    pub async fn refresh(&self, repo: &dyn Repository) -> Result<bool, DeadlinesError> {
+        let version = repo.routing_version().await?;
+        if version == self.version() {
+            return Ok(false);
+        }
+        let book = Self::read(repo, &self.settings, self.tz).await?;
+        self.book.store(Arc::new(book));
+        self.version.store(version, Ordering::Release);
+        Ok(true)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::domain::deadline::Limit;
+
+    fn shipped() -> Vec<CalendarYear> {
+        SHIPPED_CALENDARS
+            .iter()
+            .map(|t| serde_json::from_str(t).expect("shipped calendar parses"))
+            .collect()
+    }
+
+    #[test]
+    fn uploads_may_hold_one_year_or_several() {
+        let one = parse_calendar_file(SHIPPED_CALENDARS[1], false).expect("one year");
+        assert_eq!(one.len(), 1);
+        let both = format!("[{}, {}]", SHIPPED_CALENDARS[0], SHIPPED_CALENDARS[1]);
+        assert_eq!(parse_calendar_file(&both, false).expect("two").len(), 2);
+        let err = parse_calendar_file(r#"{"jurisdiction": "CN"}"#, false).expect_err("no year");
+        assert!(err.to_string().contains("year"), "{err}");
+    }
+
+    #[test]
+    fn an_update_that_leaves_a_hole_is_refused() {
+        let stored = shipped();
+        let mut y2028 = stored[1].clone();
+        y2028.year = 2028;
+        y2028.holidays.clear();
+        y2028.workdays.clear();
+        y2028.version = None;
+        let err =
+            check_calendar_update(stored.clone(), &[y2028.clone()]).expect_err("2027 missing");
+        assert!(
+            matches!(err, CalendarError::MissingYear { missing: 2027 }),
+            "{err}"
+        );
+        let mut y2027 = y2028.clone();
+        y2027.year = 2027;
+        check_calendar_update(stored.clone(), &[y2027, y2028]).expect("contiguous");
+        // Replacing a stored year is fine.
+        check_calendar_update(stored.clone(), &[stored[1].clone()]).expect("replace");
+        assert!(check_calendar_update(stored, &[]).is_err());
+    }
+
+    #[test]
+    fn the_book_has_a_calculator_per_jurisdiction() {
+        let mut years = shipped();
+        let mut other = years[1].clone();
+        other.jurisdiction = "CN-HK".into();
+        years.push(other);
+        let settings = WorkflowSettings::default();
+        let book = DeadlineBook::build(years, vec![], &settings, chrono_tz::Asia::Shanghai)
+            .expect("builds");
+        assert_eq!(book.jurisdictions(), vec!["CN", "CN-HK"]);
+        let cn = book.calculator(None).expect("the city's own");
+        assert_eq!(cn.calendar().years(), &[2025, 2026]);
+        assert_eq!(
+            book.calculator(Some("CN-HK"))
+                .expect("other")
+                .calendar()
+                .years(),
+            &[2026]
+        );
+        assert!(book.calculator(Some("XX")).is_none());
+    }
+
+    #[test]
+    fn the_city_warning_fraction_reaches_the_calculator() {
+        let settings = WorkflowSettings {
+            warning_fraction: 0.5,
+            ..WorkflowSettings::default()
+        };
+        let book = DeadlineBook::build(shipped(), vec![], &settings, chrono_tz::Asia::Shanghai)
+            .expect("builds");
+        let calc = book.calculator(None).expect("calculator");
+        assert_eq!(calc.warning_fraction(), 0.5);
+        let start = "2026-03-02T02:00:00Z".parse().expect("time");
+        let deadline = calc
+            .compute(start, Limit::natural_hours(10))
+            .expect("computes");
+        assert_eq!(deadline.warning_at, start + chrono::Duration::hours(5));
+    }
+}

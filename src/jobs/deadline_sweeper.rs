@@ -1,0 +1,77 @@
+//! Emits the deadline events clocks owe — 预警 `deadline_warning`, 超期
+//! `deadline_overdue` and its `escalated` record — each exactly once.
+//!
+//! A sweep claims due clocks in batches; each batch records its events, outbox
+//! rows and the clocks' next checks in one transaction, so a crash mid-sweep
+//! loses nothing (the clocks stay due) and duplicates nothing (what committed is
+//! no longer due). On PostgreSQL concurrent sweepers skip each other's locked
+//! rows; on SQLite one instance at a time holds a lease.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use chrono::{DateTime, Utc};
+use tracing::Instrument;
+
+use crate::store::{Repository, StoreError, SweepReport};
+
+const LEASE: &str = "deadline_sweeper";
+
+/// Sweeps until no due clock is left (or another instance holds the lease).
+pub async fn sweep_once(
+    repo: &dyn Repository,
+    holder: &str,
+    now: DateTime<Utc>,
+    batch: i64,
+    lease_ttl: chrono::Duration,
+) -> Result<SweepReport, StoreError> {
+    let mut total = SweepReport::default();
+    if !repo.take_job_lease(LEASE, holder, now, lease_ttl).await? {
+        return Ok(total);
+    }
+    loop {
+        let report = repo.sweep_clocks(now, batch).await?;
+        total.clocks += report.clocks;
+        total.warnings += report.warnings;
+        total.overdue += report.overdue;
+        if report.clocks < batch as usize {
+            return Ok(total);
+        }
+    }
+}
+
+/// Runs [`sweep_once`] every `interval` until the process stops.
+pub fn spawn(repo: Arc<dyn Repository>, holder: String, interval: Duration, batch: i64) {
+    // A lease outlives a few missed ticks, so a live holder keeps it, and
+    // expires soon enough that another instance takes over after a crash.
+    let lease_ttl = chrono::Duration::from_std(interval * 4)
+        .unwrap_or(chrono::Duration::minutes(2))
+        .max(chrono::Duration::seconds(10));
+    tokio::spawn(async move {
+        let mut ticker = tokio::time::interval(interval);
+        ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        loop {
+            ticker.tick().await;
+            let span = tracing::info_span!("job", name = "deadline_sweeper");
+            let result = sweep_once(
+                repo.as_ref(),
+                &holder,
+                crate::state::now(),
+                batch,
+                lease_ttl,
+            )
+            .instrument(span)
+            .await;
+            match result {
+                Ok(report) if !report.is_empty() => tracing::info!(
+                    clocks = report.clocks,
+                    warnings = report.warnings,
+                    overdue = report.overdue,
+                    "deadline sweep"
+                ),
+                Ok(_) => {}
+                Err(e) => tracing::error!(error = %e, "deadline sweep failed; retrying next tick"),
+            }
+        }
+    });
+}

@@ -1,0 +1,1117 @@
+//! Case workflow storage: loading what an action needs, saving a transition with
+//! a compare-and-swap on the case version, the queues, and each case's clocks.
+//! Types first; the SQL is a macro expanded for each backend like `sql.rs`.
+
+use chrono::{DateTime, Utc};
+use uuid::Uuid;
+
+use crate::domain::case::{CaseState, PendingRequest};
+use crate::domain::clock::{Clock, ClockStatus};
+use crate::domain::deadline::{Explanation, Limit, Unit, Urgency};
+use crate::domain::geo::LatLon;
+
+use super::StoreError;
+use super::records::{parse_id, parse_opt_id};
+
+/// Category policy (DESIGN §3) as the workflow reads it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct CategoryPolicy {
+    /// Reports with a photo and a matching rule are filed and dispatched by the system.
+    pub auto_dispatch: bool,
+    /// The reporter may pass the check (核查) by confirming the fix.
+    pub reporter_may_check: bool,
+    /// Extensions (延期) a case of this category may be granted.
+    pub max_extensions: u32,
+}
+
+impl Default for CategoryPolicy {
+    fn default() -> Self {
+        CategoryPolicy {
+            auto_dispatch: true,
+            reporter_may_check: false,
+            max_extensions: 2,
+        }
+    }
+}
+
+/// One unit's share of a dispatched case.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct AssignmentRecord {
+    pub unit: String,
+    /// 主办 (true) or 协办.
+    pub lead: bool,
+    pub assigned_at: DateTime<Utc>,
+    pub signed_at: Option<DateTime<Utc>>,
+    pub finished_at: Option<DateTime<Utc>>,
+}
+
+/// The workflow columns of a case: everything an action may change besides the
+/// state, assignments and clocks. Saved whole, so a change is never half-applied.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct WorkflowFields {
+    pub urgency: Option<Urgency>,
+    pub pending_request: Option<PendingRequest>,
+    pub extensions_granted: u32,
+    pub rework_count: u32,
+    pub dispatched_at: Option<DateTime<Utc>>,
+    pub sign_window_ends: Option<DateTime<Utc>>,
+    pub closed_at: Option<DateTime<Utc>>,
+    pub master_case_id: Option<Uuid>,
+    pub not_filed_reason: Option<String>,
+    pub rating: Option<u8>,
+    /// What the checker should look at (after-photo doubts, outstanding co-units).
+    pub check_flags: Vec<serde_json::Value>,
+    /// Earliest due time among the case's own running clocks.
+    pub due_at: Option<DateTime<Utc>>,
+}
+
+/// Everything an action needs to know about a case, read together.
+#[derive(Debug, Clone)]
+pub struct WorkflowCase {
+    pub id: Uuid,
+    pub state: CaseState,
+    pub version: i64,
+    pub source: String,
+    pub category_code: String,
+    pub location: LatLon,
+    pub reporter_id: Uuid,
+    /// What routing proposed at intake (lead, co-units, profile); dispatch may differ.
+    pub routed_lead: Option<String>,
+    pub routed_co_units: Vec<String>,
+    /// Profile named by the routing rule, else by the category.
+    pub named_profile: Option<String>,
+    pub created_at: DateTime<Utc>,
+    pub fields: WorkflowFields,
+    pub policy: CategoryPolicy,
+    /// The category's default, which a case takes when it is filed.
+    pub category_urgency: Urgency,
+    pub assignments: Vec<AssignmentRecord>,
+    /// Running and paused clocks; stopped ones are history.
+    pub clocks: Vec<Clock>,
+}
+
+impl WorkflowCase {
+    pub fn urgency(&self) -> Urgency {
+        self.fields.urgency.unwrap_or(Urgency::Normal)
+    }
+}
+
+/// A timeline event to append.
+#[derive(Debug, Clone, PartialEq)]
+pub struct NewEvent {
+    pub id: Uuid,
+    pub kind: String,
+    pub actor_id: Option<Uuid>,
+    pub actor_role: String,
+    pub public: bool,
+    pub data: serde_json::Value,
+}
+
+/// One transition, saved in one transaction: the case row (only if its version
+/// is still `expected_version`), assignments, clocks, after-photos, the timeline
+/// event, and an outbox row when the event is public.
+#[derive(Debug, Clone)]
+pub struct CaseChange {
+    pub case_id: Uuid,
+    pub expected_version: i64,
+    pub state: CaseState,
+    pub fields: WorkflowFields,
+    /// `Some` replaces the case's assignments.
+    pub assignments: Option<Vec<AssignmentRecord>>,
+    /// New and changed clocks.
+    pub clocks: Vec<Clock>,
+    /// After-photos uploaded by `after_photos_owner`, attached with the event.
+    pub after_photos: Vec<Uuid>,
+    pub after_photos_owner: Option<Uuid>,
+    pub event: NewEvent,
+    pub now: DateTime<Utc>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum SaveOutcome {
+    Saved {
+        version: i64,
+    },
+    /// Someone else changed the case first.
+    Stale,
+    /// An after-photo is not the actor's, already attached, or gone.
+    PhotoUnavailable(Uuid),
+}
+
+/// Queue order.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Deserialize, utoipa::ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum CaseSort {
+    Newest,
+    Oldest,
+    /// Soonest due first; cases without a running clock are left out.
+    Due,
+}
+
+/// Where a page of a queue starts: after the case with this key.
+#[derive(Debug, Clone, PartialEq)]
+pub struct CaseCursor {
+    pub id: Uuid,
+    pub due_at: Option<DateTime<Utc>>,
+}
+
+/// Filters of the dispatch queue and unit inboxes; all optional, all ANDed.
+#[derive(Debug, Clone, PartialEq)]
+pub struct CaseQuery {
+    pub states: Vec<CaseState>,
+    /// Cases with an assignment (lead or co-unit) of this unit.
+    pub unit: Option<String>,
+    /// Category code or prefix.
+    pub category: Option<String>,
+    pub zone: Option<String>,
+    pub source: Option<String>,
+    pub due_before: Option<DateTime<Utc>>,
+    /// Only cases whose earliest running clock is past due at this instant.
+    pub overdue_at: Option<DateTime<Utc>>,
+    pub flagged: Option<bool>,
+    pub sort: CaseSort,
+    pub after: Option<CaseCursor>,
+    pub limit: i64,
+}
+
+impl Default for CaseQuery {
+    fn default() -> Self {
+        CaseQuery {
+            states: Vec::new(),
+            unit: None,
+            category: None,
+            zone: None,
+            source: None,
+            due_before: None,
+            overdue_at: None,
+            flagged: None,
+            sort: CaseSort::Newest,
+            after: None,
+            limit: 50,
+        }
+    }
+}
+
+/// A line of a queue.
+#[derive(Debug, Clone, PartialEq)]
+pub struct CaseSummary {
+    pub id: Uuid,
+    pub tracking_no: String,
+    pub state: CaseState,
+    pub version: i64,
+    pub source: String,
+    pub category_code: String,
+    pub urgency: Urgency,
+    pub lead_unit: Option<String>,
+    pub due_at: Option<DateTime<Utc>>,
+    pub flagged: bool,
+    pub created_at: DateTime<Utc>,
+}
+
+/// What one sweep did.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct SweepReport {
+    pub clocks: usize,
+    pub warnings: usize,
+    pub overdue: usize,
+}
+
+impl SweepReport {
+    pub fn is_empty(&self) -> bool {
+        self.clocks == 0
+    }
+}
+
+/// What a clock row stores as "inputs": the computation and any extension.
+#[derive(serde::Serialize, serde::Deserialize)]
+pub(super) struct ClockInputs {
+    pub explanation: Explanation,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub extended_to: Option<DateTime<Utc>>,
+}
+
+pub(super) const CLOCK_COLUMNS: &str = "id, case_id, phase, unit_code, limit_amount, limit_unit, \
+    started_at, due_at, warning_at, status, paused_at, pauses, stopped_at, calendar_version, inputs, \
+    warned_at, overdue_at";
+
+#[derive(sqlx::FromRow)]
+pub(super) struct ClockRow {
+    id: String,
+    #[allow(dead_code)] // selected for the sweeper's grouping; kept in one column list
+    case_id: String,
+    phase: String,
+    unit_code: Option<String>,
+    limit_amount: i64,
+    limit_unit: String,
+    started_at: DateTime<Utc>,
+    due_at: DateTime<Utc>,
+    warning_at: DateTime<Utc>,
+    status: String,
+    paused_at: Option<DateTime<Utc>>,
+    pauses: String,
+    stopped_at: Option<DateTime<Utc>>,
+    #[allow(dead_code)] // also inside `inputs`; the column is there for SQL queries
+    calendar_version: String,
+    inputs: String,
+    warned_at: Option<DateTime<Utc>>,
+    overdue_at: Option<DateTime<Utc>>,
+}
+
+fn corrupt(what: &str, e: impl std::fmt::Display) -> StoreError {
+    StoreError::Corrupt(format!("{what}: {e}"))
+}
+
+pub(super) fn limit_unit_name(unit: Unit) -> &'static str {
+    match unit {
+        Unit::WorkHours => "work_hours",
+        Unit::WorkDays => "work_days",
+        Unit::NaturalHours => "natural_hours",
+    }
+}
+
+impl TryFrom<ClockRow> for Clock {
+    type Error = StoreError;
+    fn try_from(row: ClockRow) -> Result<Clock, StoreError> {
+        let inputs: ClockInputs =
+            serde_json::from_str(&row.inputs).map_err(|e| corrupt("clock inputs", e))?;
+        let unit: Unit = serde_json::from_value(serde_json::Value::String(row.limit_unit))
+            .map_err(|e| corrupt("clock limit unit", e))?;
+        Ok(Clock {
+            id: parse_id(&row.id)?,
+            phase: crate::domain::case::Phase::parse(&row.phase)
+                .ok_or_else(|| corrupt("clock phase", &row.phase))?,
+            unit: row.unit_code,
+            limit: Limit {
+                amount: u32::try_from(row.limit_amount).map_err(|e| corrupt("clock limit", e))?,
+                unit,
+            },
+            started_at: row.started_at,
+            due_at: row.due_at,
+            warning_at: row.warning_at,
+            status: ClockStatus::parse(&row.status)
+                .ok_or_else(|| corrupt("clock status", &row.status))?,
+            paused_at: row.paused_at,
+            pauses: serde_json::from_str(&row.pauses).map_err(|e| corrupt("clock pauses", e))?,
+            stopped_at: row.stopped_at,
+            explanation: inputs.explanation,
+            extended_to: inputs.extended_to,
+            warned_at: row.warned_at,
+            overdue_at: row.overdue_at,
+        })
+    }
+}
+
+pub(super) fn clock_inputs_json(clock: &Clock) -> String {
+    serde_json::json!({
+        "explanation": clock.explanation,
+        "extended_to": clock.extended_to,
+    })
+    .to_string()
+}
+
+#[derive(sqlx::FromRow)]
+pub(super) struct WorkflowCaseRow {
+    id: String,
+    state: String,
+    version: i64,
+    source: String,
+    category_code: String,
+    lat: f64,
+    lon: f64,
+    reporter_id: String,
+    lead_unit: Option<String>,
+    co_units: String,
+    deadline_profile: Option<String>,
+    category_profile: Option<String>,
+    created_at: DateTime<Utc>,
+    urgency: String,
+    pending_request: Option<String>,
+    extensions_granted: i64,
+    rework_count: i64,
+    dispatched_at: Option<DateTime<Utc>>,
+    sign_window_ends: Option<DateTime<Utc>>,
+    closed_at: Option<DateTime<Utc>>,
+    master_case_id: Option<String>,
+    not_filed_reason: Option<String>,
+    rating: Option<i64>,
+    check_flags: String,
+    due_at: Option<DateTime<Utc>>,
+    auto_dispatch: bool,
+    reporter_may_check: bool,
+    max_extensions: i64,
+    default_urgency: String,
+}
+
+pub(super) const WORKFLOW_CASE_SELECT: &str = "SELECT c.id, c.state, c.version, c.source, \
+    c.category_code, c.lat, c.lon, c.reporter_id, c.lead_unit, c.co_units, c.deadline_profile, \
+    k.deadline_profile AS category_profile, c.created_at, c.urgency, c.pending_request, \
+    c.extensions_granted, c.rework_count, c.dispatched_at, c.sign_window_ends, c.closed_at, \
+    c.master_case_id, c.not_filed_reason, c.rating, c.check_flags, c.due_at, k.auto_dispatch, \
+    k.reporter_may_check, k.max_extensions, k.default_urgency \
+    FROM cases c JOIN categories k ON k.code = c.category_code WHERE c.id = $1";
+
+fn small(value: i64, what: &str) -> Result<u32, StoreError> {
+    u32::try_from(value).map_err(|e| corrupt(what, e))
+}
+
+impl WorkflowCaseRow {
+    pub(super) fn into_case(
+        self,
+        assignments: Vec<AssignmentRecord>,
+        clocks: Vec<Clock>,
+    ) -> Result<WorkflowCase, StoreError> {
+        Ok(WorkflowCase {
+            id: parse_id(&self.id)?,
+            state: CaseState::parse(&self.state)
+                .ok_or_else(|| corrupt("case state", &self.state))?,
+            version: self.version,
+            source: self.source,
+            category_code: self.category_code,
+            location: LatLon {
+                lat: self.lat,
+                lon: self.lon,
+            },
+            reporter_id: parse_id(&self.reporter_id)?,
+            routed_lead: self.lead_unit,
+            routed_co_units: serde_json::from_str(&self.co_units)
+                .map_err(|e| corrupt("case co_units", e))?,
+            named_profile: self.deadline_profile.or(self.category_profile),
+            created_at: self.created_at,
+            fields: WorkflowFields {
+                urgency: Some(
+                    Urgency::parse(&self.urgency)
+                        .ok_or_else(|| corrupt("case urgency", &self.urgency))?,
+                ),
+                pending_request: self
+                    .pending_request
+                    .map(|json| serde_json::from_str(&json))
+                    .transpose()
+                    .map_err(|e| corrupt("case pending_request", e))?,
+                extensions_granted: small(self.extensions_granted, "extensions_granted")?,
+                rework_count: small(self.rework_count, "rework_count")?,
+                dispatched_at: self.dispatched_at,
+                sign_window_ends: self.sign_window_ends,
+                closed_at: self.closed_at,
+                master_case_id: parse_opt_id(self.master_case_id)?,
+                not_filed_reason: self.not_filed_reason,
+                rating: self
+                    .rating
+                    .map(|r| u8::try_from(r).map_err(|e| corrupt("case rating", e)))
+                    .transpose()?,
+                check_flags: serde_json::from_str(&self.check_flags)
+                    .map_err(|e| corrupt("case check_flags", e))?,
+                due_at: self.due_at,
+            },
+            policy: CategoryPolicy {
+                auto_dispatch: self.auto_dispatch,
+                reporter_may_check: self.reporter_may_check,
+                max_extensions: small(self.max_extensions, "max_extensions")?,
+            },
+            category_urgency: Urgency::parse(&self.default_urgency).unwrap_or(Urgency::Normal),
+            assignments,
+            clocks,
+        })
+    }
+}
+
+#[derive(sqlx::FromRow)]
+pub(super) struct AssignmentRow {
+    unit_code: String,
+    lead: bool,
+    assigned_at: DateTime<Utc>,
+    signed_at: Option<DateTime<Utc>>,
+    finished_at: Option<DateTime<Utc>>,
+}
+
+impl From<AssignmentRow> for AssignmentRecord {
+    fn from(row: AssignmentRow) -> AssignmentRecord {
+        AssignmentRecord {
+            unit: row.unit_code,
+            lead: row.lead,
+            assigned_at: row.assigned_at,
+            signed_at: row.signed_at,
+            finished_at: row.finished_at,
+        }
+    }
+}
+
+#[derive(sqlx::FromRow)]
+pub(super) struct CaseSummaryRow {
+    id: String,
+    tracking_no: String,
+    state: String,
+    version: i64,
+    source: String,
+    category_code: String,
+    urgency: String,
+    lead_unit: Option<String>,
+    due_at: Option<DateTime<Utc>>,
+    flagged: bool,
+    created_at: DateTime<Utc>,
+}
+
+impl TryFrom<CaseSummaryRow> for CaseSummary {
+    type Error = StoreError;
+    fn try_from(row: CaseSummaryRow) -> Result<CaseSummary, StoreError> {
+        Ok(CaseSummary {
+            id: parse_id(&row.id)?,
+            tracking_no: row.tracking_no,
+            state: CaseState::parse(&row.state).ok_or_else(|| corrupt("case state", &row.state))?,
+            version: row.version,
+            source: row.source,
+            category_code: row.category_code,
+            urgency: Urgency::parse(&row.urgency)
+                .ok_or_else(|| corrupt("case urgency", &row.urgency))?,
+            lead_unit: row.lead_unit,
+            due_at: row.due_at,
+            flagged: row.flagged,
+            created_at: row.created_at,
+        })
+    }
+}
+
+/// The WHERE clause and ORDER BY of a queue query, with its binds in order.
+pub(super) struct QueueSql {
+    pub sql: String,
+    pub binds: Vec<QueueBind>,
+}
+
+pub(super) enum QueueBind {
+    Text(String),
+    Time(DateTime<Utc>),
+    Int(i64),
+}
+
+/// Builds the queue query. Every value is a bind; only fixed SQL is formatted in.
+pub(super) fn queue_sql(query: &CaseQuery) -> QueueSql {
+    let mut binds: Vec<QueueBind> = Vec::new();
+    let next = |bind: QueueBind, binds: &mut Vec<QueueBind>| {
+        binds.push(bind);
+        format!("${}", binds.len())
+    };
+    let mut conditions: Vec<String> = Vec::new();
+    if !query.states.is_empty() {
+        let list: Vec<String> = query
+            .states
+            .iter()
+            .map(|s| next(QueueBind::Text(s.as_str().to_owned()), &mut binds))
+            .collect();
+        conditions.push(format!("c.state IN ({})", list.join(", ")));
+    }
+    if let Some(unit) = &query.unit {
+        let p = next(QueueBind::Text(unit.clone()), &mut binds);
+        conditions.push(format!(
+            "EXISTS (SELECT 1 FROM case_assignments a WHERE a.case_id = c.id AND a.unit_code = {p})"
+        ));
+    }
+    if let Some(category) = &query.category {
+        let exact = next(QueueBind::Text(category.clone()), &mut binds);
+        let prefix = next(QueueBind::Text(format!("{category}%")), &mut binds);
+        conditions.push(format!(
+            "(c.category_code = {exact} OR c.category_code LIKE {prefix})"
+        ));
+    }
+    if let Some(zone) = &query.zone {
+        // zone_path is a JSON array of codes; the handler allows only code characters.
+        let p = next(QueueBind::Text(format!("%\"{zone}\"%")), &mut binds);
+        conditions.push(format!("c.zone_path LIKE {p}"));
+    }
+    if let Some(source) = &query.source {
+        let p = next(QueueBind::Text(source.clone()), &mut binds);
+        conditions.push(format!("c.source = {p}"));
+    }
+    if let Some(before) = query.due_before {
+        let p = next(QueueBind::Time(before), &mut binds);
+        conditions.push(format!("c.due_at < {p}"));
+    }
+    if let Some(now) = query.overdue_at {
+        let p = next(QueueBind::Time(now), &mut binds);
+        conditions.push(format!("c.due_at < {p}"));
+    }
+    match query.flagged {
+        Some(true) => {
+            conditions.push("(c.photo_distance_m IS NOT NULL OR c.check_flags <> '[]')".to_owned())
+        }
+        Some(false) => {
+            conditions.push("(c.photo_distance_m IS NULL AND c.check_flags = '[]')".to_owned())
+        }
+        None => {}
+    }
+    let order = match query.sort {
+        CaseSort::Newest => {
+            if let Some(after) = &query.after {
+                let p = next(QueueBind::Text(after.id.to_string()), &mut binds);
+                conditions.push(format!("c.id < {p}"));
+            }
+            "c.id DESC"
+        }
+        CaseSort::Oldest => {
+            if let Some(after) = &query.after {
+                let p = next(QueueBind::Text(after.id.to_string()), &mut binds);
+                conditions.push(format!("c.id > {p}"));
+            }
+            "c.id ASC"
+        }
+        CaseSort::Due => {
+            conditions.push("c.due_at IS NOT NULL".to_owned());
+            if let Some(CaseCursor {
+                id,
+                due_at: Some(due),
+            }) = &query.after
+            {
+                let d1 = next(QueueBind::Time(*due), &mut binds);
+                let d2 = next(QueueBind::Time(*due), &mut binds);
+                let i = next(QueueBind::Text(id.to_string()), &mut binds);
+                conditions.push(format!(
+                    "(c.due_at > {d1} OR (c.due_at = {d2} AND c.id > {i}))"
+                ));
+            }
+            "c.due_at ASC, c.id ASC"
+        }
+    };
+    let limit = next(QueueBind::Int(query.limit), &mut binds);
+    let filter = if conditions.is_empty() {
+        String::new()
+    } else {
+        format!("WHERE {}", conditions.join(" AND "))
+    };
+    QueueSql {
+        sql: format!(
+            "SELECT c.id, c.tracking_no, c.state, c.version, c.source, c.category_code, c.urgency, \
+             (SELECT a.unit_code FROM case_assignments a WHERE a.case_id = c.id AND a.lead) AS lead_unit, \
+             c.due_at, (c.photo_distance_m IS NOT NULL OR c.check_flags <> '[]') AS flagged, c.created_at \
+             FROM cases c {filter} ORDER BY {order} LIMIT {limit}"
+        ),
+        binds,
+    }
+}
+
+/// Expands to inherent `wf_*` methods on a backend; the `Repository` impl
+/// delegates. `$claim` is the row-locking clause of the sweeper's claim query.
+macro_rules! impl_workflow {
+    ($repo:ident, $db:ty, $claim:literal) => {
+        mod workflow_sql {
+            use super::*;
+            use chrono::{DateTime, Utc};
+            use sqlx::AssertSqlSafe;
+            use uuid::Uuid;
+
+            use $crate::domain::clock::{Clock, ClockEvent, owed_events};
+            use $crate::domain::deadline::Urgency;
+            use $crate::store::sql::placeholders;
+            use $crate::store::workflow::*;
+
+            async fn insert_events(
+                tx: &mut sqlx::Transaction<'static, $db>,
+                case_id_of: &[(String, &NewEvent)],
+                now: DateTime<Utc>,
+            ) -> Result<(), StoreError> {
+                // 8 binds per event; stay far below both databases' limits.
+                for chunk in case_id_of.chunks(500) {
+                    let rows: Vec<String> = (0..chunk.len())
+                        .map(|k| format!("({})", placeholders(8 * k + 1, 8)))
+                        .collect();
+                    let sql = format!(
+                        "INSERT INTO case_events (id, case_id, kind, actor_id, actor_role, public, data, created_at) VALUES {}",
+                        rows.join(", ")
+                    );
+                    let mut query = sqlx::query(AssertSqlSafe(sql));
+                    for (case_id, e) in chunk {
+                        query = query
+                            .bind(e.id.to_string())
+                            .bind(case_id)
+                            .bind(&e.kind)
+                            .bind(e.actor_id.map(|id| id.to_string()))
+                            .bind(&e.actor_role)
+                            .bind(e.public)
+                            .bind(e.data.to_string())
+                            .bind(now);
+                    }
+                    query.execute(&mut **tx).await?;
+                }
+                Ok(())
+            }
+
+            async fn insert_outbox(
+                tx: &mut sqlx::Transaction<'static, $db>,
+                case_id_of: &[(String, &NewEvent)],
+                now: DateTime<Utc>,
+            ) -> Result<(), StoreError> {
+                for chunk in case_id_of.chunks(500) {
+                    let rows: Vec<String> = (0..chunk.len())
+                        .map(|k| format!("({})", placeholders(5 * k + 1, 5)))
+                        .collect();
+                    let sql = format!(
+                        "INSERT INTO outbox (case_id, event_id, kind, payload, created_at) VALUES {}",
+                        rows.join(", ")
+                    );
+                    let mut query = sqlx::query(AssertSqlSafe(sql));
+                    for (case_id, e) in chunk {
+                        let payload = serde_json::json!({
+                            "case_id": case_id,
+                            "event_id": e.id,
+                            "kind": e.kind,
+                            "data": e.data,
+                            "at": now,
+                        });
+                        query = query
+                            .bind(case_id)
+                            .bind(e.id.to_string())
+                            .bind(&e.kind)
+                            .bind(payload.to_string())
+                            .bind(now);
+                    }
+                    query.execute(&mut **tx).await?;
+                }
+                Ok(())
+            }
+
+            async fn upsert_clocks(
+                tx: &mut sqlx::Transaction<'static, $db>,
+                case_id: &str,
+                clocks: &[Clock],
+            ) -> Result<(), StoreError> {
+                if clocks.is_empty() {
+                    return Ok(());
+                }
+                let rows: Vec<String> = (0..clocks.len())
+                    .map(|k| format!("({})", placeholders(18 * k + 1, 18)))
+                    .collect();
+                let sql = format!(
+                    "INSERT INTO case_clocks ({CLOCK_COLUMNS}, next_check_at) VALUES {} \
+                     ON CONFLICT (id) DO UPDATE SET due_at = excluded.due_at, warning_at = excluded.warning_at, \
+                       status = excluded.status, paused_at = excluded.paused_at, pauses = excluded.pauses, \
+                       stopped_at = excluded.stopped_at, calendar_version = excluded.calendar_version, \
+                       inputs = excluded.inputs, warned_at = excluded.warned_at, overdue_at = excluded.overdue_at, \
+                       next_check_at = excluded.next_check_at",
+                    rows.join(", ")
+                );
+                let mut query = sqlx::query(AssertSqlSafe(sql));
+                for clock in clocks {
+                    query = query
+                        .bind(clock.id.to_string())
+                        .bind(case_id)
+                        .bind(clock.phase.as_str())
+                        .bind(clock.unit.clone())
+                        .bind(i64::from(clock.limit.amount))
+                        .bind(limit_unit_name(clock.limit.unit))
+                        .bind(clock.started_at)
+                        .bind(clock.due_at)
+                        .bind(clock.warning_at)
+                        .bind(clock.status.as_str())
+                        .bind(clock.paused_at)
+                        .bind(serde_json::to_string(&clock.pauses).unwrap_or_else(|_| "[]".into()))
+                        .bind(clock.stopped_at)
+                        .bind(clock.calendar_version().to_owned())
+                        .bind(clock_inputs_json(clock))
+                        .bind(clock.warned_at)
+                        .bind(clock.overdue_at)
+                        .bind(clock.next_check_at());
+                }
+                query.execute(&mut **tx).await?;
+                Ok(())
+            }
+
+            async fn replace_assignments(
+                tx: &mut sqlx::Transaction<'static, $db>,
+                case_id: &str,
+                assignments: &[AssignmentRecord],
+            ) -> Result<(), StoreError> {
+                sqlx::query("DELETE FROM case_assignments WHERE case_id = $1")
+                    .bind(case_id)
+                    .execute(&mut **tx)
+                    .await?;
+                if assignments.is_empty() {
+                    return Ok(());
+                }
+                let rows: Vec<String> = (0..assignments.len())
+                    .map(|k| format!("({})", placeholders(6 * k + 1, 6)))
+                    .collect();
+                let sql = format!(
+                    "INSERT INTO case_assignments (case_id, unit_code, lead, assigned_at, signed_at, finished_at) VALUES {}",
+                    rows.join(", ")
+                );
+                let mut query = sqlx::query(AssertSqlSafe(sql));
+                for a in assignments {
+                    query = query
+                        .bind(case_id)
+                        .bind(&a.unit)
+                        .bind(a.lead)
+                        .bind(a.assigned_at)
+                        .bind(a.signed_at)
+                        .bind(a.finished_at);
+                }
+                query.execute(&mut **tx).await?;
+                Ok(())
+            }
+
+            impl $repo {
+                pub(super) async fn wf_case(&self, id: Uuid) -> Result<Option<WorkflowCase>, StoreError> {
+                    let id = id.to_string();
+                    let Some(row) = sqlx::query_as::<$db, WorkflowCaseRow>(WORKFLOW_CASE_SELECT)
+                        .bind(&id)
+                        .fetch_optional(self.reader())
+                        .await?
+                    else {
+                        return Ok(None);
+                    };
+                    let assignments = sqlx::query_as::<$db, AssignmentRow>(
+                        "SELECT unit_code, lead, assigned_at, signed_at, finished_at FROM case_assignments \
+                         WHERE case_id = $1 ORDER BY lead DESC, unit_code",
+                    )
+                    .bind(&id)
+                    .fetch_all(self.reader())
+                    .await?
+                    .into_iter()
+                    .map(AssignmentRecord::from)
+                    .collect();
+                    let clocks = self.wf_clocks_where(&id, true).await?;
+                    row.into_case(assignments, clocks).map(Some)
+                }
+
+                async fn wf_clocks_where(&self, case_id: &str, active_only: bool) -> Result<Vec<Clock>, StoreError> {
+                    let filter = if active_only { "AND status <> 'stopped'" } else { "" };
+                    let sql = format!(
+                        "SELECT {CLOCK_COLUMNS} FROM case_clocks WHERE case_id = $1 {filter} ORDER BY started_at, id"
+                    );
+                    sqlx::query_as::<$db, ClockRow>(AssertSqlSafe(sql))
+                        .bind(case_id)
+                        .fetch_all(self.reader())
+                        .await?
+                        .into_iter()
+                        .map(Clock::try_from)
+                        .collect()
+                }
+
+                pub(super) async fn wf_all_clocks(&self, case_id: Uuid) -> Result<Vec<Clock>, StoreError> {
+                    self.wf_clocks_where(&case_id.to_string(), false).await
+                }
+
+                pub(super) async fn wf_save(&self, change: &CaseChange) -> Result<SaveOutcome, StoreError> {
+                    let case_id = change.case_id.to_string();
+                    let f = &change.fields;
+                    let mut tx = self.writer().begin().await?;
+                    let updated = sqlx::query(
+                        "UPDATE cases SET state = $1, version = version + 1, updated_at = $2, urgency = $3, \
+                           pending_request = $4, extensions_granted = $5, rework_count = $6, dispatched_at = $7, \
+                           sign_window_ends = $8, closed_at = $9, master_case_id = $10, not_filed_reason = $11, \
+                           rating = $12, check_flags = $13, due_at = $14 \
+                         WHERE id = $15 AND version = $16",
+                    )
+                    .bind(change.state.as_str())
+                    .bind(change.now)
+                    .bind(f.urgency.unwrap_or(Urgency::Normal).as_str())
+                    .bind(
+                        f.pending_request
+                            .as_ref()
+                            .map(serde_json::to_string)
+                            .transpose()
+                            .map_err(|e| StoreError::Corrupt(format!("pending request: {e}")))?,
+                    )
+                    .bind(i64::from(f.extensions_granted))
+                    .bind(i64::from(f.rework_count))
+                    .bind(f.dispatched_at)
+                    .bind(f.sign_window_ends)
+                    .bind(f.closed_at)
+                    .bind(f.master_case_id.map(|id| id.to_string()))
+                    .bind(f.not_filed_reason.clone())
+                    .bind(f.rating.map(i64::from))
+                    .bind(serde_json::Value::Array(f.check_flags.clone()).to_string())
+                    .bind(f.due_at)
+                    .bind(&case_id)
+                    .bind(change.expected_version)
+                    .execute(&mut *tx)
+                    .await?;
+                    if updated.rows_affected() == 0 {
+                        return Ok(SaveOutcome::Stale);
+                    }
+                    if let Some(assignments) = &change.assignments {
+                        replace_assignments(&mut tx, &case_id, assignments).await?;
+                    }
+                    upsert_clocks(&mut tx, &case_id, &change.clocks).await?;
+                    if !change.after_photos.is_empty() {
+                        let owner = change.after_photos_owner.map(|id| id.to_string());
+                        let position_base: i64 = sqlx::query_scalar(
+                            "SELECT COUNT(*) FROM photos WHERE case_id = $1",
+                        )
+                        .bind(&case_id)
+                        .fetch_one(&mut *tx)
+                        .await?;
+                        for (k, photo) in change.after_photos.iter().enumerate() {
+                            let attached = sqlx::query(
+                                "UPDATE photos SET case_id = $1, position = $2, stage = 'after' \
+                                 WHERE id = $3 AND owner_id = $4 AND case_id IS NULL",
+                            )
+                            .bind(&case_id)
+                            .bind(position_base + k as i64)
+                            .bind(photo.to_string())
+                            .bind(&owner)
+                            .execute(&mut *tx)
+                            .await?;
+                            if attached.rows_affected() == 0 {
+                                return Ok(SaveOutcome::PhotoUnavailable(*photo));
+                            }
+                        }
+                    }
+                    let event = [(case_id.clone(), &change.event)];
+                    insert_events(&mut tx, &event, change.now).await?;
+                    if change.event.public {
+                        insert_outbox(&mut tx, &event, change.now).await?;
+                    }
+                    tx.commit().await?;
+                    Ok(SaveOutcome::Saved { version: change.expected_version + 1 })
+                }
+
+                pub(super) async fn wf_list(&self, query: &CaseQuery) -> Result<Vec<CaseSummary>, StoreError> {
+                    let built = queue_sql(query);
+                    let mut q = sqlx::query_as::<$db, CaseSummaryRow>(AssertSqlSafe(built.sql));
+                    for bind in built.binds {
+                        q = match bind {
+                            QueueBind::Text(s) => q.bind(s),
+                            QueueBind::Time(t) => q.bind(t),
+                            QueueBind::Int(i) => q.bind(i),
+                        };
+                    }
+                    q.fetch_all(self.reader()).await?.into_iter().map(CaseSummary::try_from).collect()
+                }
+
+                pub(super) async fn wf_auto_dispatch_candidates(&self, limit: i64) -> Result<Vec<Uuid>, StoreError> {
+                    let ids: Vec<String> = sqlx::query_scalar(
+                        "SELECT c.id FROM cases c JOIN categories k ON k.code = c.category_code \
+                         WHERE c.state = 'submitted' AND c.lead_unit IS NOT NULL AND k.auto_dispatch \
+                         ORDER BY c.created_at LIMIT $1",
+                    )
+                    .bind(limit)
+                    .fetch_all(self.reader())
+                    .await?;
+                    ids.iter().map(|id| $crate::store::records::parse_id(id)).collect()
+                }
+
+                /// Claims due clocks (row locks skipped by other sweepers on
+                /// PostgreSQL; the single writer serialises SQLite), records the
+                /// events they owe and moves each clock's next check, all in one
+                /// transaction: a crash before commit leaves every clock due.
+                pub(super) async fn wf_sweep(&self, now: DateTime<Utc>, limit: i64) -> Result<SweepReport, StoreError> {
+                    let mut tx = self.writer().begin().await?;
+                    let sql = format!(
+                        "SELECT k.id, k.case_id, k.phase, k.unit_code, k.due_at, k.warning_at, k.warned_at, k.overdue_at, \
+                           COALESCE(k.unit_code, (SELECT a.unit_code FROM case_assignments a WHERE a.case_id = k.case_id AND a.lead)) AS unit, \
+                           u.parent_code \
+                         FROM case_clocks k \
+                         LEFT JOIN units u ON u.code = COALESCE(k.unit_code, (SELECT a.unit_code FROM case_assignments a WHERE a.case_id = k.case_id AND a.lead)) \
+                         WHERE k.next_check_at <= $1 ORDER BY k.next_check_at LIMIT $2 {}",
+                        $claim
+                    );
+                    let claimed = sqlx::query_as::<$db, DueClockRow>(AssertSqlSafe(sql))
+                        .bind(now)
+                        .bind(limit)
+                        .fetch_all(&mut *tx)
+                        .await?;
+                    let mut report = SweepReport { clocks: claimed.len(), ..SweepReport::default() };
+                    if claimed.is_empty() {
+                        return Ok(report);
+                    }
+                    let mut events: Vec<(String, NewEvent)> = Vec::new();
+                    let mut warned: Vec<&str> = Vec::new();
+                    let mut overdue: Vec<&str> = Vec::new();
+                    for row in &claimed {
+                        let owed = owed_events(row.warning_at, row.due_at, row.warned_at, row.overdue_at, now);
+                        for event in owed {
+                            let base = serde_json::json!({
+                                "clock_id": row.id,
+                                "phase": row.phase,
+                                "unit": row.unit,
+                                "due_at": row.due_at,
+                            });
+                            match event {
+                                ClockEvent::Warning => {
+                                    report.warnings += 1;
+                                    events.push((row.case_id.clone(), system_event("deadline_warning", base)));
+                                }
+                                ClockEvent::Overdue => {
+                                    report.overdue += 1;
+                                    events.push((row.case_id.clone(), system_event("deadline_overdue", base)));
+                                    let mut to: Vec<&str> = row.parent_code.iter().map(String::as_str).collect();
+                                    to.push(DISPATCH_CENTRE);
+                                    events.push((
+                                        row.case_id.clone(),
+                                        system_event(
+                                            "escalated",
+                                            serde_json::json!({"clock_id": row.id, "phase": row.phase, "unit": row.unit, "to": to}),
+                                        ),
+                                    ));
+                                }
+                            }
+                        }
+                        if row.overdue_at.is_none() && row.due_at <= now {
+                            overdue.push(&row.id);
+                        } else if row.warned_at.is_none() {
+                            warned.push(&row.id);
+                        }
+                    }
+                    for ids in warned.chunks(500) {
+                        let sql = format!(
+                            "UPDATE case_clocks SET warned_at = $1, next_check_at = due_at WHERE id IN ({})",
+                            placeholders(2, ids.len())
+                        );
+                        let mut q = sqlx::query(AssertSqlSafe(sql)).bind(now);
+                        for id in ids {
+                            q = q.bind(*id);
+                        }
+                        q.execute(&mut *tx).await?;
+                    }
+                    for ids in overdue.chunks(500) {
+                        let sql = format!(
+                            "UPDATE case_clocks SET warned_at = COALESCE(warned_at, $1), overdue_at = $1, \
+                             next_check_at = NULL WHERE id IN ({})",
+                            placeholders(2, ids.len())
+                        );
+                        let mut q = sqlx::query(AssertSqlSafe(sql)).bind(now);
+                        for id in ids {
+                            q = q.bind(*id);
+                        }
+                        q.execute(&mut *tx).await?;
+                    }
+                    let refs: Vec<(String, &NewEvent)> = events.iter().map(|(c, e)| (c.clone(), e)).collect();
+                    insert_events(&mut tx, &refs, now).await?;
+                    insert_outbox(&mut tx, &refs, now).await?;
+                    tx.commit().await?;
+                    Ok(report)
+                }
+
+                pub(super) async fn wf_outbox(&self, after: i64, limit: i64) -> Result<Vec<OutboxEntry>, StoreError> {
+                    sqlx::query_as::<$db, OutboxRow>(
+                        "SELECT id, case_id, event_id, kind, payload, created_at, delivered_at FROM outbox \
+                         WHERE id > $1 ORDER BY id LIMIT $2",
+                    )
+                    .bind(after)
+                    .bind(limit)
+                    .fetch_all(self.reader())
+                    .await?
+                    .into_iter()
+                    .map(OutboxEntry::try_from)
+                    .collect()
+                }
+            }
+        }
+    };
+}
+
+pub(super) use impl_workflow;
+
+/// Who overdue cases escalate to besides the unit's parent: the dispatch centre.
+pub const DISPATCH_CENTRE: &str = "dispatch_centre";
+
+pub(super) fn system_event(kind: &str, data: serde_json::Value) -> NewEvent {
+    NewEvent {
+        id: Uuid::now_v7(),
+        kind: kind.to_owned(),
+        actor_id: None,
+        actor_role: "system".to_owned(),
+        public: false,
+        data,
+    }
+}
+
+#[derive(sqlx::FromRow)]
+pub(super) struct DueClockRow {
+    pub id: String,
+    pub case_id: String,
+    pub phase: String,
+    #[allow(dead_code)] // part of the claim's row shape; `unit` is what escalation uses
+    pub unit_code: Option<String>,
+    pub due_at: DateTime<Utc>,
+    pub warning_at: DateTime<Utc>,
+    pub warned_at: Option<DateTime<Utc>>,
+    pub overdue_at: Option<DateTime<Utc>>,
+    pub unit: Option<String>,
+    pub parent_code: Option<String>,
+}
+
+/// A row of the outbox, for delivery (and for tests and operators to inspect).
+#[derive(Debug, Clone, PartialEq)]
+pub struct OutboxEntry {
+    pub id: i64,
+    pub case_id: Uuid,
+    pub event_id: Uuid,
+    pub kind: String,
+    pub payload: serde_json::Value,
+    pub created_at: DateTime<Utc>,
+    pub delivered_at: Option<DateTime<Utc>>,
+}
+
+#[derive(sqlx::FromRow)]
+pub(super) struct OutboxRow {
+    id: i64,
+    case_id: String,
+    event_id: String,
+    kind: String,
+    payload: String,
+    created_at: DateTime<Utc>,
+    delivered_at: Option<DateTime<Utc>>,
+}
+
+impl TryFrom<OutboxRow> for OutboxEntry {
+    type Error = StoreError;
+    fn try_from(row: OutboxRow) -> Result<OutboxEntry, StoreError> {
+        Ok(OutboxEntry {
+            id: row.id,
+            case_id: parse_id(&row.case_id)?,
+            event_id: parse_id(&row.event_id)?,
+            kind: row.kind,
+            payload: serde_json::from_str(&row.payload)
+                .map_err(|e| corrupt("outbox payload", e))?,
+            created_at: row.created_at,
+            delivered_at: row.delivered_at,
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn queue_sql_binds_every_value_in_order() {
+        let query = CaseQuery {
+            states: vec![CaseState::Dispatched, CaseState::InProgress],
+            unit: Some("U1".into()),
+            category: Some("02".into()),
+            flagged: Some(true),
+            sort: CaseSort::Due,
+            after: Some(CaseCursor {
+                id: Uuid::nil(),
+                due_at: Some(DateTime::<Utc>::MIN_UTC),
+            }),
+            limit: 20,
+            ..CaseQuery::default()
+        };
+        let built = queue_sql(&query);
+        assert_eq!(built.binds.len(), 9);
+        assert!(built.sql.contains("c.state IN ($1, $2)"));
+        assert!(built.sql.contains("a.unit_code = $3"));
+        assert!(
+            built
+                .sql
+                .contains("c.category_code = $4 OR c.category_code LIKE $5")
+        );
+        assert!(
+            built
+                .sql
+                .contains("(c.due_at > $6 OR (c.due_at = $7 AND c.id > $8))")
+        );
+        assert!(
+            built
+                .sql
+                .ends_with("ORDER BY c.due_at ASC, c.id ASC LIMIT $9")
+        );
+    }
+
+    #[test]
+    fn an_unfiltered_queue_is_newest_first() {
+        let built = queue_sql(&CaseQuery::default());
+        assert!(!built.sql.contains("WHERE"));
+        assert!(built.sql.ends_with("ORDER BY c.id DESC LIMIT $1"));
+        assert_eq!(built.binds.len(), 1);
+    }
+}
