@@ -68,6 +68,9 @@ pub struct WorkflowSettings {
     pub sweep_interval_secs: u64,
     /// Clocks claimed per sweep transaction.
     pub sweep_batch: i64,
+    /// Run the automatic filing and dispatch job on this instance (categories
+    /// still decide which reports it takes).
+    pub auto_dispatch: bool,
     /// How often waiting reports are checked for automatic filing and dispatch
     /// (new reports on this instance are picked up at once).
     pub auto_dispatch_interval_secs: u64,
@@ -83,6 +86,7 @@ impl Default for WorkflowSettings {
             after_photo_max_distance_m: 200.0,
             sweep_interval_secs: 30,
             sweep_batch: 500,
+            auto_dispatch: true,
             auto_dispatch_interval_secs: 5,
         }
     }

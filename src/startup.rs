@@ -200,12 +200,14 @@ impl Application {
             WorkflowRules::from_settings(&settings.workflow),
         ));
         let auto_dispatch = Arc::new(Notify::new());
-        jobs::auto_dispatch::spawn(
-            workflow.clone(),
-            repo.clone(),
-            auto_dispatch.clone(),
-            Duration::from_secs(settings.workflow.auto_dispatch_interval_secs.max(1)),
-        );
+        if settings.workflow.auto_dispatch {
+            jobs::auto_dispatch::spawn(
+                workflow.clone(),
+                repo.clone(),
+                auto_dispatch.clone(),
+                Duration::from_secs(settings.workflow.auto_dispatch_interval_secs.max(1)),
+            );
+        }
         jobs::deadline_sweeper::spawn(
             repo.clone(),
             format!("instance-{}", uuid::Uuid::now_v7()),

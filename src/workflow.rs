@@ -32,6 +32,9 @@ pub enum WorkflowError {
     Evidence(#[from] EvidenceRefusal),
     #[error("photo {0} is not available: upload it yourself and use it once")]
     PhotoUnavailable(Uuid),
+    /// The action named a unit or case that does not exist (`what` says which).
+    #[error("the {what} named does not exist")]
+    UnknownReference { what: &'static str },
     #[error("no deadline profile applies to this case; an admin must add a default")]
     NoProfile,
     #[error("no working calendar is loaded for jurisdiction {0}")]
@@ -131,7 +134,17 @@ impl Workflow {
             change.after_photos = after_photos;
             change.after_photos_owner = Some(actor.id);
         }
-        match self.repo.save_case_change(&change).await? {
+        let saved = match self.repo.save_case_change(&change).await {
+            Err(StoreError::MissingReference(_)) => {
+                let what = match envelope.action {
+                    Action::Merge { .. } => "master case",
+                    _ => "unit",
+                };
+                return Err(WorkflowError::UnknownReference { what });
+            }
+            other => other?,
+        };
+        match saved {
             SaveOutcome::Saved { version } => Ok(ActionOutcome {
                 case_id: case.id,
                 from: transition.from,

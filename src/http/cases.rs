@@ -145,6 +145,14 @@ pub(super) fn workflow_error(err: WorkflowError) -> ApiError {
         WorkflowError::PhotoUnavailable(_) => {
             ApiError::invalid_field("after_photo_ids", "photo_unavailable", err.to_string())
         }
+        WorkflowError::UnknownReference { what } => ApiError::unprocessable(
+            if what == "unit" {
+                "unknown_unit"
+            } else {
+                "unknown_case"
+            },
+            err.to_string(),
+        ),
         WorkflowError::NoProfile | WorkflowError::NoCalendar(_) | WorkflowError::Deadline(_) => {
             ApiError::unprocessable("deadline_unavailable", err.to_string())
         }

@@ -1110,7 +1110,7 @@ mod tests {
     #[test]
     fn an_unfiltered_queue_is_newest_first() {
         let built = queue_sql(&CaseQuery::default());
-        assert!(!built.sql.contains("WHERE"));
+        assert!(!built.sql.contains("FROM cases c WHERE"));
         assert!(built.sql.ends_with("ORDER BY c.id DESC LIMIT $1"));
         assert_eq!(built.binds.len(), 1);
     }

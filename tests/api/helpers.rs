@@ -136,10 +136,16 @@ impl TestApp {
         format!("{}{}", self.address, path)
     }
 
-    /// A user of `role` stored in the database, with a fresh access token.
+    /// A user of `role` stored in the database, with a fresh access token; unit
+    /// roles belong to `UNIT-A`.
     pub async fn user(&self, role: Role) -> Caller {
+        self.user_of(role, "UNIT-A").await
+    }
+
+    /// A user of `role` (of `unit` for unit roles), with a fresh access token.
+    pub async fn user_of(&self, role: Role, unit: &str) -> Caller {
         let id = Uuid::now_v7();
-        let unit_id = role.is_unit_role().then(|| "UNIT-A".to_owned());
+        let unit_id = role.is_unit_role().then(|| unit.to_owned());
         self.state
             .repo
             .create_user(&NewUser {
@@ -275,14 +281,32 @@ pub fn report_body(photo_ids: &[Uuid]) -> Value {
 /// An application whose database holds the demo city, with the routing table
 /// rebuilt from it.
 pub async fn spawn_demo_app() -> TestApp {
-    let app = spawn_app().await;
+    spawn_demo_app_with(|_| {}).await
+}
+
+pub async fn spawn_demo_app_with(adjust: impl FnOnce(&mut Settings)) -> TestApp {
+    let app = spawn_app_with(adjust).await;
     civicsnap::demo::seed(app.state.repo.as_ref(), app.data_dir())
         .await
         .expect("demo city seeds");
-    app.state
-        .routing
-        .refresh(app.state.repo.as_ref())
-        .await
-        .expect("routing table rebuilt");
+    app.refresh_reference_data().await;
     app
+}
+
+impl TestApp {
+    /// Rebuilds the routing table and deadline book after a direct store write.
+    pub async fn refresh_reference_data(&self) {
+        let repo = self.state.repo.as_ref();
+        self.state
+            .routing
+            .refresh(repo)
+            .await
+            .expect("routing table rebuilt");
+        self.state
+            .workflow
+            .deadlines()
+            .refresh(repo)
+            .await
+            .expect("deadline book rebuilt");
+    }
 }

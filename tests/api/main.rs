@@ -2,6 +2,7 @@
 
 mod admin;
 mod auth;
+mod cases;
 mod helpers;
 mod ops;
 mod photos;

@@ -1,0 +1,973 @@
+//! The case workflow end to end: actions with version checks, unit scoping,
+//! timeline, deadlines, queues, the deadline sweeper and the outbox.
+
+use std::time::Duration;
+
+use civicsnap::domain::role::Role;
+use civicsnap::jobs::deadline_sweeper::sweep_once;
+use civicsnap::state::now;
+use civicsnap::store::WorkflowCase;
+use serde_json::{Value, json};
+use uuid::Uuid;
+
+use crate::helpers::{
+    Caller, TestApp, assert_problem, jpeg, spawn_app, spawn_demo_app, spawn_demo_app_with,
+};
+
+const LEAD: &str = "DEPT-CGJ";
+const CO: &str = "ENT-POWER";
+const OTHER: &str = "SO-320582001";
+
+/// The demo city without the auto-dispatch job, so each test drives every step.
+async fn manual_app() -> TestApp {
+    spawn_demo_app_with(|s| s.workflow.auto_dispatch = false).await
+}
+
+fn case_id(report: &Value) -> Uuid {
+    report["id"].as_str().expect("id").parse().expect("uuid")
+}
+
+/// Posts an action with the case's current version; returns the response.
+async fn act(app: &TestApp, caller: &Caller, case: Uuid, action: Value) -> reqwest::Response {
+    let version = current_version(app, case).await;
+    act_at(app, caller, case, version, action).await
+}
+
+async fn act_at(
+    app: &TestApp,
+    caller: &Caller,
+    case: Uuid,
+    version: i64,
+    mut action: Value,
+) -> reqwest::Response {
+    action["version"] = json!(version);
+    app.post_json(
+        &format!("/api/v1/cases/{case}/actions"),
+        Some(&caller.token),
+        &action,
+    )
+    .await
+}
+
+/// Posts an action and expects it to succeed.
+async fn ok(app: &TestApp, caller: &Caller, case: Uuid, action: Value) -> Value {
+    let response = act(app, caller, case, action.clone()).await;
+    let status = response.status();
+    let body: Value = response.json().await.expect("JSON");
+    assert_eq!(status, 200, "{action} -> {body}");
+    body
+}
+
+/// The case as the workflow sees it (state, version, assignments, clocks).
+async fn load(app: &TestApp, case: Uuid) -> WorkflowCase {
+    app.state
+        .workflow
+        .case(case)
+        .await
+        .expect("case loads")
+        .expect("case exists")
+}
+
+async fn current_version(app: &TestApp, case: Uuid) -> i64 {
+    load(app, case).await.version
+}
+
+async fn state_of(app: &TestApp, case: Uuid) -> String {
+    load(app, case).await.state.as_str().to_owned()
+}
+
+/// GET `path` as `caller` answers 404, as for a case that does not exist.
+async fn assert_hidden(app: &TestApp, path: &str, caller: &Caller) {
+    assert_problem(app.get(path, Some(&caller.token)).await, 404, "not_found").await;
+}
+
+async fn kinds(app: &TestApp, caller: &Caller, case: Uuid) -> Vec<String> {
+    let timeline = app
+        .get_json(
+            &format!("/api/v1/cases/{case}/timeline"),
+            Some(&caller.token),
+        )
+        .await;
+    timeline["items"]
+        .as_array()
+        .unwrap_or_else(|| panic!("timeline: {timeline}"))
+        .iter()
+        .map(|e| e["kind"].as_str().unwrap_or_default().to_owned())
+        .collect()
+}
+
+/// A report filed and dispatched by an operator to LEAD with CO as co-unit.
+async fn dispatched_case(app: &TestApp, operator: &Caller, reporter: &Caller) -> Uuid {
+    let case = case_id(&app.file_report(&reporter.token).await);
+    ok(app, operator, case, json!({"action": "file"})).await;
+    ok(
+        app,
+        operator,
+        case,
+        json!({"action": "dispatch", "lead_unit": LEAD, "co_units": [CO]}),
+    )
+    .await;
+    case
+}
+
+#[tokio::test]
+async fn a_report_goes_round_the_whole_loop_to_closed() {
+    let app = manual_app().await;
+    let reporter = app.citizen().await;
+    let operator = app.user(Role::Operator).await;
+    let lead = app.user_of(Role::UnitStaff, LEAD).await;
+    let co = app.user_of(Role::UnitStaff, CO).await;
+    let inspector = app.user(Role::Inspector).await;
+    let case = dispatched_case(&app, &operator, &reporter).await;
+    assert_eq!(state_of(&app, case).await, "dispatched");
+
+    ok(&app, &lead, case, json!({"action": "sign"})).await;
+    ok(&app, &co, case, json!({"action": "sign"})).await;
+    let extension = ok(
+        &app,
+        &lead,
+        case,
+        json!({"action": "request_extension", "reason": "需协调施工", "new_due": "2026-12-24T09:30:00Z"}),
+    )
+    .await;
+    assert_eq!(extension["state"], "in_progress");
+    ok(
+        &app,
+        &operator,
+        case,
+        json!({"action": "approve_extension"}),
+    )
+    .await;
+    let deadlines = app
+        .get_json(
+            &format!("/api/v1/cases/{case}/deadlines"),
+            Some(&operator.token),
+        )
+        .await;
+    let handle = deadlines["clocks"]
+        .as_array()
+        .expect("clocks")
+        .iter()
+        .find(|c| c["phase"] == "handle" && c["unit"].is_null() && c["status"] == "running")
+        .unwrap_or_else(|| panic!("a running handle clock: {deadlines}"));
+    assert_eq!(handle["due_at"], "2026-12-24T17:30:00+08:00");
+    assert_eq!(handle["extended_to"], "2026-12-24T17:30:00+08:00");
+
+    // The co-unit reports its share, then the lead reports the case done.
+    let co_photo = app.photo(&co.token, jpeg(64, 48)).await;
+    ok(
+        &app,
+        &co,
+        case,
+        json!({"action": "report_done", "after_photo_ids": [co_photo]}),
+    )
+    .await;
+    let after = app.photo(&lead.token, jpeg(80, 60)).await;
+    let done = ok(
+        &app,
+        &lead,
+        case,
+        json!({"action": "report_done", "after_photo_ids": [after]}),
+    )
+    .await;
+    assert_eq!(done["state"], "awaiting_check");
+    ok(&app, &inspector, case, json!({"action": "pass_check"})).await;
+    assert_eq!(state_of(&app, case).await, "closed");
+    ok(&app, &reporter, case, json!({"action": "rate", "score": 5})).await;
+
+    // The reporter sees the public steps only; staff see everything.
+    let public = kinds(&app, &reporter, case).await;
+    assert_eq!(
+        public,
+        [
+            "submitted",
+            "filed",
+            "dispatched",
+            "signed",
+            "reported_done",
+            "check_passed",
+            "rated"
+        ]
+    );
+    let all = kinds(&app, &operator, case).await;
+    for internal in [
+        "routed",
+        "co_unit_signed",
+        "extension_requested",
+        "extension_approved",
+        "co_unit_done",
+    ] {
+        assert!(all.iter().any(|k| k == internal), "{internal} in {all:?}");
+    }
+
+    // Every public state change went to the outbox, once.
+    let outbox = app.state.repo.outbox(0, 100).await.expect("outbox");
+    let mine: Vec<&str> = outbox
+        .iter()
+        .filter(|e| e.case_id == case)
+        .map(|e| e.kind.as_str())
+        .collect();
+    assert_eq!(
+        mine,
+        [
+            "filed",
+            "dispatched",
+            "signed",
+            "reported_done",
+            "check_passed",
+            "rated"
+        ]
+    );
+}
+
+#[tokio::test]
+async fn a_stale_version_gets_409_and_of_two_racing_actions_one_wins() {
+    let app = manual_app().await;
+    let reporter = app.citizen().await;
+    let operator = app.user(Role::Operator).await;
+    let lead = app.user_of(Role::UnitStaff, LEAD).await;
+    let case = dispatched_case(&app, &operator, &reporter).await;
+    let version = current_version(&app, case).await;
+
+    let (a, b) = tokio::join!(
+        act_at(&app, &lead, case, version, json!({"action": "sign"})),
+        act_at(&app, &lead, case, version, json!({"action": "sign"})),
+    );
+    let mut statuses = [a.status().as_u16(), b.status().as_u16()];
+    statuses.sort_unstable();
+    assert_eq!(statuses, [200, 409]);
+    let loser = if a.status() == 409 { a } else { b };
+    assert_problem(loser, 409, "stale_version").await;
+    let signed = kinds(&app, &operator, case)
+        .await
+        .iter()
+        .filter(|k| *k == "signed")
+        .count();
+    assert_eq!(signed, 1, "no event is written twice");
+
+    let stale = act_at(
+        &app,
+        &lead,
+        case,
+        version,
+        json!({"action": "comment", "text": "x"}),
+    )
+    .await;
+    assert_problem(stale, 409, "stale_version").await;
+}
+
+#[tokio::test]
+async fn unit_staff_see_only_their_own_units_cases() {
+    let app = manual_app().await;
+    let reporter = app.citizen().await;
+    let operator = app.user(Role::Operator).await;
+    let lead = app.user_of(Role::UnitStaff, LEAD).await;
+    let co = app.user_of(Role::UnitLead, CO).await;
+    let stranger = app.user_of(Role::UnitStaff, OTHER).await;
+    let case = dispatched_case(&app, &operator, &reporter).await;
+
+    for path in [
+        format!("/api/v1/cases/{case}/timeline"),
+        format!("/api/v1/cases/{case}/deadlines"),
+        format!("/api/v1/reports/{case}"),
+        format!("/api/v1/units/{LEAD}/cases"),
+    ] {
+        assert_problem(
+            app.get(&path, Some(&stranger.token)).await,
+            404,
+            "not_found",
+        )
+        .await;
+        assert_eq!(
+            app.get(&path, Some(&lead.token)).await.status(),
+            200,
+            "{path}"
+        );
+    }
+    let sign = act(&app, &stranger, case, json!({"action": "sign"})).await;
+    assert_problem(sign, 404, "not_found").await;
+    let foreign_queue = app
+        .get(&format!("/api/v1/cases?unit={LEAD}"), Some(&stranger.token))
+        .await;
+    assert_problem(foreign_queue, 403, "forbidden").await;
+    let own_queue = app.get_json("/api/v1/cases", Some(&stranger.token)).await;
+    assert_eq!(own_queue["items"], json!([]));
+
+    // Both units on the case see it in their inbox; the co-unit may comment but
+    // not act for the lead.
+    for (caller, unit) in [(&lead, LEAD), (&co, CO)] {
+        let inbox = app
+            .get_json(&format!("/api/v1/units/{unit}/cases"), Some(&caller.token))
+            .await;
+        assert_eq!(inbox["items"][0]["id"], case.to_string(), "{unit}: {inbox}");
+        assert_eq!(inbox["items"][0]["lead_unit"], LEAD);
+    }
+    let suspension = act(
+        &app,
+        &co,
+        case,
+        json!({"action": "request_suspension", "reason": "等待"}),
+    )
+    .await;
+    assert_problem(suspension, 409, "wrong_state").await;
+    ok(
+        &app,
+        &co,
+        case,
+        json!({"action": "comment", "text": "已到现场"}),
+    )
+    .await;
+    let citizen = app.citizen().await;
+    assert_hidden(&app, &format!("/api/v1/cases/{case}/timeline"), &citizen).await;
+    // Reporters follow the timeline; deadlines and their inputs are for staff.
+    assert_hidden(&app, &format!("/api/v1/cases/{case}/deadlines"), &reporter).await;
+}
+
+#[tokio::test]
+async fn refusals_carry_a_code_and_a_status_that_fits() {
+    let app = manual_app().await;
+    let reporter = app.citizen().await;
+    let operator = app.user(Role::Operator).await;
+    let supervisor = app.user(Role::Supervisor).await;
+    let lead = app.user_of(Role::UnitStaff, LEAD).await;
+    let case = case_id(&app.file_report(&reporter.token).await);
+
+    assert_problem(
+        act(&app, &lead, case, json!({"action": "sign"})).await,
+        404,
+        "not_found",
+    )
+    .await;
+    assert_problem(
+        act(&app, &reporter, case, json!({"action": "file"})).await,
+        403,
+        "wrong_role",
+    )
+    .await;
+    assert_problem(
+        act(&app, &operator, case, json!({"action": "pass_check"})).await,
+        409,
+        "wrong_state",
+    )
+    .await;
+    assert_problem(
+        act(
+            &app,
+            &supervisor,
+            case,
+            json!({"action": "cancel", "reason": " "}),
+        )
+        .await,
+        422,
+        "missing_reason",
+    )
+    .await;
+    assert_problem(
+        act(&app, &operator, case, json!({"action": "teleport"})).await,
+        422,
+        "invalid_body",
+    )
+    .await;
+    let missing = app
+        .post_json(
+            &format!("/api/v1/cases/{}/actions", Uuid::now_v7()),
+            Some(&operator.token),
+            &json!({"action": "file", "version": 1}),
+        )
+        .await;
+    assert_problem(missing, 404, "not_found").await;
+    // Dispatch to a unit that does not exist changes nothing.
+    ok(&app, &operator, case, json!({"action": "file"})).await;
+    let version = current_version(&app, case).await;
+    let unknown = act(
+        &app,
+        &operator,
+        case,
+        json!({"action": "dispatch", "lead_unit": "NO-SUCH-UNIT"}),
+    )
+    .await;
+    assert_problem(unknown, 422, "unknown_unit").await;
+    assert_eq!(current_version(&app, case).await, version);
+    assert_eq!(state_of(&app, case).await, "filed");
+}
+
+#[tokio::test]
+async fn the_same_photo_is_no_proof_and_a_failed_check_is_rework() {
+    let app = manual_app().await;
+    let reporter = app.citizen().await;
+    let operator = app.user(Role::Operator).await;
+    let lead = app.user_of(Role::UnitStaff, LEAD).await;
+    // The reporter's photo, uploaded again by the unit as "after".
+    let bytes = jpeg(40, 30);
+    let before = app.photo(&reporter.token, bytes.clone()).await;
+    let report = app
+        .post_json(
+            "/api/v1/reports",
+            Some(&reporter.token),
+            &crate::helpers::report_body(&[before]),
+        )
+        .await;
+    assert_eq!(report.status(), 201);
+    let case = case_id(&report.json().await.expect("report"));
+    ok(&app, &operator, case, json!({"action": "file"})).await;
+    ok(
+        &app,
+        &operator,
+        case,
+        json!({"action": "dispatch", "lead_unit": LEAD}),
+    )
+    .await;
+    ok(&app, &lead, case, json!({"action": "sign"})).await;
+    let again = app.photo(&lead.token, bytes).await;
+    let refused = act(
+        &app,
+        &lead,
+        case,
+        json!({"action": "report_done", "after_photo_ids": [again]}),
+    )
+    .await;
+    assert_problem(refused, 422, "same_photo_as_before").await;
+    let not_mine = act(
+        &app,
+        &lead,
+        case,
+        json!({"action": "report_done", "after_photo_ids": [before]}),
+    )
+    .await;
+    assert_problem(not_mine, 422, "photo_unavailable").await;
+    assert_eq!(state_of(&app, case).await, "in_progress");
+
+    let after = app.photo(&lead.token, jpeg(120, 90)).await;
+    ok(
+        &app,
+        &lead,
+        case,
+        json!({"action": "report_done", "after_photo_ids": [after]}),
+    )
+    .await;
+    ok(
+        &app,
+        &operator,
+        case,
+        json!({"action": "fail_check", "reason": "仍有线缆"}),
+    )
+    .await;
+    let wf = load(&app, case).await;
+    assert_eq!(wf.state.as_str(), "in_progress");
+    assert_eq!(wf.fields.rework_count, 1);
+    // Rework runs on the profile's rework limit, not the handle limit.
+    let handle = wf
+        .clocks
+        .iter()
+        .find(|c| c.phase.as_str() == "handle")
+        .expect("a new handle clock");
+    let profile = app
+        .state
+        .workflow
+        .deadlines()
+        .book()
+        .profile_for(wf.named_profile.as_deref(), &wf.category_code, wf.urgency())
+        .expect("profile")
+        .clone();
+    assert_eq!(handle.limit, profile.phases.rework);
+}
+
+#[tokio::test]
+async fn suspension_pauses_every_clock_until_resumed() {
+    let app = manual_app().await;
+    let reporter = app.citizen().await;
+    let operator = app.user(Role::Operator).await;
+    let supervisor = app.user(Role::Supervisor).await;
+    let lead = app.user_of(Role::UnitStaff, LEAD).await;
+    let case = dispatched_case(&app, &operator, &reporter).await;
+    ok(&app, &lead, case, json!({"action": "sign"})).await;
+    ok(
+        &app,
+        &lead,
+        case,
+        json!({"action": "request_suspension", "reason": "等待产权人回国"}),
+    )
+    .await;
+    assert_problem(
+        act(
+            &app,
+            &operator,
+            case,
+            json!({"action": "approve_suspension"}),
+        )
+        .await,
+        403,
+        "wrong_role",
+    )
+    .await;
+    ok(
+        &app,
+        &supervisor,
+        case,
+        json!({"action": "approve_suspension"}),
+    )
+    .await;
+    let suspended = load(&app, case).await;
+    assert_eq!(suspended.state.as_str(), "suspended");
+    assert!(
+        suspended
+            .clocks
+            .iter()
+            .all(|c| c.status.as_str() == "paused")
+    );
+    ok(&app, &supervisor, case, json!({"action": "resume"})).await;
+    let resumed = load(&app, case).await;
+    assert_eq!(resumed.state.as_str(), "in_progress");
+    assert!(
+        resumed
+            .clocks
+            .iter()
+            .all(|c| c.status.as_str() == "running")
+    );
+    assert!(resumed.clocks.iter().all(|c| c.pauses.len() == 1));
+}
+
+#[tokio::test]
+async fn a_return_sends_the_case_back_for_dispatch() {
+    let app = manual_app().await;
+    let reporter = app.citizen().await;
+    let operator = app.user(Role::Operator).await;
+    let lead = app.user_of(Role::UnitStaff, LEAD).await;
+    let case = dispatched_case(&app, &operator, &reporter).await;
+    ok(
+        &app,
+        &lead,
+        case,
+        json!({"action": "request_return", "reason": "not_ours"}),
+    )
+    .await;
+    assert_problem(
+        act(
+            &app,
+            &lead,
+            case,
+            json!({"action": "request_return", "reason": "duplicate"}),
+        )
+        .await,
+        409,
+        "request_pending",
+    )
+    .await;
+    ok(&app, &operator, case, json!({"action": "approve_return"})).await;
+    let returned = load(&app, case).await;
+    assert_eq!(returned.state.as_str(), "filed");
+    assert!(returned.assignments.is_empty());
+    // The unit's clocks stopped; the dispatch clock runs again.
+    assert_eq!(returned.clocks.len(), 1, "{:?}", returned.clocks);
+    assert_eq!(returned.clocks[0].phase.as_str(), "dispatch");
+    // The former lead no longer sees the case.
+    assert_hidden(&app, &format!("/api/v1/cases/{case}/timeline"), &lead).await;
+}
+
+#[tokio::test]
+async fn routed_reports_are_filed_and_dispatched_automatically() {
+    let app = spawn_demo_app().await;
+    let reporter = app.citizen().await;
+    let operator = app.user(Role::Operator).await;
+    let case = case_id(&app.file_report(&reporter.token).await);
+    let routed_lead = app
+        .get_json(&format!("/api/v1/reports/{case}"), Some(&operator.token))
+        .await["routing"]["lead_unit"]
+        .clone();
+    assert!(routed_lead.is_string(), "the demo city routes this report");
+    let mut state = String::new();
+    for _ in 0..100 {
+        state = state_of(&app, case).await;
+        if state == "dispatched" {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert_eq!(state, "dispatched");
+    let timeline = app
+        .get_json(
+            &format!("/api/v1/cases/{case}/timeline"),
+            Some(&operator.token),
+        )
+        .await;
+    let dispatched = timeline["items"]
+        .as_array()
+        .expect("items")
+        .iter()
+        .find(|e| e["kind"] == "dispatched")
+        .expect("dispatched event")
+        .clone();
+    assert_eq!(dispatched["actor_role"], "system");
+    assert_eq!(dispatched["data"]["lead_unit"], routed_lead);
+    let deadlines = app
+        .get_json(
+            &format!("/api/v1/cases/{case}/deadlines"),
+            Some(&operator.token),
+        )
+        .await;
+    let sign = deadlines["clocks"]
+        .as_array()
+        .expect("clocks")
+        .iter()
+        .find(|c| c["phase"] == "sign" && c["unit"].is_null())
+        .unwrap_or_else(|| panic!("sign clock: {deadlines}"))
+        .clone();
+    assert_eq!(sign["status"], "running");
+    // The version names every loaded year, so a recomputation can tell.
+    assert_eq!(sign["calendar_version"], "CN:2025@2025-v1,2026@2026-v1");
+    assert_eq!(sign["explanation"]["calendar_jurisdiction"], "CN");
+}
+
+#[tokio::test]
+async fn the_queue_filters_and_pages() {
+    let app = manual_app().await;
+    let reporter = app.citizen().await;
+    let operator = app.user(Role::Operator).await;
+    let first = case_id(&app.file_report(&reporter.token).await);
+    let second = case_id(&app.file_report(&reporter.token).await);
+    let third = dispatched_case(&app, &operator, &reporter).await;
+
+    let page = app
+        .get_json(
+            "/api/v1/cases?state=submitted&limit=1",
+            Some(&operator.token),
+        )
+        .await;
+    assert_eq!(page["items"][0]["id"], second.to_string());
+    let cursor = page["next_cursor"].as_str().expect("a second page");
+    let page = app
+        .get_json(
+            &format!("/api/v1/cases?state=submitted&limit=1&cursor={cursor}"),
+            Some(&operator.token),
+        )
+        .await;
+    assert_eq!(page["items"][0]["id"], first.to_string());
+    assert!(page["next_cursor"].is_null());
+
+    let due = app
+        .get_json(
+            "/api/v1/cases?sort=due&unit=DEPT-CGJ",
+            Some(&operator.token),
+        )
+        .await;
+    assert_eq!(due["items"].as_array().expect("items").len(), 1);
+    assert_eq!(due["items"][0]["id"], third.to_string());
+    assert!(
+        due["items"][0]["due_at"]
+            .as_str()
+            .expect("due")
+            .ends_with("+08:00")
+    );
+    let overdue = app
+        .get_json("/api/v1/cases?overdue=true", Some(&operator.token))
+        .await;
+    assert_eq!(overdue["items"], json!([]));
+    let by_category = app
+        .get_json(
+            "/api/v1/cases?category=03&source=app",
+            Some(&operator.token),
+        )
+        .await;
+    assert_eq!(by_category["items"].as_array().expect("items").len(), 3);
+
+    for bad in [
+        "/api/v1/cases?state=open",
+        "/api/v1/cases?sort=random",
+        "/api/v1/cases?limit=0",
+        "/api/v1/cases?cursor=nonsense",
+        "/api/v1/cases?zone=%25",
+    ] {
+        assert_problem(
+            app.get(bad, Some(&operator.token)).await,
+            400,
+            "invalid_query",
+        )
+        .await;
+    }
+    assert_problem(
+        app.get("/api/v1/cases", Some(&reporter.token)).await,
+        403,
+        "forbidden",
+    )
+    .await;
+    assert_problem(
+        app.get("/api/v1/units/NOPE/cases", Some(&operator.token))
+            .await,
+        404,
+        "not_found",
+    )
+    .await;
+}
+
+#[tokio::test]
+async fn two_sweepers_give_every_clock_its_events_exactly_once() {
+    let app = manual_app().await;
+    let reporter = app.citizen().await;
+    let operator = app.user(Role::Operator).await;
+    let mut cases = Vec::new();
+    for _ in 0..6 {
+        cases.push(dispatched_case(&app, &operator, &reporter).await);
+    }
+    // A month on, every sign clock (the case's and the co-unit's) is overdue.
+    let later = now() + chrono::Duration::days(30);
+    let repo = app.state.repo.as_ref();
+    let ttl = chrono::Duration::seconds(60);
+    // A sweep cut off mid-way (as by a crash) leaves nothing half-done.
+    let _ = tokio::time::timeout(
+        Duration::from_micros(50),
+        sweep_once(repo, "sweeper-a", later, 2, ttl),
+    )
+    .await;
+    let (a, b) = tokio::join!(
+        sweep_once(repo, "sweeper-a", later, 2, ttl),
+        sweep_once(repo, "sweeper-b", later, 2, ttl),
+    );
+    let (a, b) = (a.expect("sweep a"), b.expect("sweep b"));
+    let again = sweep_once(repo, "sweeper-a", later, 2, ttl)
+        .await
+        .expect("sweep again");
+    assert_eq!(again.clocks, 0, "nothing is due twice");
+
+    let mut warnings = 0;
+    let mut overdue = 0;
+    for case in &cases {
+        let events = repo.case_events(*case).await.expect("events");
+        let clocks = repo.case_clocks(*case).await.expect("clocks");
+        let running: Vec<_> = clocks
+            .iter()
+            .filter(|c| c.status.as_str() == "running")
+            .collect();
+        assert_eq!(running.len(), 2, "case sign clock and co-unit sign clock");
+        for clock in running {
+            let id = clock.id.to_string();
+            for kind in ["deadline_warning", "deadline_overdue", "escalated"] {
+                let count = events
+                    .iter()
+                    .filter(|e| e.kind == kind && e.data["clock_id"] == id.as_str())
+                    .count();
+                assert_eq!(count, 1, "{kind} for clock {id}");
+            }
+            assert!(clock.overdue_at.is_some() && clock.warned_at.is_some());
+        }
+        let escalated = events
+            .iter()
+            .find(|e| e.kind == "escalated" && e.data["unit"] == LEAD)
+            .expect("the lead's escalation");
+        assert_eq!(escalated.data["to"], json!(["dispatch_centre"]));
+        let co_escalated = events
+            .iter()
+            .find(|e| e.kind == "escalated" && e.data["unit"] == CO)
+            .expect("the co-unit's escalation");
+        assert!(
+            co_escalated.data["to"]
+                .as_array()
+                .expect("to")
+                .contains(&json!("dispatch_centre"))
+        );
+        warnings += events
+            .iter()
+            .filter(|e| e.kind == "deadline_warning")
+            .count();
+        overdue += events
+            .iter()
+            .filter(|e| e.kind == "deadline_overdue")
+            .count();
+    }
+    assert_eq!(warnings, 12);
+    assert_eq!(overdue, 12);
+    assert!(a.overdue + b.overdue <= 12);
+    // Deadline events reach the outbox with the state changes.
+    let outbox = repo.outbox(0, 1000).await.expect("outbox");
+    assert_eq!(
+        outbox
+            .iter()
+            .filter(|e| e.kind == "deadline_overdue")
+            .count(),
+        12
+    );
+}
+
+#[tokio::test]
+async fn deadline_preview_counts_the_national_day_holiday_and_refuses_past_the_calendar() {
+    let app = spawn_app().await;
+    let operator = app.user(Role::Operator).await;
+    let preview = |body: Value| {
+        let app = &app;
+        let token = operator.token.clone();
+        async move {
+            app.post_json("/api/v1/deadlines/preview", Some(&token), &body)
+                .await
+        }
+    };
+    // Received Wed 30 Sep (not counted); 1–7 Oct are holidays; Thu 8, Fri 9 and
+    // the make-up Saturday 10 Oct are the three working days.
+    let response =
+        preview(json!({"start": "2026-09-30T09:00:00+08:00", "unit": "work_days", "amount": 3}))
+            .await;
+    assert_eq!(response.status(), 200);
+    let body: Value = response.json().await.expect("JSON");
+    assert_eq!(body["due_at"], "2026-10-10T17:30:00+08:00");
+    assert_eq!(body["explanation"]["receipt_day"], "2026-09-30");
+
+    let beyond =
+        preview(json!({"start": "2026-12-30T09:00:00+08:00", "unit": "work_days", "amount": 5}))
+            .await;
+    let problem = assert_problem(beyond, 422, "beyond_calendar").await;
+    assert!(
+        problem["detail"]
+            .as_str()
+            .expect("detail")
+            .contains("2026-12-31")
+    );
+    let unknown = preview(json!({"start": "2026-09-30T09:00:00+08:00", "unit": "work_days", "amount": 3, "jurisdiction": "XX"})).await;
+    assert_problem(unknown, 422, "unknown_jurisdiction").await;
+    let citizen = app.citizen().await;
+    let response = app
+        .post_json(
+            "/api/v1/deadlines/preview",
+            Some(&citizen.token),
+            &json!({"start": "2026-09-30T09:00:00+08:00", "unit": "work_days", "amount": 3}),
+        )
+        .await;
+    assert_problem(response, 403, "forbidden").await;
+}
+
+#[tokio::test]
+async fn admins_load_calendar_years_as_csv_or_json() {
+    let app = spawn_app().await;
+    let admin = app.user(Role::Admin).await;
+    let operator = app.user(Role::Operator).await;
+    let put = |body: &'static str, content_type: &'static str, token: String| {
+        let request = app
+            .client
+            .put(app.url("/api/v1/admin/calendars"))
+            .bearer_auth(token)
+            .header("content-type", content_type)
+            .body(body);
+        async move { request.send().await.expect("request") }
+    };
+    let csv = "jurisdiction,date,kind,name\n# version: 2027-test\nCN,2027-01-01,holiday,元旦\nCN,2027-02-06,workday,\n";
+    let loaded = put(csv, "text/csv", admin.token.clone()).await;
+    assert_eq!(loaded.status(), 200);
+    let body: Value = loaded.json().await.expect("JSON");
+    assert_eq!(body["loaded"], json!(["CN/2027"]));
+
+    // 2027 now counts: the preview reaches past New Year.
+    let response = app
+        .post_json(
+            "/api/v1/deadlines/preview",
+            Some(&operator.token),
+            &json!({"start": "2026-12-30T09:00:00+08:00", "unit": "work_days", "amount": 5}),
+        )
+        .await;
+    assert_eq!(response.status(), 200);
+    let body: Value = response.json().await.expect("JSON");
+    // 31 Dec, then 1 Jan is a holiday, 4–7 Jan: due Thu 7 Jan.
+    assert_eq!(body["due_at"], "2027-01-07T17:30:00+08:00");
+
+    let gap = put(
+        r#"{"jurisdiction": "CN", "year": 2029}"#,
+        "application/json",
+        admin.token.clone(),
+    )
+    .await;
+    assert_problem(gap, 422, "invalid_calendar").await;
+    let broken = put(
+        "jurisdiction,date,kind\nCN,2027-13-01,holiday\n",
+        "text/csv",
+        admin.token.clone(),
+    )
+    .await;
+    assert_problem(broken, 422, "invalid_calendar").await;
+    let wrong_type = put("x", "text/plain", admin.token.clone()).await;
+    assert_problem(wrong_type, 415, "unsupported_media_type").await;
+    assert_problem(
+        put(csv, "text/csv", operator.token.clone()).await,
+        403,
+        "forbidden",
+    )
+    .await;
+
+    let years = app
+        .get_json("/api/v1/admin/calendars", Some(&operator.token))
+        .await;
+    let names: Vec<String> = years
+        .as_array()
+        .expect("list")
+        .iter()
+        .map(|y| format!("{}/{}", y["jurisdiction"].as_str().unwrap(), y["year"]))
+        .collect();
+    assert_eq!(names, ["CN/2025", "CN/2026", "CN/2027"]);
+}
+
+#[tokio::test]
+async fn deadline_profiles_are_administered_and_the_default_stays() {
+    let app = spawn_app().await;
+    let admin = app.user(Role::Admin).await;
+    let profile = json!({
+        "category_prefix": "03",
+        "urgency": "normal",
+        "phases": {
+            "sign": {"amount": 1, "unit": "work_hours"},
+            "handle": {"amount": 2, "unit": "work_days"},
+            "check": {"amount": 1, "unit": "work_days"},
+            "rework": {"amount": 1, "unit": "work_days"}
+        }
+    });
+    let put = |id: &str, body: &Value| {
+        app.client
+            .put(app.url(&format!("/api/v1/admin/deadline-profiles/{id}")))
+            .bearer_auth(&admin.token)
+            .json(body)
+            .send()
+    };
+    assert_eq!(
+        put("municipal-03", &profile).await.expect("put").status(),
+        204
+    );
+    let clash = put("another-03", &profile).await.expect("put");
+    assert_problem(clash, 409, "profile_conflict").await;
+    let mut bad = profile.clone();
+    bad["phases"]["handle"]["amount"] = json!(0);
+    assert_problem(put("bad", &bad).await.expect("put"), 422, "invalid_limit").await;
+
+    let list = app
+        .get_json("/api/v1/admin/deadline-profiles", Some(&admin.token))
+        .await;
+    let ours = list
+        .as_array()
+        .expect("list")
+        .iter()
+        .find(|p| p["id"] == "municipal-03")
+        .expect("stored");
+    assert_eq!(
+        ours["phases"]["dispatch"],
+        json!({"amount": 2, "unit": "work_hours"})
+    );
+    // The deadline book follows at once.
+    let book = app.state.workflow.deadlines().book();
+    let picked = book
+        .profile_for(None, "0301", civicsnap::domain::deadline::Urgency::Normal)
+        .expect("a profile");
+    assert_eq!(picked.id, "municipal-03");
+
+    let delete = |id: &str| {
+        app.client
+            .delete(app.url(&format!("/api/v1/admin/deadline-profiles/{id}")))
+            .bearer_auth(&admin.token)
+            .send()
+    };
+    assert_problem(
+        delete("default-normal").await.expect("delete"),
+        409,
+        "profile_in_use",
+    )
+    .await;
+    assert_eq!(delete("municipal-03").await.expect("delete").status(), 204);
+    assert_problem(
+        delete("municipal-03").await.expect("delete"),
+        404,
+        "not_found",
+    )
+    .await;
+}
