@@ -20,16 +20,6 @@ pub(super) const CASE_COLUMNS: &str = "id, tracking_no, state, source, category_
      description, confidential, reporter_id, photo_distance_m, version, created_at, updated_at, \
      zone_path, rule_id, rule_version, lead_unit, co_units, deadline_profile, suggested_zone";
 
-/// The first timeline event of a report.
-pub(super) fn submitted_event_data(r: &super::NewReport) -> String {
-    serde_json::json!({
-        "source": r.source,
-        "category": r.category,
-        "photo_distance_m": r.photo_distance_m,
-    })
-    .to_string()
-}
-
 macro_rules! impl_repository {
     ($repo:ident, $db:ty, $backend:literal) => {
         // A module of its own, so these imports never clash with the backend's.
@@ -48,7 +38,6 @@ macro_rules! impl_repository {
         use $crate::store::records::{CaseEventRow, CasePhotoRow, CaseRow, PhotoRow, RefreshRow, RuleRow, UnitRow, UserRow};
         use $crate::store::*;
         use $crate::store::intake::{BatchOutcome, PendingReport};
-        use $crate::store::sql::submitted_event_data;
 
         impl $repo {
             async fn user_where(&self, clause: &str, value: &str) -> Result<Option<User>, StoreError> {
@@ -250,16 +239,29 @@ macro_rules! impl_repository {
                     rows.join(", ")
                 );
                 let mut insert = sqlx::query::<$db>(AssertSqlSafe(sql));
+                let mut submitted = Vec::with_capacity(records.len());
                 for (&i, case) in accepted.iter().zip(&records) {
                     let report = &batch[i].report;
+                    let event = NewEvent {
+                        id: Uuid::now_v7(),
+                        kind: "submitted".into(),
+                        actor_id: Some(case.reporter_id),
+                        actor_role: report.reporter_role.as_str().into(),
+                        public: true,
+                        data: serde_json::json!({
+                            "source": report.source,
+                            "category": report.category,
+                            "tracking_no": case.tracking_no,
+                        }),
+                    };
                     insert = insert
-                        .bind(Uuid::now_v7().to_string())
+                        .bind(event.id.to_string())
                         .bind(case.id.to_string())
                         .bind("submitted")
                         .bind(case.reporter_id.to_string())
                         .bind(report.reporter_role.as_str())
                         .bind(true)
-                        .bind(submitted_event_data(report))
+                        .bind(event.data.to_string())
                         .bind(case.created_at)
                         .bind(Uuid::now_v7().to_string())
                         .bind(case.id.to_string())
@@ -269,8 +271,13 @@ macro_rules! impl_repository {
                         .bind(false)
                         .bind(serde_json::to_string(&case.routing).unwrap_or_else(|_| "{}".into()))
                         .bind(case.created_at);
+                    submitted.push((case.id.to_string(), event));
                 }
                 insert.execute(&mut *tx).await?;
+                // New reports are public state changes too: the 12345 platform hears of them.
+                let outbox: Vec<(String, &NewEvent)> = submitted.iter().map(|(id, e)| (id.clone(), e)).collect();
+                let at = records.iter().map(|c| c.created_at).max().unwrap_or_else(Utc::now);
+                super::workflow_sql::insert_outbox(&mut tx, &outbox, at).await?;
                 tx.commit().await?;
 
                 for (&i, case) in accepted.iter().zip(records) {

@@ -632,7 +632,7 @@ macro_rules! impl_workflow {
                 Ok(())
             }
 
-            async fn insert_outbox(
+            pub(super) async fn insert_outbox(
                 tx: &mut sqlx::Transaction<'static, $db>,
                 case_id_of: &[(String, &NewEvent)],
                 now: DateTime<Utc>,

@@ -210,6 +210,7 @@ async fn a_report_goes_round_the_whole_loop_to_closed() {
     assert_eq!(
         mine,
         [
+            "submitted",
             "filed",
             "dispatched",
             "signed",
