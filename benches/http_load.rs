@@ -3,19 +3,23 @@
 //!
 //! cargo bench --bench http_load -- reports   # POST /api/v1/reports, 16 clients
 //! cargo bench --bench http_load -- uploads   # photo uploads + /healthz latency
+//! cargo bench --bench http_load -- actions   # POST /api/v1/cases/{id}/actions, 16 clients
 //!
 //! `BENCH_DATABASE_URL=postgres://…/empty_db` runs against PostgreSQL instead of a
-//! temp SQLite file. `BENCH_REQUESTS`, `BENCH_CLIENTS`, `BENCH_UPLOADS` resize runs.
+//! temp SQLite file. `BENCH_REQUESTS`, `BENCH_CLIENTS`, `BENCH_UPLOADS`, `BENCH_CASES`
+//! resize runs.
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
 use civicsnap::config::Settings;
+use civicsnap::domain::case::{Action, ActionEnvelope};
 use civicsnap::domain::role::Role;
 use civicsnap::startup::Application;
+use civicsnap::state::AppState;
 use civicsnap::state::now;
-use civicsnap::store::{NewUser, PhotoRecord, StoredImage};
+use civicsnap::store::{CaseRouting, NewReport, NewUser, PhotoRecord, StoredImage};
 use serde_json::json;
 use uuid::Uuid;
 
@@ -38,6 +42,8 @@ impl Latencies {
 
 async fn start(data_dir: &std::path::Path) -> (String, Application) {
     let mut settings = Settings::ephemeral(data_dir);
+    // Cases are filed and dispatched by the benchmark itself.
+    settings.workflow.auto_dispatch = false;
     settings.server.workers = std::thread::available_parallelism().map_or(2, usize::from);
     if let Ok(url) = std::env::var("BENCH_DATABASE_URL") {
         settings.database_url = url;
@@ -46,6 +52,30 @@ async fn start(data_dir: &std::path::Path) -> (String, Application) {
         .await
         .expect("application builds");
     (format!("http://127.0.0.1:{}", app.port()), app)
+}
+
+/// A stored account of `role` and an access token for it.
+async fn account(state: &AppState, role: Role, unit: Option<&str>, name: &str) -> (Uuid, String) {
+    let id = Uuid::now_v7();
+    state
+        .repo
+        .create_user(&NewUser {
+            id,
+            role,
+            unit_id: unit.map(str::to_owned),
+            username: Some(format!("{name}-{}", id.simple())),
+            password_hash: None,
+            phone: None,
+            display_name: None,
+            created_at: now(),
+        })
+        .await
+        .unwrap();
+    let token = state
+        .jwt
+        .issue(id, role, unit.map(str::to_owned), now(), 3600)
+        .unwrap();
+    (id, token)
 }
 
 fn fake_photo(owner: Uuid) -> PhotoRecord {
@@ -86,27 +116,8 @@ async fn reports() {
     // Citizens and their photos, written straight to the store: this measures
     // report intake, not the photo pipeline.
     let mut citizens = Vec::new();
-    for i in 0..200 {
-        let id = Uuid::now_v7();
-        state
-            .repo
-            .create_user(&NewUser {
-                id,
-                role: Role::Citizen,
-                unit_id: None,
-                username: Some(format!("bench-{i}-{}", id.simple())),
-                password_hash: None,
-                phone: None,
-                display_name: None,
-                created_at: now(),
-            })
-            .await
-            .unwrap();
-        let token = state
-            .jwt
-            .issue(id, Role::Citizen, None, now(), 3600)
-            .unwrap();
-        citizens.push((id, token));
+    for _ in 0..200 {
+        citizens.push(account(&state, Role::Citizen, None, "bench").await);
     }
     let mut jobs = Vec::with_capacity(requests);
     for n in 0..requests {
@@ -182,25 +193,7 @@ async fn uploads() {
     let (base, app) = start(dir.path()).await;
     let state = app.state();
     tokio::spawn(app.run_until_stopped());
-    let citizen = Uuid::now_v7();
-    state
-        .repo
-        .create_user(&NewUser {
-            id: citizen,
-            role: Role::Citizen,
-            unit_id: None,
-            username: Some("bench-uploader".into()),
-            password_hash: None,
-            phone: None,
-            display_name: None,
-            created_at: now(),
-        })
-        .await
-        .unwrap();
-    let token = state
-        .jwt
-        .issue(citizen, Role::Citizen, None, now(), 3600)
-        .unwrap();
+    let (_, token) = account(&state, Role::Citizen, None, "bench-uploader").await;
     let client = reqwest::Client::new();
 
     let done = Arc::new(std::sync::atomic::AtomicBool::new(false));
@@ -278,6 +271,159 @@ async fn uploads() {
     );
 }
 
+/// Each case goes through five actions over HTTP — sign, request suspension,
+/// approve it (clocks pause), resume (clocks are recomputed around the pause),
+/// urge — each carrying the version the previous answer gave.
+async fn actions() {
+    let cases = env_usize("BENCH_CASES", 4_000);
+    let clients = env_usize("BENCH_CLIENTS", 16);
+    let dir = tempfile::tempdir().unwrap();
+    let (base, app) = start(dir.path()).await;
+    let state = app.state();
+    let backend = state.repo.backend();
+    tokio::spawn(app.run_until_stopped());
+    civicsnap::demo::seed(state.repo.as_ref(), dir.path())
+        .await
+        .unwrap();
+    state.routing.refresh(state.repo.as_ref()).await.unwrap();
+    state
+        .workflow
+        .deadlines()
+        .refresh(state.repo.as_ref())
+        .await
+        .unwrap();
+
+    // Dispatched cases, made in process: this measures the action endpoint.
+    let (citizen, _) = account(&state, Role::Citizen, None, "bench-citizen").await;
+    let (_, staff) = account(&state, Role::UnitStaff, Some("DEPT-CGJ"), "bench-staff").await;
+    let (_, supervisor) = account(&state, Role::Supervisor, None, "bench-supervisor").await;
+    let (_, operator) = account(&state, Role::Operator, None, "bench-operator").await;
+    let system = civicsnap::domain::case::Actor::system();
+    let mut ready = Vec::with_capacity(cases);
+    for _ in 0..cases {
+        let photo = fake_photo(citizen);
+        state.repo.insert_photo(&photo).await.unwrap();
+        let report = NewReport {
+            id: Uuid::now_v7(),
+            reporter_id: citizen,
+            reporter_role: Role::Citizen,
+            source: "app".into(),
+            category: "0301".into(),
+            location: civicsnap::domain::geo::LatLon {
+                lat: 31.8753,
+                lon: 120.5539,
+            },
+            accuracy_m: None,
+            address: None,
+            description: "楼道里有电动车飞线充电".into(),
+            confidential: false,
+            photo_ids: vec![photo.id],
+            photo_distance_m: None,
+            now: now(),
+            local_day: now().date_naive(),
+            tracking_prefix: "SP".into(),
+            routing: CaseRouting::default(),
+        };
+        let case = state
+            .repo
+            .create_report(&report, None, |_| String::new())
+            .await
+            .unwrap();
+        for action in [
+            Action::File,
+            Action::Dispatch {
+                lead_unit: "DEPT-CGJ".into(),
+                co_units: vec![],
+            },
+        ] {
+            let loaded = state.workflow.case(case.id).await.unwrap().unwrap();
+            let envelope = ActionEnvelope {
+                expected_version: loaded.version,
+                action,
+            };
+            state
+                .workflow
+                .act(&loaded, &system, &envelope, now())
+                .await
+                .unwrap();
+        }
+        ready.push(case.id);
+    }
+    let steps = [
+        (staff.clone(), json!({"action": "sign"})),
+        (
+            staff.clone(),
+            json!({"action": "request_suspension", "reason": "等待配合"}),
+        ),
+        (supervisor.clone(), json!({"action": "approve_suspension"})),
+        (supervisor.clone(), json!({"action": "resume"})),
+        (
+            operator.clone(),
+            json!({"action": "urge", "note": "请加快"}),
+        ),
+    ];
+    let transitions = cases * steps.len();
+    let ready = Arc::new(ready);
+    let steps = Arc::new(steps);
+    let next = Arc::new(AtomicUsize::new(0));
+    let client = reqwest::Client::new();
+    let started = Instant::now();
+    let workers: Vec<_> = (0..clients)
+        .map(|_| {
+            let (ready, steps, next, client, base) = (
+                ready.clone(),
+                steps.clone(),
+                next.clone(),
+                client.clone(),
+                base.clone(),
+            );
+            tokio::spawn(async move {
+                let mut latencies = Vec::new();
+                let mut failures = 0;
+                while let Some(case) = ready.get(next.fetch_add(1, Ordering::Relaxed)) {
+                    // Dispatch and filing took the case to version 3.
+                    let mut version = 3;
+                    for (token, action) in steps.iter() {
+                        let mut body = action.clone();
+                        body["version"] = json!(version);
+                        let sent = Instant::now();
+                        let response = client
+                            .post(format!("{base}/api/v1/cases/{case}/actions"))
+                            .bearer_auth(token)
+                            .json(&body)
+                            .send()
+                            .await;
+                        latencies.push(sent.elapsed());
+                        match response {
+                            Ok(r) if r.status() == 200 => {
+                                let answer: serde_json::Value = r.json().await.unwrap_or_default();
+                                version = answer["version"].as_i64().unwrap_or(version + 1);
+                            }
+                            _ => failures += 1,
+                        }
+                    }
+                }
+                (latencies, failures)
+            })
+        })
+        .collect();
+    let mut all = Latencies(Vec::new());
+    let mut failures = 0;
+    for worker in workers {
+        let (latencies, failed) = worker.await.unwrap();
+        all.0.extend(latencies);
+        failures += failed;
+    }
+    let elapsed = started.elapsed();
+    println!(
+        "actions/{backend}: {transitions} transitions on {cases} cases, {clients} clients, {:.2} s -> {:.0} transitions/s; p50 {:.1} ms, p99 {:.1} ms; {failures} failures",
+        elapsed.as_secs_f64(),
+        transitions as f64 / elapsed.as_secs_f64(),
+        all.percentile(0.5).as_secs_f64() * 1e3,
+        all.percentile(0.99).as_secs_f64() * 1e3,
+    );
+}
+
 fn main() {
     // `cargo bench` passes `--bench`; scenario names select what runs.
     let args: Vec<String> = std::env::args()
@@ -296,6 +442,9 @@ fn main() {
         }
         if all || args.iter().any(|a| a == "uploads") {
             uploads().await;
+        }
+        if all || args.iter().any(|a| a == "actions") {
+            actions().await;
         }
     });
 }

@@ -106,13 +106,14 @@ CREATE TABLE calendar_years (
 );
 
 -- Every public state change and deadline event, in order, for delivery to the
--- 12345 platform and other subscribers.
+-- 12345 platform and other subscribers. Rows point at timeline events, whose
+-- data is the message. Written only beside their event, in its transaction, so
+-- no foreign keys: they would cost the sweeper a lookup per row for nothing.
 CREATE TABLE outbox (
     id           BIGINT GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
-    case_id      TEXT NOT NULL REFERENCES cases(id),
+    case_id      TEXT NOT NULL,
     event_id     TEXT NOT NULL UNIQUE,
     kind         TEXT NOT NULL,
-    payload      TEXT NOT NULL,
     created_at   TIMESTAMPTZ NOT NULL,
     delivered_at TIMESTAMPTZ
 );

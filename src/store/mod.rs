@@ -1,6 +1,7 @@
 //! Persistence: one `Repository` trait of use-case methods, each owning its
 //! transaction, implemented for SQLite and PostgreSQL from the same SQL (`sql.rs`).
 
+mod bulk;
 mod deadlines;
 mod intake;
 mod postgres;

@@ -6,6 +6,7 @@ use sqlx::postgres::PgPoolOptions;
 use sqlx::{Pool, Postgres};
 
 use super::StoreError;
+use super::bulk::postgres as bulk;
 use super::intake::Intake;
 use super::tracking::TrackingBlocks;
 

@@ -275,9 +275,9 @@ macro_rules! impl_repository {
                 }
                 insert.execute(&mut *tx).await?;
                 // New reports are public state changes too: the 12345 platform hears of them.
-                let outbox: Vec<(String, &NewEvent)> = submitted.iter().map(|(id, e)| (id.clone(), e)).collect();
+                let outbox: Vec<(&str, &NewEvent)> = submitted.iter().map(|(id, e)| (id.as_str(), e)).collect();
                 let at = records.iter().map(|c| c.created_at).max().unwrap_or_else(Utc::now);
-                super::workflow_sql::insert_outbox(&mut tx, &outbox, at).await?;
+                super::bulk::insert_outbox(&mut tx, &outbox, at).await?;
                 tx.commit().await?;
 
                 for (&i, case) in accepted.iter().zip(records) {

@@ -9,6 +9,7 @@ use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, S
 use sqlx::{Pool, Sqlite};
 
 use super::StoreError;
+use super::bulk::sqlite as bulk;
 use super::intake::Intake;
 use super::tracking::TrackingBlocks;
 

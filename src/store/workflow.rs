@@ -601,70 +601,7 @@ macro_rules! impl_workflow {
             use $crate::store::sql::placeholders;
             use $crate::store::workflow::*;
 
-            async fn insert_events(
-                tx: &mut sqlx::Transaction<'static, $db>,
-                case_id_of: &[(String, &NewEvent)],
-                now: DateTime<Utc>,
-            ) -> Result<(), StoreError> {
-                // 8 binds per event; stay far below both databases' limits.
-                for chunk in case_id_of.chunks(500) {
-                    let rows: Vec<String> = (0..chunk.len())
-                        .map(|k| format!("({})", placeholders(8 * k + 1, 8)))
-                        .collect();
-                    let sql = format!(
-                        "INSERT INTO case_events (id, case_id, kind, actor_id, actor_role, public, data, created_at) VALUES {}",
-                        rows.join(", ")
-                    );
-                    let mut query = sqlx::query(AssertSqlSafe(sql));
-                    for (case_id, e) in chunk {
-                        query = query
-                            .bind(e.id.to_string())
-                            .bind(case_id)
-                            .bind(&e.kind)
-                            .bind(e.actor_id.map(|id| id.to_string()))
-                            .bind(&e.actor_role)
-                            .bind(e.public)
-                            .bind(e.data.to_string())
-                            .bind(now);
-                    }
-                    query.execute(&mut **tx).await?;
-                }
-                Ok(())
-            }
-
-            pub(super) async fn insert_outbox(
-                tx: &mut sqlx::Transaction<'static, $db>,
-                case_id_of: &[(String, &NewEvent)],
-                now: DateTime<Utc>,
-            ) -> Result<(), StoreError> {
-                for chunk in case_id_of.chunks(500) {
-                    let rows: Vec<String> = (0..chunk.len())
-                        .map(|k| format!("({})", placeholders(5 * k + 1, 5)))
-                        .collect();
-                    let sql = format!(
-                        "INSERT INTO outbox (case_id, event_id, kind, payload, created_at) VALUES {}",
-                        rows.join(", ")
-                    );
-                    let mut query = sqlx::query(AssertSqlSafe(sql));
-                    for (case_id, e) in chunk {
-                        let payload = serde_json::json!({
-                            "case_id": case_id,
-                            "event_id": e.id,
-                            "kind": e.kind,
-                            "data": e.data,
-                            "at": now,
-                        });
-                        query = query
-                            .bind(case_id)
-                            .bind(e.id.to_string())
-                            .bind(&e.kind)
-                            .bind(payload.to_string())
-                            .bind(now);
-                    }
-                    query.execute(&mut **tx).await?;
-                }
-                Ok(())
-            }
+            use super::bulk;
 
             async fn upsert_clocks(
                 tx: &mut sqlx::Transaction<'static, $db>,
@@ -853,10 +790,10 @@ macro_rules! impl_workflow {
                             }
                         }
                     }
-                    let event = [(case_id.clone(), &change.event)];
-                    insert_events(&mut tx, &event, change.now).await?;
+                    let event = [(case_id.as_str(), &change.event)];
+                    bulk::insert_events(&mut tx, &event, change.now).await?;
                     if change.event.public {
-                        insert_outbox(&mut tx, &event, change.now).await?;
+                        bulk::insert_outbox(&mut tx, &event, change.now).await?;
                     }
                     tx.commit().await?;
                     Ok(SaveOutcome::Saved { version: change.expected_version + 1 })
@@ -949,40 +886,20 @@ macro_rules! impl_workflow {
                             warned.push(&row.id);
                         }
                     }
-                    for ids in warned.chunks(500) {
-                        let sql = format!(
-                            "UPDATE case_clocks SET warned_at = $1, next_check_at = due_at WHERE id IN ({})",
-                            placeholders(2, ids.len())
-                        );
-                        let mut q = sqlx::query(AssertSqlSafe(sql)).bind(now);
-                        for id in ids {
-                            q = q.bind(*id);
-                        }
-                        q.execute(&mut *tx).await?;
-                    }
-                    for ids in overdue.chunks(500) {
-                        let sql = format!(
-                            "UPDATE case_clocks SET warned_at = COALESCE(warned_at, $1), overdue_at = $1, \
-                             next_check_at = NULL WHERE id IN ({})",
-                            placeholders(2, ids.len())
-                        );
-                        let mut q = sqlx::query(AssertSqlSafe(sql)).bind(now);
-                        for id in ids {
-                            q = q.bind(*id);
-                        }
-                        q.execute(&mut *tx).await?;
-                    }
-                    let refs: Vec<(String, &NewEvent)> = events.iter().map(|(c, e)| (c.clone(), e)).collect();
-                    insert_events(&mut tx, &refs, now).await?;
-                    insert_outbox(&mut tx, &refs, now).await?;
+                    bulk::update_clocks(&mut tx, MARK_WARNED, &warned, now).await?;
+                    bulk::update_clocks(&mut tx, MARK_OVERDUE, &overdue, now).await?;
+                    let refs: Vec<(&str, &NewEvent)> = events.iter().map(|(c, e)| (c.as_str(), e)).collect();
+                    bulk::insert_events(&mut tx, &refs, now).await?;
+                    bulk::insert_outbox(&mut tx, &refs, now).await?;
                     tx.commit().await?;
                     Ok(report)
                 }
 
                 pub(super) async fn wf_outbox(&self, after: i64, limit: i64) -> Result<Vec<OutboxEntry>, StoreError> {
                     sqlx::query_as::<$db, OutboxRow>(
-                        "SELECT id, case_id, event_id, kind, payload, created_at, delivered_at FROM outbox \
-                         WHERE id > $1 ORDER BY id LIMIT $2",
+                        "SELECT o.id, o.case_id, o.event_id, o.kind, e.data AS payload, o.created_at, o.delivered_at \
+                         FROM outbox o JOIN case_events e ON e.id = o.event_id \
+                         WHERE o.id > $1 ORDER BY o.id LIMIT $2",
                     )
                     .bind(after)
                     .bind(limit)
@@ -998,6 +915,11 @@ macro_rules! impl_workflow {
 }
 
 pub(super) use impl_workflow;
+
+/// SET clauses of the sweeper's clock updates (`$1` is "now").
+pub(super) const MARK_WARNED: &str = "warned_at = $1, next_check_at = due_at";
+pub(super) const MARK_OVERDUE: &str =
+    "warned_at = COALESCE(warned_at, $1), overdue_at = $1, next_check_at = NULL";
 
 /// Who overdue cases escalate to besides the unit's parent: the dispatch centre.
 pub const DISPATCH_CENTRE: &str = "dispatch_centre";
@@ -1029,6 +951,7 @@ pub(super) struct DueClockRow {
 }
 
 /// A row of the outbox, for delivery (and for tests and operators to inspect).
+/// The outbox points at timeline events; `payload` is the event's data.
 #[derive(Debug, Clone, PartialEq)]
 pub struct OutboxEntry {
     pub id: i64,

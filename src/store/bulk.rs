@@ -1,0 +1,186 @@
+//! Many-row writes of timeline events, outbox rows and sweeper clock updates,
+//! the one place where the two backends need different SQL to be fast:
+//! PostgreSQL takes whole arrays (`UNNEST`, `= ANY`) in one constant statement;
+//! SQLite takes short multi-row statements, because sqlx names every parameter
+//! it binds through `sqlite3_bind_parameter_name`, a linear scan, which makes
+//! binding quadratic in the parameter count of one statement.
+
+use chrono::{DateTime, Utc};
+
+use super::StoreError;
+use super::workflow::NewEvent;
+
+pub mod sqlite {
+    use super::*;
+    use crate::store::sql::placeholders;
+    use sqlx::{AssertSqlSafe, Sqlite, Transaction};
+
+    /// Parameters per statement: past a few hundred the quadratic binding
+    /// costs more than another statement.
+    const PARAMS: usize = 240;
+
+    pub async fn insert_events(
+        tx: &mut Transaction<'static, Sqlite>,
+        events: &[(&str, &NewEvent)],
+        now: DateTime<Utc>,
+    ) -> Result<(), StoreError> {
+        // `$1` is the shared time; then seven parameters an event.
+        for chunk in events.chunks(PARAMS / 7) {
+            let rows: Vec<String> = (0..chunk.len())
+                .map(|k| format!("({}, $1)", placeholders(7 * k + 2, 7)))
+                .collect();
+            let sql = format!(
+                "INSERT INTO case_events (id, case_id, kind, actor_id, actor_role, public, data, created_at) VALUES {}",
+                rows.join(", ")
+            );
+            let mut query = sqlx::query(AssertSqlSafe(sql)).bind(now);
+            for (case_id, e) in chunk {
+                query = query
+                    .bind(e.id.to_string())
+                    .bind(*case_id)
+                    .bind(&e.kind)
+                    .bind(e.actor_id.map(|id| id.to_string()))
+                    .bind(&e.actor_role)
+                    .bind(e.public)
+                    .bind(e.data.to_string());
+            }
+            query.execute(&mut **tx).await?;
+        }
+        Ok(())
+    }
+
+    pub async fn insert_outbox(
+        tx: &mut Transaction<'static, Sqlite>,
+        events: &[(&str, &NewEvent)],
+        now: DateTime<Utc>,
+    ) -> Result<(), StoreError> {
+        for chunk in events.chunks(PARAMS / 3) {
+            let rows: Vec<String> = (0..chunk.len())
+                .map(|k| format!("({}, $1)", placeholders(3 * k + 2, 3)))
+                .collect();
+            let sql = format!(
+                "INSERT INTO outbox (case_id, event_id, kind, created_at) VALUES {}",
+                rows.join(", ")
+            );
+            let mut query = sqlx::query(AssertSqlSafe(sql)).bind(now);
+            for (case_id, e) in chunk {
+                query = query.bind(*case_id).bind(e.id.to_string()).bind(&e.kind);
+            }
+            query.execute(&mut **tx).await?;
+        }
+        Ok(())
+    }
+
+    /// `UPDATE case_clocks SET {set} WHERE id IN (ids)`, `$1` bound to `now`.
+    pub async fn update_clocks(
+        tx: &mut Transaction<'static, Sqlite>,
+        set: &str,
+        ids: &[&str],
+        now: DateTime<Utc>,
+    ) -> Result<(), StoreError> {
+        for chunk in ids.chunks(PARAMS) {
+            let sql = format!(
+                "UPDATE case_clocks SET {set} WHERE id IN ({})",
+                placeholders(2, chunk.len())
+            );
+            let mut query = sqlx::query(AssertSqlSafe(sql)).bind(now);
+            for id in chunk {
+                query = query.bind(*id);
+            }
+            query.execute(&mut **tx).await?;
+        }
+        Ok(())
+    }
+}
+
+pub mod postgres {
+    use super::*;
+    use sqlx::{AssertSqlSafe, Postgres, Transaction};
+
+    pub async fn insert_events(
+        tx: &mut Transaction<'static, Postgres>,
+        events: &[(&str, &NewEvent)],
+        now: DateTime<Utc>,
+    ) -> Result<(), StoreError> {
+        if events.is_empty() {
+            return Ok(());
+        }
+        let mut ids = Vec::with_capacity(events.len());
+        let mut cases = Vec::with_capacity(events.len());
+        let mut kinds = Vec::with_capacity(events.len());
+        let mut actors = Vec::with_capacity(events.len());
+        let mut roles = Vec::with_capacity(events.len());
+        let mut public = Vec::with_capacity(events.len());
+        let mut data = Vec::with_capacity(events.len());
+        for (case_id, e) in events {
+            ids.push(e.id.to_string());
+            cases.push(case_id.to_string());
+            kinds.push(e.kind.clone());
+            actors.push(e.actor_id.map(|id| id.to_string()));
+            roles.push(e.actor_role.clone());
+            public.push(e.public);
+            data.push(e.data.to_string());
+        }
+        sqlx::query(
+            "INSERT INTO case_events (id, case_id, kind, actor_id, actor_role, public, data, created_at) \
+             SELECT id, case_id, kind, actor_id, actor_role, public, data, $8 \
+             FROM UNNEST($1::text[], $2::text[], $3::text[], $4::text[], $5::text[], $6::bool[], $7::text[]) \
+               AS e(id, case_id, kind, actor_id, actor_role, public, data)",
+        )
+        .bind(ids)
+        .bind(cases)
+        .bind(kinds)
+        .bind(actors)
+        .bind(roles)
+        .bind(public)
+        .bind(data)
+        .bind(now)
+        .execute(&mut **tx)
+        .await?;
+        Ok(())
+    }
+
+    pub async fn insert_outbox(
+        tx: &mut Transaction<'static, Postgres>,
+        events: &[(&str, &NewEvent)],
+        now: DateTime<Utc>,
+    ) -> Result<(), StoreError> {
+        if events.is_empty() {
+            return Ok(());
+        }
+        let cases: Vec<&str> = events.iter().map(|(case_id, _)| *case_id).collect();
+        let ids: Vec<String> = events.iter().map(|(_, e)| e.id.to_string()).collect();
+        let kinds: Vec<&str> = events.iter().map(|(_, e)| e.kind.as_str()).collect();
+        sqlx::query(
+            "INSERT INTO outbox (case_id, event_id, kind, created_at) \
+             SELECT case_id, event_id, kind, $4 \
+             FROM UNNEST($1::text[], $2::text[], $3::text[]) AS o(case_id, event_id, kind)",
+        )
+        .bind(cases)
+        .bind(ids)
+        .bind(kinds)
+        .bind(now)
+        .execute(&mut **tx)
+        .await?;
+        Ok(())
+    }
+
+    /// `UPDATE case_clocks SET {set} WHERE id = ANY(ids)`, `$1` bound to `now`.
+    pub async fn update_clocks(
+        tx: &mut Transaction<'static, Postgres>,
+        set: &str,
+        ids: &[&str],
+        now: DateTime<Utc>,
+    ) -> Result<(), StoreError> {
+        if ids.is_empty() {
+            return Ok(());
+        }
+        let sql = format!("UPDATE case_clocks SET {set} WHERE id = ANY($2)");
+        sqlx::query(AssertSqlSafe(sql))
+            .bind(now)
+            .bind(ids)
+            .execute(&mut **tx)
+            .await?;
+        Ok(())
+    }
+}
