@@ -514,3 +514,341 @@ fn stop_unit_clock(
         touched.push(clock.id);
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::domain::case::apply;
+    use crate::domain::clock::ClockStatus;
+    use crate::domain::deadline::{CalendarYear, DEFAULT_TZ, Limit, PhaseLimits};
+    use crate::domain::geo::LatLon;
+    use crate::domain::role::Role;
+    use crate::store::{CategoryPolicy, WorkflowFields};
+    use chrono::TimeZone;
+
+    fn book() -> DeadlineBook {
+        let years: Vec<CalendarYear> = crate::deadlines::SHIPPED_CALENDARS
+            .iter()
+            .map(|t| serde_json::from_str(t).expect("shipped calendar"))
+            .collect();
+        let profile = DeadlineProfile {
+            id: "default".into(),
+            category_prefix: Some("*".into()),
+            urgency: Urgency::Normal,
+            phases: PhaseLimits {
+                verify: Limit::work_days(1),
+                dispatch: Limit::work_hours(2),
+                sign: Limit::work_hours(2),
+                handle: Limit::work_days(3),
+                check: Limit::work_days(1),
+                rework: Limit::work_days(1),
+            },
+            warning_fraction: None,
+        };
+        DeadlineBook::build(
+            years,
+            vec![profile],
+            &WorkflowSettings::default(),
+            DEFAULT_TZ,
+        )
+        .expect("book")
+    }
+
+    /// Mon 2 March 2026, 10:00 in the city.
+    fn monday() -> DateTime<Utc> {
+        DEFAULT_TZ
+            .with_ymd_and_hms(2026, 3, 2, 10, 0, 0)
+            .single()
+            .expect("time")
+            .with_timezone(&Utc)
+    }
+
+    fn case(state: CaseState) -> WorkflowCase {
+        WorkflowCase {
+            id: Uuid::now_v7(),
+            state,
+            version: 1,
+            source: "app".into(),
+            category_code: "0301".into(),
+            location: LatLon {
+                lat: 31.87,
+                lon: 120.55,
+            },
+            reporter_id: Uuid::now_v7(),
+            routed_lead: Some("LEAD".into()),
+            routed_co_units: vec![],
+            named_profile: None,
+            created_at: monday(),
+            fields: WorkflowFields {
+                urgency: Some(Urgency::Normal),
+                ..WorkflowFields::default()
+            },
+            policy: CategoryPolicy::default(),
+            category_urgency: Urgency::Urgent,
+            assignments: vec![],
+            clocks: vec![],
+        }
+    }
+
+    fn rules() -> WorkflowRules {
+        WorkflowRules::from_settings(&WorkflowSettings::default())
+    }
+
+    /// Applies `action` as `actor` and plans the change, then folds it back into
+    /// the case as the store would.
+    fn step(
+        case: &mut WorkflowCase,
+        actor: &Actor,
+        action: Action,
+        now: DateTime<Utc>,
+    ) -> CaseChange {
+        let transition = apply(&snapshot(case, &rules()), actor, &action, now).expect("allowed");
+        let change =
+            plan_change(case, actor, &action, &transition, &book(), vec![], now).expect("planned");
+        case.state = change.state;
+        case.version += 1;
+        case.fields = change.fields.clone();
+        if let Some(assignments) = &change.assignments {
+            case.assignments = assignments.clone();
+        }
+        for clock in &change.clocks {
+            case.clocks.retain(|c| c.id != clock.id);
+            if clock.is_active() {
+                case.clocks.push(clock.clone());
+            }
+        }
+        change
+    }
+
+    fn operator() -> Actor {
+        Actor::new(Uuid::now_v7(), Role::Operator, None)
+    }
+
+    fn staff(unit: &str) -> Actor {
+        Actor::new(Uuid::now_v7(), Role::UnitStaff, Some(unit.into()))
+    }
+
+    fn dispatched(now: DateTime<Utc>) -> WorkflowCase {
+        let mut c = case(CaseState::Submitted);
+        step(&mut c, &operator(), Action::File, now);
+        step(
+            &mut c,
+            &operator(),
+            Action::Dispatch {
+                lead_unit: "LEAD".into(),
+                co_units: vec!["CO".into()],
+            },
+            now,
+        );
+        c
+    }
+
+    #[test]
+    fn filing_grades_the_case_and_starts_the_dispatch_clock() {
+        let mut c = case(CaseState::Submitted);
+        let change = step(&mut c, &operator(), Action::File, monday());
+        assert_eq!(change.fields.urgency, Some(Urgency::Urgent));
+        assert_eq!(change.clocks.len(), 1);
+        assert_eq!(change.clocks[0].phase, Phase::Dispatch);
+        assert_eq!(change.fields.due_at, Some(change.clocks[0].due_at));
+        assert!(change.event.public);
+        assert_eq!(change.event.data["from"], "submitted");
+        assert_eq!(change.event.data["to"], "filed");
+        assert!(change.event.data.get("action").is_none());
+    }
+
+    #[test]
+    fn dispatch_assigns_units_and_starts_a_sign_clock_for_each() {
+        let now = monday();
+        let c = dispatched(now);
+        assert_eq!(c.state, CaseState::Dispatched);
+        let units: Vec<(&str, bool)> = c
+            .assignments
+            .iter()
+            .map(|a| (a.unit.as_str(), a.lead))
+            .collect();
+        assert_eq!(units, [("LEAD", true), ("CO", false)]);
+        let signs: Vec<Option<&str>> = c
+            .clocks
+            .iter()
+            .filter(|k| k.phase == Phase::Sign)
+            .map(|k| k.unit.as_deref())
+            .collect();
+        assert_eq!(signs, [Some("CO"), None]);
+        assert!(c.clocks.iter().all(|k| k.phase != Phase::Dispatch));
+        // 2 work hours from Monday 10:00: 12:00.
+        let case_sign = c.clocks.iter().find(|k| k.unit.is_none()).expect("sign");
+        assert_eq!(case_sign.due_at, now + Duration::hours(2));
+        assert_eq!(c.fields.sign_window_ends, Some(case_sign.due_at));
+        assert_eq!(c.fields.due_at, Some(case_sign.due_at));
+        assert_eq!(c.fields.dispatched_at, Some(now));
+    }
+
+    #[test]
+    fn a_co_unit_signs_and_finishes_on_clocks_of_its_own() {
+        let now = monday();
+        let mut c = dispatched(now);
+        let later = now + Duration::minutes(30);
+        let change = step(&mut c, &staff("CO"), Action::Sign, later);
+        assert_eq!(
+            change.state,
+            CaseState::Dispatched,
+            "the lead has not signed"
+        );
+        let co_clocks: Vec<(Phase, ClockStatus)> =
+            change.clocks.iter().map(|k| (k.phase, k.status)).collect();
+        assert_eq!(
+            co_clocks,
+            [
+                (Phase::Sign, ClockStatus::Stopped),
+                (Phase::Handle, ClockStatus::Running)
+            ]
+        );
+        assert!(
+            change
+                .clocks
+                .iter()
+                .all(|k| k.unit.as_deref() == Some("CO"))
+        );
+        let co = c.assignments.iter().find(|a| !a.lead).expect("co-unit");
+        assert_eq!(co.signed_at, Some(later));
+
+        let done = step(
+            &mut c,
+            &staff("CO"),
+            Action::ReportDone {
+                after_photo_ids: vec![Uuid::now_v7()],
+            },
+            later,
+        );
+        assert_eq!(done.event.kind, "co_unit_done");
+        assert!(
+            c.assignments
+                .iter()
+                .any(|a| !a.lead && a.finished_at == Some(later))
+        );
+        assert!(
+            c.clocks.iter().all(|k| k.unit.is_none()),
+            "co-unit clocks stopped"
+        );
+    }
+
+    #[test]
+    fn suspension_pauses_every_clock_and_resuming_adds_the_paused_time() {
+        let now = monday();
+        let mut c = dispatched(now);
+        step(&mut c, &staff("LEAD"), Action::Sign, now);
+        let handle_due = c
+            .clocks
+            .iter()
+            .find(|k| k.unit.is_none() && k.phase == Phase::Handle)
+            .expect("handle")
+            .due_at;
+        step(
+            &mut c,
+            &staff("LEAD"),
+            Action::RequestSuspension {
+                reason: "等待".into(),
+            },
+            now,
+        );
+        let supervisor = Actor::new(Uuid::now_v7(), Role::Supervisor, None);
+        step(
+            &mut c,
+            &supervisor,
+            Action::ApproveSuspension,
+            now + Duration::days(1),
+        );
+        assert!(c.clocks.iter().all(|k| k.status == ClockStatus::Paused));
+        // Paused from Tuesday 10:00 to Wednesday 10:00: one full office day of
+        // the counted days (Monday, the day of receipt, never counts).
+        step(&mut c, &supervisor, Action::Resume, now + Duration::days(2));
+        let handle = c
+            .clocks
+            .iter()
+            .find(|k| k.unit.is_none() && k.phase == Phase::Handle)
+            .expect("handle");
+        assert_eq!(handle.status, ClockStatus::Running);
+        // 3 work days from Monday end Thursday 17:30; a day paused moves it to Friday.
+        assert_eq!(handle.due_at, handle_due + Duration::days(1));
+        assert_eq!(c.fields.due_at, Some(handle.due_at));
+    }
+
+    #[test]
+    fn a_failed_check_is_rework_on_the_shorter_limit() {
+        let now = monday();
+        let mut c = dispatched(now);
+        step(&mut c, &staff("LEAD"), Action::Sign, now);
+        step(
+            &mut c,
+            &staff("LEAD"),
+            Action::ReportDone {
+                after_photo_ids: vec![Uuid::now_v7()],
+            },
+            now,
+        );
+        assert_eq!(
+            c.fields.check_flags.len(),
+            1,
+            "co-unit outstanding is flagged"
+        );
+        step(
+            &mut c,
+            &operator(),
+            Action::FailCheck {
+                reason: "仍有线缆".into(),
+            },
+            now,
+        );
+        assert_eq!(c.state, CaseState::InProgress);
+        assert_eq!(c.fields.rework_count, 1);
+        assert!(c.fields.check_flags.is_empty());
+        let handle = c
+            .clocks
+            .iter()
+            .find(|k| k.unit.is_none() && k.phase == Phase::Handle)
+            .expect("a new handle clock");
+        assert_eq!(handle.limit, Limit::work_days(1));
+    }
+
+    #[test]
+    fn an_approved_return_clears_the_units_and_their_clocks() {
+        let now = monday();
+        let mut c = dispatched(now);
+        step(
+            &mut c,
+            &staff("LEAD"),
+            Action::RequestReturn {
+                reason: crate::domain::case::ReturnReason::NotOurs,
+            },
+            now,
+        );
+        step(&mut c, &operator(), Action::ApproveReturn, now);
+        assert_eq!(c.state, CaseState::Filed);
+        assert!(c.assignments.is_empty());
+        assert_eq!(c.fields.dispatched_at, None);
+        let phases: Vec<Phase> = c.clocks.iter().map(|k| k.phase).collect();
+        assert_eq!(phases, [Phase::Dispatch]);
+    }
+
+    #[test]
+    fn without_a_calendar_or_profile_the_change_is_refused() {
+        let empty = DeadlineBook::build(vec![], vec![], &WorkflowSettings::default(), DEFAULT_TZ)
+            .expect("empty book");
+        let c = case(CaseState::Submitted);
+        let actor = operator();
+        let transition =
+            apply(&snapshot(&c, &rules()), &actor, &Action::File, monday()).expect("allowed");
+        let err = plan_change(
+            &c,
+            &actor,
+            &Action::File,
+            &transition,
+            &empty,
+            vec![],
+            monday(),
+        )
+        .expect_err("no profile");
+        assert!(matches!(err, WorkflowError::NoProfile), "{err}");
+    }
+}
