@@ -23,10 +23,10 @@ ALTER TABLE cases ADD COLUMN rating INTEGER;
 ALTER TABLE cases ADD COLUMN check_flags TEXT NOT NULL DEFAULT '[]';
 -- Earliest due time among the case's running clocks, for queue filters and sorting.
 ALTER TABLE cases ADD COLUMN due_at TEXT;
+-- Queues filter by state; reports waiting for automatic dispatch are found by
+-- it too (few stay `submitted` for long), which spares intake another index.
 CREATE INDEX cases_state ON cases(state, id);
 CREATE INDEX cases_due ON cases(due_at) WHERE due_at IS NOT NULL;
--- Reports waiting for automatic filing and dispatch.
-CREATE INDEX cases_auto ON cases(created_at) WHERE state = 'submitted' AND lead_unit IS NOT NULL;
 
 -- Before-photos come with the report; after-photos with the unit's 办结反馈.
 ALTER TABLE photos ADD COLUMN stage TEXT NOT NULL DEFAULT 'before';

@@ -816,7 +816,7 @@ macro_rules! impl_workflow {
                     let ids: Vec<String> = sqlx::query_scalar(
                         "SELECT c.id FROM cases c JOIN categories k ON k.code = c.category_code \
                          WHERE c.state = 'submitted' AND c.lead_unit IS NOT NULL AND k.auto_dispatch \
-                         ORDER BY c.created_at LIMIT $1",
+                         ORDER BY c.id LIMIT $1",
                     )
                     .bind(limit)
                     .fetch_all(self.reader())
