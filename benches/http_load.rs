@@ -78,6 +78,20 @@ async fn account(state: &AppState, role: Role, unit: Option<&str>, name: &str) -
     (id, token)
 }
 
+/// Every client's latencies and failure count, together.
+async fn gather(
+    workers: Vec<tokio::task::JoinHandle<(Vec<Duration>, usize)>>,
+) -> (Latencies, usize) {
+    let mut all = Latencies(Vec::new());
+    let mut failures = 0;
+    for worker in workers {
+        let (latencies, failed) = worker.await.unwrap();
+        all.0.extend(latencies);
+        failures += failed;
+    }
+    (all, failures)
+}
+
 fn fake_photo(owner: Uuid) -> PhotoRecord {
     let id = Uuid::now_v7();
     let image = |variant: &str| StoredImage {
@@ -164,13 +178,7 @@ async fn reports() {
             })
         })
         .collect();
-    let mut all = Latencies(Vec::new());
-    let mut failures = 0;
-    for worker in workers {
-        let (latencies, failed) = worker.await.unwrap();
-        all.0.extend(latencies);
-        failures += failed;
-    }
+    let (mut all, failures) = gather(workers).await;
     let elapsed = started.elapsed();
     println!(
         "reports/{backend}: {requests} requests, {clients} clients, {:.2} s -> {:.0} requests/s; p50 {:.1} ms, p99 {:.1} ms; {failures} failures",
@@ -407,13 +415,7 @@ async fn actions() {
             })
         })
         .collect();
-    let mut all = Latencies(Vec::new());
-    let mut failures = 0;
-    for worker in workers {
-        let (latencies, failed) = worker.await.unwrap();
-        all.0.extend(latencies);
-        failures += failed;
-    }
+    let (mut all, failures) = gather(workers).await;
     let elapsed = started.elapsed();
     println!(
         "actions/{backend}: {transitions} transitions on {cases} cases, {clients} clients, {:.2} s -> {:.0} transitions/s; p50 {:.1} ms, p99 {:.1} ms; {failures} failures",

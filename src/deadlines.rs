@@ -147,6 +147,25 @@ pub fn check_calendar_update(
     Ok(())
 }
 
+/// Stores uploaded calendar years after checking that every calendar they touch
+/// still builds; the one path of the admin API and the CLI.
+pub async fn load_calendar_years(
+    repo: &dyn Repository,
+    years: &[CalendarYear],
+    actor: &Actor,
+) -> Result<(), DeadlinesError> {
+    let stored = repo
+        .calendar_years()
+        .await?
+        .into_iter()
+        .map(|s| s.year)
+        .collect();
+    check_calendar_update(stored, years)?;
+    repo.save_calendar_years(years, actor, crate::state::now())
+        .await?;
+    Ok(())
+}
+
 pub struct LiveDeadlines {
     book: ArcSwap<DeadlineBook>,
     version: AtomicI64,

@@ -310,7 +310,7 @@ async fn create_user(
 }
 
 async fn import_calendar(settings: Settings, file: &std::path::Path) -> anyhow::Result<()> {
-    use civicsnap::deadlines::{check_calendar_update, parse_calendar_file};
+    use civicsnap::deadlines::{load_calendar_years, parse_calendar_file};
     use civicsnap::store::Actor;
 
     let text =
@@ -320,23 +320,13 @@ async fn import_calendar(settings: Settings, file: &std::path::Path) -> anyhow::
         .is_some_and(|ext| ext.eq_ignore_ascii_case("csv"));
     let years = parse_calendar_file(&text, csv).context("the calendar file is invalid")?;
     let repo = store::connect(&settings.database_url).await?;
-    let stored = repo
-        .calendar_years()
-        .await?
-        .into_iter()
-        .map(|s| s.year)
-        .collect();
-    check_calendar_update(stored, &years)
-        .context("the calendar would not be usable; nothing was loaded")?;
-    repo.save_calendar_years(
-        &years,
-        &Actor {
-            id: None,
-            role: "admin".into(),
-        },
-        now(),
-    )
-    .await?;
+    let admin = Actor {
+        id: None,
+        role: "admin".into(),
+    };
+    load_calendar_years(repo.as_ref(), &years, &admin)
+        .await
+        .context("nothing was loaded")?;
     for y in &years {
         println!("loaded {}/{}", y.jurisdiction, y.year);
     }

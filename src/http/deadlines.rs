@@ -9,10 +9,9 @@ use utoipa_actix_web::service_config::ServiceConfig;
 
 use super::admin::{deletion_response, refresh_routing, require_admin};
 use crate::auth::AuthUser;
-use crate::deadlines::{check_calendar_update, parse_calendar_file};
+use crate::deadlines::{DeadlinesError, load_calendar_years, parse_calendar_file};
 use crate::domain::deadline::{
-    ANY_CATEGORY, CalendarYear, DeadlineError, DeadlineProfile, Explanation, Limit, PhaseLimits,
-    Unit, Urgency,
+    ANY_CATEGORY, DeadlineError, DeadlineProfile, Explanation, Limit, PhaseLimits, Unit, Urgency,
 };
 use crate::domain::role::Role;
 use crate::error::ApiError;
@@ -207,19 +206,14 @@ async fn load_calendars(
         .map_err(|_| ApiError::unprocessable("invalid_calendar", "the file is not UTF-8"))?;
     let years = parse_calendar_file(text, csv)
         .map_err(|e| ApiError::unprocessable("invalid_calendar", e.to_string()))?;
-    let stored: Vec<CalendarYear> = state
-        .repo
-        .calendar_years()
-        .await?
-        .into_iter()
-        .map(|s| s.year)
-        .collect();
-    check_calendar_update(stored, &years)
-        .map_err(|e| ApiError::unprocessable("invalid_calendar", e.to_string()))?;
-    state
-        .repo
-        .save_calendar_years(&years, &actor, now())
-        .await?;
+    load_calendar_years(state.repo.as_ref(), &years, &actor)
+        .await
+        .map_err(|e| match e {
+            DeadlinesError::Calendar(e) => {
+                ApiError::unprocessable("invalid_calendar", e.to_string())
+            }
+            other => ApiError::internal(other),
+        })?;
     refresh_routing(&state).await?;
     Ok(web::Json(CalendarLoadResult {
         loaded: years
