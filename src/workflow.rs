@@ -575,6 +575,7 @@ mod tests {
                 lon: 120.55,
             },
             reporter_id: Uuid::now_v7(),
+            confidential: false,
             routed_lead: Some("LEAD".into()),
             routed_co_units: vec![],
             named_profile: None,

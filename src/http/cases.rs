@@ -213,6 +213,10 @@ async fn timeline(
 ) -> Result<web::Json<Timeline>, ApiError> {
     let (case, access) = visible_case(&state, &user, id.into_inner()).await?;
     let staff = access != Access::Reporter;
+    // Staff see who acted, except the reporter of a confidential (保密) case.
+    let shown = |actor: Option<Uuid>| {
+        actor.filter(|id| staff && !(case.confidential && *id == case.reporter_id))
+    };
     let items = state
         .repo
         .case_events(case.id)
@@ -224,7 +228,7 @@ async fn timeline(
             kind: e.kind,
             at: e.created_at,
             actor_role: e.actor_role,
-            actor_id: if staff { e.actor_id } else { None },
+            actor_id: shown(e.actor_id),
             public: e.public,
             data: e.data,
         })

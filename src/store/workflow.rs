@@ -75,6 +75,8 @@ pub struct WorkflowCase {
     pub category_code: String,
     pub location: LatLon,
     pub reporter_id: Uuid,
+    /// 保密: the reporter is hidden from everyone but the reporter.
+    pub confidential: bool,
     /// What routing proposed at intake (lead, co-units, profile); dispatch may differ.
     pub routed_lead: Option<String>,
     pub routed_co_units: Vec<String>,
@@ -319,6 +321,7 @@ pub(super) struct WorkflowCaseRow {
     lat: f64,
     lon: f64,
     reporter_id: String,
+    confidential: bool,
     lead_unit: Option<String>,
     co_units: String,
     deadline_profile: Option<String>,
@@ -343,7 +346,7 @@ pub(super) struct WorkflowCaseRow {
 }
 
 pub(super) const WORKFLOW_CASE_SELECT: &str = "SELECT c.id, c.state, c.version, c.source, \
-    c.category_code, c.lat, c.lon, c.reporter_id, c.lead_unit, c.co_units, c.deadline_profile, \
+    c.category_code, c.lat, c.lon, c.reporter_id, c.confidential, c.lead_unit, c.co_units, c.deadline_profile, \
     k.deadline_profile AS category_profile, c.created_at, c.urgency, c.pending_request, \
     c.extensions_granted, c.rework_count, c.dispatched_at, c.sign_window_ends, c.closed_at, \
     c.master_case_id, c.not_filed_reason, c.rating, c.check_flags, c.due_at, k.auto_dispatch, \
@@ -372,6 +375,7 @@ impl WorkflowCaseRow {
                 lon: self.lon,
             },
             reporter_id: parse_id(&self.reporter_id)?,
+            confidential: self.confidential,
             routed_lead: self.lead_unit,
             routed_co_units: serde_json::from_str(&self.co_units)
                 .map_err(|e| corrupt("case co_units", e))?,

@@ -972,3 +972,33 @@ async fn deadline_profiles_are_administered_and_the_default_stays() {
     )
     .await;
 }
+
+#[tokio::test]
+async fn a_confidential_reporter_stays_hidden_in_the_staff_timeline() {
+    let app = manual_app().await;
+    let reporter = app.citizen().await;
+    let operator = app.user(Role::Operator).await;
+    let photo = app.photo(&reporter.token, jpeg(40, 30)).await;
+    let mut body = crate::helpers::report_body(&[photo]);
+    body["confidential"] = json!(true);
+    let response = app
+        .post_json("/api/v1/reports", Some(&reporter.token), &body)
+        .await;
+    assert_eq!(response.status(), 201);
+    let case = case_id(&response.json().await.expect("report"));
+    ok(&app, &operator, case, json!({"action": "file"})).await;
+    let timeline = app
+        .get_json(
+            &format!("/api/v1/cases/{case}/timeline"),
+            Some(&operator.token),
+        )
+        .await;
+    let items = timeline["items"].as_array().expect("items");
+    let submitted = items
+        .iter()
+        .find(|e| e["kind"] == "submitted")
+        .expect("submitted");
+    assert!(submitted.get("actor_id").is_none(), "{submitted}");
+    let filed = items.iter().find(|e| e["kind"] == "filed").expect("filed");
+    assert_eq!(filed["actor_id"], operator.id.to_string());
+}
