@@ -12,7 +12,7 @@ use super::workflow::NewEvent;
 
 pub mod sqlite {
     use super::*;
-    use crate::store::sql::placeholders;
+    use crate::store::sql::{placeholders, value_rows};
     use sqlx::{AssertSqlSafe, Sqlite, Transaction};
 
     /// Parameters per statement: past a few hundred the quadratic binding
@@ -26,12 +26,9 @@ pub mod sqlite {
     ) -> Result<(), StoreError> {
         // `$1` is the shared time; then seven parameters an event.
         for chunk in events.chunks(PARAMS / 7) {
-            let rows: Vec<String> = (0..chunk.len())
-                .map(|k| format!("({}, $1)", placeholders(7 * k + 2, 7)))
-                .collect();
             let sql = format!(
                 "INSERT INTO case_events (id, case_id, kind, actor_id, actor_role, public, data, created_at) VALUES {}",
-                rows.join(", ")
+                value_rows(chunk.len(), 7, 2, ", $1")
             );
             let mut query = sqlx::query(AssertSqlSafe(sql)).bind(now);
             for (case_id, e) in chunk {
@@ -55,12 +52,9 @@ pub mod sqlite {
         now: DateTime<Utc>,
     ) -> Result<(), StoreError> {
         for chunk in events.chunks(PARAMS / 3) {
-            let rows: Vec<String> = (0..chunk.len())
-                .map(|k| format!("({}, $1)", placeholders(3 * k + 2, 3)))
-                .collect();
             let sql = format!(
                 "INSERT INTO outbox (case_id, event_id, kind, created_at) VALUES {}",
-                rows.join(", ")
+                value_rows(chunk.len(), 3, 2, ", $1")
             );
             let mut query = sqlx::query(AssertSqlSafe(sql)).bind(now);
             for (case_id, e) in chunk {

@@ -11,6 +11,16 @@ pub(super) fn placeholders(first: usize, count: usize) -> String {
         .join(", ")
 }
 
+/// The tuples of a multi-row `VALUES`: `rows` tuples of `per_row` fresh
+/// parameters numbered from `first`, each followed by `shared` (such as `", $1"`
+/// for a parameter every row repeats).
+pub(super) fn value_rows(rows: usize, per_row: usize, first: usize, shared: &str) -> String {
+    (0..rows)
+        .map(|k| format!("({}{shared})", placeholders(first + per_row * k, per_row)))
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
 pub(super) const USER_COLUMNS: &str =
     "id, role, unit_id, username, password_hash, phone, display_name, disabled, created_at";
 pub(super) const PHOTO_COLUMNS: &str = "id, owner_id, case_id, source_type, width, height, taken_at, gps_lat, gps_lon, \
@@ -34,7 +44,7 @@ macro_rules! impl_repository {
 
         use $crate::domain::phone::Phone;
         use $crate::domain::role::Role;
-        use $crate::store::sql::{placeholders, CASE_COLUMNS, PHOTO_COLUMNS, USER_COLUMNS};
+        use $crate::store::sql::{placeholders, value_rows, CASE_COLUMNS, PHOTO_COLUMNS, USER_COLUMNS};
         use $crate::store::records::{CaseEventRow, CasePhotoRow, CaseRow, PhotoRow, RefreshRow, RuleRow, UnitRow, UserRow};
         use $crate::store::*;
         use $crate::store::intake::{BatchOutcome, PendingReport};
@@ -124,13 +134,10 @@ macro_rules! impl_repository {
                     .filter_map(|(&i, case)| batch[i].idempotency.as_ref().map(|c| (c, case, batch[i].render)))
                     .collect();
                 if !claims.is_empty() {
-                    let rows: Vec<String> = (0..claims.len())
-                        .map(|k| format!("({})", placeholders(6 * k + 1, 6)))
-                        .collect();
                     let sql = format!(
                         "INSERT INTO idempotency_keys (user_id, key, request_hash, status, body, created_at) VALUES {} \
                          ON CONFLICT (user_id, key) DO NOTHING",
-                        rows.join(", ")
+                        value_rows(claims.len(), 6, 1, "")
                     );
                     let mut insert = sqlx::query::<$db>(AssertSqlSafe(sql));
                     for (claim, case, render) in &claims {
@@ -233,10 +240,9 @@ macro_rules! impl_repository {
                 }
 
                 // Two events a case: `submitted` (public) and `routed` (staff only).
-                let rows: Vec<String> = (0..2 * records.len()).map(|k| format!("({})", placeholders(8 * k + 1, 8))).collect();
                 let sql = format!(
                     "INSERT INTO case_events (id, case_id, kind, actor_id, actor_role, public, data, created_at) VALUES {}",
-                    rows.join(", ")
+                    value_rows(2 * records.len(), 8, 1, "")
                 );
                 let mut insert = sqlx::query::<$db>(AssertSqlSafe(sql));
                 let mut submitted = Vec::with_capacity(records.len());
@@ -783,5 +789,9 @@ mod tests {
     fn placeholder_lists() {
         assert_eq!(super::placeholders(2, 3), "$2, $3, $4");
         assert_eq!(super::placeholders(1, 1), "$1");
+        assert_eq!(
+            super::value_rows(2, 2, 2, ", $1"),
+            "($2, $3, $1), ($4, $5, $1)"
+        );
     }
 }

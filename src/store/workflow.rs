@@ -49,7 +49,7 @@ pub struct AssignmentRecord {
 /// state, assignments and clocks. Saved whole, so a change is never half-applied.
 #[derive(Debug, Clone, PartialEq, Default)]
 pub struct WorkflowFields {
-    pub urgency: Option<Urgency>,
+    pub urgency: Urgency,
     pub pending_request: Option<PendingRequest>,
     pub extensions_granted: u32,
     pub rework_count: u32,
@@ -90,12 +90,6 @@ pub struct WorkflowCase {
     pub assignments: Vec<AssignmentRecord>,
     /// Running and paused clocks; stopped ones are history.
     pub clocks: Vec<Clock>,
-}
-
-impl WorkflowCase {
-    pub fn urgency(&self) -> Urgency {
-        self.fields.urgency.unwrap_or(Urgency::Normal)
-    }
 }
 
 /// A timeline event to append.
@@ -239,8 +233,6 @@ pub(super) const CLOCK_COLUMNS: &str = "id, case_id, phase, unit_code, limit_amo
 #[derive(sqlx::FromRow)]
 pub(super) struct ClockRow {
     id: String,
-    #[allow(dead_code)] // selected for the sweeper's grouping; kept in one column list
-    case_id: String,
     phase: String,
     unit_code: Option<String>,
     limit_amount: i64,
@@ -252,8 +244,6 @@ pub(super) struct ClockRow {
     paused_at: Option<DateTime<Utc>>,
     pauses: String,
     stopped_at: Option<DateTime<Utc>>,
-    #[allow(dead_code)] // also inside `inputs`; the column is there for SQL queries
-    calendar_version: String,
     inputs: String,
     warned_at: Option<DateTime<Utc>>,
     overdue_at: Option<DateTime<Utc>>,
@@ -382,10 +372,8 @@ impl WorkflowCaseRow {
             named_profile: self.deadline_profile.or(self.category_profile),
             created_at: self.created_at,
             fields: WorkflowFields {
-                urgency: Some(
-                    Urgency::parse(&self.urgency)
-                        .ok_or_else(|| corrupt("case urgency", &self.urgency))?,
-                ),
+                urgency: Urgency::parse(&self.urgency)
+                    .ok_or_else(|| corrupt("case urgency", &self.urgency))?,
                 pending_request: self
                     .pending_request
                     .map(|json| serde_json::from_str(&json))
@@ -601,8 +589,7 @@ macro_rules! impl_workflow {
             use uuid::Uuid;
 
             use $crate::domain::clock::{Clock, ClockEvent, owed_events};
-            use $crate::domain::deadline::Urgency;
-            use $crate::store::sql::placeholders;
+            use $crate::store::sql::value_rows;
             use $crate::store::workflow::*;
 
             use super::bulk;
@@ -615,9 +602,6 @@ macro_rules! impl_workflow {
                 if clocks.is_empty() {
                     return Ok(());
                 }
-                let rows: Vec<String> = (0..clocks.len())
-                    .map(|k| format!("({})", placeholders(18 * k + 1, 18)))
-                    .collect();
                 let sql = format!(
                     "INSERT INTO case_clocks ({CLOCK_COLUMNS}, next_check_at) VALUES {} \
                      ON CONFLICT (id) DO UPDATE SET due_at = excluded.due_at, warning_at = excluded.warning_at, \
@@ -625,7 +609,7 @@ macro_rules! impl_workflow {
                        stopped_at = excluded.stopped_at, calendar_version = excluded.calendar_version, \
                        inputs = excluded.inputs, warned_at = excluded.warned_at, overdue_at = excluded.overdue_at, \
                        next_check_at = excluded.next_check_at",
-                    rows.join(", ")
+                    value_rows(clocks.len(), 18, 1, "")
                 );
                 let mut query = sqlx::query(AssertSqlSafe(sql));
                 for clock in clocks {
@@ -665,12 +649,9 @@ macro_rules! impl_workflow {
                 if assignments.is_empty() {
                     return Ok(());
                 }
-                let rows: Vec<String> = (0..assignments.len())
-                    .map(|k| format!("({})", placeholders(6 * k + 1, 6)))
-                    .collect();
                 let sql = format!(
                     "INSERT INTO case_assignments (case_id, unit_code, lead, assigned_at, signed_at, finished_at) VALUES {}",
-                    rows.join(", ")
+                    value_rows(assignments.len(), 6, 1, "")
                 );
                 let mut query = sqlx::query(AssertSqlSafe(sql));
                 for a in assignments {
@@ -741,7 +722,7 @@ macro_rules! impl_workflow {
                     )
                     .bind(change.state.as_str())
                     .bind(change.now)
-                    .bind(f.urgency.unwrap_or(Urgency::Normal).as_str())
+                    .bind(f.urgency.as_str())
                     .bind(
                         f.pending_request
                             .as_ref()
@@ -834,10 +815,10 @@ macro_rules! impl_workflow {
                 /// transaction: a crash before commit leaves every clock due.
                 pub(super) async fn wf_sweep(&self, now: DateTime<Utc>, limit: i64) -> Result<SweepReport, StoreError> {
                     let mut tx = self.writer().begin().await?;
+                    // The responsible unit: the clock's co-unit, else the case's lead.
                     let sql = format!(
-                        "SELECT k.id, k.case_id, k.phase, k.unit_code, k.due_at, k.warning_at, k.warned_at, k.overdue_at, \
-                           COALESCE(k.unit_code, (SELECT a.unit_code FROM case_assignments a WHERE a.case_id = k.case_id AND a.lead)) AS unit, \
-                           u.parent_code \
+                        "SELECT k.id, k.case_id, k.phase, k.due_at, k.warning_at, k.warned_at, k.overdue_at, \
+                           u.code AS unit, u.parent_code \
                          FROM case_clocks k \
                          LEFT JOIN units u ON u.code = COALESCE(k.unit_code, (SELECT a.unit_code FROM case_assignments a WHERE a.case_id = k.case_id AND a.lead)) \
                          WHERE k.next_check_at <= $1 ORDER BY k.next_check_at LIMIT $2 {}",
@@ -944,8 +925,6 @@ pub(super) struct DueClockRow {
     pub id: String,
     pub case_id: String,
     pub phase: String,
-    #[allow(dead_code)] // part of the claim's row shape; `unit` is what escalation uses
-    pub unit_code: Option<String>,
     pub due_at: DateTime<Utc>,
     pub warning_at: DateTime<Utc>,
     pub warned_at: Option<DateTime<Utc>>,
