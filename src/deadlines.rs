@@ -181,8 +181,14 @@ impl LiveDeadlines {
         settings: &WorkflowSettings,
         tz: chrono_tz::Tz,
     ) -> Result<LiveDeadlines, DeadlinesError> {
-        if repo.calendar_years().await?.is_empty() {
-            let shipped = SHIPPED_CALENDARS
+        let mut years: Vec<CalendarYear> = repo
+            .calendar_years()
+            .await?
+            .into_iter()
+            .map(|stored| stored.year)
+            .collect();
+        if years.is_empty() {
+            years = SHIPPED_CALENDARS
                 .iter()
                 .map(|text| serde_json::from_str::<CalendarYear>(text))
                 .collect::<Result<Vec<_>, _>>()
@@ -194,15 +200,13 @@ impl LiveDeadlines {
                 id: None,
                 role: "system".into(),
             };
-            repo.save_calendar_years(&shipped, &actor, crate::state::now())
+            repo.save_calendar_years(&years, &actor, crate::state::now())
                 .await?;
-            tracing::info!(
-                years = shipped.len(),
-                "loaded the shipped working calendars"
-            );
+            tracing::info!(years = years.len(), "loaded the shipped working calendars");
         }
         let version = repo.routing_version().await?;
-        let book = Self::read(repo, settings, tz).await?;
+        let profiles = repo.deadline_profiles().await?;
+        let book = DeadlineBook::build(years, profiles, settings, tz)?;
         Ok(LiveDeadlines {
             book: ArcSwap::from_pointee(book),
             version: AtomicI64::new(version),

@@ -72,6 +72,7 @@ pub async fn open_photo_store(settings: &Settings) -> anyhow::Result<Arc<dyn Pho
 
 /// What the jobs and the handlers share.
 struct Engines {
+    tz: chrono_tz::Tz,
     routing: Arc<LiveRouting>,
     workflow: Arc<Workflow>,
     auto_dispatch: Arc<Notify>,
@@ -115,7 +116,7 @@ fn build_state(
             max_photo_distance_m: settings.reports.max_photo_distance_m,
             service_area,
         },
-        tz: settings.city.tz()?,
+        tz: engines.tz,
         routing: engines.routing,
         workflow: engines.workflow,
         auto_dispatch: engines.auto_dispatch,
@@ -235,6 +236,7 @@ impl Application {
             repo,
             photos,
             Engines {
+                tz,
                 routing,
                 workflow,
                 auto_dispatch,

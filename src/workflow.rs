@@ -266,12 +266,12 @@ pub fn plan_change(
         && matches!(case.state, CaseState::Submitted | CaseState::Verifying)
     {
         // A case is graded when it is accepted (立案), by its category's default.
-        fields.urgency = Some(case.category_urgency);
+        fields.urgency = case.category_urgency;
     }
     let clock_context = ClockContext {
         book,
         case,
-        urgency: fields.urgency.unwrap_or(Urgency::Normal),
+        urgency: fields.urgency,
         now,
     };
 
@@ -580,10 +580,7 @@ mod tests {
             routed_co_units: vec![],
             named_profile: None,
             created_at: monday(),
-            fields: WorkflowFields {
-                urgency: Some(Urgency::Normal),
-                ..WorkflowFields::default()
-            },
+            fields: WorkflowFields::default(),
             policy: CategoryPolicy::default(),
             category_urgency: Urgency::Urgent,
             assignments: vec![],
@@ -648,7 +645,7 @@ mod tests {
     fn filing_grades_the_case_and_starts_the_dispatch_clock() {
         let mut c = case(CaseState::Submitted);
         let change = step(&mut c, &operator(), Action::File, monday());
-        assert_eq!(change.fields.urgency, Some(Urgency::Urgent));
+        assert_eq!(change.fields.urgency, Urgency::Urgent);
         assert_eq!(change.clocks.len(), 1);
         assert_eq!(change.clocks[0].phase, Phase::Dispatch);
         assert_eq!(change.fields.due_at, Some(change.clocks[0].due_at));

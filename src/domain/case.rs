@@ -473,6 +473,30 @@ pub enum Phase {
     Check,
 }
 
+impl Phase {
+    pub const ALL: [Phase; 5] = [
+        Phase::Verify,
+        Phase::Dispatch,
+        Phase::Sign,
+        Phase::Handle,
+        Phase::Check,
+    ];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Phase::Verify => "verify",
+            Phase::Dispatch => "dispatch",
+            Phase::Sign => "sign",
+            Phase::Handle => "handle",
+            Phase::Check => "check",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<Phase> {
+        Phase::ALL.into_iter().find(|p| p.as_str() == s)
+    }
+}
+
 /// What the caller must do besides moving the state and appending the event.
 /// Effects are instructions, not a diff: the caller owns the clock and storage.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, ToSchema)]
@@ -1331,6 +1355,17 @@ mod tests {
             );
         }
         assert_eq!(CaseState::parse("open"), None);
+    }
+
+    #[test]
+    fn phase_names_match_serde() {
+        for phase in Phase::ALL {
+            assert_eq!(Phase::parse(phase.as_str()), Some(phase));
+            assert_eq!(
+                serde_json::to_string(&phase).expect("serialises"),
+                format!("\"{}\"", phase.as_str())
+            );
+        }
     }
 
     // ---- fixtures ---------------------------------------------------------

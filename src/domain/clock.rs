@@ -241,31 +241,6 @@ pub fn owed_events(
     owed
 }
 
-// Storage and wire names of phases, next to the clocks that use them.
-impl Phase {
-    pub const ALL: [Phase; 5] = [
-        Phase::Verify,
-        Phase::Dispatch,
-        Phase::Sign,
-        Phase::Handle,
-        Phase::Check,
-    ];
-
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Phase::Verify => "verify",
-            Phase::Dispatch => "dispatch",
-            Phase::Sign => "sign",
-            Phase::Handle => "handle",
-            Phase::Check => "check",
-        }
-    }
-
-    pub fn parse(s: &str) -> Option<Phase> {
-        Phase::ALL.into_iter().find(|p| p.as_str() == s)
-    }
-}
-
 fn compute(
     calculator: &DeadlineCalculator,
     start: DateTime<Utc>,
@@ -437,17 +412,6 @@ mod tests {
         )
         .expect_err("2027 is not loaded");
         assert!(matches!(err, DeadlineError::BeyondCalendar { .. }));
-    }
-
-    #[test]
-    fn phase_names_match_serde() {
-        for phase in Phase::ALL {
-            assert_eq!(Phase::parse(phase.as_str()), Some(phase));
-            assert_eq!(
-                serde_json::to_string(&phase).expect("serialises"),
-                format!("\"{}\"", phase.as_str())
-            );
-        }
     }
 
     #[test]

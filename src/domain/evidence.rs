@@ -110,7 +110,7 @@ pub fn assess_after_photos(
     for a in after {
         if let Some(b) = before
             .iter()
-            .find(|b| hamming(a.phash, b.phash) <= rules.same_photo_max_hamming)
+            .find(|b| hamming_distance(a.phash, b.phash) <= rules.same_photo_max_hamming)
         {
             return Err(EvidenceRefusal::SameAsBefore {
                 after: a.id,
@@ -151,9 +151,9 @@ pub fn assess_after_photos(
     Ok(Assessment { flags })
 }
 
-/// Same as `media::hamming_distance`; repeated so the domain stays free of the
-/// media stack.
-fn hamming(a: u64, b: u64) -> u32 {
+/// Number of differing bits of two perceptual hashes; re-encodes of the same
+/// photo typically differ by a handful, different photos by around 32.
+pub fn hamming_distance(a: u64, b: u64) -> u32 {
     (a ^ b).count_ones()
 }
 
@@ -423,7 +423,7 @@ mod tests {
             } else {
                 Ok(Assessment::default())
             };
-            assert_eq!(got, want, "{} bits apart", hamming(base, hash));
+            assert_eq!(got, want, "{} bits apart", hamming_distance(base, hash));
         }
         // The threshold is a rule, not a constant.
         let strict = EvidenceRules {

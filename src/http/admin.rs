@@ -62,7 +62,7 @@ fn require_reader(user: &AuthUser) -> Result<(), ApiError> {
 
 /// Rebuilds this instance's routing table and deadline book now rather than at
 /// the next poll; both follow the one reference version.
-pub(super) async fn refresh_routing(state: &AppState) -> Result<(), ApiError> {
+pub(super) async fn refresh_reference_data(state: &AppState) -> Result<(), ApiError> {
     state
         .routing
         .refresh(state.repo.as_ref())
@@ -228,7 +228,7 @@ async fn create_unit(
         }
         Err(e) => return Err(missing_reference(e)),
     }
-    refresh_routing(&state).await?;
+    refresh_reference_data(&state).await?;
     Ok(HttpResponse::Created().json(unit_view(unit)))
 }
 
@@ -252,7 +252,7 @@ async fn update_unit(
     {
         return Err(ApiError::NotFound("unit"));
     }
-    refresh_routing(&state).await?;
+    refresh_reference_data(&state).await?;
     Ok(web::Json(unit_view(unit)))
 }
 
@@ -284,7 +284,7 @@ pub(super) async fn deletion_response(
 ) -> Result<HttpResponse, ApiError> {
     match deletion {
         Deletion::Deleted => {
-            refresh_routing(state).await?;
+            refresh_reference_data(state).await?;
             Ok(HttpResponse::NoContent().finish())
         }
         Deletion::NotFound => Err(ApiError::NotFound(what)),
@@ -523,7 +523,7 @@ async fn import_zones(
             )
         })?;
     let ImportCounts { created, updated } = state.repo.import_zones(&zones, &actor, now()).await?;
-    refresh_routing(&state).await?;
+    refresh_reference_data(&state).await?;
     tracing::info!(created, updated, "zones imported");
     Ok(web::Json(ImportReport { created, updated }))
 }
@@ -717,7 +717,7 @@ async fn create_rule(
         .save_rule(&record, &actor, now())
         .await
         .map_err(missing_reference)?;
-    refresh_routing(&state).await?;
+    refresh_reference_data(&state).await?;
     Ok(HttpResponse::Created().json(rule_view(saved)))
 }
 
@@ -742,7 +742,7 @@ async fn update_rule(
         .save_rule(&record, &actor, now())
         .await
         .map_err(missing_reference)?;
-    refresh_routing(&state).await?;
+    refresh_reference_data(&state).await?;
     Ok(web::Json(rule_view(saved)))
 }
 

@@ -322,7 +322,7 @@ async fn deadlines(
     Ok(web::Json(CaseDeadlines {
         case_id: case.id,
         state: case.state,
-        urgency: case.urgency(),
+        urgency: case.fields.urgency,
         due_at: case.fields.due_at.map(local),
         clocks,
     }))

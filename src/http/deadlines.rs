@@ -7,7 +7,7 @@ use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 use utoipa_actix_web::service_config::ServiceConfig;
 
-use super::admin::{deletion_response, refresh_routing, require_admin};
+use super::admin::{deletion_response, refresh_reference_data, require_admin};
 use crate::auth::AuthUser;
 use crate::deadlines::{DeadlinesError, load_calendar_years, parse_calendar_file};
 use crate::domain::deadline::{
@@ -214,7 +214,7 @@ async fn load_calendars(
             }
             other => ApiError::internal(other),
         })?;
-    refresh_routing(&state).await?;
+    refresh_reference_data(&state).await?;
     Ok(web::Json(CalendarLoadResult {
         loaded: years
             .iter()
@@ -355,7 +355,7 @@ async fn save_profile(
         }
         Err(other) => return Err(other.into()),
     }
-    refresh_routing(&state).await?;
+    refresh_reference_data(&state).await?;
     Ok(HttpResponse::NoContent().finish())
 }
 

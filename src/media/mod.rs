@@ -171,11 +171,7 @@ fn unsupported_subject(detected: Option<&str>) -> String {
     }
 }
 
-/// Number of differing bits; re-encodes of the same photo typically differ by a
-/// handful, different photos by around 32.
-pub fn hamming_distance(a: u64, b: u64) -> u32 {
-    (a ^ b).count_ones()
-}
+pub use crate::domain::evidence::hamming_distance;
 
 pub fn process_photo(bytes: &[u8], limits: &PhotoLimits) -> Result<ProcessedPhoto, PhotoError> {
     if bytes.is_empty() {

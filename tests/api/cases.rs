@@ -467,7 +467,11 @@ async fn the_same_photo_is_no_proof_and_a_failed_check_is_rework() {
         .workflow
         .deadlines()
         .book()
-        .profile_for(wf.named_profile.as_deref(), &wf.category_code, wf.urgency())
+        .profile_for(
+            wf.named_profile.as_deref(),
+            &wf.category_code,
+            wf.fields.urgency,
+        )
         .expect("profile")
         .clone();
     assert_eq!(handle.limit, profile.phases.rework);

@@ -61,9 +61,10 @@ impl fmt::Display for Limit {
 }
 
 /// Urgency grade a profile applies to.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, ToSchema)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash, Serialize, Deserialize, ToSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum Urgency {
+    #[default]
     Normal,
     Urgent,
     /// 特急: safety hazards and the like.
