@@ -441,6 +441,7 @@ pub fn plan_change(
             actor_role: actor.role_name().to_owned(),
             public: transition.public,
             data,
+            at: now,
         },
         now,
     })

@@ -17,20 +17,18 @@ pub mod sqlite {
 
     /// Parameters per statement: past a few hundred the quadratic binding
     /// costs more than another statement.
-    const PARAMS: usize = 240;
+    pub const PARAMS: usize = 240;
 
     pub async fn insert_events(
         tx: &mut Transaction<'static, Sqlite>,
         events: &[(&str, &NewEvent)],
-        now: DateTime<Utc>,
     ) -> Result<(), StoreError> {
-        // `$1` is the shared time; then seven parameters an event.
-        for chunk in events.chunks(PARAMS / 7) {
+        for chunk in events.chunks(PARAMS / 8) {
             let sql = format!(
                 "INSERT INTO case_events (id, case_id, kind, actor_id, actor_role, public, data, created_at) VALUES {}",
-                value_rows(chunk.len(), 7, 2, ", $1")
+                value_rows(chunk.len(), 8, 1, "")
             );
-            let mut query = sqlx::query(AssertSqlSafe(sql)).bind(now);
+            let mut query = sqlx::query(AssertSqlSafe(sql));
             for (case_id, e) in chunk {
                 query = query
                     .bind(e.id.to_string())
@@ -39,7 +37,8 @@ pub mod sqlite {
                     .bind(e.actor_id.map(|id| id.to_string()))
                     .bind(&e.actor_role)
                     .bind(e.public)
-                    .bind(e.data.to_string());
+                    .bind(e.data.to_string())
+                    .bind(e.at);
             }
             query.execute(&mut **tx).await?;
         }
@@ -49,16 +48,19 @@ pub mod sqlite {
     pub async fn insert_outbox(
         tx: &mut Transaction<'static, Sqlite>,
         events: &[(&str, &NewEvent)],
-        now: DateTime<Utc>,
     ) -> Result<(), StoreError> {
-        for chunk in events.chunks(PARAMS / 3) {
+        for chunk in events.chunks(PARAMS / 4) {
             let sql = format!(
                 "INSERT INTO outbox (case_id, event_id, kind, created_at) VALUES {}",
-                value_rows(chunk.len(), 3, 2, ", $1")
+                value_rows(chunk.len(), 4, 1, "")
             );
-            let mut query = sqlx::query(AssertSqlSafe(sql)).bind(now);
+            let mut query = sqlx::query(AssertSqlSafe(sql));
             for (case_id, e) in chunk {
-                query = query.bind(*case_id).bind(e.id.to_string()).bind(&e.kind);
+                query = query
+                    .bind(*case_id)
+                    .bind(e.id.to_string())
+                    .bind(&e.kind)
+                    .bind(e.at);
             }
             query.execute(&mut **tx).await?;
         }
@@ -91,10 +93,14 @@ pub mod postgres {
     use super::*;
     use sqlx::{AssertSqlSafe, Postgres, Transaction};
 
+    /// Parameters per multi-row statement. PostgreSQL allows 65,535, and the
+    /// large writes here go through arrays anyway; this only bounds the small
+    /// multi-row statements both backends share.
+    pub const PARAMS: usize = 30_000;
+
     pub async fn insert_events(
         tx: &mut Transaction<'static, Postgres>,
         events: &[(&str, &NewEvent)],
-        now: DateTime<Utc>,
     ) -> Result<(), StoreError> {
         if events.is_empty() {
             return Ok(());
@@ -106,6 +112,7 @@ pub mod postgres {
         let mut roles = Vec::with_capacity(events.len());
         let mut public = Vec::with_capacity(events.len());
         let mut data = Vec::with_capacity(events.len());
+        let mut times = Vec::with_capacity(events.len());
         for (case_id, e) in events {
             ids.push(e.id.to_string());
             cases.push(case_id.to_string());
@@ -114,12 +121,12 @@ pub mod postgres {
             roles.push(e.actor_role.clone());
             public.push(e.public);
             data.push(e.data.to_string());
+            times.push(e.at);
         }
         sqlx::query(
             "INSERT INTO case_events (id, case_id, kind, actor_id, actor_role, public, data, created_at) \
-             SELECT id, case_id, kind, actor_id, actor_role, public, data, $8 \
-             FROM UNNEST($1::text[], $2::text[], $3::text[], $4::text[], $5::text[], $6::bool[], $7::text[]) \
-               AS e(id, case_id, kind, actor_id, actor_role, public, data)",
+             SELECT * FROM UNNEST($1::text[], $2::text[], $3::text[], $4::text[], $5::text[], $6::bool[], \
+               $7::text[], $8::timestamptz[])",
         )
         .bind(ids)
         .bind(cases)
@@ -128,7 +135,7 @@ pub mod postgres {
         .bind(roles)
         .bind(public)
         .bind(data)
-        .bind(now)
+        .bind(times)
         .execute(&mut **tx)
         .await?;
         Ok(())
@@ -137,7 +144,6 @@ pub mod postgres {
     pub async fn insert_outbox(
         tx: &mut Transaction<'static, Postgres>,
         events: &[(&str, &NewEvent)],
-        now: DateTime<Utc>,
     ) -> Result<(), StoreError> {
         if events.is_empty() {
             return Ok(());
@@ -145,15 +151,15 @@ pub mod postgres {
         let cases: Vec<&str> = events.iter().map(|(case_id, _)| *case_id).collect();
         let ids: Vec<String> = events.iter().map(|(_, e)| e.id.to_string()).collect();
         let kinds: Vec<&str> = events.iter().map(|(_, e)| e.kind.as_str()).collect();
+        let times: Vec<DateTime<Utc>> = events.iter().map(|(_, e)| e.at).collect();
         sqlx::query(
             "INSERT INTO outbox (case_id, event_id, kind, created_at) \
-             SELECT case_id, event_id, kind, $4 \
-             FROM UNNEST($1::text[], $2::text[], $3::text[]) AS o(case_id, event_id, kind)",
+             SELECT * FROM UNNEST($1::text[], $2::text[], $3::text[], $4::timestamptz[])",
         )
         .bind(cases)
         .bind(ids)
         .bind(kinds)
-        .bind(now)
+        .bind(times)
         .execute(&mut **tx)
         .await?;
         Ok(())

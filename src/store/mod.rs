@@ -1,9 +1,9 @@
 //! Persistence: one `Repository` trait of use-case methods, each owning its
 //! transaction, implemented for SQLite and PostgreSQL from the same SQL (`sql.rs`).
 
+mod batch;
 mod bulk;
 mod deadlines;
-mod intake;
 mod postgres;
 mod records;
 mod reference;

@@ -6,14 +6,15 @@ use sqlx::postgres::PgPoolOptions;
 use sqlx::{Pool, Postgres};
 
 use super::StoreError;
+use super::batch::{CHANGE_BATCH, CaseChanges, REPORT_BATCH, ReportIntake};
 use super::bulk::postgres as bulk;
-use super::intake::Intake;
 use super::tracking::TrackingBlocks;
 
 pub struct PostgresRepository {
     pool: Pool<Postgres>,
     tracking: TrackingBlocks,
-    intake: Intake,
+    intake: ReportIntake,
+    changes: CaseChanges,
 }
 
 impl PostgresRepository {
@@ -26,15 +27,25 @@ impl PostgresRepository {
             .acquire_timeout(Duration::from_secs(10))
             .connect(url)
             .await?;
-        let batch_writer = pool.clone();
-        let intake = Intake::start(
-            move |batch| PostgresRepository::write_batch(batch_writer.clone(), batch),
+        let report_writer = pool.clone();
+        let intake = ReportIntake::start(
+            "report_intake",
+            REPORT_BATCH,
+            move |batch| PostgresRepository::write_reports(report_writer.clone(), batch),
+            false,
+        );
+        let change_writer = pool.clone();
+        let changes = CaseChanges::start(
+            "case_changes",
+            CHANGE_BATCH,
+            move |batch| PostgresRepository::write_changes(change_writer.clone(), batch),
             false,
         );
         Ok(PostgresRepository {
             pool,
             tracking: TrackingBlocks::default(),
             intake,
+            changes,
         })
     }
 

@@ -47,7 +47,7 @@ macro_rules! impl_repository {
         use $crate::store::sql::{placeholders, value_rows, CASE_COLUMNS, PHOTO_COLUMNS, USER_COLUMNS};
         use $crate::store::records::{CaseEventRow, CasePhotoRow, CaseRow, PhotoRow, RefreshRow, RuleRow, UnitRow, UserRow};
         use $crate::store::*;
-        use $crate::store::intake::{BatchOutcome, PendingReport};
+        use $crate::store::batch::{BatchOutcome, PendingReport};
 
         impl $repo {
             async fn user_where(&self, clause: &str, value: &str) -> Result<Option<User>, StoreError> {
@@ -81,11 +81,11 @@ macro_rules! impl_repository {
                 Ok(grouped)
             }
 
-            /// Stores a batch of reports (see `intake`): categories checked, then one
+            /// Stores a batch of reports (see `batch`): categories checked, then one
             /// statement each for idempotency records, cases, photo attachment and
             /// first events, in one transaction.
-            pub(super) async fn write_batch(writer: sqlx::Pool<$db>, batch: std::sync::Arc<Vec<PendingReport>>)
-                -> Result<BatchOutcome, StoreError> {
+            pub(super) async fn write_reports(writer: sqlx::Pool<$db>, batch: std::sync::Arc<Vec<PendingReport>>)
+                -> Result<BatchOutcome<CaseRecord, CreateReportError>, StoreError> {
                 let single = batch.len() == 1;
                 let mut results: Vec<Option<Result<CaseRecord, CreateReportError>>> = batch.iter().map(|_| None).collect();
                 let mut tx = writer.begin().await?;
@@ -259,6 +259,7 @@ macro_rules! impl_repository {
                             "category": report.category,
                             "tracking_no": case.tracking_no,
                         }),
+                        at: case.created_at,
                     };
                     insert = insert
                         .bind(event.id.to_string())
@@ -282,8 +283,7 @@ macro_rules! impl_repository {
                 insert.execute(&mut *tx).await?;
                 // New reports are public state changes too: the 12345 platform hears of them.
                 let outbox: Vec<(&str, &NewEvent)> = submitted.iter().map(|(id, e)| (id.as_str(), e)).collect();
-                let at = records.iter().map(|c| c.created_at).max().unwrap_or_else(Utc::now);
-                super::bulk::insert_outbox(&mut tx, &outbox, at).await?;
+                super::bulk::insert_outbox(&mut tx, &outbox).await?;
                 tx.commit().await?;
 
                 for (&i, case) in accepted.iter().zip(records) {

@@ -9,15 +9,16 @@ use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, S
 use sqlx::{Pool, Sqlite};
 
 use super::StoreError;
+use super::batch::{CHANGE_BATCH, CaseChanges, REPORT_BATCH, ReportIntake};
 use super::bulk::sqlite as bulk;
-use super::intake::Intake;
 use super::tracking::TrackingBlocks;
 
 pub struct SqliteRepository {
     writer: Pool<Sqlite>,
     reader: Pool<Sqlite>,
     tracking: TrackingBlocks,
-    intake: Intake,
+    intake: ReportIntake,
+    changes: CaseChanges,
 }
 
 impl SqliteRepository {
@@ -53,9 +54,18 @@ impl SqliteRepository {
             .max_connections(readers)
             .connect_with(options.read_only(true))
             .await?;
-        let batch_writer = writer.clone();
-        let intake = Intake::start(
-            move |batch| SqliteRepository::write_batch(batch_writer.clone(), batch),
+        let report_writer = writer.clone();
+        let intake = ReportIntake::start(
+            "report_intake",
+            REPORT_BATCH,
+            move |batch| SqliteRepository::write_reports(report_writer.clone(), batch),
+            true,
+        );
+        let change_writer = writer.clone();
+        let changes = CaseChanges::start(
+            "case_changes",
+            CHANGE_BATCH,
+            move |batch| SqliteRepository::write_changes(change_writer.clone(), batch),
             true,
         );
         Ok(SqliteRepository {
@@ -63,6 +73,7 @@ impl SqliteRepository {
             reader,
             tracking: TrackingBlocks::default(),
             intake,
+            changes,
         })
     }
 

@@ -101,6 +101,8 @@ pub struct NewEvent {
     pub actor_role: String,
     pub public: bool,
     pub data: serde_json::Value,
+    /// When it happened; the outbox row carries the same time.
+    pub at: DateTime<Utc>,
 }
 
 /// One transition, saved in one transaction: the case row (only if its version
@@ -593,77 +595,161 @@ macro_rules! impl_workflow {
             use $crate::store::workflow::*;
 
             use super::bulk;
+            use $crate::store::batch::BatchOutcome;
+
+            /// Saves a round of changes to distinct cases: each case row only if its
+            /// version is still the expected one, and the rest of a change only
+            /// with its row. Returns, per change, whether it was saved.
+            async fn save_round(
+                tx: &mut sqlx::Transaction<'static, $db>,
+                changes: &[&CaseChange],
+            ) -> Result<Vec<bool>, StoreError> {
+                let mut updated = std::collections::HashSet::new();
+                for chunk in changes.chunks(bulk::PARAMS / 16) {
+                    let sql = format!(
+                        "UPDATE cases SET state = v.column1, version = cases.version + 1, updated_at = v.column2, \
+                           urgency = v.column3, pending_request = v.column4, extensions_granted = v.column5, \
+                           rework_count = v.column6, dispatched_at = v.column7, sign_window_ends = v.column8, \
+                           closed_at = v.column9, master_case_id = v.column10, not_filed_reason = v.column11, \
+                           rating = v.column12, check_flags = v.column13, due_at = v.column14 \
+                         FROM (VALUES {}) AS v \
+                         WHERE cases.id = v.column15 AND cases.version = v.column16 RETURNING cases.id",
+                        value_rows(chunk.len(), 16, 1, "")
+                    );
+                    let mut query = sqlx::query_scalar::<$db, String>(AssertSqlSafe(sql));
+                    for change in chunk {
+                        let f = &change.fields;
+                        let pending_request = f
+                            .pending_request
+                            .as_ref()
+                            .map(serde_json::to_string)
+                            .transpose()
+                            .map_err(|e| StoreError::Corrupt(format!("pending request: {e}")))?;
+                        query = query
+                            .bind(change.state.as_str())
+                            .bind(change.now)
+                            .bind(f.urgency.as_str())
+                            .bind(pending_request)
+                            .bind(i64::from(f.extensions_granted))
+                            .bind(i64::from(f.rework_count))
+                            .bind(f.dispatched_at)
+                            .bind(f.sign_window_ends)
+                            .bind(f.closed_at)
+                            .bind(f.master_case_id.map(|id| id.to_string()))
+                            .bind(f.not_filed_reason.clone())
+                            .bind(f.rating.map(i64::from))
+                            .bind(serde_json::Value::Array(f.check_flags.clone()).to_string())
+                            .bind(f.due_at)
+                            .bind(change.case_id.to_string())
+                            .bind(change.expected_version);
+                    }
+                    updated.extend(query.fetch_all(&mut **tx).await?);
+                }
+                let case_ids: Vec<String> = changes.iter().map(|c| c.case_id.to_string()).collect();
+                let saved: Vec<bool> = case_ids.iter().map(|id| updated.contains(id)).collect();
+                let saved_changes: Vec<(&str, &CaseChange)> = case_ids
+                    .iter()
+                    .zip(changes)
+                    .zip(&saved)
+                    .filter(|(_, saved)| **saved)
+                    .map(|((id, change), _)| (id.as_str(), *change))
+                    .collect();
+                let reassigned: Vec<(&str, &[AssignmentRecord])> = saved_changes
+                    .iter()
+                    .filter_map(|(id, change)| change.assignments.as_deref().map(|a| (*id, a)))
+                    .collect();
+                replace_assignments(tx, &reassigned).await?;
+                let clocks: Vec<(&str, &Clock)> = saved_changes
+                    .iter()
+                    .flat_map(|(id, change)| change.clocks.iter().map(move |clock| (*id, clock)))
+                    .collect();
+                upsert_clocks(tx, &clocks).await?;
+                let events: Vec<(&str, &NewEvent)> =
+                    saved_changes.iter().map(|(id, change)| (*id, &change.event)).collect();
+                bulk::insert_events(tx, &events).await?;
+                let public: Vec<(&str, &NewEvent)> =
+                    events.into_iter().filter(|(_, event)| event.public).collect();
+                bulk::insert_outbox(tx, &public).await?;
+                Ok(saved)
+            }
 
             async fn upsert_clocks(
                 tx: &mut sqlx::Transaction<'static, $db>,
-                case_id: &str,
-                clocks: &[Clock],
+                clocks: &[(&str, &Clock)],
             ) -> Result<(), StoreError> {
-                if clocks.is_empty() {
-                    return Ok(());
+                for chunk in clocks.chunks(bulk::PARAMS / 18) {
+                    let sql = format!(
+                        "INSERT INTO case_clocks ({CLOCK_COLUMNS}, next_check_at) VALUES {} \
+                         ON CONFLICT (id) DO UPDATE SET due_at = excluded.due_at, warning_at = excluded.warning_at, \
+                           status = excluded.status, paused_at = excluded.paused_at, pauses = excluded.pauses, \
+                           stopped_at = excluded.stopped_at, calendar_version = excluded.calendar_version, \
+                           inputs = excluded.inputs, warned_at = excluded.warned_at, overdue_at = excluded.overdue_at, \
+                           next_check_at = excluded.next_check_at",
+                        value_rows(chunk.len(), 18, 1, "")
+                    );
+                    let mut query = sqlx::query(AssertSqlSafe(sql));
+                    for (case_id, clock) in chunk {
+                        query = query
+                            .bind(clock.id.to_string())
+                            .bind(*case_id)
+                            .bind(clock.phase.as_str())
+                            .bind(clock.unit.clone())
+                            .bind(i64::from(clock.limit.amount))
+                            .bind(limit_unit_name(clock.limit.unit))
+                            .bind(clock.started_at)
+                            .bind(clock.due_at)
+                            .bind(clock.warning_at)
+                            .bind(clock.status.as_str())
+                            .bind(clock.paused_at)
+                            .bind(serde_json::to_string(&clock.pauses).unwrap_or_else(|_| "[]".into()))
+                            .bind(clock.stopped_at)
+                            .bind(clock.calendar_version().to_owned())
+                            .bind(clock_inputs_json(clock))
+                            .bind(clock.warned_at)
+                            .bind(clock.overdue_at)
+                            .bind(clock.next_check_at());
+                    }
+                    query.execute(&mut **tx).await?;
                 }
-                let sql = format!(
-                    "INSERT INTO case_clocks ({CLOCK_COLUMNS}, next_check_at) VALUES {} \
-                     ON CONFLICT (id) DO UPDATE SET due_at = excluded.due_at, warning_at = excluded.warning_at, \
-                       status = excluded.status, paused_at = excluded.paused_at, pauses = excluded.pauses, \
-                       stopped_at = excluded.stopped_at, calendar_version = excluded.calendar_version, \
-                       inputs = excluded.inputs, warned_at = excluded.warned_at, overdue_at = excluded.overdue_at, \
-                       next_check_at = excluded.next_check_at",
-                    value_rows(clocks.len(), 18, 1, "")
-                );
-                let mut query = sqlx::query(AssertSqlSafe(sql));
-                for clock in clocks {
-                    query = query
-                        .bind(clock.id.to_string())
-                        .bind(case_id)
-                        .bind(clock.phase.as_str())
-                        .bind(clock.unit.clone())
-                        .bind(i64::from(clock.limit.amount))
-                        .bind(limit_unit_name(clock.limit.unit))
-                        .bind(clock.started_at)
-                        .bind(clock.due_at)
-                        .bind(clock.warning_at)
-                        .bind(clock.status.as_str())
-                        .bind(clock.paused_at)
-                        .bind(serde_json::to_string(&clock.pauses).unwrap_or_else(|_| "[]".into()))
-                        .bind(clock.stopped_at)
-                        .bind(clock.calendar_version().to_owned())
-                        .bind(clock_inputs_json(clock))
-                        .bind(clock.warned_at)
-                        .bind(clock.overdue_at)
-                        .bind(clock.next_check_at());
-                }
-                query.execute(&mut **tx).await?;
                 Ok(())
             }
 
             async fn replace_assignments(
                 tx: &mut sqlx::Transaction<'static, $db>,
-                case_id: &str,
-                assignments: &[AssignmentRecord],
+                cases: &[(&str, &[AssignmentRecord])],
             ) -> Result<(), StoreError> {
-                sqlx::query("DELETE FROM case_assignments WHERE case_id = $1")
-                    .bind(case_id)
-                    .execute(&mut **tx)
-                    .await?;
-                if assignments.is_empty() {
-                    return Ok(());
+                for chunk in cases.chunks(bulk::PARAMS) {
+                    let sql = format!(
+                        "DELETE FROM case_assignments WHERE case_id IN ({})",
+                        $crate::store::sql::placeholders(1, chunk.len())
+                    );
+                    let mut query = sqlx::query(AssertSqlSafe(sql));
+                    for (case_id, _) in chunk {
+                        query = query.bind(*case_id);
+                    }
+                    query.execute(&mut **tx).await?;
                 }
-                let sql = format!(
-                    "INSERT INTO case_assignments (case_id, unit_code, lead, assigned_at, signed_at, finished_at) VALUES {}",
-                    value_rows(assignments.len(), 6, 1, "")
-                );
-                let mut query = sqlx::query(AssertSqlSafe(sql));
-                for a in assignments {
-                    query = query
-                        .bind(case_id)
-                        .bind(&a.unit)
-                        .bind(a.lead)
-                        .bind(a.assigned_at)
-                        .bind(a.signed_at)
-                        .bind(a.finished_at);
+                let rows: Vec<(&str, &AssignmentRecord)> = cases
+                    .iter()
+                    .flat_map(|(case_id, assignments)| assignments.iter().map(move |a| (*case_id, a)))
+                    .collect();
+                for chunk in rows.chunks(bulk::PARAMS / 6) {
+                    let sql = format!(
+                        "INSERT INTO case_assignments (case_id, unit_code, lead, assigned_at, signed_at, finished_at) VALUES {}",
+                        value_rows(chunk.len(), 6, 1, "")
+                    );
+                    let mut query = sqlx::query(AssertSqlSafe(sql));
+                    for (case_id, a) in chunk {
+                        query = query
+                            .bind(*case_id)
+                            .bind(&a.unit)
+                            .bind(a.lead)
+                            .bind(a.assigned_at)
+                            .bind(a.signed_at)
+                            .bind(a.finished_at);
+                    }
+                    query.execute(&mut **tx).await?;
                 }
-                query.execute(&mut **tx).await?;
                 Ok(())
             }
 
@@ -709,79 +795,79 @@ macro_rules! impl_workflow {
                     self.wf_clocks_where(&case_id.to_string(), false).await
                 }
 
+                /// Saves one change. Changes without after-photos queue for the
+                /// batch writer (see `batch`); attaching photos needs a per-photo
+                /// answer, so those changes get a transaction of their own.
                 pub(super) async fn wf_save(&self, change: &CaseChange) -> Result<SaveOutcome, StoreError> {
-                    let case_id = change.case_id.to_string();
-                    let f = &change.fields;
+                    if change.after_photos.is_empty() {
+                        return self.changes.submit(change.clone()).await;
+                    }
                     let mut tx = self.writer().begin().await?;
-                    let updated = sqlx::query(
-                        "UPDATE cases SET state = $1, version = version + 1, updated_at = $2, urgency = $3, \
-                           pending_request = $4, extensions_granted = $5, rework_count = $6, dispatched_at = $7, \
-                           sign_window_ends = $8, closed_at = $9, master_case_id = $10, not_filed_reason = $11, \
-                           rating = $12, check_flags = $13, due_at = $14 \
-                         WHERE id = $15 AND version = $16",
-                    )
-                    .bind(change.state.as_str())
-                    .bind(change.now)
-                    .bind(f.urgency.as_str())
-                    .bind(
-                        f.pending_request
-                            .as_ref()
-                            .map(serde_json::to_string)
-                            .transpose()
-                            .map_err(|e| StoreError::Corrupt(format!("pending request: {e}")))?,
-                    )
-                    .bind(i64::from(f.extensions_granted))
-                    .bind(i64::from(f.rework_count))
-                    .bind(f.dispatched_at)
-                    .bind(f.sign_window_ends)
-                    .bind(f.closed_at)
-                    .bind(f.master_case_id.map(|id| id.to_string()))
-                    .bind(f.not_filed_reason.clone())
-                    .bind(f.rating.map(i64::from))
-                    .bind(serde_json::Value::Array(f.check_flags.clone()).to_string())
-                    .bind(f.due_at)
-                    .bind(&case_id)
-                    .bind(change.expected_version)
-                    .execute(&mut *tx)
-                    .await?;
-                    if updated.rows_affected() == 0 {
+                    if save_round(&mut tx, &[change]).await? != [true] {
                         return Ok(SaveOutcome::Stale);
                     }
-                    if let Some(assignments) = &change.assignments {
-                        replace_assignments(&mut tx, &case_id, assignments).await?;
-                    }
-                    upsert_clocks(&mut tx, &case_id, &change.clocks).await?;
-                    if !change.after_photos.is_empty() {
-                        let owner = change.after_photos_owner.map(|id| id.to_string());
-                        let position_base: i64 = sqlx::query_scalar(
-                            "SELECT COUNT(*) FROM photos WHERE case_id = $1",
-                        )
+                    let case_id = change.case_id.to_string();
+                    let owner = change.after_photos_owner.map(|id| id.to_string());
+                    let position_base: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM photos WHERE case_id = $1")
                         .bind(&case_id)
                         .fetch_one(&mut *tx)
                         .await?;
-                        for (k, photo) in change.after_photos.iter().enumerate() {
-                            let attached = sqlx::query(
-                                "UPDATE photos SET case_id = $1, position = $2, stage = 'after' \
-                                 WHERE id = $3 AND owner_id = $4 AND case_id IS NULL",
-                            )
-                            .bind(&case_id)
-                            .bind(position_base + k as i64)
-                            .bind(photo.to_string())
-                            .bind(&owner)
-                            .execute(&mut *tx)
-                            .await?;
-                            if attached.rows_affected() == 0 {
-                                return Ok(SaveOutcome::PhotoUnavailable(*photo));
-                            }
+                    for (k, photo) in change.after_photos.iter().enumerate() {
+                        let attached = sqlx::query(
+                            "UPDATE photos SET case_id = $1, position = $2, stage = 'after' \
+                             WHERE id = $3 AND owner_id = $4 AND case_id IS NULL",
+                        )
+                        .bind(&case_id)
+                        .bind(position_base + k as i64)
+                        .bind(photo.to_string())
+                        .bind(&owner)
+                        .execute(&mut *tx)
+                        .await?;
+                        if attached.rows_affected() == 0 {
+                            return Ok(SaveOutcome::PhotoUnavailable(*photo));
                         }
-                    }
-                    let event = [(case_id.as_str(), &change.event)];
-                    bulk::insert_events(&mut tx, &event, change.now).await?;
-                    if change.event.public {
-                        bulk::insert_outbox(&mut tx, &event, change.now).await?;
                     }
                     tx.commit().await?;
                     Ok(SaveOutcome::Saved { version: change.expected_version + 1 })
+                }
+
+                /// Stores a batch of changes in one transaction. Two changes to one
+                /// case go in successive rounds, so the later is checked against
+                /// the version the earlier left, as if they had come one by one.
+                /// Anything that fails a statement (a unit or master case that does
+                /// not exist) sends the batch back to be retried change by change.
+                pub(super) async fn write_changes(
+                    writer: sqlx::Pool<$db>,
+                    batch: std::sync::Arc<Vec<CaseChange>>,
+                ) -> Result<BatchOutcome<SaveOutcome, StoreError>, StoreError> {
+                    let attempt = async {
+                        let mut tx = writer.begin().await?;
+                        let mut outcomes = vec![SaveOutcome::Stale; batch.len()];
+                        let mut pending: Vec<usize> = (0..batch.len()).collect();
+                        while !pending.is_empty() {
+                            let mut seen = std::collections::HashSet::new();
+                            let (round, later): (Vec<usize>, Vec<usize>) =
+                                pending.iter().partition(|&&i| seen.insert(batch[i].case_id));
+                            let changes: Vec<&CaseChange> = round.iter().map(|&i| &batch[i]).collect();
+                            let saved = save_round(&mut tx, &changes).await?;
+                            for (&i, saved) in round.iter().zip(saved) {
+                                if saved {
+                                    outcomes[i] = SaveOutcome::Saved { version: batch[i].expected_version + 1 };
+                                }
+                            }
+                            pending = later;
+                        }
+                        tx.commit().await?;
+                        Ok::<_, StoreError>(outcomes)
+                    };
+                    match attempt.await {
+                        Ok(outcomes) => Ok(BatchOutcome::Done(outcomes.into_iter().map(Ok).collect())),
+                        Err(e) if batch.len() > 1 => {
+                            tracing::debug!(error = %e, "a batch of case changes failed; retrying one by one");
+                            Ok(BatchOutcome::Split)
+                        }
+                        Err(e) => Ok(BatchOutcome::Done(vec![Err(e)])),
+                    }
                 }
 
                 pub(super) async fn wf_list(&self, query: &CaseQuery) -> Result<Vec<CaseSummary>, StoreError> {
@@ -848,11 +934,11 @@ macro_rules! impl_workflow {
                             match event {
                                 ClockEvent::Warning => {
                                     report.warnings += 1;
-                                    events.push((row.case_id.clone(), system_event("deadline_warning", base)));
+                                    events.push((row.case_id.clone(), system_event("deadline_warning", base, now)));
                                 }
                                 ClockEvent::Overdue => {
                                     report.overdue += 1;
-                                    events.push((row.case_id.clone(), system_event("deadline_overdue", base)));
+                                    events.push((row.case_id.clone(), system_event("deadline_overdue", base, now)));
                                     let mut to: Vec<&str> = row.parent_code.iter().map(String::as_str).collect();
                                     to.push(DISPATCH_CENTRE);
                                     events.push((
@@ -860,6 +946,7 @@ macro_rules! impl_workflow {
                                         system_event(
                                             "escalated",
                                             serde_json::json!({"clock_id": row.id, "phase": row.phase, "unit": row.unit, "to": to}),
+                                            now,
                                         ),
                                     ));
                                 }
@@ -874,8 +961,8 @@ macro_rules! impl_workflow {
                     bulk::update_clocks(&mut tx, MARK_WARNED, &warned, now).await?;
                     bulk::update_clocks(&mut tx, MARK_OVERDUE, &overdue, now).await?;
                     let refs: Vec<(&str, &NewEvent)> = events.iter().map(|(c, e)| (c.as_str(), e)).collect();
-                    bulk::insert_events(&mut tx, &refs, now).await?;
-                    bulk::insert_outbox(&mut tx, &refs, now).await?;
+                    bulk::insert_events(&mut tx, &refs).await?;
+                    bulk::insert_outbox(&mut tx, &refs).await?;
                     tx.commit().await?;
                     Ok(report)
                 }
@@ -909,7 +996,7 @@ pub(super) const MARK_OVERDUE: &str =
 /// Who overdue cases escalate to besides the unit's parent: the dispatch centre.
 pub const DISPATCH_CENTRE: &str = "dispatch_centre";
 
-pub(super) fn system_event(kind: &str, data: serde_json::Value) -> NewEvent {
+pub(super) fn system_event(kind: &str, data: serde_json::Value, at: DateTime<Utc>) -> NewEvent {
     NewEvent {
         id: Uuid::now_v7(),
         kind: kind.to_owned(),
@@ -917,6 +1004,7 @@ pub(super) fn system_event(kind: &str, data: serde_json::Value) -> NewEvent {
         actor_role: "system".to_owned(),
         public: false,
         data,
+        at,
     }
 }
 

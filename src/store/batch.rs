@@ -1,0 +1,166 @@
+//! Write batching. Under load, writes queue for the database (with SQLite there is
+//! one writer; with PostgreSQL every statement is a round trip and the commit an
+//! fsync), so one task per kind of write takes whatever is queued — up to its
+//! batch size — and stores it with one statement per table in one transaction.
+//! A single item is simply a batch of one. Report intake and case actions each
+//! have a batcher.
+//!
+//! When something in a batch needs a per-item answer that set-based statements
+//! cannot give (a photo taken by a concurrent request, an idempotency key that
+//! raced, a reference that does not exist), the batch is rolled back and its items
+//! are retried one by one.
+
+use std::future::Future;
+use std::sync::Arc;
+
+use tokio::sync::{mpsc, oneshot};
+use tracing::Instrument;
+
+use super::workflow::{CaseChange, SaveOutcome};
+use super::{CaseRecord, CreateReportError, IdempotencyClaim, NewReport, RenderReport, StoreError};
+
+/// Enough to amortise a commit; small enough to keep statements modest.
+pub(super) const REPORT_BATCH: usize = 64;
+
+/// One report to store, with its tracking number already allocated.
+#[derive(Clone)]
+pub(super) struct PendingReport {
+    pub report: NewReport,
+    pub tracking_no: String,
+    pub idempotency: Option<IdempotencyClaim>,
+    pub render: RenderReport,
+}
+
+pub(super) type ReportIntake = Batcher<PendingReport, CaseRecord, CreateReportError>;
+
+/// Case actions arrive one per request and each changes a handful of rows.
+pub(super) const CHANGE_BATCH: usize = 32;
+
+pub(super) type CaseChanges = Batcher<CaseChange, SaveOutcome, StoreError>;
+
+pub(super) enum BatchOutcome<R, E> {
+    /// Committed (or refused): one result per item, in order.
+    Done(Vec<Result<R, E>>),
+    /// Rolled back; retry the items one at a time. Never returned for a batch of one.
+    Split,
+}
+
+struct Job<T, R, E> {
+    item: T,
+    reply: oneshot::Sender<Result<R, E>>,
+}
+
+pub(super) struct Batcher<T, R, E> {
+    name: &'static str,
+    queue: mpsc::Sender<Job<T, R, E>>,
+}
+
+impl<T, R, E> Batcher<T, R, E>
+where
+    T: Clone + Send + Sync + 'static,
+    R: Send + 'static,
+    E: From<StoreError> + Send + 'static,
+{
+    /// Starts the writer task `name`; `write` stores one batch of at most
+    /// `max_batch` items. With `own_thread` the writer gets a thread of its own
+    /// (see below); otherwise it runs on the caller's runtime, which
+    /// network-backed pools need (their sockets belong to the runtime that
+    /// opened them).
+    pub(super) fn start<W, Fut>(
+        name: &'static str,
+        max_batch: usize,
+        write: W,
+        own_thread: bool,
+    ) -> Self
+    where
+        W: Fn(Arc<Vec<T>>) -> Fut + Send + Sync + 'static,
+        Fut: Future<Output = Result<BatchOutcome<R, E>, StoreError>> + Send + 'static,
+    {
+        let (queue, mut jobs) = mpsc::channel::<Job<T, R, E>>(4 * max_batch);
+        // On its own thread the writer, which holds SQLite's one write connection
+        // from BEGIN to COMMIT, sends each statement as soon as the previous one
+        // answers instead of queueing behind request work on a shared runtime.
+        let writer = async move {
+            while let Some(first) = jobs.recv().await {
+                let mut batch = vec![first];
+                while batch.len() < max_batch {
+                    match jobs.try_recv() {
+                        Ok(job) => batch.push(job),
+                        Err(_) => break,
+                    }
+                }
+                let span = tracing::debug_span!("job", name, items = batch.len());
+                write_batch(&write, batch).instrument(span).await;
+            }
+        };
+        if !own_thread {
+            tokio::spawn(writer);
+            return Self { name, queue };
+        }
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build();
+        match runtime {
+            Ok(runtime) => {
+                let spawned = std::thread::Builder::new()
+                    .name(name.replace('_', "-"))
+                    .spawn(move || runtime.block_on(writer));
+                if let Err(e) = spawned {
+                    tracing::error!(error = %e, name, "cannot start a batch writer thread");
+                }
+            }
+            Err(e) => tracing::error!(error = %e, name, "cannot start a batch writer runtime"),
+        }
+        Self { name, queue }
+    }
+
+    pub(super) async fn submit(&self, item: T) -> Result<R, E> {
+        let (reply, answer) = oneshot::channel();
+        let stopped = || E::from(StoreError::Unavailable(format!("{} stopped", self.name)));
+        self.queue
+            .send(Job { item, reply })
+            .await
+            .map_err(|_| stopped())?;
+        answer.await.map_err(|_| stopped())?
+    }
+}
+
+async fn write_batch<T, R, E, W, Fut>(write: &W, batch: Vec<Job<T, R, E>>)
+where
+    T: Clone,
+    E: From<StoreError>,
+    W: Fn(Arc<Vec<T>>) -> Fut,
+    Fut: Future<Output = Result<BatchOutcome<R, E>, StoreError>>,
+{
+    let (items, replies): (Vec<_>, Vec<_>) =
+        batch.into_iter().map(|job| (job.item, job.reply)).unzip();
+    let items = Arc::new(items);
+    match write(items.clone()).await {
+        Ok(BatchOutcome::Done(results)) => {
+            for (reply, result) in replies.into_iter().zip(results) {
+                let _ = reply.send(result);
+            }
+        }
+        Ok(BatchOutcome::Split) => {
+            for (item, reply) in Arc::unwrap_or_clone(items).into_iter().zip(replies) {
+                let result = match write(Arc::new(vec![item])).await {
+                    Ok(BatchOutcome::Done(mut results)) => results.pop().unwrap_or_else(|| {
+                        Err(StoreError::Corrupt("empty batch result".into()).into())
+                    }),
+                    Ok(BatchOutcome::Split) => {
+                        Err(StoreError::Corrupt("a batch of one cannot split".into()).into())
+                    }
+                    Err(e) => Err(e.into()),
+                };
+                let _ = reply.send(result);
+            }
+        }
+        Err(e) => {
+            tracing::error!(error = %e, "writing a batch failed");
+            let message = e.to_string();
+            for reply in replies {
+                let _ = reply.send(Err(StoreError::Unavailable(message.clone()).into()));
+            }
+        }
+    }
+}
