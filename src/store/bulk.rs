@@ -1,5 +1,5 @@
-//! Many-row writes of timeline events, outbox rows and sweeper clock updates,
-//! the one place where the two backends need different SQL to be fast:
+//! Many-row writes of timeline events, outbox rows and sweeper clock updates
+//! (and the names of the JSON functions one read uses), the one place where the two backends need different SQL to be fast:
 //! PostgreSQL takes whole arrays (`UNNEST`, `= ANY`) in one constant statement;
 //! SQLite takes short multi-row statements, because sqlx names every parameter
 //! it binds through `sqlite3_bind_parameter_name`, a linear scan, which makes
@@ -18,6 +18,10 @@ pub mod sqlite {
     /// Parameters per statement: past a few hundred the quadratic binding
     /// costs more than another statement.
     pub const PARAMS: usize = 240;
+
+    /// JSON aggregate and object constructors (see `workflow_case_sql`).
+    pub const JSON_AGG: &str = "json_group_array";
+    pub const JSON_OBJECT: &str = "json_object";
 
     pub async fn insert_events(
         tx: &mut Transaction<'static, Sqlite>,
@@ -97,6 +101,10 @@ pub mod postgres {
     /// large writes here go through arrays anyway; this only bounds the small
     /// multi-row statements both backends share.
     pub const PARAMS: usize = 30_000;
+
+    /// JSON aggregate and object constructors (see `workflow_case_sql`).
+    pub const JSON_AGG: &str = "json_agg";
+    pub const JSON_OBJECT: &str = "json_build_object";
 
     pub async fn insert_events(
         tx: &mut Transaction<'static, Postgres>,

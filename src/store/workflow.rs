@@ -232,7 +232,7 @@ pub(super) const CLOCK_COLUMNS: &str = "id, case_id, phase, unit_code, limit_amo
     started_at, due_at, warning_at, status, paused_at, pauses, stopped_at, calendar_version, inputs, \
     warned_at, overdue_at";
 
-#[derive(sqlx::FromRow)]
+#[derive(sqlx::FromRow, serde::Deserialize)]
 pub(super) struct ClockRow {
     id: String,
     phase: String,
@@ -335,26 +335,56 @@ pub(super) struct WorkflowCaseRow {
     reporter_may_check: bool,
     max_extensions: i64,
     default_urgency: String,
+    /// JSON list of [`AssignmentRow`]s.
+    assignments: String,
+    /// JSON list of the running and paused [`ClockRow`]s.
+    clocks: String,
 }
 
-pub(super) const WORKFLOW_CASE_SELECT: &str = "SELECT c.id, c.state, c.version, c.source, \
-    c.category_code, c.lat, c.lon, c.reporter_id, c.confidential, c.lead_unit, c.co_units, c.deadline_profile, \
-    k.deadline_profile AS category_profile, c.created_at, c.urgency, c.pending_request, \
-    c.extensions_granted, c.rework_count, c.dispatched_at, c.sign_window_ends, c.closed_at, \
-    c.master_case_id, c.not_filed_reason, c.rating, c.check_flags, c.due_at, k.auto_dispatch, \
-    k.reporter_may_check, k.max_extensions, k.default_urgency \
-    FROM cases c JOIN categories k ON k.code = c.category_code WHERE c.id = $1";
+/// The case row with its category's policy, its assignments and its active
+/// clocks, in one query: an action reads a case on every request, and each
+/// statement is a round trip to a connection thread or a server. `agg` and
+/// `object` name the dialect's JSON aggregate and object constructors.
+pub(super) fn workflow_case_sql(agg: &str, object: &str) -> String {
+    format!(
+        "SELECT c.id, c.state, c.version, c.source, \
+           c.category_code, c.lat, c.lon, c.reporter_id, c.confidential, c.lead_unit, c.co_units, c.deadline_profile, \
+           k.deadline_profile AS category_profile, c.created_at, c.urgency, c.pending_request, \
+           c.extensions_granted, c.rework_count, c.dispatched_at, c.sign_window_ends, c.closed_at, \
+           c.master_case_id, c.not_filed_reason, c.rating, c.check_flags, c.due_at, k.auto_dispatch, \
+           k.reporter_may_check, k.max_extensions, k.default_urgency, \
+           CAST(COALESCE((SELECT {agg}({object}('unit_code', a.unit_code, 'lead', a.lead, \
+             'assigned_at', a.assigned_at, 'signed_at', a.signed_at, 'finished_at', a.finished_at)) \
+             FROM case_assignments a WHERE a.case_id = c.id), '[]') AS TEXT) AS assignments, \
+           CAST(COALESCE((SELECT {agg}({object}('id', l.id, 'phase', l.phase, 'unit_code', l.unit_code, \
+             'limit_amount', l.limit_amount, 'limit_unit', l.limit_unit, 'started_at', l.started_at, \
+             'due_at', l.due_at, 'warning_at', l.warning_at, 'status', l.status, 'paused_at', l.paused_at, \
+             'pauses', l.pauses, 'stopped_at', l.stopped_at, 'inputs', l.inputs, 'warned_at', l.warned_at, \
+             'overdue_at', l.overdue_at)) \
+             FROM case_clocks l WHERE l.case_id = c.id AND l.status <> 'stopped'), '[]') AS TEXT) AS clocks \
+         FROM cases c JOIN categories k ON k.code = c.category_code WHERE c.id = $1"
+    )
+}
 
 fn small(value: i64, what: &str) -> Result<u32, StoreError> {
     u32::try_from(value).map_err(|e| corrupt(what, e))
 }
 
 impl WorkflowCaseRow {
-    pub(super) fn into_case(
-        self,
-        assignments: Vec<AssignmentRecord>,
-        clocks: Vec<Clock>,
-    ) -> Result<WorkflowCase, StoreError> {
+    pub(super) fn into_case(self) -> Result<WorkflowCase, StoreError> {
+        let mut assignments: Vec<AssignmentRecord> =
+            serde_json::from_str::<Vec<AssignmentRow>>(&self.assignments)
+                .map_err(|e| corrupt("case assignments", e))?
+                .into_iter()
+                .map(AssignmentRecord::from)
+                .collect();
+        assignments.sort_by(|a, b| b.lead.cmp(&a.lead).then_with(|| a.unit.cmp(&b.unit)));
+        let mut clocks = serde_json::from_str::<Vec<ClockRow>>(&self.clocks)
+            .map_err(|e| corrupt("case clocks", e))?
+            .into_iter()
+            .map(Clock::try_from)
+            .collect::<Result<Vec<_>, _>>()?;
+        clocks.sort_by_key(|clock| (clock.started_at, clock.id));
         Ok(WorkflowCase {
             id: parse_id(&self.id)?,
             state: CaseState::parse(&self.state)
@@ -408,13 +438,30 @@ impl WorkflowCaseRow {
     }
 }
 
-#[derive(sqlx::FromRow)]
+#[derive(serde::Deserialize)]
 pub(super) struct AssignmentRow {
     unit_code: String,
+    #[serde(deserialize_with = "bool_or_number")]
     lead: bool,
     assigned_at: DateTime<Utc>,
     signed_at: Option<DateTime<Utc>>,
     finished_at: Option<DateTime<Utc>>,
+}
+
+/// SQLite keeps booleans as 0 and 1, and its JSON functions pass them on as numbers.
+fn bool_or_number<'de, D: serde::Deserializer<'de>>(deserializer: D) -> Result<bool, D::Error> {
+    #[derive(serde::Deserialize)]
+    #[serde(untagged)]
+    enum Stored {
+        Bool(bool),
+        Number(i64),
+    }
+    Ok(
+        match <Stored as serde::Deserialize>::deserialize(deserializer)? {
+            Stored::Bool(value) => value,
+            Stored::Number(value) => value != 0,
+        },
+    )
 }
 
 impl From<AssignmentRow> for AssignmentRecord {
@@ -755,44 +802,25 @@ macro_rules! impl_workflow {
 
             impl $repo {
                 pub(super) async fn wf_case(&self, id: Uuid) -> Result<Option<WorkflowCase>, StoreError> {
-                    let id = id.to_string();
-                    let Some(row) = sqlx::query_as::<$db, WorkflowCaseRow>(WORKFLOW_CASE_SELECT)
-                        .bind(&id)
+                    static SQL: std::sync::LazyLock<String> =
+                        std::sync::LazyLock::new(|| workflow_case_sql(bulk::JSON_AGG, bulk::JSON_OBJECT));
+                    sqlx::query_as::<$db, WorkflowCaseRow>(AssertSqlSafe(SQL.as_str()))
+                        .bind(id.to_string())
                         .fetch_optional(self.reader())
                         .await?
-                    else {
-                        return Ok(None);
-                    };
-                    let assignments = sqlx::query_as::<$db, AssignmentRow>(
-                        "SELECT unit_code, lead, assigned_at, signed_at, finished_at FROM case_assignments \
-                         WHERE case_id = $1 ORDER BY lead DESC, unit_code",
-                    )
-                    .bind(&id)
-                    .fetch_all(self.reader())
-                    .await?
-                    .into_iter()
-                    .map(AssignmentRecord::from)
-                    .collect();
-                    let clocks = self.wf_clocks_where(&id, true).await?;
-                    row.into_case(assignments, clocks).map(Some)
+                        .map(WorkflowCaseRow::into_case)
+                        .transpose()
                 }
 
-                async fn wf_clocks_where(&self, case_id: &str, active_only: bool) -> Result<Vec<Clock>, StoreError> {
-                    let filter = if active_only { "AND status <> 'stopped'" } else { "" };
-                    let sql = format!(
-                        "SELECT {CLOCK_COLUMNS} FROM case_clocks WHERE case_id = $1 {filter} ORDER BY started_at, id"
-                    );
+                pub(super) async fn wf_all_clocks(&self, case_id: Uuid) -> Result<Vec<Clock>, StoreError> {
+                    let sql = format!("SELECT {CLOCK_COLUMNS} FROM case_clocks WHERE case_id = $1 ORDER BY started_at, id");
                     sqlx::query_as::<$db, ClockRow>(AssertSqlSafe(sql))
-                        .bind(case_id)
+                        .bind(case_id.to_string())
                         .fetch_all(self.reader())
                         .await?
                         .into_iter()
                         .map(Clock::try_from)
                         .collect()
-                }
-
-                pub(super) async fn wf_all_clocks(&self, case_id: Uuid) -> Result<Vec<Clock>, StoreError> {
-                    self.wf_clocks_where(&case_id.to_string(), false).await
                 }
 
                 /// Saves one change. Changes without after-photos queue for the
