@@ -424,6 +424,18 @@ pub fn plan_change(
         }
         map.insert("from".into(), transition.from.as_str().into());
         map.insert("to".into(), transition.to.as_str().into());
+        // An approval or denial names what it decided: for approved returns this
+        // is the ownership record the routing rules are reviewed from.
+        let decided = transition
+            .effects
+            .iter()
+            .any(|effect| matches!(effect, Effect::ClearPendingRequest));
+        if let Some(request) = case.fields.pending_request.as_ref().filter(|_| decided) {
+            map.insert(
+                "request".into(),
+                serde_json::to_value(request).unwrap_or(serde_json::Value::Null),
+            );
+        }
     }
     Ok(CaseChange {
         case_id: case.id,

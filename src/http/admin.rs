@@ -20,8 +20,8 @@ use crate::error::{ApiError, ItemError};
 use crate::routing::{parse_zone_collection, rule_from_record, table_after_import};
 use crate::state::{AppState, now};
 use crate::store::{
-    Actor, AuditEntry, CategoryPolicy, CategorySeed, Deletion, ImportCounts, RuleRecord,
-    StoreError, UnitRecord,
+    Actor, ApprovedReturn, AuditEntry, CategoryPolicy, CategorySeed, Deletion, ImportCounts,
+    RuleRecord, StoreError, UnitRecord,
 };
 
 pub fn configure(cfg: &mut ServiceConfig) {
@@ -39,6 +39,7 @@ pub fn configure(cfg: &mut ServiceConfig) {
         .service(update_rule)
         .service(rule_versions)
         .service(delete_rule)
+        .service(approved_returns)
         .service(audit_log);
 }
 
@@ -783,23 +784,12 @@ async fn delete_rule(
 
 #[derive(Debug, Deserialize, IntoParams)]
 #[into_params(parameter_in = Query)]
-pub struct AuditQuery {
+pub struct LimitQuery {
     /// 1–500, default 100.
     pub limit: Option<i64>,
 }
 
-/// Who changed reference data, and when, newest first.
-#[utoipa::path(tag = "admin", params(AuditQuery), security(("bearer" = [])), responses((status = 200, body = Vec<Object>)))]
-#[get("/api/v1/admin/audit")]
-async fn audit_log(
-    user: AuthUser,
-    state: web::Data<AppState>,
-    query: web::Query<AuditQuery>,
-) -> Result<web::Json<Vec<AuditEntry>>, ApiError> {
-    user.require(
-        |r| matches!(r, Role::Admin | Role::Supervisor),
-        "the audit log is for admins and supervisors",
-    )?;
+fn limit_of(query: &LimitQuery) -> Result<i64, ApiError> {
     let limit = query.limit.unwrap_or(100);
     if !(1..=500).contains(&limit) {
         return Err(ApiError::bad_request(
@@ -807,5 +797,36 @@ async fn audit_log(
             "limit must be between 1 and 500",
         ));
     }
-    Ok(web::Json(state.repo.audit_log(limit).await?))
+    Ok(limit)
+}
+
+/// Cases their unit handed back (回退) with the centre's approval, newest first,
+/// each with the rule that had routed it: where the ownership rules need review.
+#[utoipa::path(tag = "admin", params(LimitQuery), security(("bearer" = [])),
+    responses((status = 200, body = Vec<ApprovedReturn>), (status = 403, body = crate::error::Problem)))]
+#[get("/api/v1/admin/rules/returns")]
+async fn approved_returns(
+    user: AuthUser,
+    state: web::Data<AppState>,
+    query: web::Query<LimitQuery>,
+) -> Result<web::Json<Vec<ApprovedReturn>>, ApiError> {
+    require_reader(&user)?;
+    Ok(web::Json(
+        state.repo.approved_returns(limit_of(&query)?).await?,
+    ))
+}
+
+/// Who changed reference data, and when, newest first.
+#[utoipa::path(tag = "admin", params(LimitQuery), security(("bearer" = [])), responses((status = 200, body = Vec<Object>)))]
+#[get("/api/v1/admin/audit")]
+async fn audit_log(
+    user: AuthUser,
+    state: web::Data<AppState>,
+    query: web::Query<LimitQuery>,
+) -> Result<web::Json<Vec<AuditEntry>>, ApiError> {
+    user.require(
+        |r| matches!(r, Role::Admin | Role::Supervisor),
+        "the audit log is for admins and supervisors",
+    )?;
+    Ok(web::Json(state.repo.audit_log(limit_of(&query)?).await?))
 }

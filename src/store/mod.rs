@@ -27,8 +27,9 @@ pub use postgres::PostgresRepository;
 pub use records::*;
 pub use sqlite::SqliteRepository;
 pub use workflow::{
-    AssignmentRecord, CaseChange, CaseCursor, CaseQuery, CaseSort, CaseSummary, CategoryPolicy,
-    DISPATCH_CENTRE, NewEvent, OutboxEntry, SaveOutcome, SweepReport, WorkflowCase, WorkflowFields,
+    ApprovedReturn, AssignmentRecord, CaseChange, CaseCursor, CaseQuery, CaseSort, CaseSummary,
+    CategoryPolicy, DISPATCH_CENTRE, NewEvent, OutboxEntry, SaveOutcome, SweepReport, WorkflowCase,
+    WorkflowFields,
 };
 
 #[derive(Debug, thiserror::Error)]
@@ -314,6 +315,8 @@ pub trait Repository: Send + Sync + 'static {
         now: DateTime<Utc>,
         ttl: chrono::Duration,
     ) -> Result<bool, StoreError>;
+    /// Approved returns, newest first, with the rule that routed each case.
+    async fn approved_returns(&self, limit: i64) -> Result<Vec<ApprovedReturn>, StoreError>;
     /// Outbox rows after `after` (an outbox id), oldest first.
     async fn outbox(&self, after: i64, limit: i64) -> Result<Vec<OutboxEntry>, StoreError>;
 }

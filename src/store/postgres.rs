@@ -6,15 +6,15 @@ use sqlx::postgres::PgPoolOptions;
 use sqlx::{Pool, Postgres};
 
 use super::StoreError;
-use super::batch::{CHANGE_BATCH, CaseChanges, REPORT_BATCH, ReportIntake};
+use super::batch::{REPORT_BATCH, ReportIntake};
 use super::bulk::postgres as bulk;
 use super::tracking::TrackingBlocks;
+use super::workflow::{CaseChange, SaveOutcome};
 
 pub struct PostgresRepository {
     pool: Pool<Postgres>,
     tracking: TrackingBlocks,
     intake: ReportIntake,
-    changes: CaseChanges,
 }
 
 impl PostgresRepository {
@@ -34,18 +34,10 @@ impl PostgresRepository {
             move |batch| PostgresRepository::write_reports(report_writer.clone(), batch),
             false,
         );
-        let change_writer = pool.clone();
-        let changes = CaseChanges::start(
-            "case_changes",
-            CHANGE_BATCH,
-            move |batch| PostgresRepository::write_changes(change_writer.clone(), batch),
-            false,
-        );
         Ok(PostgresRepository {
             pool,
             tracking: TrackingBlocks::default(),
             intake,
-            changes,
         })
     }
 
@@ -80,6 +72,18 @@ impl PostgresRepository {
         _ttl: chrono::Duration,
     ) -> Result<bool, StoreError> {
         Ok(true)
+    }
+
+    /// With a connection per request, a change is one statement: no batching
+    /// needed, and no BEGIN and COMMIT round trips.
+    async fn save_without_photos(&self, change: &CaseChange) -> Result<SaveOutcome, StoreError> {
+        Ok(if bulk::save_change(&self.pool, change).await? {
+            SaveOutcome::Saved {
+                version: change.expected_version + 1,
+            }
+        } else {
+            SaveOutcome::Stale
+        })
     }
 
     fn writer(&self) -> &Pool<Postgres> {

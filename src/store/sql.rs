@@ -749,6 +749,10 @@ macro_rules! impl_repository {
                 self.job_lease(name, holder, now, ttl).await
             }
 
+            async fn approved_returns(&self, limit: i64) -> Result<Vec<ApprovedReturn>, StoreError> {
+                self.wf_approved_returns(limit).await
+            }
+
             async fn outbox(&self, after: i64, limit: i64) -> Result<Vec<OutboxEntry>, StoreError> {
                 self.wf_outbox(after, limit).await
             }

@@ -5,7 +5,7 @@
 use chrono::{DateTime, Utc};
 use uuid::Uuid;
 
-use crate::domain::case::{CaseState, PendingRequest};
+use crate::domain::case::{CaseState, PendingRequest, ReturnReason};
 use crate::domain::clock::{Clock, ClockStatus};
 use crate::domain::deadline::{Explanation, Limit, Unit, Urgency};
 use crate::domain::geo::LatLon;
@@ -228,6 +228,66 @@ pub(super) struct ClockInputs {
     pub extended_to: Option<DateTime<Utc>>,
 }
 
+/// What saving a clock that already exists changes: everything but its identity,
+/// phase, unit, limit and start.
+pub(super) const CLOCK_UPSERT: &str = "ON CONFLICT (id) DO UPDATE SET due_at = excluded.due_at, \
+    warning_at = excluded.warning_at, status = excluded.status, paused_at = excluded.paused_at, \
+    pauses = excluded.pauses, stopped_at = excluded.stopped_at, calendar_version = excluded.calendar_version, \
+    inputs = excluded.inputs, warned_at = excluded.warned_at, overdue_at = excluded.overdue_at, \
+    next_check_at = excluded.next_check_at";
+
+/// Values a change writes into its case row: the 15 new values and then the
+/// expected version, in the order [`bind_case_row!`] binds them.
+pub(super) const CASE_ROW_PARAMS: usize = 16;
+
+/// `UPDATE cases … FROM (VALUES rows) AS v …`: moves each listed case to its new
+/// values only if its version is still the expected one, and returns the ids of
+/// the cases it moved.
+pub(super) fn case_update_sql(rows: &str) -> String {
+    format!(
+        "UPDATE cases SET state = v.column1, version = cases.version + 1, updated_at = v.column2, \
+           urgency = v.column3, pending_request = v.column4, extensions_granted = v.column5, \
+           rework_count = v.column6, dispatched_at = v.column7, sign_window_ends = v.column8, \
+           closed_at = v.column9, master_case_id = v.column10, not_filed_reason = v.column11, \
+           rating = v.column12, check_flags = v.column13, due_at = v.column14 \
+         FROM (VALUES {rows}) AS v \
+         WHERE cases.id = v.column15 AND cases.version = v.column16 RETURNING cases.id"
+    )
+}
+
+/// Binds one row of [`case_update_sql`]'s VALUES for `$change`; `?` on a
+/// pending request that cannot be written as JSON.
+macro_rules! bind_case_row {
+    ($query:expr, $change:expr) => {{
+        let change: &CaseChange = $change;
+        let f = &change.fields;
+        let pending_request = f
+            .pending_request
+            .as_ref()
+            .map(serde_json::to_string)
+            .transpose()
+            .map_err(|e| StoreError::Corrupt(format!("pending request: {e}")))?;
+        $query
+            .bind(change.state.as_str())
+            .bind(change.now)
+            .bind(f.urgency.as_str())
+            .bind(pending_request)
+            .bind(i64::from(f.extensions_granted))
+            .bind(i64::from(f.rework_count))
+            .bind(f.dispatched_at)
+            .bind(f.sign_window_ends)
+            .bind(f.closed_at)
+            .bind(f.master_case_id.map(|id| id.to_string()))
+            .bind(f.not_filed_reason.clone())
+            .bind(f.rating.map(i64::from))
+            .bind(serde_json::Value::Array(f.check_flags.clone()).to_string())
+            .bind(f.due_at)
+            .bind(change.case_id.to_string())
+            .bind(change.expected_version)
+    }};
+}
+pub(super) use bind_case_row;
+
 pub(super) const CLOCK_COLUMNS: &str = "id, case_id, phase, unit_code, limit_amount, limit_unit, \
     started_at, due_at, warning_at, status, paused_at, pauses, stopped_at, calendar_version, inputs, \
     warned_at, overdue_at";
@@ -293,6 +353,10 @@ impl TryFrom<ClockRow> for Clock {
             overdue_at: row.overdue_at,
         })
     }
+}
+
+pub(super) fn pauses_json(clock: &Clock) -> String {
+    serde_json::to_string(&clock.pauses).unwrap_or_else(|_| "[]".into())
 }
 
 pub(super) fn clock_inputs_json(clock: &Clock) -> String {
@@ -642,53 +706,20 @@ macro_rules! impl_workflow {
             use $crate::store::workflow::*;
 
             use super::bulk;
-            use $crate::store::batch::BatchOutcome;
 
             /// Saves a round of changes to distinct cases: each case row only if its
             /// version is still the expected one, and the rest of a change only
             /// with its row. Returns, per change, whether it was saved.
-            async fn save_round(
+            pub(super) async fn save_round(
                 tx: &mut sqlx::Transaction<'static, $db>,
                 changes: &[&CaseChange],
             ) -> Result<Vec<bool>, StoreError> {
                 let mut updated = std::collections::HashSet::new();
-                for chunk in changes.chunks(bulk::PARAMS / 16) {
-                    let sql = format!(
-                        "UPDATE cases SET state = v.column1, version = cases.version + 1, updated_at = v.column2, \
-                           urgency = v.column3, pending_request = v.column4, extensions_granted = v.column5, \
-                           rework_count = v.column6, dispatched_at = v.column7, sign_window_ends = v.column8, \
-                           closed_at = v.column9, master_case_id = v.column10, not_filed_reason = v.column11, \
-                           rating = v.column12, check_flags = v.column13, due_at = v.column14 \
-                         FROM (VALUES {}) AS v \
-                         WHERE cases.id = v.column15 AND cases.version = v.column16 RETURNING cases.id",
-                        value_rows(chunk.len(), 16, 1, "")
-                    );
+                for chunk in changes.chunks(bulk::PARAMS / CASE_ROW_PARAMS) {
+                    let sql = case_update_sql(&value_rows(chunk.len(), CASE_ROW_PARAMS, 1, ""));
                     let mut query = sqlx::query_scalar::<$db, String>(AssertSqlSafe(sql));
                     for change in chunk {
-                        let f = &change.fields;
-                        let pending_request = f
-                            .pending_request
-                            .as_ref()
-                            .map(serde_json::to_string)
-                            .transpose()
-                            .map_err(|e| StoreError::Corrupt(format!("pending request: {e}")))?;
-                        query = query
-                            .bind(change.state.as_str())
-                            .bind(change.now)
-                            .bind(f.urgency.as_str())
-                            .bind(pending_request)
-                            .bind(i64::from(f.extensions_granted))
-                            .bind(i64::from(f.rework_count))
-                            .bind(f.dispatched_at)
-                            .bind(f.sign_window_ends)
-                            .bind(f.closed_at)
-                            .bind(f.master_case_id.map(|id| id.to_string()))
-                            .bind(f.not_filed_reason.clone())
-                            .bind(f.rating.map(i64::from))
-                            .bind(serde_json::Value::Array(f.check_flags.clone()).to_string())
-                            .bind(f.due_at)
-                            .bind(change.case_id.to_string())
-                            .bind(change.expected_version);
+                        query = bind_case_row!(query, change);
                     }
                     updated.extend(query.fetch_all(&mut **tx).await?);
                 }
@@ -726,12 +757,7 @@ macro_rules! impl_workflow {
             ) -> Result<(), StoreError> {
                 for chunk in clocks.chunks(bulk::PARAMS / 18) {
                     let sql = format!(
-                        "INSERT INTO case_clocks ({CLOCK_COLUMNS}, next_check_at) VALUES {} \
-                         ON CONFLICT (id) DO UPDATE SET due_at = excluded.due_at, warning_at = excluded.warning_at, \
-                           status = excluded.status, paused_at = excluded.paused_at, pauses = excluded.pauses, \
-                           stopped_at = excluded.stopped_at, calendar_version = excluded.calendar_version, \
-                           inputs = excluded.inputs, warned_at = excluded.warned_at, overdue_at = excluded.overdue_at, \
-                           next_check_at = excluded.next_check_at",
+                        "INSERT INTO case_clocks ({CLOCK_COLUMNS}, next_check_at) VALUES {} {CLOCK_UPSERT}",
                         value_rows(chunk.len(), 18, 1, "")
                     );
                     let mut query = sqlx::query(AssertSqlSafe(sql));
@@ -748,7 +774,7 @@ macro_rules! impl_workflow {
                             .bind(clock.warning_at)
                             .bind(clock.status.as_str())
                             .bind(clock.paused_at)
-                            .bind(serde_json::to_string(&clock.pauses).unwrap_or_else(|_| "[]".into()))
+                            .bind(pauses_json(clock))
                             .bind(clock.stopped_at)
                             .bind(clock.calendar_version().to_owned())
                             .bind(clock_inputs_json(clock))
@@ -823,12 +849,12 @@ macro_rules! impl_workflow {
                         .collect()
                 }
 
-                /// Saves one change. Changes without after-photos queue for the
-                /// batch writer (see `batch`); attaching photos needs a per-photo
-                /// answer, so those changes get a transaction of their own.
+                /// Saves one change. Each backend saves changes without
+                /// after-photos its own fastest way; attaching photos needs a
+                /// per-photo answer, so those changes get a transaction of their own.
                 pub(super) async fn wf_save(&self, change: &CaseChange) -> Result<SaveOutcome, StoreError> {
                     if change.after_photos.is_empty() {
-                        return self.changes.submit(change.clone()).await;
+                        return self.save_without_photos(change).await;
                     }
                     let mut tx = self.writer().begin().await?;
                     if save_round(&mut tx, &[change]).await? != [true] {
@@ -857,45 +883,6 @@ macro_rules! impl_workflow {
                     }
                     tx.commit().await?;
                     Ok(SaveOutcome::Saved { version: change.expected_version + 1 })
-                }
-
-                /// Stores a batch of changes in one transaction. Two changes to one
-                /// case go in successive rounds, so the later is checked against
-                /// the version the earlier left, as if they had come one by one.
-                /// Anything that fails a statement (a unit or master case that does
-                /// not exist) sends the batch back to be retried change by change.
-                pub(super) async fn write_changes(
-                    writer: sqlx::Pool<$db>,
-                    batch: std::sync::Arc<Vec<CaseChange>>,
-                ) -> Result<BatchOutcome<SaveOutcome, StoreError>, StoreError> {
-                    let attempt = async {
-                        let mut tx = writer.begin().await?;
-                        let mut outcomes = vec![SaveOutcome::Stale; batch.len()];
-                        let mut pending: Vec<usize> = (0..batch.len()).collect();
-                        while !pending.is_empty() {
-                            let mut seen = std::collections::HashSet::new();
-                            let (round, later): (Vec<usize>, Vec<usize>) =
-                                pending.iter().partition(|&&i| seen.insert(batch[i].case_id));
-                            let changes: Vec<&CaseChange> = round.iter().map(|&i| &batch[i]).collect();
-                            let saved = save_round(&mut tx, &changes).await?;
-                            for (&i, saved) in round.iter().zip(saved) {
-                                if saved {
-                                    outcomes[i] = SaveOutcome::Saved { version: batch[i].expected_version + 1 };
-                                }
-                            }
-                            pending = later;
-                        }
-                        tx.commit().await?;
-                        Ok::<_, StoreError>(outcomes)
-                    };
-                    match attempt.await {
-                        Ok(outcomes) => Ok(BatchOutcome::Done(outcomes.into_iter().map(Ok).collect())),
-                        Err(e) if batch.len() > 1 => {
-                            tracing::debug!(error = %e, "a batch of case changes failed; retrying one by one");
-                            Ok(BatchOutcome::Split)
-                        }
-                        Err(e) => Ok(BatchOutcome::Done(vec![Err(e)])),
-                    }
                 }
 
                 pub(super) async fn wf_list(&self, query: &CaseQuery) -> Result<Vec<CaseSummary>, StoreError> {
@@ -995,6 +982,19 @@ macro_rules! impl_workflow {
                     Ok(report)
                 }
 
+                pub(super) async fn wf_approved_returns(&self, limit: i64) -> Result<Vec<ApprovedReturn>, StoreError> {
+                    let rows = sqlx::query_as::<$db, ApprovedReturnRow>(
+                        "SELECT e.case_id, c.tracking_no, c.category_code, c.rule_id, c.rule_version, e.data, \
+                           e.actor_id, e.created_at \
+                         FROM case_events e JOIN cases c ON c.id = e.case_id \
+                         WHERE e.kind = 'returned' ORDER BY e.created_at DESC, e.id DESC LIMIT $1",
+                    )
+                    .bind(limit)
+                    .fetch_all(self.reader())
+                    .await?;
+                    rows.into_iter().filter_map(|row| row.into_return().transpose()).collect()
+                }
+
                 pub(super) async fn wf_outbox(&self, after: i64, limit: i64) -> Result<Vec<OutboxEntry>, StoreError> {
                     sqlx::query_as::<$db, OutboxRow>(
                         "SELECT o.id, o.case_id, o.event_id, o.kind, e.data AS payload, o.created_at, o.delivered_at \
@@ -1047,6 +1047,67 @@ pub(super) struct DueClockRow {
     pub overdue_at: Option<DateTime<Utc>>,
     pub unit: Option<String>,
     pub parent_code: Option<String>,
+}
+
+/// A case its unit handed back (回退) with the centre's approval, and the rule
+/// that had routed it there: the list routing rules are reviewed from.
+#[derive(Debug, Clone, PartialEq, serde::Serialize, utoipa::ToSchema)]
+pub struct ApprovedReturn {
+    pub case_id: Uuid,
+    pub tracking_no: String,
+    pub category_code: String,
+    /// The routing rule (id and version) that chose the unit; absent when an
+    /// operator dispatched without a rule.
+    pub rule_id: Option<String>,
+    pub rule_version: Option<i64>,
+    /// The unit that said the case was not its to handle.
+    pub unit: String,
+    pub reason: ReturnReason,
+    pub approved_by: Option<Uuid>,
+    pub approved_at: DateTime<Utc>,
+}
+
+#[derive(sqlx::FromRow)]
+pub(super) struct ApprovedReturnRow {
+    case_id: String,
+    tracking_no: String,
+    category_code: String,
+    rule_id: Option<String>,
+    rule_version: Option<i64>,
+    data: String,
+    actor_id: Option<String>,
+    created_at: DateTime<Utc>,
+}
+
+impl ApprovedReturnRow {
+    /// `None` for events written before returns recorded their request: they
+    /// name no unit to review.
+    pub(super) fn into_return(self) -> Result<Option<ApprovedReturn>, StoreError> {
+        #[derive(serde::Deserialize)]
+        struct Decided {
+            request: Option<PendingRequest>,
+        }
+        let row = self;
+        let decided: Decided =
+            serde_json::from_str(&row.data).map_err(|e| corrupt("returned event", e))?;
+        let Some(request) = decided.request else {
+            return Ok(None);
+        };
+        let PendingRequest::Return { unit, reason } = request else {
+            return Err(corrupt("returned event", "the request is not a return"));
+        };
+        Ok(Some(ApprovedReturn {
+            case_id: parse_id(&row.case_id)?,
+            tracking_no: row.tracking_no,
+            category_code: row.category_code,
+            rule_id: row.rule_id,
+            rule_version: row.rule_version,
+            unit,
+            reason,
+            approved_by: parse_opt_id(row.actor_id)?,
+            approved_at: row.created_at,
+        }))
+    }
 }
 
 /// A row of the outbox, for delivery (and for tests and operators to inspect).

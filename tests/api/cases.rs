@@ -567,6 +567,26 @@ async fn a_return_sends_the_case_back_for_dispatch() {
     assert_eq!(returned.clocks[0].phase.as_str(), "dispatch");
     // The former lead no longer sees the case.
     assert_hidden(&app, &format!("/api/v1/cases/{case}/timeline"), &lead).await;
+
+    // The approval is noted for the review of the routing rules.
+    let returns = app
+        .get_json("/api/v1/admin/rules/returns", Some(&operator.token))
+        .await;
+    let noted = returns
+        .as_array()
+        .expect("a list")
+        .iter()
+        .find(|r| r["case_id"] == case.to_string())
+        .expect("the approved return is listed");
+    assert_eq!(noted["unit"], LEAD);
+    assert_eq!(noted["reason"], "not_ours");
+    assert_eq!(noted["approved_by"], operator.id.to_string());
+    assert_eq!(
+        app.get("/api/v1/admin/rules/returns", Some(&lead.token))
+            .await
+            .status(),
+        403
+    );
 }
 
 #[tokio::test]
