@@ -35,6 +35,9 @@ pub enum WorkflowError {
     /// The action named a unit or case that does not exist (`what` says which).
     #[error("the {what} named does not exist")]
     UnknownReference { what: &'static str },
+    /// A case cannot be given to a unit an admin has deactivated.
+    #[error("unit {0} is deactivated; choose another unit")]
+    InactiveUnit(String),
     #[error("no deadline profile applies to this case; an admin must add a default")]
     NoProfile,
     #[error("no working calendar is loaded for jurisdiction {0}")]
@@ -113,6 +116,22 @@ impl Workflow {
     ) -> Result<ActionOutcome, WorkflowError> {
         let snapshot = snapshot(case, &self.rules);
         let transition = apply_envelope(&snapshot, actor, envelope, now)?;
+        if let Action::Dispatch {
+            lead_unit,
+            co_units,
+        }
+        | Action::Reassign {
+            lead_unit,
+            co_units,
+        } = &envelope.action
+        {
+            let named: Vec<&str> = std::iter::once(lead_unit.as_str())
+                .chain(co_units.iter().map(String::as_str))
+                .collect();
+            if let Some(unit) = self.repo.inactive_units(&named).await?.into_iter().next() {
+                return Err(WorkflowError::InactiveUnit(unit));
+            }
+        }
         let (after_photos, check_flags) = match &envelope.action {
             Action::ReportDone { after_photo_ids } => {
                 self.judge_after_photos(case, actor, after_photo_ids)

@@ -153,6 +153,7 @@ pub(super) fn workflow_error(err: WorkflowError) -> ApiError {
             },
             err.to_string(),
         ),
+        WorkflowError::InactiveUnit(_) => ApiError::unprocessable("inactive_unit", err.to_string()),
         WorkflowError::NoProfile | WorkflowError::NoCalendar(_) | WorkflowError::Deadline(_) => {
             ApiError::unprocessable("deadline_unavailable", err.to_string())
         }

@@ -207,6 +207,8 @@ pub trait Repository: Send + Sync + 'static {
         now: DateTime<Utc>,
     ) -> Result<bool, StoreError>;
     async fn units(&self) -> Result<Vec<UnitRecord>, StoreError>;
+    /// Those of `codes` that name a deactivated unit.
+    async fn inactive_units(&self, codes: &[&str]) -> Result<Vec<String>, StoreError>;
 
     // --- reference data administration: audited, and bumps the routing version ---
 

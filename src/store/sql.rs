@@ -768,6 +768,21 @@ macro_rules! impl_repository {
                 .collect()
             }
 
+            async fn inactive_units(&self, codes: &[&str]) -> Result<Vec<String>, StoreError> {
+                if codes.is_empty() {
+                    return Ok(Vec::new());
+                }
+                let sql = format!(
+                    "SELECT code FROM units WHERE NOT active AND code IN ({}) ORDER BY code",
+                    placeholders(1, codes.len())
+                );
+                let mut query = sqlx::query_scalar::<$db, String>(AssertSqlSafe(sql));
+                for code in codes {
+                    query = query.bind(*code);
+                }
+                Ok(query.fetch_all(self.reader()).await?)
+            }
+
             async fn case_events(&self, case_id: Uuid) -> Result<Vec<CaseEvent>, StoreError> {
                 sqlx::query_as::<$db, CaseEventRow>(
                     "SELECT id, case_id, kind, actor_id, actor_role, public, data, created_at FROM case_events \

@@ -1026,3 +1026,43 @@ async fn a_confidential_reporter_stays_hidden_in_the_staff_timeline() {
     let filed = items.iter().find(|e| e["kind"] == "filed").expect("filed");
     assert_eq!(filed["actor_id"], operator.id.to_string());
 }
+
+#[tokio::test]
+async fn a_deactivated_unit_is_not_given_cases() {
+    let app = manual_app().await;
+    let reporter = app.citizen().await;
+    let operator = app.user(Role::Operator).await;
+    let admin = app.user(Role::Admin).await;
+    let deactivated = app
+        .client
+        .put(app.url(&format!("/api/v1/admin/units/{CO}")))
+        .bearer_auth(&admin.token)
+        .json(&json!({"name": "供电公司", "kind": "enterprise", "active": false}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(deactivated.status(), 200);
+    let case = case_id(&app.file_report(&reporter.token).await);
+    ok(&app, &operator, case, json!({"action": "file"})).await;
+    assert_problem(
+        act(
+            &app,
+            &operator,
+            case,
+            json!({"action": "dispatch", "lead_unit": LEAD, "co_units": [CO]}),
+        )
+        .await,
+        422,
+        "inactive_unit",
+    )
+    .await;
+    assert_eq!(state_of(&app, case).await, "filed");
+    ok(
+        &app,
+        &operator,
+        case,
+        json!({"action": "dispatch", "lead_unit": LEAD}),
+    )
+    .await;
+    assert_eq!(state_of(&app, case).await, "dispatched");
+}
