@@ -117,13 +117,22 @@ pub fn parse_calendar_file(text: &str, csv: bool) -> Result<Vec<CalendarYear>, C
 }
 
 /// Checks that storing `new` beside `stored` leaves every jurisdiction with a
-/// calendar that builds: valid years, no holes between them, no conflicts.
+/// calendar that builds: valid years, no holes between them, no conflicts, and
+/// no stored year cut down to a fragment.
 pub fn check_calendar_update(
     stored: Vec<CalendarYear>,
     new: &[CalendarYear],
 ) -> Result<(), CalendarError> {
     if new.is_empty() {
         return Err(CalendarError::Empty);
+    }
+    for year in new {
+        if let Some(old) = stored
+            .iter()
+            .find(|s| s.jurisdiction == year.jurisdiction && s.year == year.year)
+        {
+            year.check_replaces(old)?;
+        }
     }
     let mut merged: BTreeMap<String, Vec<CalendarYear>> = BTreeMap::new();
     for year in stored
@@ -272,6 +281,34 @@ mod tests {
         assert_eq!(parse_calendar_file(&both, false).expect("two").len(), 2);
         let err = parse_calendar_file(r#"{"jurisdiction": "CN"}"#, false).expect_err("no year");
         assert!(err.to_string().contains("year"), "{err}");
+    }
+
+    #[test]
+    fn a_stray_row_of_the_year_before_cannot_replace_that_year() {
+        let stored = shipped();
+        // A 2027 notice whose 元旦 break starts on 2026-12-31: grouped by date, that
+        // row forms a "2026" of one day, which would replace the stored 2026.
+        let upload = parse_calendar_file(
+            "jurisdiction,date,kind\nCN,2026-12-31,holiday\nCN,2027-01-01,holiday\n",
+            true,
+        )
+        .expect("CSV parses");
+        let err = check_calendar_update(stored.clone(), &upload).expect_err("2026 would shrink");
+        assert!(
+            matches!(
+                err,
+                CalendarError::WouldShrink {
+                    year: 2026,
+                    new_days: 1,
+                    ..
+                }
+            ),
+            "{err}"
+        );
+        // Correcting a stored year (one day fewer) is still an ordinary replacement.
+        let mut corrected = stored[1].clone();
+        corrected.workdays.pop();
+        check_calendar_update(stored, &[corrected]).expect("a correction is accepted");
     }
 
     #[test]

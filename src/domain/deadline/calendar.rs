@@ -37,6 +37,11 @@ pub enum HolidaySpan {
 }
 
 impl HolidaySpan {
+    fn days(self) -> usize {
+        let (first, last) = self.bounds();
+        usize::try_from((last - first).num_days() + 1).unwrap_or(0)
+    }
+
     fn bounds(self) -> (NaiveDate, NaiveDate) {
         match self {
             Self::Day(d) => (d, d),
@@ -77,6 +82,18 @@ pub enum CalendarError {
     MissingYear { missing: i32 },
     #[error("calendar CSV line {line}: {message}")]
     Csv { line: usize, message: String },
+    #[error(
+        "calendar {jurisdiction} {year}: the upload lists {new_days} of the {stored_days} days \
+         already stored and would drop the rest; upload the whole year (a CSV groups rows by \
+         the year of their date, so a notice's row for the last days of the year before \
+         forms a year of its own)"
+    )]
+    WouldShrink {
+        jurisdiction: String,
+        year: i32,
+        new_days: usize,
+        stored_days: usize,
+    },
 }
 
 /// Per-day state while merging files; `None` means "ordinary rules apply".
@@ -370,6 +387,26 @@ impl CalendarYear {
     /// Errors name the 1-based line. A date listed twice is an error even
     /// with the same kind: in a hand-kept file it is usually a typo for
     /// another date.
+    /// Holidays and make-up workdays listed, ranges counted day by day.
+    pub fn listed_days(&self) -> usize {
+        self.holidays.iter().map(|span| span.days()).sum::<usize>() + self.workdays.len()
+    }
+
+    /// Uploads replace whole years, so a replacement that keeps fewer than half
+    /// the listed days of the stored year is taken for a partial file and refused.
+    pub fn check_replaces(&self, stored: &CalendarYear) -> Result<(), CalendarError> {
+        let (new_days, stored_days) = (self.listed_days(), stored.listed_days());
+        if new_days * 2 < stored_days {
+            return Err(CalendarError::WouldShrink {
+                jurisdiction: self.jurisdiction.clone(),
+                year: self.year,
+                new_days,
+                stored_days,
+            });
+        }
+        Ok(())
+    }
+
     pub fn from_csv(text: &str) -> Result<Vec<CalendarYear>, CalendarError> {
         // Spreadsheet exports often start with a byte-order mark.
         let text = text.strip_prefix('\u{feff}').unwrap_or(text);
