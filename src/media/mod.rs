@@ -9,6 +9,8 @@
 mod codec;
 mod jpeg_header;
 mod metadata;
+#[cfg(feature = "turbojpeg")]
+mod planar;
 mod raster;
 mod sniff;
 #[cfg(test)]
@@ -23,7 +25,8 @@ use image::{DynamicImage, ImageFormat, ImageReader, Limits};
 use image_hasher::{HashAlg, Hasher, HasherConfig};
 use sha2::{Digest, Sha256};
 
-use raster::RgbImage;
+use codec::Decoded;
+use raster::{Raster, RgbImage};
 
 /// Long edge of the copy shown in the case view; large enough for a full-width
 /// desktop view, small enough for citizens on mobile data.
@@ -210,34 +213,22 @@ pub fn process_photo(bytes: &[u8], limits: &PhotoLimits) -> Result<ProcessedPhot
     }
 
     let meta = metadata::read(bytes, format, jpeg_exif);
-    let decoded = match format {
-        SourceFormat::Jpeg => codec::decode_jpeg(bytes, DISPLAY_EDGE, limits.max_pixels)?,
-        SourceFormat::Png | SourceFormat::Webp => decode_with_image(bytes, format, limits)?,
-    };
-    // Resizing before rotating means the rotation touches 1.2 MP instead of the
-    // decoded 3 MP; the long edge, and so the scale, is the same either way.
-    let display = match decoded.fit_within(DISPLAY_EDGE, DISPLAY_FILTER)? {
-        Some(resized) => {
-            raster::recycle(decoded.pixels);
-            resized
+    let copies = match format {
+        SourceFormat::Jpeg => match codec::decode_jpeg(bytes, DISPLAY_EDGE, limits.max_pixels)? {
+            Decoded::Rgb(image) => render(image, meta.orientation)?,
+            #[cfg(feature = "turbojpeg")]
+            Decoded::Ycc(image) => render(image, meta.orientation)?,
+        },
+        SourceFormat::Png | SourceFormat::Webp => {
+            render(decode_with_image(bytes, format, limits)?, meta.orientation)?
         }
-        None => decoded,
-    }
-    .oriented(meta.orientation);
-    // The display copy is already a good-quality downscale, and ~1/3 the pixels
-    // of the decode, so the thumbnail is derived from it.
-    let thumbnail = display.fit_within(THUMBNAIL_EDGE, THUMBNAIL_FILTER)?;
-    let thumbnail = thumbnail.as_ref().unwrap_or(&display);
+    };
 
     let (width, height) = if meta.orientation >= 5 {
         (height, width)
     } else {
         (width, height)
     };
-    let phash = perceptual_hash(thumbnail);
-    let display_jpeg = encode(&display, DISPLAY_QUALITY)?;
-    let thumbnail_jpeg = encode(thumbnail, THUMBNAIL_QUALITY)?;
-    raster::recycle(display.pixels);
     Ok(ProcessedPhoto {
         format,
         width,
@@ -245,17 +236,49 @@ pub fn process_photo(bytes: &[u8], limits: &PhotoLimits) -> Result<ProcessedPhot
         taken_at: meta.taken_at,
         gps: meta.gps,
         sha256: hex::encode(Sha256::digest(bytes)),
-        phash,
-        display: display_jpeg,
-        thumbnail: thumbnail_jpeg,
+        phash: copies.phash,
+        display: copies.display,
+        thumbnail: copies.thumbnail,
     })
 }
 
-fn encode(image: &RgbImage, quality: u8) -> Result<EncodedJpeg, PhotoError> {
+/// What is made from the pixels, whichever layout they were decoded to.
+struct Copies {
+    display: EncodedJpeg,
+    thumbnail: EncodedJpeg,
+    phash: u64,
+}
+
+fn render(decoded: impl Raster, orientation: u8) -> Result<Copies, PhotoError> {
+    // Resizing before rotating means the rotation touches 1.2 MP instead of the
+    // decoded 3 MP; the long edge, and so the scale, is the same either way.
+    let display = match decoded.fit_within(DISPLAY_EDGE, DISPLAY_FILTER)? {
+        Some(resized) => {
+            decoded.recycle();
+            resized
+        }
+        None => decoded,
+    }
+    .oriented(orientation);
+    // The display copy is already a good-quality downscale, and ~1/3 the pixels
+    // of the decode, so the thumbnail is derived from it.
+    let thumbnail = display.fit_within(THUMBNAIL_EDGE, THUMBNAIL_FILTER)?;
+    let thumbnail = thumbnail.as_ref().unwrap_or(&display);
+
+    let copies = Copies {
+        phash: perceptual_hash(thumbnail),
+        display: encode(&display, DISPLAY_QUALITY)?,
+        thumbnail: encode(thumbnail, THUMBNAIL_QUALITY)?,
+    };
+    display.recycle();
+    Ok(copies)
+}
+
+fn encode(image: &impl Raster, quality: u8) -> Result<EncodedJpeg, PhotoError> {
     Ok(EncodedJpeg {
-        bytes: codec::encode_jpeg(image, quality)?,
-        width: image.width,
-        height: image.height,
+        bytes: image.encode(quality)?,
+        width: image.width(),
+        height: image.height(),
     })
 }
 
@@ -319,7 +342,7 @@ fn decode_with_image(
 /// 16×16 reduction anyway. That reduction (Lanczos3, as image_hasher would do it)
 /// is made here with fast_image_resize, so the hasher's own resize with `image`
 /// is a plain copy and only its 16×16 DCT and median remain.
-fn perceptual_hash(image: &RgbImage) -> u64 {
+fn perceptual_hash(image: &impl Raster) -> u64 {
     const SIDE: u32 = 16;
     static HASHER: LazyLock<Hasher<[u8; 8]>> = LazyLock::new(|| {
         HasherConfig::with_bytes_type::<[u8; 8]>()
@@ -328,12 +351,13 @@ fn perceptual_hash(image: &RgbImage) -> u64 {
             .preproc_dct()
             .to_hasher()
     });
-    let luma = image.to_luma();
+    let (width, height) = (image.width(), image.height());
+    let luma = image.luma();
     // Resizing a non-empty 8-bit plane cannot fail; if it ever did, the hasher's
     // own (slower) resize of the full plane gives the same hash.
-    let gray = raster::resize_gray(image.width, image.height, &luma, SIDE, SIDE)
+    let gray = raster::resize_gray(width, height, &luma, SIDE, SIDE)
         .and_then(|small| image::GrayImage::from_raw(SIDE, SIDE, small))
-        .or_else(|| image::GrayImage::from_raw(image.width, image.height, luma))
+        .or_else(|| image::GrayImage::from_raw(width, height, luma.into_owned()))
         .unwrap_or_default();
     u64::from_be_bytes(HASHER.hash_image(&gray).into_inner())
 }
@@ -344,32 +368,63 @@ fn perceptual_hash(image: &RgbImage) -> u64 {
 #[doc(hidden)]
 pub mod stages {
     use super::{DISPLAY_EDGE, DISPLAY_FILTER, DISPLAY_QUALITY, PhotoError};
-    use super::{RgbImage, codec};
+    use super::{Raster, RgbImage, codec};
     use super::{THUMBNAIL_EDGE, THUMBNAIL_FILTER, THUMBNAIL_QUALITY};
 
-    pub struct Raster(RgbImage);
+    /// A decoded photo, in whichever layout the JPEG backend chose.
+    pub struct Decoded(codec::Decoded);
 
-    /// DCT-scaled decode of a JPEG, as for the display copy.
-    pub fn decode_jpeg(bytes: &[u8]) -> Result<Raster, PhotoError> {
-        codec::decode_jpeg(bytes, DISPLAY_EDGE, u64::MAX).map(Raster)
+    /// The display copy and the thumbnail, still unencoded.
+    pub struct Copies(CopiesIn);
+
+    enum CopiesIn {
+        Rgb(RgbImage, RgbImage),
+        #[cfg(feature = "turbojpeg")]
+        Ycc(super::planar::YccImage, super::planar::YccImage),
     }
 
-    /// Display and thumbnail resizes; returns (display, thumbnail).
-    pub fn resize(decoded: &Raster) -> Result<(Raster, Raster), PhotoError> {
+    /// DCT-scaled decode of a JPEG, as for the display copy.
+    pub fn decode_jpeg(bytes: &[u8]) -> Result<Decoded, PhotoError> {
+        codec::decode_jpeg(bytes, DISPLAY_EDGE, u64::MAX).map(Decoded)
+    }
+
+    /// Display and thumbnail resizes.
+    pub fn resize(decoded: &Decoded) -> Result<Copies, PhotoError> {
+        Ok(Copies(match &decoded.0 {
+            codec::Decoded::Rgb(image) => {
+                let (display, thumbnail) = resize_both(image)?;
+                CopiesIn::Rgb(display, thumbnail)
+            }
+            #[cfg(feature = "turbojpeg")]
+            codec::Decoded::Ycc(image) => {
+                let (display, thumbnail) = resize_both(image)?;
+                CopiesIn::Ycc(display, thumbnail)
+            }
+        }))
+    }
+
+    /// Encodes both copies; returns their total size in bytes.
+    pub fn encode(copies: &Copies) -> Result<usize, PhotoError> {
+        match &copies.0 {
+            CopiesIn::Rgb(display, thumbnail) => encode_both(display, thumbnail),
+            #[cfg(feature = "turbojpeg")]
+            CopiesIn::Ycc(display, thumbnail) => encode_both(display, thumbnail),
+        }
+    }
+
+    fn resize_both<R: Raster>(decoded: &R) -> Result<(R, R), PhotoError> {
         let display = decoded
-            .0
             .fit_within(DISPLAY_EDGE, DISPLAY_FILTER)?
             .ok_or_else(not_reduced)?;
         let thumbnail = display
             .fit_within(THUMBNAIL_EDGE, THUMBNAIL_FILTER)?
             .ok_or_else(not_reduced)?;
-        Ok((Raster(display), Raster(thumbnail)))
+        Ok((display, thumbnail))
     }
 
-    /// Encodes both copies; returns their total size in bytes.
-    pub fn encode(display: &Raster, thumbnail: &Raster) -> Result<usize, PhotoError> {
-        let display = codec::encode_jpeg(&display.0, DISPLAY_QUALITY)?;
-        let thumbnail = codec::encode_jpeg(&thumbnail.0, THUMBNAIL_QUALITY)?;
+    fn encode_both(display: &impl Raster, thumbnail: &impl Raster) -> Result<usize, PhotoError> {
+        let display = display.encode(DISPLAY_QUALITY)?;
+        let thumbnail = thumbnail.encode(THUMBNAIL_QUALITY)?;
         Ok(display.len() + thumbnail.len())
     }
 

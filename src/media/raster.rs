@@ -1,18 +1,23 @@
 //! Pixel operations shared by every source format and both JPEG backends.
 
+use std::borrow::Cow;
 use std::cell::RefCell;
 
 use fast_image_resize::images::{Image, ImageRef};
-use fast_image_resize::{FilterType, PixelType, ResizeAlg, ResizeOptions, Resizer};
+use fast_image_resize::{
+    FilterType, IntoImageView, IntoImageViewMut, PixelType, ResizeAlg, ResizeOptions, Resizer,
+};
 
-use super::PhotoError;
+use super::{PhotoError, codec};
 
 /// Multi-megabyte pixel buffers kept per thread between photos. Handing the kernel
 /// fresh pages costs a fault per 4 KiB: for a 12 MP photo that was ~7 ms of a
 /// ~50 ms pipeline, more than the resize itself, because glibc returns freed blocks
 /// this large to the kernel. Photos are processed on a blocking pool, so a thread
-/// keeps at most two spare buffers and one resizer scratch area, each capped at
-/// [`MAX_RETAINED`]; anything larger (only uploads near the pixel limit) is freed.
+/// keeps at most [`MAX_SPARE`] spare buffers of [`MAX_RETAINED`] bytes in all, and
+/// one resizer scratch area capped at the same size; anything larger (only uploads
+/// near the pixel limit) is freed. Four covers the decode, the display copy and
+/// the two intermediates of a planar resize.
 #[derive(Default)]
 struct Scratch {
     spare: Vec<Vec<u8>>,
@@ -20,7 +25,7 @@ struct Scratch {
 }
 
 const MAX_RETAINED: usize = 24 << 20;
-const MAX_SPARE: usize = 2;
+const MAX_SPARE: usize = 4;
 
 thread_local! {
     static SCRATCH: RefCell<Scratch> = RefCell::new(Scratch::default());
@@ -59,13 +64,19 @@ pub(super) fn recycle(buf: Vec<u8>) {
     }
     SCRATCH.with_borrow_mut(|scratch| {
         let spare = &mut scratch.spare;
-        if spare.len() < MAX_SPARE {
-            spare.push(buf);
-        } else if let Some(smallest) = spare.iter_mut().min_by_key(|b| b.capacity())
-            && smallest.capacity() < buf.capacity()
-        {
-            *smallest = buf;
-        }
+        spare.push(buf);
+        // Keep the largest that fit the budget: they cost the most to fault in.
+        spare.sort_unstable_by_key(|b| std::cmp::Reverse(b.capacity()));
+        let mut retained = 0;
+        let mut kept = 0;
+        spare.retain(|b| {
+            let keep = kept < MAX_SPARE && retained + b.capacity() <= MAX_RETAINED;
+            if keep {
+                retained += b.capacity();
+                kept += 1;
+            }
+            keep
+        });
     });
 }
 
@@ -79,7 +90,34 @@ fn with_resizer<T>(f: impl FnOnce(&mut Resizer) -> T) -> T {
     })
 }
 
-/// Tightly packed 8-bit RGB, the one pixel layout the pipeline works in after decode.
+/// What the pipeline does with a decoded photo, whatever its pixel layout: packed RGB
+/// for every source, or (turbojpeg build) the JPEG's own YCbCr planes, which spare
+/// the decoder and encoder their colour conversions and the resizer half its bytes.
+pub(super) trait Raster: Sized {
+    fn width(&self) -> u32;
+    fn height(&self) -> u32;
+
+    /// Scales so the long edge is at most `max_edge`, never enlarging: an upscaled
+    /// copy costs bandwidth and storage while adding no detail. `None` means the
+    /// image already fits.
+    fn fit_within(&self, max_edge: u32, filter: FilterType) -> Result<Option<Self>, PhotoError>;
+
+    /// Applies an EXIF orientation (1–8), returning the image as it should be displayed.
+    fn oriented(self, orientation: u8) -> Self;
+
+    /// BT.601 luma, `width × height` tightly packed, the weighting the perceptual
+    /// hash was designed around.
+    fn luma(&self) -> Cow<'_, [u8]>;
+
+    /// Baseline JPEG with no metadata segments: nothing from the source file is
+    /// ever passed to an encoder.
+    fn encode(&self, quality: u8) -> Result<Vec<u8>, PhotoError>;
+
+    /// Hands the pixel buffer back for [`take_buffer`] to reuse.
+    fn recycle(self);
+}
+
+/// Tightly packed 8-bit RGB, the layout every decoder can produce.
 pub(super) struct RgbImage {
     pub width: u32,
     pub height: u32,
@@ -87,10 +125,6 @@ pub(super) struct RgbImage {
 }
 
 impl RgbImage {
-    pub fn long_edge(&self) -> u32 {
-        self.width.max(self.height)
-    }
-
     /// `inverted` is the Adobe convention (0 = full ink) that libjpeg passes through;
     /// jpeg-decoder un-inverts before returning, so each backend says which it has.
     /// CMYK JPEGs come from print workflows and carry no ICC-free "right" answer, so
@@ -133,38 +167,28 @@ impl RgbImage {
             pixels,
         }
     }
+}
 
-    /// Scales so the long edge is at most `max_edge`, never enlarging: an upscaled
-    /// copy costs bandwidth and storage while adding no detail. `None` means the
-    /// image already fits.
-    pub fn fit_within(
-        &self,
-        max_edge: u32,
-        filter: FilterType,
-    ) -> Result<Option<Self>, PhotoError> {
-        let long = self.long_edge();
-        if long <= max_edge {
+impl Raster for RgbImage {
+    fn width(&self) -> u32 {
+        self.width
+    }
+
+    fn height(&self) -> u32 {
+        self.height
+    }
+
+    fn fit_within(&self, max_edge: u32, filter: FilterType) -> Result<Option<Self>, PhotoError> {
+        let Some((width, height)) = fitted_size(self.width, self.height, max_edge) else {
             return Ok(None);
-        }
-        // Fits in u32: edge <= long, so the result is at most max_edge.
-        let scale = |edge: u32| {
-            let scaled =
-                (u64::from(edge) * u64::from(max_edge) + u64::from(long) / 2) / u64::from(long);
-            (scaled as u32).max(1)
-        };
-        let (width, height) = (scale(self.width), scale(self.height));
-        let resize_failed = |error: String| {
-            tracing::error!(%error, "resize of a decoded photo failed");
-            PhotoError::Corrupt("the photo could not be processed".into())
         };
         let src = ImageRef::new(self.width, self.height, &self.pixels, PixelType::U8x3)
-            .map_err(|e| resize_failed(e.to_string()))?;
+            .map_err(resize_failed)?;
         let buffer = take_buffer(width as usize * height as usize * 3);
-        let mut dst = Image::from_vec_u8(width, height, buffer, PixelType::U8x3)
-            .map_err(|e| resize_failed(e.to_string()))?;
-        let options = ResizeOptions::new().resize_alg(ResizeAlg::Convolution(filter));
-        with_resizer(|resizer| resizer.resize(&src, &mut dst, &options))
-            .map_err(|e| resize_failed(e.to_string()))?;
+        let mut dst =
+            Image::from_vec_u8(width, height, buffer, PixelType::U8x3).map_err(resize_failed)?;
+        let whole = (f64::from(self.width), f64::from(self.height));
+        resize(&src, whole, &mut dst, filter)?;
         Ok(Some(Self {
             width,
             height,
@@ -172,10 +196,101 @@ impl RgbImage {
         }))
     }
 
-    /// Applies an EXIF orientation (1–8), returning the image as it should be displayed.
-    pub fn oriented(self, orientation: u8) -> Self {
-        let (w, h) = (self.width as usize, self.height as usize);
-        // For each displayed pixel (x, y), where to read it in the stored image.
+    fn oriented(self, orientation: u8) -> Self {
+        let Some(transform) = Orientation::from_exif(orientation) else {
+            return self;
+        };
+        let (width, height) = transform.displayed_size(self.width, self.height);
+        let mut pixels = take_buffer(self.pixels.len());
+        let stored = (self.width as usize, self.height as usize);
+        transform.apply::<3>(
+            &self.pixels,
+            stored,
+            stored.0 * 3,
+            &mut pixels,
+            width as usize * 3,
+        );
+        recycle(self.pixels);
+        Self {
+            width,
+            height,
+            pixels,
+        }
+    }
+
+    fn luma(&self) -> Cow<'_, [u8]> {
+        self.pixels
+            .chunks_exact(3)
+            .map(|px| {
+                let [r, g, b] = [px[0], px[1], px[2]].map(u32::from);
+                ((r * 299 + g * 587 + b * 114 + 500) / 1000) as u8
+            })
+            .collect()
+    }
+
+    fn encode(&self, quality: u8) -> Result<Vec<u8>, PhotoError> {
+        codec::encode_jpeg(self, quality)
+    }
+
+    fn recycle(self) {
+        recycle(self.pixels);
+    }
+}
+
+/// The size that brings the long edge down to `max_edge`, keeping the aspect ratio;
+/// `None` when the image already fits, since it is never enlarged.
+pub(super) fn fitted_size(width: u32, height: u32, max_edge: u32) -> Option<(u32, u32)> {
+    let long = width.max(height);
+    if long <= max_edge {
+        return None;
+    }
+    // Fits in u32: edge <= long, so the result is at most max_edge.
+    let scale = |edge: u32| {
+        let scaled =
+            (u64::from(edge) * u64::from(max_edge) + u64::from(long) / 2) / u64::from(long);
+        (scaled as u32).max(1)
+    };
+    Some((scale(width), scale(height)))
+}
+
+/// Resizes the top-left `extent` of `src` (in samples; fractional for the chroma
+/// planes of odd-sized images) onto the whole of `dst`. Any rows and columns of
+/// `src` beyond the extent are padding and never sampled.
+pub(super) fn resize(
+    src: &impl IntoImageView,
+    (width, height): (f64, f64),
+    dst: &mut impl IntoImageViewMut,
+    filter: FilterType,
+) -> Result<(), PhotoError> {
+    let options = ResizeOptions::new()
+        .resize_alg(ResizeAlg::Convolution(filter))
+        .crop(0.0, 0.0, width, height)
+        // Four-channel images here are packed planes, not RGBA: premultiplying
+        // by the fourth channel would darken the other three.
+        .use_alpha(false);
+    with_resizer(|resizer| resizer.resize(src, dst, &options)).map_err(resize_failed)
+}
+
+/// Resizing valid in-memory pixels cannot fail in practice; if it ever does, it is
+/// our bug, so it is logged loudly and reported generically.
+pub(super) fn resize_failed(error: impl std::fmt::Display) -> PhotoError {
+    tracing::error!(%error, "resize of a decoded photo failed");
+    PhotoError::Corrupt("the photo could not be processed".into())
+}
+
+/// An EXIF orientation other than 1: how the stored pixels map to displayed ones.
+#[derive(Clone, Copy)]
+pub(super) struct Orientation {
+    /// For each displayed pixel (x, y), where to read it in the stored image of
+    /// size (w, h).
+    source: fn(usize, usize, usize, usize) -> (usize, usize),
+    /// Orientations 5–8 turn the image a quarter, swapping width and height.
+    transposes: bool,
+}
+
+impl Orientation {
+    /// `None` for 1 (already upright) and for invalid values, which are ignored.
+    pub fn from_exif(orientation: u8) -> Option<Self> {
         let source: fn(usize, usize, usize, usize) -> (usize, usize) = match orientation {
             2 => |x, y, w, _| (w - 1 - x, y),         // mirrored
             3 => |x, y, w, h| (w - 1 - x, h - 1 - y), // rotated 180°
@@ -184,32 +299,41 @@ impl RgbImage {
             6 => |x, y, _, h| (y, h - 1 - x),         // rotate 90° clockwise to display
             7 => |x, y, w, h| (w - 1 - y, h - 1 - x), // transversed
             8 => |x, y, w, _| (w - 1 - y, x),         // rotate 90° anticlockwise to display
-            _ => return self,
+            _ => return None,
         };
-        let (out_w, out_h) = if orientation >= 5 { (h, w) } else { (w, h) };
-        let mut pixels = take_buffer(self.pixels.len());
-        for (i, out) in pixels.chunks_exact_mut(3).enumerate() {
-            let (sx, sy) = source(i % out_w, i / out_w, w, h);
-            let at = (sy * w + sx) * 3;
-            out.copy_from_slice(&self.pixels[at..at + 3]);
-        }
-        recycle(self.pixels);
-        Self {
-            width: out_w as u32,
-            height: out_h as u32,
-            pixels,
+        Some(Self {
+            source,
+            transposes: orientation >= 5,
+        })
+    }
+
+    pub fn displayed_size(self, width: u32, height: u32) -> (u32, u32) {
+        if self.transposes {
+            (height, width)
+        } else {
+            (width, height)
         }
     }
 
-    /// BT.601 luma plane, the weighting the perceptual hash was designed around.
-    pub fn to_luma(&self) -> Vec<u8> {
-        self.pixels
-            .chunks_exact(3)
-            .map(|px| {
-                let [r, g, b] = [px[0], px[1], px[2]].map(u32::from);
-                ((r * 299 + g * 587 + b * 114 + 500) / 1000) as u8
-            })
-            .collect()
+    /// Writes the displayed form of a stored image of `size` pixels of `N` bytes,
+    /// whose rows start `stride` bytes apart, into `dst`, whose rows start
+    /// `dst_stride` bytes apart. Padding in either is neither read nor written.
+    pub fn apply<const N: usize>(
+        self,
+        src: &[u8],
+        (w, h): (usize, usize),
+        stride: usize,
+        dst: &mut [u8],
+        dst_stride: usize,
+    ) {
+        let (out_w, out_h) = if self.transposes { (h, w) } else { (w, h) };
+        for (y, row) in dst.chunks_mut(dst_stride).take(out_h).enumerate() {
+            for (x, out) in row[..out_w * N].chunks_exact_mut(N).enumerate() {
+                let (sx, sy) = (self.source)(x, y, w, h);
+                let at = sy * stride + sx * N;
+                out.copy_from_slice(&src[at..at + N]);
+            }
+        }
     }
 }
 

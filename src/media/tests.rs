@@ -1,5 +1,5 @@
 use chrono::{FixedOffset, NaiveDate, TimeZone, Utc};
-use jpeg_encoder::{ColorType, Encoder};
+use jpeg_encoder::{ColorType, Encoder, SamplingFactor};
 
 use super::raster::RgbImage;
 use super::*;
@@ -50,8 +50,21 @@ fn encode_test_jpeg(
     color: ColorType,
     exif: Option<&[u8]>,
 ) -> Vec<u8> {
+    // jpeg-encoder's default at quality 95.
+    encode_sampled_jpeg(width, height, pixels, color, SamplingFactor::R_4_4_4, exif)
+}
+
+fn encode_sampled_jpeg(
+    width: u16,
+    height: u16,
+    pixels: &[u8],
+    color: ColorType,
+    sampling: SamplingFactor,
+    exif: Option<&[u8]>,
+) -> Vec<u8> {
     let mut out = Vec::new();
     let mut encoder = Encoder::new(&mut out, 95);
+    encoder.set_sampling_factor(sampling);
     if let Some(exif) = exif {
         encoder.add_exif_metadata(exif).expect("exif fits");
     }
@@ -374,22 +387,45 @@ fn phash_survives_reencoding() {
     assert!(hamming_distance(original.phash, unrelated.phash) > 16);
 }
 
+const SAMPLINGS: [SamplingFactor; 4] = [
+    SamplingFactor::R_4_4_4,
+    SamplingFactor::R_4_2_2,
+    SamplingFactor::R_4_2_0,
+    SamplingFactor::R_4_4_0,
+];
+
 #[test]
 fn all_orientations_map_dimensions_and_corners() {
+    // Small enough not to be resized, so the decoded image itself is turned; odd
+    // sizes put padding in every subsampled layout.
+    check_orientations(64, 32, 8, SamplingFactor::R_4_4_4);
+    for sampling in SAMPLINGS {
+        check_orientations(65, 33, 8, sampling);
+    }
+}
+
+#[test]
+fn large_photos_are_resized_then_turned() {
+    // 1/2-scale decode to 1301×700, display 1280×689 (odd, so padded) then
+    // turned, thumbnail 320×172.
+    for sampling in [SamplingFactor::R_4_2_0, SamplingFactor::R_4_2_2] {
+        check_orientations(2602, 1400, 200, sampling);
+    }
+}
+
+/// Encodes a grey `w`×`h` image with a red block of `block` px at the stored
+/// top-left corner and a green one at the top-right, under every EXIF orientation,
+/// and checks where the blocks are displayed.
+fn check_orientations(w: u16, h: u16, block: usize, sampling: SamplingFactor) {
     const RED: [u8; 3] = [255, 0, 0];
     const GREEN: [u8; 3] = [0, 255, 0];
-    let (w, h) = (64u16, 32u16);
-    let mut stored = RgbImage {
-        width: u32::from(w),
-        height: u32::from(h),
-        pixels: [128u8, 128, 128].repeat(usize::from(w) * usize::from(h)),
-    };
-    // 8×8 blocks so they survive JPEG compression: red top-left, green top-right.
-    for y in 0..8 {
-        for x in 0..8 {
+    let mut stored = [128u8, 128, 128].repeat(usize::from(w) * usize::from(h));
+    // Whole 8×8 blocks at least, so they survive JPEG compression.
+    for y in 0..block {
+        for x in 0..block {
             let at = |x: usize| (y * usize::from(w) + x) * 3;
-            stored.pixels[at(x)..at(x) + 3].copy_from_slice(&RED);
-            stored.pixels[at(usize::from(w) - 1 - x)..at(usize::from(w) - 1 - x) + 3]
+            stored[at(x)..at(x) + 3].copy_from_slice(&RED);
+            stored[at(usize::from(w) - 1 - x)..at(usize::from(w) - 1 - x) + 3]
                 .copy_from_slice(&GREEN);
         }
     }
@@ -414,26 +450,30 @@ fn all_orientations_map_dimensions_and_corners() {
         (8, BottomLeft, TopLeft),
     ];
     for (orientation, red_at, green_at) in expected {
-        let jpeg = encode_test_jpeg(
+        let case = format!("{w}×{h} {sampling:?} orientation {orientation}");
+        let jpeg = encode_sampled_jpeg(
             w,
             h,
-            &stored.pixels,
+            &stored,
             ColorType::Rgb,
+            sampling,
             Some(&exif_with_orientation(orientation)),
         );
         let photo = process(&jpeg).expect("test JPEG processes");
-        let swapped = orientation >= 5;
-        let (dw, dh) = if swapped { (32, 64) } else { (64, 32) };
-        assert_eq!(
-            (photo.width, photo.height),
-            (dw, dh),
-            "orientation {orientation}"
-        );
+        let (w, h) = (u32::from(w), u32::from(h));
+        let (dw, dh) = if orientation >= 5 { (h, w) } else { (w, h) };
+        assert_eq!((photo.width, photo.height), (dw, dh), "{case}");
         let display = decode_rgb(&photo.display.bytes);
+        let (dw, dh) = (display.0, display.1);
         assert_eq!(
-            (display.0, display.1),
+            (photo.display.width, photo.display.height),
             (dw, dh),
-            "orientation {orientation}"
+            "{case}"
+        );
+        assert_eq!(
+            dw > dh,
+            photo.width > photo.height,
+            "{case}: display {dw}×{dh}"
         );
         let sample = |corner: Corner| {
             let (x, y) = match corner {
@@ -444,14 +484,219 @@ fn all_orientations_map_dimensions_and_corners() {
             };
             pixel_at(&display, x, y)
         };
-        assert!(
-            is_red(sample(red_at)),
-            "orientation {orientation}: red not at {red_at:?}"
-        );
+        assert!(is_red(sample(red_at)), "{case}: red not at {red_at:?}");
         assert!(
             is_green(sample(green_at)),
-            "orientation {orientation}: green not at {green_at:?}"
+            "{case}: green not at {green_at:?}"
         );
+    }
+}
+
+fn mean_abs_diff(a: &[u8], b: &[u8]) -> f64 {
+    assert_eq!(a.len(), b.len());
+    let total: u64 = a
+        .iter()
+        .zip(b)
+        .map(|(x, y)| u64::from(x.abs_diff(*y)))
+        .sum();
+    total as f64 / a.len() as f64
+}
+
+/// Whatever layout the backend keeps the pixels in (YCbCr planes with
+/// `turbojpeg`), the copies must look like a plain full-size RGB decode resized
+/// the same way.
+#[test]
+fn copies_match_a_full_rgb_reference() {
+    let photo = process(STREET).expect("fixture processes");
+    let (width, height, pixels) = decode_rgb(STREET);
+    let reference = render(
+        RgbImage {
+            width,
+            height,
+            pixels,
+        },
+        1,
+    )
+    .expect("reference renders");
+    for (ours, theirs, what) in [
+        (&photo.display, &reference.display, "display"),
+        (&photo.thumbnail, &reference.thumbnail, "thumbnail"),
+    ] {
+        let (ours, theirs) = (decode_rgb(&ours.bytes), decode_rgb(&theirs.bytes));
+        assert_eq!((ours.0, ours.1), (theirs.0, theirs.1), "{what}");
+        let diff = mean_abs_diff(&ours.2, &theirs.2);
+        assert!(diff < 3.0, "{what}: mean abs diff {diff:.2}");
+    }
+    let distance = hamming_distance(photo.phash, reference.phash);
+    assert!(distance <= 4, "phash distance {distance}");
+}
+
+/// Every subsampling layout reaches the copies with its colours in place, and
+/// odd-sized copies have clean last rows and columns (no stray padding).
+#[test]
+fn every_subsampling_keeps_colours_up_to_the_edges() {
+    const COLOURS: [[u8; 3]; 4] = [[200, 40, 40], [40, 160, 60], [50, 60, 200], [230, 210, 60]];
+    // Halved to 1301×867 by the DCT, then 1280×853 and 320×213.
+    let (w, h) = (2602u16, 1734u16);
+    let quadrant = |x: usize, y: usize| {
+        usize::from(x >= usize::from(w) / 2) + 2 * usize::from(y >= usize::from(h) / 2)
+    };
+    let pixels: Vec<u8> = (0..usize::from(w) * usize::from(h))
+        .flat_map(|i| COLOURS[quadrant(i % usize::from(w), i / usize::from(w))])
+        .collect();
+    for sampling in SAMPLINGS {
+        let jpeg = encode_sampled_jpeg(w, h, &pixels, ColorType::Rgb, sampling, None);
+        let photo = process(&jpeg).expect("test JPEG processes");
+        for (copy, size) in [
+            (&photo.display, (1280, 853)),
+            (&photo.thumbnail, (320, 213)),
+        ] {
+            let image = decode_rgb(&copy.bytes);
+            assert_eq!((image.0, image.1), size, "{sampling:?}");
+            let (cw, ch) = size;
+            // Away from the quadrant borders, where the colours blend.
+            let margin = 6;
+            let edges = (0..cw)
+                .flat_map(|x| [(x, 0), (x, ch - 1)])
+                .chain((0..ch).flat_map(|y| [(0, y), (cw - 1, y)]))
+                .filter(|&(x, y)| x.abs_diff(cw / 2) > margin && y.abs_diff(ch / 2) > margin);
+            let centres = [(1, 1), (3, 1), (1, 3), (3, 3)].map(|(x, y)| (cw * x / 4, ch * y / 4));
+            for (x, y) in edges.chain(centres) {
+                let want = COLOURS[quadrant(
+                    (x * u32::from(w) / cw) as usize,
+                    (y * u32::from(h) / ch) as usize,
+                )];
+                let got = pixel_at(&image, x, y);
+                let off = want.iter().zip(got).map(|(a, b)| a.abs_diff(b)).max();
+                assert!(
+                    off.unwrap_or(0) <= 12,
+                    "{sampling:?} {cw}×{ch} at ({x}, {y}): {got:?}, want {want:?}"
+                );
+            }
+        }
+    }
+}
+
+#[cfg(feature = "turbojpeg")]
+mod planar {
+    use super::*;
+    use crate::media::codec::Decoded;
+    use crate::media::planar::{Subsampling, YccImage};
+    use crate::media::raster::Raster;
+
+    #[test]
+    fn ycbcr_jpegs_decode_to_planes() {
+        match codec::decode_jpeg(STREET, DISPLAY_EDGE, u64::MAX) {
+            Ok(Decoded::Ycc(image)) => {
+                assert_eq!((image.width, image.height), (2000, 1500));
+                assert_eq!(image.subsampling, Subsampling::YUV420);
+            }
+            _ => panic!("the 4:2:0 fixture decodes to planes"),
+        }
+        let gray = encode_test_jpeg(16, 16, &[90u8; 256], ColorType::Luma, None);
+        let cmyk = encode_test_jpeg(16, 16, &[0u8; 1024], ColorType::Cmyk, None);
+        for jpeg in [gray, cmyk] {
+            assert!(matches!(
+                codec::decode_jpeg(&jpeg, DISPLAY_EDGE, u64::MAX),
+                Ok(Decoded::Rgb(_))
+            ));
+        }
+    }
+
+    /// The decoder and encoder get the buffer as is, so its layout must be
+    /// TurboJPEG's, padding included.
+    #[test]
+    fn layout_matches_turbojpeg() {
+        let layouts = [
+            ((2, 2), turbojpeg::Subsamp::Sub2x2),
+            ((2, 1), turbojpeg::Subsamp::Sub2x1),
+            ((1, 2), turbojpeg::Subsamp::Sub1x2),
+            ((1, 1), turbojpeg::Subsamp::None),
+        ];
+        for ((across, down), subsamp) in layouts {
+            for width in 1..=9 {
+                for height in 1..=9 {
+                    let image = YccImage::new(width, height, Subsampling { across, down });
+                    let expected =
+                        turbojpeg::yuv_pixels_len(width as usize, 1, height as usize, subsamp);
+                    assert_eq!(
+                        Some(image.pixels.len()),
+                        expected.ok(),
+                        "{width}×{height} {subsamp:?}"
+                    );
+                }
+            }
+        }
+    }
+
+    /// The planar resize (vertical pass, then four rows at a time as one
+    /// four-channel image) must agree with resizing each plane on its own.
+    #[test]
+    fn plane_resize_matches_a_direct_resize() {
+        use fast_image_resize::images::{Image, ImageRef};
+        use fast_image_resize::{PixelType, ResizeAlg, ResizeOptions, Resizer};
+
+        let (width, height) = (203, 151);
+        let mut image = YccImage::new(width, height, Subsampling::YUV420);
+        let mut state = 0x2545_f491_u32;
+        for sample in &mut image.pixels {
+            state = state.wrapping_mul(1_103_515_245).wrapping_add(12_345);
+            *sample = (state >> 24) as u8;
+        }
+        let resized = image
+            .fit_within(101, DISPLAY_FILTER)
+            .expect("planes resize")
+            .expect("image is reduced");
+        assert_eq!((resized.width, resized.height), (101, 75));
+
+        let layouts = [
+            (image.luma_size(), (width, height), resized.luma_size()),
+            (image.chroma_size(), (102, 76), resized.chroma_size()),
+            (image.chroma_size(), (102, 76), resized.chroma_size()),
+        ];
+        let planes = image.planes().into_iter().zip(resized.planes());
+        for (index, ((src, ours), (stored, visible, out))) in planes.zip(layouts).enumerate() {
+            let src = ImageRef::new(stored.0, stored.1, src, PixelType::U8).expect("plane");
+            // Luma is compared over the visible part, chroma over the whole plane.
+            let (dst_w, dst_h) = if index == 0 { (101, 75) } else { out };
+            let mut direct = Image::new(dst_w, dst_h, PixelType::U8);
+            let extent = if index == 0 {
+                (f64::from(visible.0), f64::from(visible.1))
+            } else {
+                (f64::from(width) / 2.0, f64::from(height) / 2.0)
+            };
+            let options = ResizeOptions::new()
+                .resize_alg(ResizeAlg::Convolution(DISPLAY_FILTER))
+                .crop(0.0, 0.0, extent.0, extent.1);
+            Resizer::new()
+                .resize(&src, &mut direct, &options)
+                .expect("direct resize");
+            let ours: Vec<u8> = ours
+                .chunks_exact(out.0 as usize)
+                .take(dst_h as usize)
+                .flat_map(|row| &row[..dst_w as usize])
+                .copied()
+                .collect();
+            let worst = ours
+                .iter()
+                .zip(direct.buffer())
+                .map(|(a, b)| a.abs_diff(*b))
+                .max();
+            let mean = mean_abs_diff(&ours, direct.buffer());
+            assert!(
+                worst <= Some(3) && mean < 0.6,
+                "plane {index}: worst {worst:?}, mean {mean:.2}"
+            );
+        }
+    }
+
+    #[test]
+    fn luma_is_the_visible_plane() {
+        let mut image = YccImage::new(3, 2, Subsampling::YUV420);
+        let [y, _, _] = image.planes();
+        assert_eq!(y.len(), 4 * 2);
+        image.pixels[..8].copy_from_slice(&[1, 2, 3, 0, 4, 5, 6, 0]);
+        assert_eq!(&*image.luma(), &[1, 2, 3, 4, 5, 6]);
     }
 }
 

@@ -3,7 +3,8 @@
 //! Exactly one backend is compiled in: pure Rust by default, so a plain `cargo
 //! build` needs nothing beyond the toolchain, or libjpeg-turbo with the
 //! `turbojpeg` feature for deployments that want the extra speed. Both expose the
-//! same two functions, so everything else in the pipeline is shared.
+//! same two functions, so everything else in the pipeline is shared; libjpeg-turbo
+//! can also decode to and encode from YCbCr planes, which only its backend uses.
 
 #[cfg(not(feature = "turbojpeg"))]
 mod rust;
@@ -13,9 +14,19 @@ mod turbo;
 #[cfg(not(feature = "turbojpeg"))]
 pub(crate) use rust::{decode_jpeg, encode_jpeg};
 #[cfg(feature = "turbojpeg")]
-pub(crate) use turbo::{decode_jpeg, encode_jpeg};
+pub(crate) use turbo::{decode_jpeg, encode_jpeg, encode_ycc};
 
 use super::PhotoError;
+#[cfg(feature = "turbojpeg")]
+use super::planar::YccImage;
+use super::raster::RgbImage;
+
+/// A decoded JPEG in the layout the backend chose for it.
+pub(crate) enum Decoded {
+    Rgb(RgbImage),
+    #[cfg(feature = "turbojpeg")]
+    Ycc(YccImage),
+}
 
 fn damaged(error: impl std::fmt::Display) -> PhotoError {
     tracing::debug!(%error, "JPEG decode failed");

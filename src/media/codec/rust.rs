@@ -3,7 +3,7 @@
 use jpeg_decoder::{Decoder, PixelFormat};
 use jpeg_encoder::{ColorType, Encoder, SamplingFactor};
 
-use super::{damaged, encode_failed, lossless_unsupported};
+use super::{Decoded, damaged, encode_failed, lossless_unsupported};
 use crate::media::PhotoError;
 use crate::media::raster::RgbImage;
 
@@ -15,7 +15,7 @@ pub(crate) fn decode_jpeg(
     bytes: &[u8],
     min_long_edge: u32,
     max_pixels: u64,
-) -> Result<RgbImage, PhotoError> {
+) -> Result<Decoded, PhotoError> {
     let mut decoder = Decoder::new(bytes);
     // The caller has already checked the declared size; this cap stops the
     // decoder itself if the header walk and the decoder ever disagree.
@@ -33,7 +33,7 @@ pub(crate) fn decode_jpeg(
     if pixels.len() != width as usize * height as usize * format.pixel_bytes() {
         return Err(damaged("decoded buffer does not match the frame size"));
     }
-    Ok(match format {
+    Ok(Decoded::Rgb(match format {
         PixelFormat::RGB24 => RgbImage {
             width,
             height,
@@ -46,7 +46,7 @@ pub(crate) fn decode_jpeg(
         },
         PixelFormat::CMYK32 => RgbImage::from_cmyk(width, height, &pixels, false),
         PixelFormat::L16 => return Err(lossless_unsupported()),
-    })
+    }))
 }
 
 /// Baseline 4:2:0 with no metadata segments: jpeg-encoder writes only JFIF, and

@@ -1,10 +1,15 @@
 //! libjpeg-turbo backend (`turbojpeg` feature): SIMD decode with DCT scaling, and
-//! its encoder.
+//! its encoder. YCbCr photos, i.e. nearly all of them, stay in YCbCr planes from
+//! decode to encode (see `media::planar`); the rest are decoded to RGB.
 
-use turbojpeg::{Colorspace, Compressor, Decompressor, Image, PixelFormat, ScalingFactor, Subsamp};
+use turbojpeg::{
+    Colorspace, Compressor, DecompressHeader, Decompressor, Image, PixelFormat, ScalingFactor,
+    Subsamp, YuvImage, YuvPlanesImage,
+};
 
-use super::{damaged, encode_failed, lossless_unsupported};
+use super::{Decoded, damaged, encode_failed, lossless_unsupported};
 use crate::media::PhotoError;
+use crate::media::planar::{Subsampling, YccImage};
 use crate::media::raster::{self, RgbImage};
 
 /// Same scale choice as the pure-Rust backend (1, 1/2, 1/4, 1/8) so both produce
@@ -16,7 +21,7 @@ pub(crate) fn decode_jpeg(
     bytes: &[u8],
     min_long_edge: u32,
     _max_pixels: u64,
-) -> Result<RgbImage, PhotoError> {
+) -> Result<Decoded, PhotoError> {
     let mut decompressor = Decompressor::new().map_err(damaged)?;
     let header = decompressor.read_header(bytes).map_err(damaged)?;
     if header.is_lossless {
@@ -34,8 +39,87 @@ pub(crate) fn decode_jpeg(
     .unwrap_or(ScalingFactor::ONE);
     decompressor.set_scaling_factor(factor).map_err(damaged)?;
     let scaled = header.scaled(factor);
+    let width = u32::try_from(scaled.width).map_err(damaged)?;
+    let height = u32::try_from(scaled.height).map_err(damaged)?;
+    // A truncated file is reported by libjpeg as a warning, which TurboJPEG turns
+    // into an error in both calls below; that is what keeps half-grey images out.
+    match planar_subsampling(&header) {
+        Some(subsampling) => {
+            decode_planes(&mut decompressor, bytes, width, height, subsampling).map(Decoded::Ycc)
+        }
+        None => decode_rgb(&mut decompressor, bytes, &scaled).map(Decoded::Rgb),
+    }
+}
+
+/// The subsampling to decode to planes with, or `None` for JPEGs that go through
+/// RGB: CMYK, grayscale, RGB-coded and the rare 4:1:1 / 4:4:1 files.
+fn planar_subsampling(header: &DecompressHeader) -> Option<Subsampling> {
+    if header.colorspace != Colorspace::YCbCr {
+        return None;
+    }
+    let (across, down) = match header.subsamp {
+        Subsamp::Sub2x2 => (2, 2),
+        Subsamp::Sub2x1 => (2, 1),
+        Subsamp::Sub1x2 => (1, 2),
+        Subsamp::None => (1, 1),
+        _ => return None,
+    };
+    Some(Subsampling { across, down })
+}
+
+fn subsamp(subsampling: Subsampling) -> Result<Subsamp, PhotoError> {
+    match (subsampling.across, subsampling.down) {
+        (2, 2) => Ok(Subsamp::Sub2x2),
+        (2, 1) => Ok(Subsamp::Sub2x1),
+        (1, 2) => Ok(Subsamp::Sub1x2),
+        (1, 1) => Ok(Subsamp::None),
+        other => Err(encode_failed(format!(
+            "no TurboJPEG subsampling for {other:?}"
+        ))),
+    }
+}
+
+/// At 1/2 scale a 4:2:0 photo's chroma planes come out of the 4×4 scaled IDCT at
+/// a quarter of the luma size, where the RGB path would run a full 8×8 IDCT on
+/// them (to save upsampling) and then convert every pixel to RGB.
+fn decode_planes(
+    decompressor: &mut Decompressor,
+    bytes: &[u8],
+    width: u32,
+    height: u32,
+    subsampling: Subsampling,
+) -> Result<YccImage, PhotoError> {
+    let mut image = YccImage::new(width, height, subsampling);
+    let output = YuvImage {
+        pixels: image.pixels.as_mut_slice(),
+        width: width as usize,
+        align: 1,
+        height: height as usize,
+        subsamp: subsamp(subsampling)?,
+    };
+    // The crate asserts the buffer is big enough; check it here so a layout
+    // disagreement could only ever be an error, never a panic.
+    let needed = turbojpeg::yuv_pixels_len(output.width, 1, output.height, output.subsamp)
+        .map_err(damaged)?;
+    if needed != output.pixels.len() {
+        return Err(damaged(format!(
+            "planar layout is {} bytes, TurboJPEG expects {needed}",
+            output.pixels.len()
+        )));
+    }
+    decompressor
+        .decompress_to_yuv(bytes, output)
+        .map_err(damaged)?;
+    Ok(image)
+}
+
+fn decode_rgb(
+    decompressor: &mut Decompressor,
+    bytes: &[u8],
+    scaled: &DecompressHeader,
+) -> Result<RgbImage, PhotoError> {
     // libjpeg-turbo will not convert CMYK to RGB itself.
-    let cmyk = matches!(header.colorspace, Colorspace::CMYK | Colorspace::YCCK);
+    let cmyk = matches!(scaled.colorspace, Colorspace::CMYK | Colorspace::YCCK);
     let format = if cmyk {
         PixelFormat::CMYK
     } else {
@@ -50,8 +134,6 @@ pub(crate) fn decode_jpeg(
         height: scaled.height,
         format,
     };
-    // A truncated file is reported by libjpeg as a warning, which TurboJPEG turns
-    // into an error here; that is what keeps half-grey images out.
     decompressor.decompress(bytes, output).map_err(damaged)?;
     let width = u32::try_from(scaled.width).map_err(damaged)?;
     let height = u32::try_from(scaled.height).map_err(damaged)?;
@@ -68,13 +150,18 @@ pub(crate) fn decode_jpeg(
     })
 }
 
-/// Baseline 4:2:0; TurboJPEG writes only a JFIF header, and nothing from the
-/// source file is passed to it.
-pub(crate) fn encode_jpeg(image: &RgbImage, quality: u8) -> Result<Vec<u8>, PhotoError> {
+fn compressor(quality: u8) -> Result<Compressor, PhotoError> {
     let mut compressor = Compressor::new().map_err(encode_failed)?;
     compressor
         .set_quality(i32::from(quality))
         .map_err(encode_failed)?;
+    Ok(compressor)
+}
+
+/// Baseline 4:2:0; TurboJPEG writes only a JFIF header, and nothing from the
+/// source file is passed to it.
+pub(crate) fn encode_jpeg(image: &RgbImage, quality: u8) -> Result<Vec<u8>, PhotoError> {
+    let mut compressor = compressor(quality)?;
     compressor
         .set_subsamp(Subsamp::Sub2x2)
         .map_err(encode_failed)?;
@@ -86,6 +173,26 @@ pub(crate) fn encode_jpeg(image: &RgbImage, quality: u8) -> Result<Vec<u8>, Phot
             pitch: width * 3,
             height: image.height as usize,
             format: PixelFormat::RGB,
+        })
+        .map_err(encode_failed)
+}
+
+/// Straight from the planes, in their own subsampling (4:2:0 for every resized
+/// copy); as above, only a JFIF header is written.
+pub(crate) fn encode_ycc(image: &YccImage, quality: u8) -> Result<Vec<u8>, PhotoError> {
+    let [y_plane, u_plane, v_plane] = image.planes();
+    let (luma_stride, chroma_stride) = (image.luma_size().0, image.chroma_size().0);
+    compressor(quality)?
+        .compress_yuv_planes_to_vec(&YuvPlanesImage {
+            y_plane,
+            u_plane,
+            v_plane,
+            width: image.width as usize,
+            height: image.height as usize,
+            y_stride: luma_stride as usize,
+            u_stride: chroma_stride as usize,
+            v_stride: chroma_stride as usize,
+            subsamp: subsamp(image.subsampling)?,
         })
         .map_err(encode_failed)
 }
