@@ -240,15 +240,10 @@ macro_rules! impl_repository {
                 }
 
                 // Two events a case: `submitted` (public) and `routed` (staff only).
-                let sql = format!(
-                    "INSERT INTO case_events (id, case_id, kind, actor_id, actor_role, public, data, created_at) VALUES {}",
-                    value_rows(2 * records.len(), 8, 1, "")
-                );
-                let mut insert = sqlx::query::<$db>(AssertSqlSafe(sql));
-                let mut submitted = Vec::with_capacity(records.len());
+                let mut events: Vec<(String, NewEvent)> = Vec::with_capacity(2 * records.len());
                 for (&i, case) in accepted.iter().zip(&records) {
                     let report = &batch[i].report;
-                    let event = NewEvent {
+                    let submitted = NewEvent {
                         id: Uuid::now_v7(),
                         kind: "submitted".into(),
                         actor_id: Some(case.reporter_id),
@@ -261,29 +256,16 @@ macro_rules! impl_repository {
                         }),
                         at: case.created_at,
                     };
-                    insert = insert
-                        .bind(event.id.to_string())
-                        .bind(case.id.to_string())
-                        .bind("submitted")
-                        .bind(case.reporter_id.to_string())
-                        .bind(report.reporter_role.as_str())
-                        .bind(true)
-                        .bind(event.data.to_string())
-                        .bind(case.created_at)
-                        .bind(Uuid::now_v7().to_string())
-                        .bind(case.id.to_string())
-                        .bind("routed")
-                        .bind(Option::<String>::None)
-                        .bind("system")
-                        .bind(false)
-                        .bind(serde_json::to_string(&case.routing).unwrap_or_else(|_| "{}".into()))
-                        .bind(case.created_at);
-                    submitted.push((case.id.to_string(), event));
+                    let routing = serde_json::to_value(&case.routing).unwrap_or_else(|_| serde_json::json!({}));
+                    let routed = $crate::store::workflow::system_event("routed", routing, case.created_at);
+                    events.push((case.id.to_string(), submitted));
+                    events.push((case.id.to_string(), routed));
                 }
-                insert.execute(&mut *tx).await?;
+                let events: Vec<(&str, &NewEvent)> = events.iter().map(|(id, e)| (id.as_str(), e)).collect();
+                super::bulk::insert_events(&mut tx, &events).await?;
                 // New reports are public state changes too: the 12345 platform hears of them.
-                let outbox: Vec<(&str, &NewEvent)> = submitted.iter().map(|(id, e)| (id.as_str(), e)).collect();
-                super::bulk::insert_outbox(&mut tx, &outbox).await?;
+                let public: Vec<(&str, &NewEvent)> = events.into_iter().filter(|(_, e)| e.public).collect();
+                super::bulk::insert_outbox(&mut tx, &public).await?;
                 tx.commit().await?;
 
                 for (&i, case) in accepted.iter().zip(records) {
