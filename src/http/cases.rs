@@ -103,7 +103,7 @@ pub struct ActionResult {
         (status = 403, body = crate::error::Problem, description = "wrong_role, wrong_unit"),
         (status = 404, body = crate::error::Problem),
         (status = 409, body = crate::error::Problem, description = "stale_version, wrong_state, request_pending, no_pending_request"),
-        (status = 422, body = crate::error::Problem),
+        (status = 422, body = crate::error::Problem, description = "missing_reason, missing_after_photo, outside_window, extension_cap_reached, invalid_input, same_photo_as_before, photo_unavailable, unknown_unit, inactive_unit, unknown_case, deadline_unavailable"),
     )
 )]
 #[post("/api/v1/cases/{id}/actions")]
