@@ -26,6 +26,14 @@ pub(super) const USER_COLUMNS: &str =
 pub(super) const PHOTO_COLUMNS: &str = "id, owner_id, case_id, source_type, width, height, taken_at, gps_lat, gps_lon, \
      sha256, phash, byte_size, display_key, display_width, display_height, display_etag, \
      thumb_key, thumb_width, thumb_height, thumb_etag, created_at";
+/// The owner of a photo that is not attached to a case yet, NULL otherwise:
+/// `{UNATTACHED_OWNER} = $owner` is "still the owner's to attach". Written as one
+/// expression rather than `case_id IS NULL AND owner_id = …` because SQLite keeps
+/// no statistics: given nine or more ids, its planner takes `case_id IS NULL` for a
+/// selective lookup in the `photos_case` index and walks every unattached photo
+/// instead of looking the ids up (report intake's writer spent most of its time
+/// there). An expression leaves the primary key as the only way in.
+pub(super) const UNATTACHED_OWNER: &str = "CASE WHEN case_id IS NULL THEN owner_id END";
 pub(super) const CASE_COLUMNS: &str = "id, tracking_no, state, source, category_code, lat, lon, accuracy_m, address, \
      description, confidential, reporter_id, photo_distance_m, version, created_at, updated_at, \
      zone_path, rule_id, rule_version, lead_unit, co_units, deadline_profile, suggested_zone";
@@ -44,7 +52,7 @@ macro_rules! impl_repository {
 
         use $crate::domain::phone::Phone;
         use $crate::domain::role::Role;
-        use $crate::store::sql::{placeholders, value_rows, CASE_COLUMNS, PHOTO_COLUMNS, USER_COLUMNS};
+        use $crate::store::sql::{placeholders, value_rows, CASE_COLUMNS, PHOTO_COLUMNS, UNATTACHED_OWNER, USER_COLUMNS};
         use $crate::store::records::{CaseEventRow, CasePhotoRow, CaseRow, PhotoRow, RefreshRow, RuleRow, UnitRow, UserRow};
         use $crate::store::*;
         use $crate::store::batch::{BatchOutcome, PendingReport};
@@ -224,7 +232,7 @@ macro_rules! impl_repository {
                 }
                 let sql = format!(
                     "UPDATE photos SET case_id = CASE id{case_of} END, position = CASE id{position_of} END \
-                     WHERE case_id IS NULL AND owner_id = CASE id{owner_of} END AND id IN ({})",
+                     WHERE id IN ({}) AND {UNATTACHED_OWNER} = CASE id{owner_of} END",
                     ids.join(", ")
                 );
                 let mut attach = sqlx::query::<$db>(AssertSqlSafe(sql));
@@ -398,6 +406,33 @@ macro_rules! impl_repository {
                 Ok(())
             }
 
+            async fn count_otp_request(&self, client: &str, window_start: DateTime<Utc>) -> Result<i64, StoreError> {
+                Ok(sqlx::query_scalar(
+                    "INSERT INTO otp_client_windows (client, window_start, requests) VALUES ($1, $2, 1) \
+                     ON CONFLICT (client, window_start) DO UPDATE SET requests = otp_client_windows.requests + 1 \
+                     RETURNING requests",
+                )
+                .bind(client)
+                .bind(window_start)
+                .fetch_one(self.writer())
+                .await?)
+            }
+
+            async fn purge_sign_in_records(&self, now: DateTime<Utc>, windows_before: DateTime<Utc>)
+                -> Result<u64, StoreError> {
+                let mut tx = self.writer().begin().await?;
+                let mut purged = 0;
+                for (sql, cutoff) in [
+                    ("DELETE FROM otp_codes WHERE expires_at < $1", now),
+                    ("DELETE FROM refresh_tokens WHERE expires_at < $1", now),
+                    ("DELETE FROM otp_client_windows WHERE window_start < $1", windows_before),
+                ] {
+                    purged += sqlx::query(sql).bind(cutoff).execute(&mut *tx).await?.rows_affected();
+                }
+                tx.commit().await?;
+                Ok(purged)
+            }
+
             async fn insert_refresh_token(&self, token: &NewRefreshToken) -> Result<(), StoreError> {
                 sqlx::query(
                     "INSERT INTO refresh_tokens (token_hash, family_id, user_id, expires_at, revoked, created_at) \
@@ -520,7 +555,7 @@ macro_rules! impl_repository {
                     return Ok(Vec::new());
                 }
                 let sql = format!(
-                    "SELECT {PHOTO_COLUMNS} FROM photos WHERE owner_id = $1 AND case_id IS NULL AND id IN ({})",
+                    "SELECT {PHOTO_COLUMNS} FROM photos WHERE {UNATTACHED_OWNER} = $1 AND id IN ({})",
                     placeholders(2, ids.len())
                 );
                 let mut query = sqlx::query_as::<$db, PhotoRow>(AssertSqlSafe(sql)).bind(owner.to_string());
