@@ -5,6 +5,7 @@
 use std::fmt;
 use std::path::PathBuf;
 
+use ipnet::IpNet;
 use serde::Deserialize;
 
 use crate::domain::deadline::OfficeHours;
@@ -163,6 +164,10 @@ pub struct ServerSettings {
     pub workers: usize,
     /// Largest JSON body accepted, in bytes.
     pub json_limit: usize,
+    /// Reverse proxies and load balancers in front of the service (addresses or
+    /// networks). Only requests arriving from these may name their client in
+    /// `X-Forwarded-For`; per-client limits use that client instead of the proxy.
+    pub trusted_proxies: Vec<IpNet>,
 }
 
 impl Default for ServerSettings {
@@ -172,6 +177,7 @@ impl Default for ServerSettings {
             port: 8080,
             workers: 0,
             json_limit: 64 * 1024,
+            trusted_proxies: Vec::new(),
         }
     }
 }
@@ -393,6 +399,17 @@ pub enum ConfigError {
     Invalid(String),
 }
 
+/// `CIVICSNAP_*` variables; `__` separates levels (`CIVICSNAP_SERVER__PORT`) and
+/// list settings take commas (`CIVICSNAP_SERVER__TRUSTED_PROXIES=10.0.0.0/8,127.0.0.1/32`).
+fn environment() -> config::Environment {
+    config::Environment::with_prefix("CIVICSNAP")
+        .prefix_separator("_")
+        .separator("__")
+        .try_parsing(true)
+        .list_separator(",")
+        .with_list_parse_key("server.trusted_proxies")
+}
+
 impl Settings {
     /// Defaults, then the file (if present), then the environment.
     pub fn load() -> Result<Settings, ConfigError> {
@@ -404,12 +421,7 @@ impl Settings {
                     .format(config::FileFormat::Toml)
                     .required(explicit),
             )
-            .add_source(
-                config::Environment::with_prefix("CIVICSNAP")
-                    .prefix_separator("_")
-                    .separator("__")
-                    .try_parsing(true),
-            )
+            .add_source(environment())
             .build()?
             .try_deserialize()?;
         settings.validate()?;
@@ -504,6 +516,24 @@ mod tests {
         );
         assert_eq!(redact_url("postgres://app@db/x"), "postgres://app@db/x");
         assert_eq!(redact_url("sqlite://./data/c.db"), "sqlite://./data/c.db");
+    }
+
+    #[test]
+    fn trusted_proxies_come_from_a_comma_separated_variable() {
+        let variables = [(
+            "CIVICSNAP_SERVER__TRUSTED_PROXIES".to_owned(),
+            "10.0.0.0/8,127.0.0.1/32".to_owned(),
+        )];
+        let settings: Settings = config::Config::builder()
+            .add_source(environment().source(Some(variables.into_iter().collect())))
+            .build()
+            .and_then(config::Config::try_deserialize)
+            .expect("settings from the environment");
+        let expected: Vec<IpNet> = vec![
+            "10.0.0.0/8".parse().expect("network"),
+            "127.0.0.1/32".parse().expect("network"),
+        ];
+        assert_eq!(settings.server.trusted_proxies, expected);
     }
 
     #[test]

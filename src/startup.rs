@@ -106,7 +106,6 @@ fn build_state(
         jwt: JwtKeys::from_settings(&settings, &secret),
         otp: OtpCodes::new(secret.as_bytes()),
         sms,
-        otp_ip_limiter: AppState::otp_ip_quota(settings.auth.otp_per_ip_per_minute),
         photo_slots: Semaphore::new(slots),
         metrics: Arc::new(Metrics::new()),
         report_rules: ReportRules {
@@ -127,6 +126,8 @@ fn build_state(
 }
 
 const REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
+/// Expired codes and old request counts are small; hourly keeps the tables short.
+const SIGN_IN_PURGE_INTERVAL: Duration = Duration::from_secs(3600);
 
 /// Counts the request in the metrics and echoes the request id to the client.
 async fn observe(
@@ -221,6 +222,7 @@ impl Application {
             Duration::from_secs(settings.photos.cleanup_interval_secs.max(1)),
             Duration::from_secs(settings.photos.unattached_ttl_hours * 3600),
         );
+        jobs::sign_in_purge::spawn(repo.clone(), SIGN_IN_PURGE_INTERVAL);
         let listener = TcpListener::bind((settings.server.host.as_str(), settings.server.port))
             .with_context(|| {
                 format!("binding {}:{}", settings.server.host, settings.server.port)

@@ -1,11 +1,8 @@
 //! What every handler can reach, built once at start-up.
 
-use std::net::IpAddr;
-use std::num::NonZeroU32;
 use std::sync::Arc;
 
 use chrono::{DateTime, SubsecRound, Utc};
-use governor::{DefaultKeyedRateLimiter, Quota, RateLimiter};
 use tokio::sync::{Notify, Semaphore};
 
 use crate::auth::{JwtKeys, OtpCodes, SmsSender};
@@ -24,7 +21,6 @@ pub struct AppState {
     pub jwt: JwtKeys,
     pub otp: OtpCodes,
     pub sms: Arc<dyn SmsSender>,
-    pub otp_ip_limiter: DefaultKeyedRateLimiter<IpAddr>,
     /// Bounds concurrent photo decoding so uploads cannot starve other requests.
     pub photo_slots: Semaphore,
     pub metrics: Arc<Metrics>,
@@ -34,13 +30,6 @@ pub struct AppState {
     /// Wakes the auto-dispatch job when a report is stored on this instance.
     pub auto_dispatch: Arc<Notify>,
     pub tz: chrono_tz::Tz,
-}
-
-impl AppState {
-    pub fn otp_ip_quota(per_minute: u32) -> DefaultKeyedRateLimiter<IpAddr> {
-        let per_minute = NonZeroU32::new(per_minute).unwrap_or(NonZeroU32::MIN);
-        RateLimiter::keyed(Quota::per_minute(per_minute))
-    }
 }
 
 /// Current time at the precision both databases store (microseconds), so a value

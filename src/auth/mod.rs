@@ -2,7 +2,7 @@
 //! and the extractors handlers use to learn who is calling.
 
 mod extract;
-mod otp;
+pub mod otp;
 mod password;
 mod tokens;
 

@@ -3,6 +3,7 @@
 //! expire after minutes, and burn after a few wrong guesses.
 
 use async_trait::async_trait;
+use chrono::{DateTime, Utc};
 use hmac::{Hmac, Mac};
 use rand::Rng;
 use sha2::Sha256;
@@ -75,9 +76,64 @@ impl OtpCodes {
     }
 }
 
+/// The fixed one-minute window code requests per client are counted in. Fixed
+/// windows keep the shared count to one row per client and minute; a client may
+/// squeeze two allowances around a window's edge, which the per-phone resend
+/// interval bounds anyway.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct RequestWindow {
+    pub start: DateTime<Utc>,
+}
+
+impl RequestWindow {
+    pub const LENGTH_SECS: i64 = 60;
+
+    pub fn containing(now: DateTime<Utc>) -> RequestWindow {
+        let secs = now.timestamp().div_euclid(Self::LENGTH_SECS) * Self::LENGTH_SECS;
+        RequestWindow {
+            start: DateTime::from_timestamp(secs, 0).unwrap_or(now),
+        }
+    }
+
+    /// Whole seconds until the next window opens, at least 1: what `Retry-After` says.
+    pub fn seconds_left(&self, now: DateTime<Utc>) -> u64 {
+        let end = self.start + chrono::Duration::seconds(Self::LENGTH_SECS);
+        let left = (end - now).num_milliseconds();
+        u64::try_from((left + 999) / 1000).unwrap_or(0).max(1)
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn at(s: &str) -> DateTime<Utc> {
+        s.parse().expect("test time")
+    }
+
+    #[test]
+    fn a_window_starts_on_the_minute() {
+        let window = RequestWindow::containing(at("2026-11-28T12:34:56.789Z"));
+        assert_eq!(window.start, at("2026-11-28T12:34:00Z"));
+        assert_eq!(
+            RequestWindow::containing(at("2026-11-28T12:34:00Z")),
+            window
+        );
+        assert_ne!(
+            RequestWindow::containing(at("2026-11-28T12:35:00Z")),
+            window
+        );
+    }
+
+    #[test]
+    fn retry_after_counts_to_the_next_window_rounding_up() {
+        let window = RequestWindow::containing(at("2026-11-28T12:34:00Z"));
+        assert_eq!(window.seconds_left(at("2026-11-28T12:34:00Z")), 60);
+        assert_eq!(window.seconds_left(at("2026-11-28T12:34:56.200Z")), 4);
+        assert_eq!(window.seconds_left(at("2026-11-28T12:34:59.999Z")), 1);
+        // A clock step past the window never asks for less than a second.
+        assert_eq!(window.seconds_left(at("2026-11-28T12:36:00Z")), 1);
+    }
 
     #[test]
     fn codes_are_six_digits() {

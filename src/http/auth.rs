@@ -8,9 +8,10 @@ use utoipa::ToSchema;
 use utoipa_actix_web::service_config::ServiceConfig;
 use uuid::Uuid;
 
-use crate::auth::{OtpCodes, RefreshTokens, verify_password};
+use crate::auth::{OtpCodes, RefreshTokens, otp, verify_password};
 use crate::domain::phone::Phone;
 use crate::error::ApiError;
+use crate::http::client_ip;
 use crate::state::{AppState, now};
 use crate::store::{NewRefreshToken, Rotation, User};
 
@@ -50,22 +51,22 @@ async fn request_otp(
 ) -> Result<HttpResponse, ApiError> {
     let phone = Phone::parse(&body.phone)
         .map_err(|e| ApiError::invalid_field("phone", "invalid_phone", e.to_string()))?;
-    // The peer address: behind a reverse proxy this limits the proxy as a whole,
-    // which the per-phone limit (kept in the database) backs up.
-    if let Some(ip) = req.peer_addr().map(|a| a.ip())
-        && let Err(not_until) = state.otp_ip_limiter.check_key(&ip)
-    {
-        let wait = not_until.wait_time_from(governor::clock::Clock::now(
-            &governor::clock::DefaultClock::default(),
-        ));
-        return Err(ApiError::TooManyRequests {
-            detail: "too many code requests from this client; try again later".into(),
-            retry_after_secs: wait.as_secs().max(1),
-        });
-    }
     let auth = &state.settings.auth;
-    let code = OtpCodes::generate();
     let now = now();
+    if let Some(client) = client_ip::of_request(&req, &state.settings.server.trusted_proxies) {
+        let window = otp::RequestWindow::containing(now);
+        let requests = state
+            .repo
+            .count_otp_request(&client_ip::limit_key(client), window.start)
+            .await?;
+        if requests > i64::from(auth.otp_per_ip_per_minute) {
+            return Err(ApiError::TooManyRequests {
+                detail: "too many code requests from this client; try again later".into(),
+                retry_after_secs: window.seconds_left(now),
+            });
+        }
+    }
+    let code = OtpCodes::generate();
     let stored = state
         .repo
         .put_otp(

@@ -6,6 +6,7 @@ pub mod admin;
 pub mod auth;
 pub mod cases;
 pub mod categories;
+pub mod client_ip;
 pub mod deadlines;
 pub mod ops;
 pub mod photos;

@@ -7,7 +7,6 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
-use tracing::Instrument;
 
 use crate::objects::{ObjectKey, PhotoStore};
 use crate::store::{Repository, StoreError};
@@ -56,16 +55,10 @@ pub fn spawn(
     interval: Duration,
     max_age: Duration,
 ) {
-    tokio::spawn(async move {
-        let mut ticker = tokio::time::interval(interval);
-        ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-        loop {
-            ticker.tick().await;
-            let span = tracing::info_span!("job", name = "photo_cleanup");
-            match run_once(repo.as_ref(), photos.as_ref(), crate::state::now(), max_age)
-                .instrument(span)
-                .await
-            {
+    super::every("photo_cleanup", interval, move || {
+        let (repo, photos) = (repo.clone(), photos.clone());
+        async move {
+            match run_once(repo.as_ref(), photos.as_ref(), crate::state::now(), max_age).await {
                 Ok(0) => {}
                 Ok(n) => tracing::info!(removed = n, "removed unattached photos"),
                 Err(e) => tracing::error!(error = %e, "photo cleanup failed"),

@@ -130,6 +130,22 @@ pub trait Repository: Send + Sync + 'static {
     /// Counts one verification attempt and returns the code as it now stands.
     async fn count_otp_attempt(&self, phone: &Phone) -> Result<Option<OtpRecord>, StoreError>;
     async fn delete_otp(&self, phone: &Phone) -> Result<(), StoreError>;
+    /// Counts one code request from `client` in the window that started at
+    /// `window_start`; returns the window's count, this request included. Kept in
+    /// the database so that every instance counts against the same limit.
+    async fn count_otp_request(
+        &self,
+        client: &str,
+        window_start: DateTime<Utc>,
+    ) -> Result<i64, StoreError>;
+    /// Deletes what sign-in no longer needs: codes and refresh tokens expired
+    /// before `now`, request windows that started before `windows_before`.
+    /// Returns how many rows went.
+    async fn purge_sign_in_records(
+        &self,
+        now: DateTime<Utc>,
+        windows_before: DateTime<Utc>,
+    ) -> Result<u64, StoreError>;
 
     // --- refresh tokens -------------------------------------------------------
 

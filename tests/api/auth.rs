@@ -112,10 +112,64 @@ async fn otp_requests_per_client_are_capped() {
             202
         );
     }
+    // Without trusted proxies configured, a client cannot pose as another.
     let r = app
-        .post_json("/api/v1/auth/otp", None, &json!({"phone": "13900000109"}))
-        .await;
+        .client
+        .post(app.url("/api/v1/auth/otp"))
+        .header("x-forwarded-for", "198.51.100.77")
+        .json(&json!({"phone": "13900000109"}))
+        .send()
+        .await
+        .expect("request");
     assert_problem(r, 429, "rate_limited").await;
+}
+
+/// Behind a reverse proxy every request comes from the proxy; with the proxy
+/// listed as trusted, each citizen is counted by the address it forwards, and
+/// the count is shared by every instance.
+#[tokio::test]
+async fn otp_requests_behind_a_trusted_proxy_are_counted_per_client_across_instances() {
+    let app = spawn_app_with(|s| {
+        s.auth.otp_per_ip_per_minute = 2;
+        s.server.trusted_proxies = vec!["127.0.0.0/8".parse().expect("network")];
+    })
+    .await;
+    let other = app.second_instance().await;
+    let ask = |instance: &TestApp, client: &str, phone: &str| {
+        instance
+            .client
+            .post(instance.url("/api/v1/auth/otp"))
+            .header("x-forwarded-for", client)
+            .json(&json!({ "phone": phone }))
+            .send()
+    };
+    // The limit counts per minute: start well inside one.
+    let window = civicsnap::auth::otp::RequestWindow::containing(chrono::Utc::now());
+    let left = window.seconds_left(chrono::Utc::now());
+    if left < 10 {
+        tokio::time::sleep(std::time::Duration::from_secs(left)).await;
+    }
+
+    let first = "198.51.100.1";
+    assert_eq!(ask(&app, first, "13900000201").await.unwrap().status(), 202);
+    assert_eq!(
+        ask(&other, first, "13900000202").await.unwrap().status(),
+        202
+    );
+    let refused = ask(&app, first, "13900000203").await.unwrap();
+    assert!(refused.headers().contains_key("retry-after"));
+    assert_problem(refused, 429, "rate_limited").await;
+    let refused = ask(&other, first, "13900000203").await.unwrap();
+    assert_problem(refused, 429, "rate_limited").await;
+
+    // Another citizen behind the same proxy still gets a code.
+    assert_eq!(
+        ask(&other, "198.51.100.2", "13900000204")
+            .await
+            .unwrap()
+            .status(),
+        202
+    );
 }
 
 #[tokio::test]

@@ -54,7 +54,7 @@ pub struct TestApp {
     pub client: reqwest::Client,
     pub state: actix_web::web::Data<AppState>,
     pub sms: Arc<CapturedSms>,
-    data: tempfile::TempDir,
+    data: Arc<tempfile::TempDir>,
 }
 
 /// A fresh, empty PostgreSQL database on the server `TEST_POSTGRES_URL` names.
@@ -97,6 +97,11 @@ pub async fn spawn_app_with(adjust: impl FnOnce(&mut Settings)) -> TestApp {
             std::env::var("TEST_S3_SECRET_KEY").unwrap_or_else(|_| "test".into());
     }
     adjust(&mut settings);
+    start(settings, Arc::new(data_dir)).await
+}
+
+/// Builds and runs an instance on `settings`, its data kept in `data`.
+async fn start(settings: Settings, data: Arc<tempfile::TempDir>) -> TestApp {
     let sms = Arc::new(CapturedSms::default());
     let app = Application::build_with(
         settings,
@@ -117,7 +122,7 @@ pub async fn spawn_app_with(adjust: impl FnOnce(&mut Settings)) -> TestApp {
             .unwrap(),
         state,
         sms,
-        data: data_dir,
+        data,
     }
 }
 
@@ -127,6 +132,12 @@ pub struct Caller {
 }
 
 impl TestApp {
+    /// Another API instance on the same database and storage, as in a deployment
+    /// with several instances behind a load balancer.
+    pub async fn second_instance(&self) -> TestApp {
+        start(self.state.settings.clone(), self.data.clone()).await
+    }
+
     /// The instance's data folder (demo notes, dev secret, local photos).
     pub fn data_dir(&self) -> &std::path::Path {
         self.data.path()
