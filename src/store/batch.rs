@@ -7,8 +7,9 @@
 //!
 //! When something in a batch needs a per-item answer that set-based statements
 //! cannot give (a photo taken by a concurrent request, an idempotency key that
-//! raced, a reference that does not exist), the batch is rolled back and its items
-//! are retried one by one.
+//! raced, a reference that does not exist), or a statement of the batch fails, the
+//! batch is rolled back and its items are retried one by one, so one bad item
+//! never fails the others.
 
 use std::future::Future;
 use std::sync::Arc;
@@ -141,19 +142,12 @@ where
                 let _ = reply.send(result);
             }
         }
-        Ok(BatchOutcome::Split) => {
-            for (item, reply) in Arc::unwrap_or_clone(items).into_iter().zip(replies) {
-                let result = match write(Arc::new(vec![item])).await {
-                    Ok(BatchOutcome::Done(mut results)) => results.pop().unwrap_or_else(|| {
-                        Err(StoreError::Corrupt("empty batch result".into()).into())
-                    }),
-                    Ok(BatchOutcome::Split) => {
-                        Err(StoreError::Corrupt("a batch of one cannot split".into()).into())
-                    }
-                    Err(e) => Err(e.into()),
-                };
-                let _ = reply.send(result);
-            }
+        Ok(BatchOutcome::Split) => write_one_by_one(write, items, replies).await,
+        // One item the database refuses must not fail the rest: each item gets
+        // its own attempt (and its own error).
+        Err(e) if items.len() > 1 => {
+            tracing::warn!(error = %e, items = items.len(), "a batch failed; writing its items one by one");
+            write_one_by_one(write, items, replies).await;
         }
         Err(e) => {
             tracing::error!(error = %e, "writing a batch failed");
@@ -162,5 +156,55 @@ where
                 let _ = reply.send(Err(StoreError::Unavailable(message.clone()).into()));
             }
         }
+    }
+}
+
+async fn write_one_by_one<T, R, E, W, Fut>(
+    write: &W,
+    items: Arc<Vec<T>>,
+    replies: Vec<oneshot::Sender<Result<R, E>>>,
+) where
+    T: Clone,
+    E: From<StoreError>,
+    W: Fn(Arc<Vec<T>>) -> Fut,
+    Fut: Future<Output = Result<BatchOutcome<R, E>, StoreError>>,
+{
+    for (item, reply) in Arc::unwrap_or_clone(items).into_iter().zip(replies) {
+        let result = match write(Arc::new(vec![item])).await {
+            Ok(BatchOutcome::Done(mut results)) => results
+                .pop()
+                .unwrap_or_else(|| Err(StoreError::Corrupt("empty batch result".into()).into())),
+            Ok(BatchOutcome::Split) => {
+                Err(StoreError::Corrupt("a batch of one cannot split".into()).into())
+            }
+            Err(e) => Err(e.into()),
+        };
+        let _ = reply.send(result);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Stores numbers; refuses any batch that holds a zero, as a database refuses
+    /// a statement with one bad row.
+    async fn store(batch: Arc<Vec<u32>>) -> Result<BatchOutcome<u32, StoreError>, StoreError> {
+        if batch.contains(&0) {
+            return Err(StoreError::Unavailable("zero refused".into()));
+        }
+        Ok(BatchOutcome::Done(
+            batch.iter().map(|n| Ok(n * 10)).collect(),
+        ))
+    }
+
+    #[tokio::test(flavor = "current_thread")]
+    async fn a_failing_item_fails_alone() {
+        let batcher: Batcher<u32, u32, StoreError> = Batcher::start("test", 8, store, false);
+        // On one thread the writer runs only once all three are queued: one batch.
+        let (a, zero, b) = tokio::join!(batcher.submit(1), batcher.submit(0), batcher.submit(2));
+        assert_eq!(a.ok(), Some(10));
+        assert!(zero.is_err());
+        assert_eq!(b.ok(), Some(20));
     }
 }
