@@ -3,7 +3,7 @@
 use std::time::Duration;
 
 use sqlx::postgres::PgPoolOptions;
-use sqlx::{Pool, Postgres};
+use sqlx::{Executor, Pool, Postgres};
 
 use super::StoreError;
 use super::batch::{REPORT_BATCH, ReportIntake};
@@ -25,6 +25,20 @@ impl PostgresRepository {
             .max_connections(16)
             .min_connections(1)
             .acquire_timeout(Duration::from_secs(10))
+            .after_connect(|connection, _| {
+                Box::pin(async move {
+                    // Every statement here is prepared once per connection and run
+                    // many times with parameters whose values never change the best
+                    // plan (keys, bounds, arrays of rows). By default PostgreSQL
+                    // replans such statements on every run when it cannot cost the
+                    // generic plan (the action save's UNNEST arrays); planning the
+                    // CTE chain each time cost 15-20 % of action throughput.
+                    connection
+                        .execute("SET plan_cache_mode = force_generic_plan")
+                        .await?;
+                    Ok(())
+                })
+            })
             .connect(url)
             .await?;
         let report_writer = pool.clone();
