@@ -233,9 +233,13 @@ async fn create_unit(
     Ok(HttpResponse::Created().json(unit_view(unit)))
 }
 
-/// Changes a unit; `active: false` deactivates it.
+/// Changes a unit; `active: false` deactivates it. A unit that active rules still
+/// route to cannot be deactivated (409 `unit_in_use`): move those rules first, so
+/// that no report is routed to a unit nobody works for.
 #[utoipa::path(tag = "admin", request_body = UnitInput, params(("code" = String, Path)), security(("bearer" = [])),
-    responses((status = 200, body = UnitView), (status = 404, body = crate::error::Problem), (status = 422, body = crate::error::Problem)))]
+    responses((status = 200, body = UnitView), (status = 404, body = crate::error::Problem),
+        (status = 409, description = "Active rules still route to the unit (`unit_in_use`)", body = crate::error::Problem),
+        (status = 422, body = crate::error::Problem)))]
 #[put("/api/v1/admin/units/{code}")]
 async fn update_unit(
     user: AuthUser,
@@ -245,6 +249,27 @@ async fn update_unit(
 ) -> Result<web::Json<UnitView>, ApiError> {
     let actor = require_admin(&user)?;
     let unit = unit_record(code.into_inner(), body.into_inner())?;
+    if !unit.active {
+        let routing_rules: Vec<String> = state
+            .repo
+            .routing_data()
+            .await?
+            .rules
+            .iter()
+            .filter(|rule| rule.active && routes_to(rule, &unit.code))
+            .map(|rule| rule.id.to_string())
+            .collect();
+        if !routing_rules.is_empty() {
+            return Err(ApiError::Conflict {
+                code: "unit_in_use",
+                detail: format!(
+                    "active rules still route to unit {}: {}; give them another unit or deactivate them first",
+                    unit.code,
+                    routing_rules.join(", ")
+                ),
+            });
+        }
+    }
     if !state
         .repo
         .update_unit(&unit, &actor, now())
@@ -255,6 +280,11 @@ async fn update_unit(
     }
     refresh_reference_data(&state).await?;
     Ok(web::Json(unit_view(unit)))
+}
+
+/// Whether `rule` names `unit` as its lead or one of its co-units.
+fn routes_to(rule: &RuleRecord, unit: &str) -> bool {
+    rule.lead_unit == unit || rule.co_units.iter().any(|c| c == unit)
 }
 
 /// Removes a unit nothing refers to; one that cases, rules, staff or other units
@@ -629,13 +659,25 @@ async fn checked_rule(
         ));
     }
     let units = state.repo.units().await?;
-    for unit in std::iter::once(&input.lead_unit).chain(&input.co_units) {
-        if !units.iter().any(|u| &u.code == unit) {
-            return Err(ApiError::invalid_field(
-                "lead_unit",
-                "unknown_unit",
-                format!("there is no unit {unit}"),
-            ));
+    let named = std::iter::once(("lead_unit", &input.lead_unit))
+        .chain(input.co_units.iter().map(|unit| ("co_units", unit)));
+    for (field, code) in named {
+        match units.iter().find(|u| &u.code == code) {
+            None => {
+                return Err(ApiError::invalid_field(
+                    field,
+                    "unknown_unit",
+                    format!("there is no unit {code}"),
+                ));
+            }
+            Some(unit) if !unit.active && input.active => {
+                return Err(ApiError::invalid_field(
+                    field,
+                    "inactive_unit",
+                    format!("unit {code} is deactivated; an active rule cannot route to it"),
+                ));
+            }
+            Some(_) => {}
         }
     }
     let record = RuleRecord {

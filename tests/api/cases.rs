@@ -1033,15 +1033,44 @@ async fn a_deactivated_unit_is_not_given_cases() {
     let reporter = app.citizen().await;
     let operator = app.user(Role::Operator).await;
     let admin = app.user(Role::Admin).await;
-    let deactivated = app
-        .client
-        .put(app.url(&format!("/api/v1/admin/units/{CO}")))
-        .bearer_auth(&admin.token)
-        .json(&json!({"name": "供电公司", "kind": "enterprise", "active": false}))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(deactivated.status(), 200);
+    let deactivate = |code: &'static str, name: &'static str, kind: &'static str| {
+        app.client
+            .put(app.url(&format!("/api/v1/admin/units/{code}")))
+            .bearer_auth(&admin.token)
+            .json(&json!({"name": name, "kind": kind, "active": false}))
+            .send()
+    };
+    // Rules still route cable reports to the power company: it stays active.
+    let problem = assert_problem(
+        deactivate(CO, "供电公司", "enterprise").await.unwrap(),
+        409,
+        "unit_in_use",
+    )
+    .await;
+    assert!(
+        problem["detail"]
+            .as_str()
+            .unwrap()
+            .contains("57859971-5c0a-51b8-a95e-b68e55707575"),
+        "{problem}"
+    );
+    // A grid team no rule names can go.
+    let idle = "GT-320582005001";
+    assert_eq!(
+        deactivate(idle, "网格队", "grid_team")
+            .await
+            .unwrap()
+            .status(),
+        200
+    );
+    let rule =
+        json!({"category_prefix": "0301", "lead_unit": LEAD, "co_units": [idle], "priority": 7});
+    let refused = app
+        .post_json("/api/v1/admin/rules", Some(&admin.token), &rule)
+        .await;
+    let problem = assert_problem(refused, 422, "inactive_unit").await;
+    assert_eq!(problem["field"], "co_units");
+
     let case = case_id(&app.file_report(&reporter.token).await);
     ok(&app, &operator, case, json!({"action": "file"})).await;
     assert_problem(
@@ -1049,7 +1078,7 @@ async fn a_deactivated_unit_is_not_given_cases() {
             &app,
             &operator,
             case,
-            json!({"action": "dispatch", "lead_unit": LEAD, "co_units": [CO]}),
+            json!({"action": "dispatch", "lead_unit": LEAD, "co_units": [idle]}),
         )
         .await,
         422,
