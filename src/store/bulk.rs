@@ -1,9 +1,11 @@
 //! Many-row writes of timeline events, outbox rows and sweeper clock updates
 //! (and the names of the JSON functions one read uses), the one place where the two backends need different SQL to be fast:
 //! PostgreSQL takes whole arrays (`UNNEST`, `= ANY`) in one constant statement;
-//! SQLite takes short multi-row statements, because sqlx names every parameter
+//! SQLite takes the rows as one JSON array parameter expanded by `json_each`.
+//! Binding many parameters is no way out on SQLite: sqlx names every parameter
 //! it binds through `sqlite3_bind_parameter_name`, a linear scan, which makes
-//! binding quadratic in the parameter count of one statement.
+//! binding quadratic in the parameter count of one statement; `PARAMS` bounds
+//! the statements elsewhere that still bind row by row.
 
 use chrono::{DateTime, Utc};
 
@@ -12,7 +14,6 @@ use super::workflow::NewEvent;
 
 pub mod sqlite {
     use super::*;
-    use crate::store::sql::{placeholders, value_rows};
     use sqlx::{AssertSqlSafe, Sqlite, Transaction};
 
     /// Parameters per statement: past a few hundred the quadratic binding
@@ -23,29 +24,47 @@ pub mod sqlite {
     pub const JSON_AGG: &str = "json_group_array";
     pub const JSON_OBJECT: &str = "json_object";
 
+    /// Rows travel as one JSON array bound as a single parameter and expanded by
+    /// `json_each`, in array order: one statement and one bind however many rows,
+    /// where multi-row VALUES lists needed a statement (a round trip to the
+    /// connection thread) per few dozen rows. Times are written as sqlx writes
+    /// them, so they compare equal to times bound directly.
+    fn json_rows(rows: impl Iterator<Item = serde_json::Value>) -> String {
+        serde_json::Value::Array(rows.collect()).to_string()
+    }
+
+    fn time_text(at: DateTime<Utc>) -> String {
+        at.to_rfc3339_opts(chrono::SecondsFormat::AutoSi, false)
+    }
+
     pub async fn insert_events(
         tx: &mut Transaction<'static, Sqlite>,
         events: &[(&str, &NewEvent)],
     ) -> Result<(), StoreError> {
-        for chunk in events.chunks(PARAMS / 8) {
-            let sql = format!(
-                "INSERT INTO case_events (id, case_id, kind, actor_id, actor_role, public, data, created_at) VALUES {}",
-                value_rows(chunk.len(), 8, 1, "")
-            );
-            let mut query = sqlx::query(AssertSqlSafe(sql));
-            for (case_id, e) in chunk {
-                query = query
-                    .bind(e.id.to_string())
-                    .bind(*case_id)
-                    .bind(&e.kind)
-                    .bind(e.actor_id.map(|id| id.to_string()))
-                    .bind(&e.actor_role)
-                    .bind(e.public)
-                    .bind(e.data.to_string())
-                    .bind(e.at);
-            }
-            query.execute(&mut **tx).await?;
+        if events.is_empty() {
+            return Ok(());
         }
+        let rows = json_rows(events.iter().map(|(case_id, e)| {
+            serde_json::json!([
+                e.id.to_string(),
+                case_id,
+                e.kind,
+                e.actor_id.map(|id| id.to_string()),
+                e.actor_role,
+                i64::from(e.public),
+                e.data.to_string(),
+                time_text(e.at),
+            ])
+        }));
+        sqlx::query(
+            "INSERT INTO case_events (id, case_id, kind, actor_id, actor_role, public, data, created_at) \
+             SELECT value ->> 0, value ->> 1, value ->> 2, value ->> 3, value ->> 4, value ->> 5, \
+               value ->> 6, value ->> 7 \
+             FROM json_each($1) ORDER BY key",
+        )
+        .bind(rows)
+        .execute(&mut **tx)
+        .await?;
         Ok(())
     }
 
@@ -53,21 +72,20 @@ pub mod sqlite {
         tx: &mut Transaction<'static, Sqlite>,
         events: &[(&str, &NewEvent)],
     ) -> Result<(), StoreError> {
-        for chunk in events.chunks(PARAMS / 4) {
-            let sql = format!(
-                "INSERT INTO outbox (case_id, event_id, kind, created_at) VALUES {}",
-                value_rows(chunk.len(), 4, 1, "")
-            );
-            let mut query = sqlx::query(AssertSqlSafe(sql));
-            for (case_id, e) in chunk {
-                query = query
-                    .bind(*case_id)
-                    .bind(e.id.to_string())
-                    .bind(&e.kind)
-                    .bind(e.at);
-            }
-            query.execute(&mut **tx).await?;
+        if events.is_empty() {
+            return Ok(());
         }
+        let rows = json_rows(events.iter().map(|(case_id, e)| {
+            serde_json::json!([case_id, e.id.to_string(), e.kind, time_text(e.at)])
+        }));
+        // Outbox ids are assigned in row order, which is delivery order.
+        sqlx::query(
+            "INSERT INTO outbox (case_id, event_id, kind, created_at) \
+             SELECT value ->> 0, value ->> 1, value ->> 2, value ->> 3 FROM json_each($1) ORDER BY key",
+        )
+        .bind(rows)
+        .execute(&mut **tx)
+        .await?;
         Ok(())
     }
 
@@ -78,17 +96,16 @@ pub mod sqlite {
         ids: &[&str],
         now: DateTime<Utc>,
     ) -> Result<(), StoreError> {
-        for chunk in ids.chunks(PARAMS) {
-            let sql = format!(
-                "UPDATE case_clocks SET {set} WHERE id IN ({})",
-                placeholders(2, chunk.len())
-            );
-            let mut query = sqlx::query(AssertSqlSafe(sql)).bind(now);
-            for id in chunk {
-                query = query.bind(*id);
-            }
-            query.execute(&mut **tx).await?;
+        if ids.is_empty() {
+            return Ok(());
         }
+        let sql =
+            format!("UPDATE case_clocks SET {set} WHERE id IN (SELECT value FROM json_each($2))");
+        sqlx::query(AssertSqlSafe(sql))
+            .bind(now)
+            .bind(json_rows(ids.iter().map(|id| serde_json::json!(id))))
+            .execute(&mut **tx)
+            .await?;
         Ok(())
     }
 }
