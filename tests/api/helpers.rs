@@ -57,20 +57,69 @@ pub struct TestApp {
     data: Arc<tempfile::TempDir>,
 }
 
-/// A fresh, empty PostgreSQL database on the server `TEST_POSTGRES_URL` names.
+/// Test databases carry their creation time in their name, so that a later run
+/// can drop what earlier runs left behind: a test cannot drop its own database,
+/// as the application it started still holds connections when the test ends.
+const TEST_DATABASE_PREFIX: &str = "civicsnap_test_";
+/// Older than this, a test database belongs to no suite still running.
+const STALE_TEST_DATABASE_SECS: u64 = 2 * 3600;
+
+fn unix_secs() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs())
+}
+
+/// Drops test databases of earlier runs (older than a couple of hours, or named
+/// before names carried a time); once per test process. Failures only leave the
+/// clutter for the next run.
+async fn drop_stale_test_databases(admin: &mut sqlx::PgConnection) {
+    static DONE: tokio::sync::OnceCell<()> = tokio::sync::OnceCell::const_new();
+    DONE.get_or_init(|| async {
+        let names: Vec<String> =
+            sqlx::query_scalar("SELECT datname FROM pg_database WHERE starts_with(datname, $1)")
+                .bind(TEST_DATABASE_PREFIX)
+                .fetch_all(&mut *admin)
+                .await
+                .unwrap_or_default();
+        let now = unix_secs();
+        for name in names {
+            let created = name[TEST_DATABASE_PREFIX.len()..]
+                .split('_')
+                .next()
+                .and_then(|secs| secs.parse::<u64>().ok());
+            if created.is_none_or(|secs| now.saturating_sub(secs) > STALE_TEST_DATABASE_SECS) {
+                let drop = format!("DROP DATABASE IF EXISTS \"{name}\" WITH (FORCE)");
+                let _ = sqlx::query(sqlx::AssertSqlSafe(drop))
+                    .execute(&mut *admin)
+                    .await;
+            }
+        }
+    })
+    .await;
+}
+
+/// A fresh, empty PostgreSQL database on the server `TEST_POSTGRES_URL` names,
+/// reached with the same options (`?sslmode=…`).
 async fn fresh_postgres_database(base: &str) -> String {
-    let name = format!("civicsnap_test_{}", Uuid::new_v4().simple());
+    let name = format!(
+        "{TEST_DATABASE_PREFIX}{}_{}",
+        unix_secs(),
+        Uuid::new_v4().simple()
+    );
     let mut admin = sqlx::PgConnection::connect(base)
         .await
         .expect("connect to TEST_POSTGRES_URL");
+    drop_stale_test_databases(&mut admin).await;
     sqlx::query(sqlx::AssertSqlSafe(format!("CREATE DATABASE {name}")))
         .execute(&mut admin)
         .await
         .expect("create test database");
-    let (server, _) = base
+    let (server, rest) = base
         .rsplit_once('/')
         .expect("TEST_POSTGRES_URL ends with /database");
-    format!("{server}/{name}")
+    let options = rest.find('?').map_or("", |at| &rest[at..]);
+    format!("{server}/{name}{options}")
 }
 
 pub async fn spawn_app() -> TestApp {
