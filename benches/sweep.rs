@@ -169,8 +169,10 @@ async fn fixture(open: usize) -> Fixture {
                 .execute(&mut admin)
                 .await
                 .expect("create");
-            let (base, _) = server.rsplit_once('/').expect("URL ends with /database");
-            (format!("{base}/{name}"), Dialect::Postgres, None)
+            // Same server and options (sslmode…), another database.
+            let (base, rest) = server.rsplit_once('/').expect("URL ends with /database");
+            let options = rest.find('?').map_or("", |at| &rest[at..]);
+            (format!("{base}/{name}{options}"), Dialect::Postgres, None)
         }
         Err(_) => {
             let dir = tempfile::tempdir().expect("temp dir");
