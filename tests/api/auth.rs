@@ -326,3 +326,62 @@ async fn malformed_token_requests_are_problems() {
         .unwrap();
     assert_problem(r, 415, "unsupported_media_type").await;
 }
+
+/// What the sign_in_purge job removes: codes and refresh tokens past their
+/// expiry, request counts of past minutes; nothing still in use.
+#[tokio::test]
+async fn expired_sign_in_records_are_purged_and_live_ones_kept() {
+    let app = spawn_app().await;
+    let repo = &app.state.repo;
+    let now = now();
+    let earlier = now - chrono::Duration::minutes(10);
+    let expired = civicsnap::domain::phone::Phone::parse("13900000301").unwrap();
+    let live = civicsnap::domain::phone::Phone::parse("13900000302").unwrap();
+    let resend = chrono::Duration::seconds(60);
+    let ttl = chrono::Duration::minutes(5);
+    assert!(
+        repo.put_otp(&expired, "h1", earlier, earlier + ttl, earlier - resend)
+            .await
+            .unwrap()
+    );
+    assert!(
+        repo.put_otp(&live, "h2", now, now + ttl, now - resend)
+            .await
+            .unwrap()
+    );
+    let citizen = app.citizen().await;
+    for (hash, expires_at) in [("old", earlier), ("current", now + ttl)] {
+        repo.insert_refresh_token(&civicsnap::store::NewRefreshToken {
+            token_hash: hash.into(),
+            family_id: Uuid::now_v7(),
+            user_id: citizen.id,
+            expires_at,
+            created_at: earlier,
+        })
+        .await
+        .unwrap();
+    }
+    let client = "198.51.100.9";
+    assert_eq!(repo.count_otp_request(client, earlier).await.unwrap(), 1);
+    assert_eq!(repo.count_otp_request(client, now).await.unwrap(), 1);
+
+    // The job itself runs once at start-up and may overlap this test; what
+    // counts is what is left afterwards.
+    repo.purge_sign_in_records(now, now - chrono::Duration::minutes(5))
+        .await
+        .unwrap();
+    assert!(repo.count_otp_attempt(&expired).await.unwrap().is_none());
+    assert!(repo.count_otp_attempt(&live).await.unwrap().is_some());
+    assert_eq!(repo.count_otp_request(client, now).await.unwrap(), 2);
+    assert_eq!(repo.count_otp_request(client, earlier).await.unwrap(), 1);
+    // A token hash can be stored again only once the old row is gone.
+    let again = |hash: &'static str| civicsnap::store::NewRefreshToken {
+        token_hash: hash.into(),
+        family_id: Uuid::now_v7(),
+        user_id: citizen.id,
+        expires_at: now + ttl,
+        created_at: now,
+    };
+    assert!(repo.insert_refresh_token(&again("old")).await.is_ok());
+    assert!(repo.insert_refresh_token(&again("current")).await.is_err());
+}
