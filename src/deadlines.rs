@@ -8,6 +8,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicI64, Ordering};
 
 use arc_swap::ArcSwap;
+use chrono::NaiveDate;
 
 use crate::config::WorkflowSettings;
 use crate::domain::deadline::{
@@ -84,6 +85,36 @@ impl DeadlineBook {
         &self.profiles
     }
 
+    /// The last day the city's working calendar holds: no deadline may fall
+    /// after it, so the next year must be loaded before then.
+    pub fn calendar_ends(&self) -> Option<NaiveDate> {
+        self.calculator(None)
+            .map(|calculator| calculator.calendar().last_loaded())
+    }
+
+    /// Warns in the log when the city's calendar ends within
+    /// [`CALENDAR_WARNING_DAYS`] of `today` (or is missing): from then on new
+    /// deadlines start failing as they reach past its end.
+    fn warn_if_calendar_ends_soon(&self, today: NaiveDate) {
+        match self.calendar_ends() {
+            None => tracing::warn!(
+                jurisdiction = %self.default_jurisdiction,
+                "no working calendar is loaded for the city: no deadline can be computed"
+            ),
+            Some(last) => {
+                if let Some(days) = days_until_calendar_ends(last, today) {
+                    tracing::warn!(
+                        jurisdiction = %self.default_jurisdiction,
+                        last_day = %last,
+                        days_left = days,
+                        "the working calendar ends soon: load next year's (PUT /api/v1/admin/calendars \
+                         or `civicsnap calendar import`) before deadlines reach past it"
+                    );
+                }
+            }
+        }
+    }
+
     pub fn profile_for(
         &self,
         named: Option<&str>,
@@ -92,6 +123,17 @@ impl DeadlineBook {
     ) -> Option<&DeadlineProfile> {
         DeadlineProfile::best_match(&self.profiles, named, category, urgency)
     }
+}
+
+/// How long before the city's calendar runs out the log starts warning: the
+/// State Council publishes the next year's holidays in November or December.
+pub const CALENDAR_WARNING_DAYS: i64 = 45;
+
+/// Days from `today` to the calendar's `last` day, when that is
+/// [`CALENDAR_WARNING_DAYS`] or fewer (negative once it has passed).
+pub fn days_until_calendar_ends(last: NaiveDate, today: NaiveDate) -> Option<i64> {
+    let days = (last - today).num_days();
+    (days <= CALENDAR_WARNING_DAYS).then_some(days)
 }
 
 /// Calendar years from an uploaded file: CSV (see [`CalendarYear::from_csv`]) or
@@ -216,6 +258,7 @@ impl LiveDeadlines {
         let version = repo.routing_version().await?;
         let profiles = repo.deadline_profiles().await?;
         let book = DeadlineBook::build(years, profiles, settings, tz)?;
+        book.warn_if_calendar_ends_soon(crate::state::now().with_timezone(&tz).date_naive());
         Ok(LiveDeadlines {
             book: ArcSwap::from_pointee(book),
             version: AtomicI64::new(version),
@@ -255,6 +298,7 @@ impl LiveDeadlines {
             return Ok(false);
         }
         let book = Self::read(repo, &self.settings, self.tz).await?;
+        book.warn_if_calendar_ends_soon(crate::state::now().with_timezone(&self.tz).date_naive());
         self.book.store(Arc::new(book));
         self.version.store(version, Ordering::Release);
         Ok(true)
@@ -271,6 +315,27 @@ mod tests {
             .iter()
             .map(|t| serde_json::from_str(t).expect("shipped calendar parses"))
             .collect()
+    }
+
+    #[test]
+    fn the_calendar_warning_starts_45_days_before_its_last_day() {
+        let last = NaiveDate::from_ymd_opt(2026, 12, 31).expect("date");
+        let day = |m, d| NaiveDate::from_ymd_opt(2026, m, d).expect("date");
+        assert_eq!(days_until_calendar_ends(last, day(11, 15)), None);
+        assert_eq!(days_until_calendar_ends(last, day(11, 16)), Some(45));
+        assert_eq!(days_until_calendar_ends(last, day(12, 31)), Some(0));
+        assert_eq!(
+            days_until_calendar_ends(last, NaiveDate::from_ymd_opt(2027, 1, 2).expect("date")),
+            Some(-2)
+        );
+        let book = DeadlineBook::build(
+            shipped(),
+            Vec::new(),
+            &WorkflowSettings::default(),
+            chrono_tz::Asia::Shanghai,
+        )
+        .expect("book");
+        assert_eq!(book.calendar_ends(), Some(last));
     }
 
     #[test]

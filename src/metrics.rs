@@ -39,6 +39,8 @@ pub struct Metrics {
     pub photo_queue: Gauge<i64, AtomicI64>,
     /// Uploads being decoded right now.
     pub photos_in_progress: Gauge<i64, AtomicI64>,
+    /// End of the city's working calendar (Unix time), set when scraped.
+    pub calendar_end: Gauge<i64, AtomicI64>,
 }
 
 impl Default for Metrics {
@@ -57,6 +59,7 @@ impl Metrics {
         let photo_seconds = Histogram::new(exponential_buckets(0.005, 2.0, 12));
         let photo_queue = Gauge::<i64, AtomicI64>::default();
         let photos_in_progress = Gauge::<i64, AtomicI64>::default();
+        let calendar_end = Gauge::<i64, AtomicI64>::default();
         registry.register(
             "http_requests",
             "HTTP requests by route and status",
@@ -82,6 +85,12 @@ impl Metrics {
             "Uploads being processed",
             photos_in_progress.clone(),
         );
+        registry.register(
+            "working_calendar_end_seconds",
+            "End of the last day the city's working calendar holds (Unix time); deadlines past it \
+             are refused, so alert well before it (0: no calendar loaded)",
+            calendar_end.clone(),
+        );
         Metrics {
             registry,
             requests,
@@ -89,6 +98,7 @@ impl Metrics {
             photo_seconds,
             photo_queue,
             photos_in_progress,
+            calendar_end,
         }
     }
 

@@ -26,6 +26,11 @@ async fn metrics_count_requests_by_route() {
     );
     assert!(text.contains("civicsnap_photo_queue_depth"));
     assert!(text.contains("civicsnap_http_request_duration_seconds_bucket"));
+    // The shipped calendar runs to 2026-12-31: it ends at midnight in Shanghai.
+    assert!(
+        text.contains("civicsnap_working_calendar_end_seconds 1798732800"),
+        "{text}"
+    );
 }
 
 #[tokio::test]
