@@ -68,7 +68,7 @@ macro_rules! impl_deadline_data {
                 pub(super) async fn dl_save_profile(&self, p: &DeadlineProfile, actor: &Actor, now: DateTime<Utc>)
                     -> Result<(), StoreError> {
                     let phases = serde_json::to_string(&p.phases).map_err(|e| corrupt("profile phases", e))?;
-                    let mut tx = self.writer().begin().await?;
+                    let mut tx = self.writer().begin_with(BEGIN_WRITE).await?;
                     sqlx::query(
                         "INSERT INTO deadline_profiles (id, category_prefix, urgency, phases, warning_fraction, updated_at) \
                          VALUES ($1, $2, $3, $4, $5, $6) \
@@ -92,7 +92,7 @@ macro_rules! impl_deadline_data {
 
                 pub(super) async fn dl_delete_profile(&self, id: &str, actor: &Actor, now: DateTime<Utc>)
                     -> Result<Deletion, StoreError> {
-                    let mut tx = self.writer().begin().await?;
+                    let mut tx = self.writer().begin_with(BEGIN_WRITE).await?;
                     let found: Option<(Option<String>, String)> = sqlx::query_as(
                         "SELECT category_prefix, urgency FROM deadline_profiles WHERE id = $1",
                     )
@@ -130,7 +130,7 @@ macro_rules! impl_deadline_data {
 
                 pub(super) async fn dl_save_calendar_years(&self, years: &[CalendarYear], actor: &Actor, now: DateTime<Utc>)
                     -> Result<(), StoreError> {
-                    let mut tx = self.writer().begin().await?;
+                    let mut tx = self.writer().begin_with(BEGIN_WRITE).await?;
                     for y in years {
                         let document = serde_json::to_string(y).map_err(|e| corrupt("calendar year", e))?;
                         let version = y.version.clone().unwrap_or_else(|| format!("{}-{}", y.jurisdiction, y.year));

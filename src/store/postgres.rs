@@ -17,6 +17,9 @@ pub struct PostgresRepository {
     intake: ReportIntake,
 }
 
+/// How write transactions begin (SQLite needs `BEGIN IMMEDIATE`; see there).
+const BEGIN_WRITE: &str = "BEGIN";
+
 impl PostgresRepository {
     const MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations/postgres");
 

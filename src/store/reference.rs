@@ -138,7 +138,7 @@ macro_rules! impl_reference_data {
             impl $repo {
                 pub(super) async fn ref_seed(&self, data: &ReferenceData, actor: &Actor, now: DateTime<Utc>)
                     -> Result<bool, StoreError> {
-                    let mut tx = self.writer().begin().await?;
+                    let mut tx = self.writer().begin_with(BEGIN_WRITE).await?;
                     let units: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM units").fetch_one(&mut *tx).await?;
                     if units > 0 {
                         return Ok(false);
@@ -187,7 +187,7 @@ macro_rules! impl_reference_data {
 
                 pub(super) async fn ref_create_unit(&self, unit: &UnitRecord, actor: &Actor, now: DateTime<Utc>)
                     -> Result<(), StoreError> {
-                    let mut tx = self.writer().begin().await?;
+                    let mut tx = self.writer().begin_with(BEGIN_WRITE).await?;
                     sqlx::query(
                         "INSERT INTO units (code, name, kind, parent_code, contacts, active, created_at, updated_at) \
                          VALUES ($1, $2, $3, $4, $5, $6, $7, $7)",
@@ -208,7 +208,7 @@ macro_rules! impl_reference_data {
 
                 pub(super) async fn ref_update_unit(&self, unit: &UnitRecord, actor: &Actor, now: DateTime<Utc>)
                     -> Result<bool, StoreError> {
-                    let mut tx = self.writer().begin().await?;
+                    let mut tx = self.writer().begin_with(BEGIN_WRITE).await?;
                     let updated = sqlx::query(
                         "UPDATE units SET name = $2, kind = $3, parent_code = $4, contacts = $5, active = $6, \
                          updated_at = $7 WHERE code = $1",
@@ -233,7 +233,7 @@ macro_rules! impl_reference_data {
 
                 pub(super) async fn ref_delete_unit(&self, code: &str, actor: &Actor, now: DateTime<Utc>)
                     -> Result<Deletion, StoreError> {
-                    let mut tx = self.writer().begin().await?;
+                    let mut tx = self.writer().begin_with(BEGIN_WRITE).await?;
                     let exists: Option<String> = sqlx::query_scalar("SELECT code FROM units WHERE code = $1")
                         .bind(code)
                         .fetch_optional(&mut *tx)
@@ -261,7 +261,7 @@ macro_rules! impl_reference_data {
 
                 pub(super) async fn ref_save_category(&self, c: &CategorySeed, actor: &Actor, now: DateTime<Utc>)
                     -> Result<(), StoreError> {
-                    let mut tx = self.writer().begin().await?;
+                    let mut tx = self.writer().begin_with(BEGIN_WRITE).await?;
                     upsert_category(&mut tx, c).await?;
                     let data = serde_json::json!({"name_zh": c.name_zh, "name_en": c.name_en, "active": c.active});
                     audit(&mut tx, actor, "save", "category", &c.code, data, now).await?;
@@ -271,7 +271,7 @@ macro_rules! impl_reference_data {
 
                 pub(super) async fn ref_import_zones(&self, zones: &[ZoneRecord], actor: &Actor, now: DateTime<Utc>)
                     -> Result<ImportCounts, StoreError> {
-                    let mut tx = self.writer().begin().await?;
+                    let mut tx = self.writer().begin_with(BEGIN_WRITE).await?;
                     let mut counts = ImportCounts::default();
                     for z in zones {
                         if upsert_zone(&mut tx, z, now).await? { counts.updated += 1 } else { counts.created += 1 }
@@ -304,7 +304,7 @@ macro_rules! impl_reference_data {
 
                 pub(super) async fn ref_save_rule(&self, rule: &RuleRecord, actor: &Actor, now: DateTime<Utc>)
                     -> Result<RuleRecord, StoreError> {
-                    let mut tx = self.writer().begin().await?;
+                    let mut tx = self.writer().begin_with(BEGIN_WRITE).await?;
                     let last: Option<i64> = sqlx::query_scalar("SELECT MAX(version) FROM rules WHERE id = $1")
                         .bind(rule.id.to_string())
                         .fetch_one(&mut *tx)
@@ -328,7 +328,7 @@ macro_rules! impl_reference_data {
 
                 pub(super) async fn ref_delete_rule(&self, id: Uuid, actor: &Actor, now: DateTime<Utc>)
                     -> Result<Deletion, StoreError> {
-                    let mut tx = self.writer().begin().await?;
+                    let mut tx = self.writer().begin_with(BEGIN_WRITE).await?;
                     let versions: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM rules WHERE id = $1")
                         .bind(id.to_string())
                         .fetch_one(&mut *tx)

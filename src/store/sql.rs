@@ -96,7 +96,7 @@ macro_rules! impl_repository {
                 -> Result<BatchOutcome<CaseRecord, CreateReportError>, StoreError> {
                 let single = batch.len() == 1;
                 let mut results: Vec<Option<Result<CaseRecord, CreateReportError>>> = batch.iter().map(|_| None).collect();
-                let mut tx = writer.begin().await?;
+                let mut tx = writer.begin_with(BEGIN_WRITE).await?;
 
                 let mut categories: Vec<&str> = batch.iter().map(|p| p.report.category.as_str()).collect();
                 categories.sort_unstable();
@@ -420,7 +420,7 @@ macro_rules! impl_repository {
 
             async fn purge_sign_in_records(&self, now: DateTime<Utc>, windows_before: DateTime<Utc>)
                 -> Result<u64, StoreError> {
-                let mut tx = self.writer().begin().await?;
+                let mut tx = self.writer().begin_with(BEGIN_WRITE).await?;
                 let mut purged = 0;
                 for (sql, cutoff) in [
                     ("DELETE FROM otp_codes WHERE expires_at < $1", now),
@@ -451,7 +451,7 @@ macro_rules! impl_repository {
 
             async fn rotate_refresh_token(&self, presented_hash: &str, next_hash: &str,
                 next_expires_at: DateTime<Utc>, now: DateTime<Utc>) -> Result<Rotation, StoreError> {
-                let mut tx = self.writer().begin().await?;
+                let mut tx = self.writer().begin_with(BEGIN_WRITE).await?;
                 let Some(row) = sqlx::query_as::<$db, RefreshRow>(
                     "SELECT family_id, user_id, expires_at, used_at, revoked FROM refresh_tokens WHERE token_hash = $1",
                 )

@@ -31,6 +31,13 @@ pub struct SqliteRepository {
 /// instead, without blocking the writer or the readers.
 const CHECKPOINT_INTERVAL: Duration = Duration::from_secs(1);
 
+/// How write transactions begin. A deferred `BEGIN` takes its snapshot at the
+/// first read and must upgrade to a write lock later; when another process wrote
+/// in between (several instances on one database file), SQLite refuses that
+/// upgrade at once with "database is locked", without waiting out the busy
+/// timeout. `IMMEDIATE` takes the write lock up front, waiting its turn.
+const BEGIN_WRITE: &str = "BEGIN IMMEDIATE";
+
 impl SqliteRepository {
     const MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations/sqlite");
 
@@ -144,7 +151,7 @@ impl SqliteRepository {
         batch: std::sync::Arc<Vec<CaseChange>>,
     ) -> Result<BatchOutcome<SaveOutcome, StoreError>, StoreError> {
         let attempt = async {
-            let mut tx = writer.begin().await?;
+            let mut tx = writer.begin_with(BEGIN_WRITE).await?;
             let mut outcomes = vec![SaveOutcome::Stale; batch.len()];
             let mut pending: Vec<usize> = (0..batch.len()).collect();
             while !pending.is_empty() {

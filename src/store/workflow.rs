@@ -856,7 +856,7 @@ macro_rules! impl_workflow {
                     if change.after_photos.is_empty() {
                         return self.save_without_photos(change).await;
                     }
-                    let mut tx = self.writer().begin().await?;
+                    let mut tx = self.writer().begin_with(BEGIN_WRITE).await?;
                     if save_round(&mut tx, &[change]).await? != [true] {
                         return Ok(SaveOutcome::Stale);
                     }
@@ -915,7 +915,7 @@ macro_rules! impl_workflow {
                 /// events they owe and moves each clock's next check, all in one
                 /// transaction: a crash before commit leaves every clock due.
                 pub(super) async fn wf_sweep(&self, now: DateTime<Utc>, limit: i64) -> Result<SweepReport, StoreError> {
-                    let mut tx = self.writer().begin().await?;
+                    let mut tx = self.writer().begin_with(BEGIN_WRITE).await?;
                     // The responsible unit: the clock's co-unit, else the case's lead.
                     let sql = format!(
                         "SELECT k.id, k.case_id, k.phase, k.due_at, k.warning_at, k.warned_at, k.overdue_at, \

@@ -146,7 +146,7 @@ async fn another_instance_notices_reference_data_changes() {
         std::path::Path::new("/nonexistent-demo-notes"),
     )
     .await
-    .ok();
+    .expect("the demo city seeds");
     let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
     loop {
         let zones = second
