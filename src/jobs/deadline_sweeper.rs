@@ -11,7 +11,6 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
-use tracing::Instrument;
 
 use crate::store::{Repository, StoreError, SweepReport};
 
@@ -47,22 +46,18 @@ pub fn spawn(repo: Arc<dyn Repository>, holder: String, interval: Duration, batc
     let lease_ttl = chrono::Duration::from_std(interval * 4)
         .unwrap_or(chrono::Duration::minutes(2))
         .max(chrono::Duration::seconds(10));
-    tokio::spawn(async move {
-        let mut ticker = tokio::time::interval(interval);
-        ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-        loop {
-            ticker.tick().await;
-            let span = tracing::info_span!("job", name = "deadline_sweeper");
-            let result = sweep_once(
+    super::every("deadline_sweeper", interval, move || {
+        let (repo, holder) = (repo.clone(), holder.clone());
+        async move {
+            match sweep_once(
                 repo.as_ref(),
                 &holder,
                 crate::state::now(),
                 batch,
                 lease_ttl,
             )
-            .instrument(span)
-            .await;
-            match result {
+            .await
+            {
                 Ok(report) if !report.is_empty() => tracing::info!(
                     clocks = report.clocks,
                     warnings = report.warnings,

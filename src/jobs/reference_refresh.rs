@@ -5,8 +5,6 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use tracing::Instrument;
-
 use crate::deadlines::LiveDeadlines;
 use crate::routing::LiveRouting;
 use crate::store::Repository;
@@ -17,26 +15,23 @@ pub fn spawn(
     deadlines: Arc<LiveDeadlines>,
     interval: Duration,
 ) {
-    tokio::spawn(async move {
-        let mut ticker = tokio::time::interval(interval);
-        ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-        loop {
-            ticker.tick().await;
-            let span = tracing::debug_span!("job", name = "reference_refresh");
-            async {
-                match routing.refresh(repo.as_ref()).await {
-                    Ok(true) => tracing::info!(version = routing.version(), "routing table rebuilt"),
-                    Ok(false) => {}
-                    Err(e) => tracing::error!(error = %e, "routing table refresh failed; keeping the previous table"),
-                }
-                match deadlines.refresh(repo.as_ref()).await {
-                    Ok(true) => tracing::info!(version = deadlines.version(), "deadline book rebuilt"),
-                    Ok(false) => {}
-                    Err(e) => tracing::error!(error = %e, "deadline book refresh failed; keeping the previous book"),
+    super::every("reference_refresh", interval, move || {
+        let (repo, routing, deadlines) = (repo.clone(), routing.clone(), deadlines.clone());
+        async move {
+            match routing.refresh(repo.as_ref()).await {
+                Ok(true) => tracing::info!(version = routing.version(), "routing table rebuilt"),
+                Ok(false) => {}
+                Err(e) => {
+                    tracing::error!(error = %e, "routing table refresh failed; keeping the previous table")
                 }
             }
-            .instrument(span)
-            .await;
+            match deadlines.refresh(repo.as_ref()).await {
+                Ok(true) => tracing::info!(version = deadlines.version(), "deadline book rebuilt"),
+                Ok(false) => {}
+                Err(e) => {
+                    tracing::error!(error = %e, "deadline book refresh failed; keeping the previous book")
+                }
+            }
         }
     });
 }
