@@ -250,13 +250,13 @@ async fn update_unit(
     let actor = require_admin(&user)?;
     let unit = unit_record(code.into_inner(), body.into_inner())?;
     if !unit.active {
+        // This instance's table: rebuilt after every change made here, and
+        // within `routing.refresh_secs` of one made elsewhere.
         let routing_rules: Vec<String> = state
-            .repo
-            .routing_data()
-            .await?
-            .rules
-            .iter()
-            .filter(|rule| rule.active && routes_to(rule, &unit.code))
+            .routing
+            .table()
+            .rules()
+            .filter(|rule| rule.active && rule.routes_to(&unit.code))
             .map(|rule| rule.id.to_string())
             .collect();
         if !routing_rules.is_empty() {
@@ -280,11 +280,6 @@ async fn update_unit(
     }
     refresh_reference_data(&state).await?;
     Ok(web::Json(unit_view(unit)))
-}
-
-/// Whether `rule` names `unit` as its lead or one of its co-units.
-fn routes_to(rule: &RuleRecord, unit: &str) -> bool {
-    rule.lead_unit == unit || rule.co_units.iter().any(|c| c == unit)
 }
 
 /// Removes a unit nothing refers to; one that cases, rules, staff or other units

@@ -75,6 +75,11 @@ impl Rule {
             && other_starts_before_self_ends
     }
 
+    /// Whether the rule sends cases to `unit`, as lead or co-unit.
+    pub fn routes_to(&self, unit: &str) -> bool {
+        self.lead_unit == unit || self.co_units.iter().any(|c| c == unit)
+    }
+
     pub fn summary(&self) -> RuleSummary {
         RuleSummary {
             id: self.id,
@@ -125,6 +130,17 @@ mod tests {
         Utc.with_ymd_and_hms(2025, 3, day, 0, 0, 0)
             .single()
             .expect("valid test date")
+    }
+
+    #[test]
+    fn a_rule_routes_to_its_lead_and_co_units_only() {
+        let mut r = rule(None, None, true);
+        r.lead_unit = "LEAD".into();
+        r.co_units = vec!["CO-1".into(), "CO-2".into()];
+        assert!(r.routes_to("LEAD"));
+        assert!(r.routes_to("CO-2"));
+        assert!(!r.routes_to("CO"));
+        assert!(!r.routes_to("OTHER"));
     }
 
     fn rule(from: Option<u32>, to: Option<u32>, active: bool) -> Rule {

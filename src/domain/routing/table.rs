@@ -239,6 +239,11 @@ impl RoutingTable {
         find_zone(&self.zones, code).map(|i| &self.zones[i as usize])
     }
 
+    /// Every rule of the table (current versions, active or not), by id.
+    pub fn rules(&self) -> impl Iterator<Item = &Rule> {
+        self.rules.iter().map(|indexed| &indexed.rule)
+    }
+
     /// The rule with this id.
     pub fn rule(&self, id: Uuid) -> Option<&Rule> {
         self.find_rule(id).map(|i| &self.rules[i].rule)
