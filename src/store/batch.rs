@@ -149,11 +149,11 @@ where
             tracing::warn!(error = %e, items = items.len(), "a batch failed; writing its items one by one");
             write_one_by_one(write, items, replies).await;
         }
+        // A batch of one: its error is the item's answer, as it is for an item
+        // written on its own after a split.
         Err(e) => {
-            tracing::error!(error = %e, "writing a batch failed");
-            let message = e.to_string();
-            for reply in replies {
-                let _ = reply.send(Err(StoreError::Unavailable(message.clone()).into()));
+            if let Some(reply) = replies.into_iter().next() {
+                let _ = reply.send(Err(e.into()));
             }
         }
     }

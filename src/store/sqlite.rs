@@ -144,43 +144,33 @@ impl SqliteRepository {
     /// Stores a batch of changes in one transaction. Two changes to one
     /// case go in successive rounds, so the later is checked against
     /// the version the earlier left, as if they had come one by one.
-    /// Anything that fails a statement (a unit or master case that does
-    /// not exist) sends the batch back to be retried change by change.
+    /// A statement that fails (a unit or master case that does not exist)
+    /// fails the batch, which the batcher then retries change by change.
     async fn write_changes(
         writer: Pool<Sqlite>,
         batch: std::sync::Arc<Vec<CaseChange>>,
     ) -> Result<BatchOutcome<SaveOutcome, StoreError>, StoreError> {
-        let attempt = async {
-            let mut tx = writer.begin_with(BEGIN_WRITE).await?;
-            let mut outcomes = vec![SaveOutcome::Stale; batch.len()];
-            let mut pending: Vec<usize> = (0..batch.len()).collect();
-            while !pending.is_empty() {
-                let mut seen = std::collections::HashSet::new();
-                let (round, later): (Vec<usize>, Vec<usize>) = pending
-                    .iter()
-                    .partition(|&&i| seen.insert(batch[i].case_id));
-                let changes: Vec<&CaseChange> = round.iter().map(|&i| &batch[i]).collect();
-                let saved = workflow_sql::save_round(&mut tx, &changes).await?;
-                for (&i, saved) in round.iter().zip(saved) {
-                    if saved {
-                        outcomes[i] = SaveOutcome::Saved {
-                            version: batch[i].expected_version + 1,
-                        };
-                    }
+        let mut tx = writer.begin_with(BEGIN_WRITE).await?;
+        let mut outcomes = vec![SaveOutcome::Stale; batch.len()];
+        let mut pending: Vec<usize> = (0..batch.len()).collect();
+        while !pending.is_empty() {
+            let mut seen = std::collections::HashSet::new();
+            let (round, later): (Vec<usize>, Vec<usize>) = pending
+                .iter()
+                .partition(|&&i| seen.insert(batch[i].case_id));
+            let changes: Vec<&CaseChange> = round.iter().map(|&i| &batch[i]).collect();
+            let saved = workflow_sql::save_round(&mut tx, &changes).await?;
+            for (&i, saved) in round.iter().zip(saved) {
+                if saved {
+                    outcomes[i] = SaveOutcome::Saved {
+                        version: batch[i].expected_version + 1,
+                    };
                 }
-                pending = later;
             }
-            tx.commit().await?;
-            Ok::<_, StoreError>(outcomes)
-        };
-        match attempt.await {
-            Ok(outcomes) => Ok(BatchOutcome::Done(outcomes.into_iter().map(Ok).collect())),
-            Err(e) if batch.len() > 1 => {
-                tracing::debug!(error = %e, "a batch of case changes failed; retrying one by one");
-                Ok(BatchOutcome::Split)
-            }
-            Err(e) => Ok(BatchOutcome::Done(vec![Err(e)])),
+            pending = later;
         }
+        tx.commit().await?;
+        Ok(BatchOutcome::Done(outcomes.into_iter().map(Ok).collect()))
     }
 
     fn writer(&self) -> &Pool<Sqlite> {
