@@ -1087,9 +1087,8 @@ impl ApprovedReturnRow {
         struct Decided {
             request: Option<PendingRequest>,
         }
-        let row = self;
         let decided: Decided =
-            serde_json::from_str(&row.data).map_err(|e| corrupt("returned event", e))?;
+            serde_json::from_str(&self.data).map_err(|e| corrupt("returned event", e))?;
         let Some(request) = decided.request else {
             return Ok(None);
         };
@@ -1097,15 +1096,15 @@ impl ApprovedReturnRow {
             return Err(corrupt("returned event", "the request is not a return"));
         };
         Ok(Some(ApprovedReturn {
-            case_id: parse_id(&row.case_id)?,
-            tracking_no: row.tracking_no,
-            category_code: row.category_code,
-            rule_id: row.rule_id,
-            rule_version: row.rule_version,
+            case_id: parse_id(&self.case_id)?,
+            tracking_no: self.tracking_no,
+            category_code: self.category_code,
+            rule_id: self.rule_id,
+            rule_version: self.rule_version,
             unit,
             reason,
-            approved_by: parse_opt_id(row.actor_id)?,
-            approved_at: row.created_at,
+            approved_by: parse_opt_id(self.actor_id)?,
+            approved_at: self.created_at,
         }))
     }
 }
