@@ -124,12 +124,7 @@ async fn without_reference_data_a_case_waits_for_triage() {
 #[tokio::test]
 async fn another_instance_notices_reference_data_changes() {
     let first = spawn_app_with(|s| s.routing.refresh_secs = 1).await;
-    let url = first.state.settings.database_url.clone();
-    let second = spawn_app_with(move |s| {
-        s.database_url = url;
-        s.routing.refresh_secs = 1;
-    })
-    .await;
+    let second = first.second_instance().await;
     assert!(
         second
             .state
