@@ -8,7 +8,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicI64, Ordering};
 
 use arc_swap::ArcSwap;
-use chrono::NaiveDate;
+use chrono::{DateTime, NaiveDate, Utc};
 
 use crate::config::WorkflowSettings;
 use crate::domain::deadline::{
@@ -85,33 +85,43 @@ impl DeadlineBook {
         &self.profiles
     }
 
-    /// The last day the city's working calendar holds: no deadline may fall
-    /// after it, so the next year must be loaded before then.
-    pub fn calendar_ends(&self) -> Option<NaiveDate> {
-        self.calculator(None)
-            .map(|calculator| calculator.calendar().last_loaded())
+    /// The instant the city's working calendar runs out: midnight after its last
+    /// day, in the city's zone. No deadline may fall after it, so the next year
+    /// must be loaded before then.
+    pub fn calendar_end_time(&self) -> Option<DateTime<Utc>> {
+        let calculator = self.calculator(None)?;
+        let midnight = calculator
+            .calendar()
+            .last_loaded()
+            .succ_opt()?
+            .and_hms_opt(0, 0, 0)?;
+        midnight
+            .and_local_timezone(calculator.tz())
+            .earliest()
+            .map(|end| end.with_timezone(&Utc))
     }
 
     /// Warns in the log when the city's calendar ends within
-    /// [`CALENDAR_WARNING_DAYS`] of `today` (or is missing): from then on new
-    /// deadlines start failing as they reach past its end.
-    fn warn_if_calendar_ends_soon(&self, today: NaiveDate) {
-        match self.calendar_ends() {
-            None => tracing::warn!(
+    /// [`CALENDAR_WARNING_DAYS`] of `now`'s day (or is missing): from then on
+    /// new deadlines start failing as they reach past its end.
+    fn warn_if_calendar_ends_soon(&self, now: DateTime<Utc>) {
+        let Some(calculator) = self.calculator(None) else {
+            tracing::warn!(
                 jurisdiction = %self.default_jurisdiction,
                 "no working calendar is loaded for the city: no deadline can be computed"
-            ),
-            Some(last) => {
-                if let Some(days) = days_until_calendar_ends(last, today) {
-                    tracing::warn!(
-                        jurisdiction = %self.default_jurisdiction,
-                        last_day = %last,
-                        days_left = days,
-                        "the working calendar ends soon: load next year's (PUT /api/v1/admin/calendars \
-                         or `civicsnap calendar import`) before deadlines reach past it"
-                    );
-                }
-            }
+            );
+            return;
+        };
+        let last = calculator.calendar().last_loaded();
+        let today = now.with_timezone(&calculator.tz()).date_naive();
+        if let Some(days) = days_until_calendar_ends(last, today) {
+            tracing::warn!(
+                jurisdiction = %self.default_jurisdiction,
+                last_day = %last,
+                days_left = days,
+                "the working calendar ends soon: load next year's (PUT /api/v1/admin/calendars \
+                 or `civicsnap calendar import`) before deadlines reach past it"
+            );
         }
     }
 
@@ -258,7 +268,7 @@ impl LiveDeadlines {
         let version = repo.routing_version().await?;
         let profiles = repo.deadline_profiles().await?;
         let book = DeadlineBook::build(years, profiles, settings, tz)?;
-        book.warn_if_calendar_ends_soon(crate::state::now().with_timezone(&tz).date_naive());
+        book.warn_if_calendar_ends_soon(crate::state::now());
         Ok(LiveDeadlines {
             book: ArcSwap::from_pointee(book),
             version: AtomicI64::new(version),
@@ -298,7 +308,7 @@ impl LiveDeadlines {
             return Ok(false);
         }
         let book = Self::read(repo, &self.settings, self.tz).await?;
-        book.warn_if_calendar_ends_soon(crate::state::now().with_timezone(&self.tz).date_naive());
+        book.warn_if_calendar_ends_soon(crate::state::now());
         self.book.store(Arc::new(book));
         self.version.store(version, Ordering::Release);
         Ok(true)
@@ -335,7 +345,11 @@ mod tests {
             chrono_tz::Asia::Shanghai,
         )
         .expect("book");
-        assert_eq!(book.calendar_ends(), Some(last));
+        // Midnight after 2026-12-31 in Shanghai.
+        assert_eq!(
+            book.calendar_end_time(),
+            "2026-12-31T16:00:00Z".parse::<DateTime<Utc>>().ok()
+        );
     }
 
     #[test]

@@ -76,16 +76,11 @@ async fn readyz(state: web::Data<AppState>) -> HttpResponse {
 #[utoipa::path(tag = "ops", responses((status = 200, content_type = "text/plain", body = String)))]
 #[get("/metrics")]
 async fn metrics(state: web::Data<AppState>) -> HttpResponse {
-    let calendar_end = state
-        .workflow
-        .deadlines()
-        .book()
-        .calendar_ends()
-        .and_then(|last| last.succ_opt())
-        .and_then(|next| next.and_hms_opt(0, 0, 0))
-        .and_then(|midnight| midnight.and_local_timezone(state.tz).earliest())
-        .map_or(0, |end| end.timestamp());
-    state.metrics.calendar_end.set(calendar_end);
+    let calendar_end = state.workflow.deadlines().book().calendar_end_time();
+    state
+        .metrics
+        .calendar_end
+        .set(calendar_end.map_or(0, |end| end.timestamp()));
     HttpResponse::Ok()
         .content_type("text/plain; version=0.0.4; charset=utf-8")
         .body(state.metrics.render())

@@ -159,6 +159,11 @@ impl DeadlineCalculator {
         &self.calendar
     }
 
+    /// The zone working days are counted in.
+    pub fn tz(&self) -> Tz {
+        self.tz
+    }
+
     pub fn office_hours(&self) -> &OfficeHours {
         &self.office_hours
     }
