@@ -117,7 +117,9 @@ pub mod postgres {
     use sqlx::{AssertSqlSafe, Postgres, Transaction};
 
     use crate::domain::clock::Clock;
-    use crate::store::sql::value_rows;
+    use crate::store::batch::PendingReport;
+    use crate::store::sql::{CASE_COLUMNS, CREATED_STATUS, REPORTABLE_CATEGORY, UNATTACHED_OWNER, value_rows};
+    use crate::store::{CaseRecord, IdempotencyClaim, RenderReport};
     use crate::store::workflow::{
         CASE_ROW_PARAMS, CLOCK_COLUMNS, CLOCK_UPSERT, CaseChange, bind_case_row, case_update_sql,
         clock_inputs_json, limit_unit_name, pauses_json,
@@ -132,6 +134,116 @@ pub mod postgres {
     pub const JSON_AGG: &str = "json_agg";
     pub const JSON_OBJECT: &str = "json_build_object";
 
+    type UnnestQuery<'q> = sqlx::query::Query<'q, Postgres, sqlx::postgres::PgArguments>;
+
+    /// Timeline events as one array per column, for `UNNEST`.
+    struct EventColumns {
+        ids: Vec<String>,
+        cases: Vec<String>,
+        kinds: Vec<String>,
+        actors: Vec<Option<String>>,
+        roles: Vec<String>,
+        public: Vec<bool>,
+        data: Vec<String>,
+        times: Vec<DateTime<Utc>>,
+    }
+
+    impl EventColumns {
+        fn of<'e>(events: impl ExactSizeIterator<Item = (&'e str, &'e NewEvent)>) -> Self {
+            let n = events.len();
+            let mut columns = EventColumns {
+                ids: Vec::with_capacity(n),
+                cases: Vec::with_capacity(n),
+                kinds: Vec::with_capacity(n),
+                actors: Vec::with_capacity(n),
+                roles: Vec::with_capacity(n),
+                public: Vec::with_capacity(n),
+                data: Vec::with_capacity(n),
+                times: Vec::with_capacity(n),
+            };
+            for (case_id, e) in events {
+                columns.ids.push(e.id.to_string());
+                columns.cases.push(case_id.to_owned());
+                columns.kinds.push(e.kind.clone());
+                columns.actors.push(e.actor_id.map(|id| id.to_string()));
+                columns.roles.push(e.actor_role.clone());
+                columns.public.push(e.public);
+                columns.data.push(e.data.to_string());
+                columns.times.push(e.at);
+            }
+            columns
+        }
+
+        /// `INSERT INTO case_events …` from the eight arrays bound from `$first` on.
+        fn insert_sql(first: usize) -> String {
+            let p = |k: usize| first + k;
+            format!(
+                "INSERT INTO case_events (id, case_id, kind, actor_id, actor_role, public, data, created_at) \
+                 SELECT * FROM UNNEST(${}::text[], ${}::text[], ${}::text[], ${}::text[], ${}::text[], \
+                   ${}::bool[], ${}::text[], ${}::timestamptz[])",
+                p(0), p(1), p(2), p(3), p(4), p(5), p(6), p(7)
+            )
+        }
+
+        fn bind(self, query: UnnestQuery<'_>) -> UnnestQuery<'_> {
+            query
+                .bind(self.ids)
+                .bind(self.cases)
+                .bind(self.kinds)
+                .bind(self.actors)
+                .bind(self.roles)
+                .bind(self.public)
+                .bind(self.data)
+                .bind(self.times)
+        }
+    }
+
+    /// Outbox rows for `events` as one array per column, for `UNNEST`.
+    struct OutboxColumns {
+        cases: Vec<String>,
+        events: Vec<String>,
+        kinds: Vec<String>,
+        times: Vec<DateTime<Utc>>,
+    }
+
+    impl OutboxColumns {
+        fn of<'e>(events: impl Iterator<Item = (&'e str, &'e NewEvent)>) -> Self {
+            let mut columns = OutboxColumns {
+                cases: Vec::new(),
+                events: Vec::new(),
+                kinds: Vec::new(),
+                times: Vec::new(),
+            };
+            for (case_id, e) in events {
+                columns.cases.push(case_id.to_owned());
+                columns.events.push(e.id.to_string());
+                columns.kinds.push(e.kind.clone());
+                columns.times.push(e.at);
+            }
+            columns
+        }
+
+        /// `INSERT INTO outbox …` from the four arrays bound from `$first` on.
+        fn insert_sql(first: usize) -> String {
+            format!(
+                "INSERT INTO outbox (case_id, event_id, kind, created_at) \
+                 SELECT * FROM UNNEST(${}::text[], ${}::text[], ${}::text[], ${}::timestamptz[])",
+                first,
+                first + 1,
+                first + 2,
+                first + 3
+            )
+        }
+
+        fn bind(self, query: UnnestQuery<'_>) -> UnnestQuery<'_> {
+            query
+                .bind(self.cases)
+                .bind(self.events)
+                .bind(self.kinds)
+                .bind(self.times)
+        }
+    }
+
     pub async fn insert_events(
         tx: &mut Transaction<'static, Postgres>,
         events: &[(&str, &NewEvent)],
@@ -139,39 +251,11 @@ pub mod postgres {
         if events.is_empty() {
             return Ok(());
         }
-        let mut ids = Vec::with_capacity(events.len());
-        let mut cases = Vec::with_capacity(events.len());
-        let mut kinds = Vec::with_capacity(events.len());
-        let mut actors = Vec::with_capacity(events.len());
-        let mut roles = Vec::with_capacity(events.len());
-        let mut public = Vec::with_capacity(events.len());
-        let mut data = Vec::with_capacity(events.len());
-        let mut times = Vec::with_capacity(events.len());
-        for (case_id, e) in events {
-            ids.push(e.id.to_string());
-            cases.push(case_id.to_string());
-            kinds.push(e.kind.clone());
-            actors.push(e.actor_id.map(|id| id.to_string()));
-            roles.push(e.actor_role.clone());
-            public.push(e.public);
-            data.push(e.data.to_string());
-            times.push(e.at);
-        }
-        sqlx::query(
-            "INSERT INTO case_events (id, case_id, kind, actor_id, actor_role, public, data, created_at) \
-             SELECT * FROM UNNEST($1::text[], $2::text[], $3::text[], $4::text[], $5::text[], $6::bool[], \
-               $7::text[], $8::timestamptz[])",
-        )
-        .bind(ids)
-        .bind(cases)
-        .bind(kinds)
-        .bind(actors)
-        .bind(roles)
-        .bind(public)
-        .bind(data)
-        .bind(times)
-        .execute(&mut **tx)
-        .await?;
+        static SQL: LazyLock<String> = LazyLock::new(|| EventColumns::insert_sql(1));
+        EventColumns::of(events.iter().copied())
+            .bind(sqlx::query(AssertSqlSafe(SQL.as_str())))
+            .execute(&mut **tx)
+            .await?;
         Ok(())
     }
 
@@ -182,20 +266,133 @@ pub mod postgres {
         if events.is_empty() {
             return Ok(());
         }
-        let cases: Vec<&str> = events.iter().map(|(case_id, _)| *case_id).collect();
-        let ids: Vec<String> = events.iter().map(|(_, e)| e.id.to_string()).collect();
-        let kinds: Vec<&str> = events.iter().map(|(_, e)| e.kind.as_str()).collect();
-        let times: Vec<DateTime<Utc>> = events.iter().map(|(_, e)| e.at).collect();
-        sqlx::query(
-            "INSERT INTO outbox (case_id, event_id, kind, created_at) \
-             SELECT * FROM UNNEST($1::text[], $2::text[], $3::text[], $4::timestamptz[])",
-        )
-        .bind(cases)
-        .bind(ids)
-        .bind(kinds)
-        .bind(times)
-        .execute(&mut **tx)
-        .await?;
+        static SQL: LazyLock<String> = LazyLock::new(|| OutboxColumns::insert_sql(1));
+        OutboxColumns::of(events.iter().copied())
+            .bind(sqlx::query(AssertSqlSafe(SQL.as_str())))
+            .execute(&mut **tx)
+            .await?;
+        Ok(())
+    }
+
+    /// Stores a batch of new reports in one statement — cases, photo
+    /// attachments, idempotency records, first events and outbox rows — or
+    /// nothing. It refuses itself (`refuse_unless` raises) when a category is not
+    /// open for reports or a photo is no longer the reporter's to attach, and a
+    /// reused idempotency key fails its primary key; the caller then takes the
+    /// general path, which gives each report its own answer. One round trip and
+    /// no BEGIN or COMMIT, where the general path needs eight.
+    pub async fn insert_reports(
+        pool: &sqlx::Pool<Postgres>,
+        batch: &[PendingReport],
+        records: &[CaseRecord],
+    ) -> Result<(), StoreError> {
+        static SQL: LazyLock<String> = LazyLock::new(|| {
+            format!(
+                "WITH stored AS (INSERT INTO cases ({CASE_COLUMNS}) \
+                   SELECT r.id, r.tracking_no, r.state, r.source, r.category_code, r.lat, r.lon, r.accuracy_m, \
+                     r.address, r.description, r.confidential, r.reporter_id, r.photo_distance_m, r.version, \
+                     r.created_at, r.created_at, r.zone_path, r.rule_id, r.rule_version, r.lead_unit, r.co_units, \
+                     r.deadline_profile, r.suggested_zone \
+                   FROM UNNEST($1::text[], $2::text[], $3::text[], $4::text[], $5::text[], $6::float8[], \
+                     $7::float8[], $8::float8[], $9::text[], $10::text[], $11::bool[], $12::text[], $13::float8[], \
+                     $14::int8[], $15::timestamptz[], $16::text[], $17::text[], $18::int8[], $19::text[], \
+                     $20::text[], $21::text[], $22::text[]) \
+                     AS r(id, tracking_no, state, source, category_code, lat, lon, accuracy_m, address, description, \
+                       confidential, reporter_id, photo_distance_m, version, created_at, zone_path, rule_id, \
+                       rule_version, lead_unit, co_units, deadline_profile, suggested_zone) \
+                   WHERE EXISTS (SELECT 1 FROM categories WHERE code = r.category_code AND {REPORTABLE_CATEGORY}) \
+                   RETURNING 1), \
+                 attached AS (UPDATE photos SET case_id = a.new_case, position = a.pos \
+                   FROM UNNEST($23::text[], $24::text[], $25::text[], $26::int8[]) AS a(photo, new_case, reporter, pos) \
+                   WHERE id = a.photo AND {UNATTACHED_OWNER} = a.reporter \
+                   RETURNING 1), \
+                 remembered AS (INSERT INTO idempotency_keys (user_id, key, request_hash, status, body, created_at) \
+                   SELECT * FROM UNNEST($27::text[], $28::text[], $29::text[], $30::int8[], $31::text[], \
+                     $32::timestamptz[])), \
+                 events AS ({}), \
+                 queued AS ({}) \
+                 SELECT refuse_unless((SELECT count(*) FROM stored) = cardinality($1::text[]) \
+                   AND (SELECT count(*) FROM attached) = cardinality($23::text[]), \
+                   'a report of this batch needs an answer of its own')",
+                EventColumns::insert_sql(33),
+                OutboxColumns::insert_sql(41),
+            )
+        });
+        let text = |f: fn(&CaseRecord) -> String| records.iter().map(f).collect::<Vec<_>>();
+        let optional_text =
+            |f: fn(&CaseRecord) -> Option<String>| records.iter().map(f).collect::<Vec<_>>();
+        let number = |f: fn(&CaseRecord) -> Option<f64>| records.iter().map(f).collect::<Vec<_>>();
+        let json = |value: &[String]| serde_json::to_string(value).unwrap_or_else(|_| "[]".into());
+        let query = sqlx::query(AssertSqlSafe(SQL.as_str()))
+            .bind(text(|c| c.id.to_string()))
+            .bind(text(|c| c.tracking_no.clone()))
+            .bind(text(|c| c.state.as_str().to_owned()))
+            .bind(text(|c| c.source.clone()))
+            .bind(text(|c| c.category_code.clone()))
+            .bind(number(|c| Some(c.location.lat)))
+            .bind(number(|c| Some(c.location.lon)))
+            .bind(number(|c| c.accuracy_m))
+            .bind(optional_text(|c| c.address.clone()))
+            .bind(text(|c| c.description.clone()))
+            .bind(records.iter().map(|c| c.confidential).collect::<Vec<_>>())
+            .bind(text(|c| c.reporter_id.to_string()))
+            .bind(number(|c| c.photo_distance_m))
+            .bind(records.iter().map(|c| c.version).collect::<Vec<_>>())
+            .bind(records.iter().map(|c| c.created_at).collect::<Vec<_>>())
+            .bind(records.iter().map(|c| json(&c.routing.zone_path)).collect::<Vec<_>>())
+            .bind(optional_text(|c| c.routing.rule.map(|(id, _)| id.to_string())))
+            .bind(
+                records
+                    .iter()
+                    .map(|c| c.routing.rule.map(|(_, version)| version))
+                    .collect::<Vec<_>>(),
+            )
+            .bind(optional_text(|c| c.routing.lead_unit.clone()))
+            .bind(records.iter().map(|c| json(&c.routing.co_units)).collect::<Vec<_>>())
+            .bind(optional_text(|c| c.routing.deadline_profile.clone()))
+            .bind(optional_text(|c| c.routing.suggested_zone.clone()));
+
+        let mut photos: (Vec<String>, Vec<String>, Vec<String>, Vec<i64>) = Default::default();
+        for case in records {
+            for (position, photo) in (0_i64..).zip(&case.photo_ids) {
+                photos.0.push(photo.to_string());
+                photos.1.push(case.id.to_string());
+                photos.2.push(case.reporter_id.to_string());
+                photos.3.push(position);
+            }
+        }
+        let query = query
+            .bind(photos.0)
+            .bind(photos.1)
+            .bind(photos.2)
+            .bind(photos.3);
+
+        let claims: Vec<(&IdempotencyClaim, &CaseRecord, RenderReport)> = batch
+            .iter()
+            .zip(records)
+            .filter_map(|(p, case)| p.idempotency.as_ref().map(|c| (c, case, p.render)))
+            .collect();
+        let query = query
+            .bind(claims.iter().map(|(c, _, _)| c.user_id.to_string()).collect::<Vec<_>>())
+            .bind(claims.iter().map(|(c, _, _)| c.key.as_str()).collect::<Vec<_>>())
+            .bind(claims.iter().map(|(c, _, _)| c.request_hash.as_str()).collect::<Vec<_>>())
+            .bind(claims.iter().map(|_| CREATED_STATUS).collect::<Vec<_>>())
+            .bind(claims.iter().map(|(_, case, render)| render(case)).collect::<Vec<_>>())
+            .bind(claims.iter().map(|(_, case, _)| case.created_at).collect::<Vec<_>>());
+
+        let events: Vec<(String, NewEvent)> = batch
+            .iter()
+            .zip(records)
+            .flat_map(|(p, case)| {
+                p.report
+                    .first_events(case)
+                    .map(|event| (case.id.to_string(), event))
+            })
+            .collect();
+        let events = || events.iter().map(|(case_id, e)| (case_id.as_str(), e));
+        let query = EventColumns::of(events()).bind(query);
+        let query = OutboxColumns::of(events().filter(|(_, e)| e.public)).bind(query);
+        query.execute(pool).await?;
         Ok(())
     }
 

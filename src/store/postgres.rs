@@ -1,12 +1,13 @@
 //! Production backend: one pool; PostgreSQL handles concurrent writers itself.
 
+use std::sync::Arc;
 use std::time::Duration;
 
 use sqlx::postgres::PgPoolOptions;
 use sqlx::{Executor, Pool, Postgres};
 
-use super::StoreError;
-use super::batch::{REPORT_BATCH, ReportIntake};
+use super::batch::{BatchOutcome, PendingReport, REPORT_BATCH, ReportIntake};
+use super::{CaseRecord, CreateReportError, StoreError};
 use super::bulk::postgres as bulk;
 use super::tracking::TrackingBlocks;
 use super::workflow::{CaseChange, SaveOutcome};
@@ -48,7 +49,7 @@ impl PostgresRepository {
         let intake = ReportIntake::start(
             "report_intake",
             REPORT_BATCH,
-            move |batch| PostgresRepository::write_reports(report_writer.clone(), batch),
+            move |batch| PostgresRepository::write_reports_at_once(report_writer.clone(), batch),
             false,
         );
         Ok(PostgresRepository {
@@ -56,6 +57,27 @@ impl PostgresRepository {
             tracking: TrackingBlocks::default(),
             intake,
         })
+    }
+
+    /// Nearly every batch needs no answer of its own for any report, and is
+    /// stored by one statement (`bulk::insert_reports`), which refuses itself
+    /// otherwise. A refused or failed batch goes the general way, which says what
+    /// was wrong with which report.
+    async fn write_reports_at_once(
+        pool: Pool<Postgres>,
+        batch: Arc<Vec<PendingReport>>,
+    ) -> Result<BatchOutcome<CaseRecord, CreateReportError>, StoreError> {
+        let records: Vec<CaseRecord> = batch
+            .iter()
+            .map(|p| p.report.to_record(p.tracking_no.clone()))
+            .collect();
+        match bulk::insert_reports(&pool, &batch, &records).await {
+            Ok(()) => Ok(BatchOutcome::Done(records.into_iter().map(Ok).collect())),
+            Err(e) => {
+                tracing::debug!(error = %e, items = batch.len(), "report batch goes the general way");
+                PostgresRepository::write_reports(pool, batch).await
+            }
+        }
     }
 
     /// Committed without waiting for the WAL flush: the counter row is a hot

@@ -6,6 +6,7 @@ use chrono::{DateTime, NaiveDate, Utc};
 use uuid::Uuid;
 
 use super::StoreError;
+use super::workflow::{NewEvent, system_event};
 use crate::domain::case::CaseState;
 use crate::domain::geo::LatLon;
 use crate::domain::phone::Phone;
@@ -299,6 +300,26 @@ impl NewReport {
             photo_ids: self.photo_ids.clone(),
             routing: self.routing.clone(),
         }
+    }
+
+    /// The first two timeline events of the stored `case`: `submitted` (public:
+    /// the reporter and the 12345 platform hear of it) and `routed` (staff only).
+    pub(super) fn first_events(&self, case: &CaseRecord) -> [NewEvent; 2] {
+        let submitted = NewEvent {
+            id: Uuid::now_v7(),
+            kind: "submitted".into(),
+            actor_id: Some(case.reporter_id),
+            actor_role: self.reporter_role.as_str().into(),
+            public: true,
+            data: serde_json::json!({
+                "source": self.source,
+                "category": self.category,
+                "tracking_no": case.tracking_no,
+            }),
+            at: case.created_at,
+        };
+        let routing = serde_json::to_value(&case.routing).unwrap_or_else(|_| serde_json::json!({}));
+        [submitted, system_event("routed", routing, case.created_at)]
     }
 }
 

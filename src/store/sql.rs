@@ -34,6 +34,10 @@ pub(super) const PHOTO_COLUMNS: &str = "id, owner_id, case_id, source_type, widt
 /// instead of looking the ids up (report intake's writer spent most of its time
 /// there). An expression leaves the primary key as the only way in.
 pub(super) const UNATTACHED_OWNER: &str = "CASE WHEN case_id IS NULL THEN owner_id END";
+/// The status an idempotency record of a stored report replays: 201 Created.
+pub(super) const CREATED_STATUS: i64 = 201;
+/// A category a report may be filed under: an active leaf (small class).
+pub(super) const REPORTABLE_CATEGORY: &str = "active AND parent_code IS NOT NULL";
 pub(super) const CASE_COLUMNS: &str = "id, tracking_no, state, source, category_code, lat, lon, accuracy_m, address, \
      description, confidential, reporter_id, photo_distance_m, version, created_at, updated_at, \
      zone_path, rule_id, rule_version, lead_unit, co_units, deadline_profile, suggested_zone";
@@ -52,7 +56,7 @@ macro_rules! impl_repository {
 
         use $crate::domain::phone::Phone;
         use $crate::domain::role::Role;
-        use $crate::store::sql::{placeholders, value_rows, CASE_COLUMNS, PHOTO_COLUMNS, UNATTACHED_OWNER, USER_COLUMNS};
+        use $crate::store::sql::{placeholders, value_rows, CASE_COLUMNS, CREATED_STATUS, PHOTO_COLUMNS, REPORTABLE_CATEGORY, UNATTACHED_OWNER, USER_COLUMNS};
         use $crate::store::records::{CaseEventRow, CasePhotoRow, CaseRow, PhotoRow, RefreshRow, RuleRow, UnitRow, UserRow};
         use $crate::store::*;
         use $crate::store::batch::{BatchOutcome, PendingReport};
@@ -102,7 +106,7 @@ macro_rules! impl_repository {
                 categories.sort_unstable();
                 categories.dedup();
                 let sql = format!(
-                    "SELECT code FROM categories WHERE active AND parent_code IS NOT NULL AND code IN ({})",
+                    "SELECT code FROM categories WHERE {REPORTABLE_CATEGORY} AND code IN ({})",
                     placeholders(1, categories.len())
                 );
                 let mut query = sqlx::query_scalar::<$db, String>(AssertSqlSafe(sql));
@@ -153,7 +157,7 @@ macro_rules! impl_repository {
                             .bind(claim.user_id.to_string())
                             .bind(&claim.key)
                             .bind(&claim.request_hash)
-                            .bind(201_i64)
+                            .bind(CREATED_STATUS)
                             .bind(render(case))
                             .bind(case.created_at);
                     }
@@ -247,27 +251,11 @@ macro_rules! impl_repository {
                     return Ok(BatchOutcome::Done(vec![Err(CreateReportError::PhotoUnavailable(missing))]));
                 }
 
-                // Two events a case: `submitted` (public) and `routed` (staff only).
                 let mut events: Vec<(String, NewEvent)> = Vec::with_capacity(2 * records.len());
                 for (&i, case) in accepted.iter().zip(&records) {
-                    let report = &batch[i].report;
-                    let submitted = NewEvent {
-                        id: Uuid::now_v7(),
-                        kind: "submitted".into(),
-                        actor_id: Some(case.reporter_id),
-                        actor_role: report.reporter_role.as_str().into(),
-                        public: true,
-                        data: serde_json::json!({
-                            "source": report.source,
-                            "category": report.category,
-                            "tracking_no": case.tracking_no,
-                        }),
-                        at: case.created_at,
-                    };
-                    let routing = serde_json::to_value(&case.routing).unwrap_or_else(|_| serde_json::json!({}));
-                    let routed = $crate::store::workflow::system_event("routed", routing, case.created_at);
-                    events.push((case.id.to_string(), submitted));
-                    events.push((case.id.to_string(), routed));
+                    for event in batch[i].report.first_events(case) {
+                        events.push((case.id.to_string(), event));
+                    }
                 }
                 let events: Vec<(&str, &NewEvent)> = events.iter().map(|(id, e)| (id.as_str(), e)).collect();
                 super::bulk::insert_events(&mut tx, &events).await?;

@@ -552,3 +552,64 @@ async fn concurrent_reports_are_batched_without_mixing_them_up() {
     );
     assert_eq!(tracking.len(), 24);
 }
+
+/// Reports submitted straight to the store, past the handler's checks, as a
+/// concurrent request or another instance could leave them: each gets its own
+/// answer, and a refused one leaves nothing behind, whichever batches they share.
+#[tokio::test]
+async fn the_store_answers_each_report_of_a_batch_on_its_own() {
+    use civicsnap::store::{CaseRouting, CreateReportError, NewReport};
+
+    let app = spawn_app().await;
+    let repo = app.state.repo.as_ref();
+    let citizen = app.citizen().await;
+    let neighbour = app.citizen().await;
+    let mine = app.photo(&citizen.token, jpeg(16, 16)).await;
+    let also_mine = app.photo(&citizen.token, jpeg(16, 12)).await;
+    let theirs = app.photo(&neighbour.token, jpeg(12, 16)).await;
+    let now = civicsnap::state::now();
+    let report = |category: &str, photo_ids: Vec<Uuid>| NewReport {
+        id: Uuid::now_v7(),
+        reporter_id: citizen.id,
+        reporter_role: Role::Citizen,
+        source: "app".into(),
+        category: category.into(),
+        location: LatLon::new(31.8753, 120.5539).unwrap(),
+        accuracy_m: None,
+        address: None,
+        description: "楼道里有电动车飞线充电".into(),
+        confidential: false,
+        photo_ids,
+        photo_distance_m: None,
+        now,
+        local_day: now.date_naive(),
+        tracking_prefix: "SP".into(),
+        routing: CaseRouting::default(),
+    };
+    let valid = report("0301", vec![mine]);
+    let foreign_photo = report("0301", vec![also_mine, theirs]);
+    let closed_category = report("01", vec![also_mine]);
+    let render = |case: &civicsnap::store::CaseRecord| case.id.to_string();
+    let (valid_answer, foreign_answer, category_answer) = tokio::join!(
+        repo.create_report(&valid, None, render),
+        repo.create_report(&foreign_photo, None, render),
+        repo.create_report(&closed_category, None, render),
+    );
+
+    assert_eq!(valid_answer.expect("the valid report is stored").id, valid.id);
+    assert!(matches!(foreign_answer, Err(CreateReportError::PhotoUnavailable(id)) if id == theirs));
+    assert!(matches!(category_answer, Err(CreateReportError::UnknownCategory(code)) if code == "01"));
+    for refused in [&foreign_photo, &closed_category] {
+        assert!(repo.case_by_id(refused.id).await.unwrap().is_none());
+        assert!(repo.case_events(refused.id).await.unwrap().is_empty());
+    }
+    for (photo, attached_to) in [(mine, Some(valid.id)), (also_mine, None), (theirs, None)] {
+        let stored = repo.photo(photo).await.unwrap().expect("photo kept");
+        assert_eq!(stored.case_id, attached_to, "photo {photo}");
+    }
+    let outbox = repo.outbox(0, 100).await.unwrap();
+    assert_eq!(
+        outbox.iter().map(|row| row.case_id).collect::<Vec<_>>(),
+        [valid.id]
+    );
+}
