@@ -118,12 +118,14 @@ pub mod postgres {
 
     use crate::domain::clock::Clock;
     use crate::store::batch::PendingReport;
-    use crate::store::sql::{CASE_COLUMNS, CREATED_STATUS, REPORTABLE_CATEGORY, UNATTACHED_OWNER, value_rows};
-    use crate::store::{CaseRecord, IdempotencyClaim, RenderReport};
+    use crate::store::sql::{
+        CASE_COLUMNS, CREATED_STATUS, REPORTABLE_CATEGORY, UNATTACHED_OWNER, value_rows,
+    };
     use crate::store::workflow::{
         CASE_ROW_PARAMS, CLOCK_COLUMNS, CLOCK_UPSERT, CaseChange, bind_case_row, case_update_sql,
         clock_inputs_json, limit_unit_name, pauses_json,
     };
+    use crate::store::{CaseRecord, IdempotencyClaim, RenderReport};
 
     /// Parameters per multi-row statement. PostgreSQL allows 65,535, and the
     /// large writes here go through arrays anyway; this only bounds the small
@@ -181,7 +183,14 @@ pub mod postgres {
                 "INSERT INTO case_events (id, case_id, kind, actor_id, actor_role, public, data, created_at) \
                  SELECT * FROM UNNEST(${}::text[], ${}::text[], ${}::text[], ${}::text[], ${}::text[], \
                    ${}::bool[], ${}::text[], ${}::timestamptz[])",
-                p(0), p(1), p(2), p(3), p(4), p(5), p(6), p(7)
+                p(0),
+                p(1),
+                p(2),
+                p(3),
+                p(4),
+                p(5),
+                p(6),
+                p(7)
             )
         }
 
@@ -339,8 +348,15 @@ pub mod postgres {
             .bind(number(|c| c.photo_distance_m))
             .bind(records.iter().map(|c| c.version).collect::<Vec<_>>())
             .bind(records.iter().map(|c| c.created_at).collect::<Vec<_>>())
-            .bind(records.iter().map(|c| json(&c.routing.zone_path)).collect::<Vec<_>>())
-            .bind(optional_text(|c| c.routing.rule.map(|(id, _)| id.to_string())))
+            .bind(
+                records
+                    .iter()
+                    .map(|c| json(&c.routing.zone_path))
+                    .collect::<Vec<_>>(),
+            )
+            .bind(optional_text(|c| {
+                c.routing.rule.map(|(id, _)| id.to_string())
+            }))
             .bind(
                 records
                     .iter()
@@ -348,7 +364,12 @@ pub mod postgres {
                     .collect::<Vec<_>>(),
             )
             .bind(optional_text(|c| c.routing.lead_unit.clone()))
-            .bind(records.iter().map(|c| json(&c.routing.co_units)).collect::<Vec<_>>())
+            .bind(
+                records
+                    .iter()
+                    .map(|c| json(&c.routing.co_units))
+                    .collect::<Vec<_>>(),
+            )
             .bind(optional_text(|c| c.routing.deadline_profile.clone()))
             .bind(optional_text(|c| c.routing.suggested_zone.clone()));
 
@@ -373,12 +394,37 @@ pub mod postgres {
             .filter_map(|(p, case)| p.idempotency.as_ref().map(|c| (c, case, p.render)))
             .collect();
         let query = query
-            .bind(claims.iter().map(|(c, _, _)| c.user_id.to_string()).collect::<Vec<_>>())
-            .bind(claims.iter().map(|(c, _, _)| c.key.as_str()).collect::<Vec<_>>())
-            .bind(claims.iter().map(|(c, _, _)| c.request_hash.as_str()).collect::<Vec<_>>())
+            .bind(
+                claims
+                    .iter()
+                    .map(|(c, _, _)| c.user_id.to_string())
+                    .collect::<Vec<_>>(),
+            )
+            .bind(
+                claims
+                    .iter()
+                    .map(|(c, _, _)| c.key.as_str())
+                    .collect::<Vec<_>>(),
+            )
+            .bind(
+                claims
+                    .iter()
+                    .map(|(c, _, _)| c.request_hash.as_str())
+                    .collect::<Vec<_>>(),
+            )
             .bind(claims.iter().map(|_| CREATED_STATUS).collect::<Vec<_>>())
-            .bind(claims.iter().map(|(_, case, render)| render(case)).collect::<Vec<_>>())
-            .bind(claims.iter().map(|(_, case, _)| case.created_at).collect::<Vec<_>>());
+            .bind(
+                claims
+                    .iter()
+                    .map(|(_, case, render)| render(case))
+                    .collect::<Vec<_>>(),
+            )
+            .bind(
+                claims
+                    .iter()
+                    .map(|(_, case, _)| case.created_at)
+                    .collect::<Vec<_>>(),
+            );
 
         let events: Vec<(String, NewEvent)> = batch
             .iter()
@@ -396,108 +442,233 @@ pub mod postgres {
         Ok(())
     }
 
-    /// Saves a change without after-photos in one statement: the case row only if
-    /// its version is still the expected one, and everything else only with it
-    /// (each part reads the `moved` row, so nothing is written for a stale
-    /// version). Assignments are replaced by deleting the units no longer named
-    /// and upserting the rest, so no row is touched twice. `true` when saved.
+    /// `$first::type, …`, one typed parameter per entry of `types`.
+    fn typed_params(first: usize, types: &[&str]) -> String {
+        (first..)
+            .zip(types)
+            .map(|(n, ty)| format!("${n}::{ty}"))
+            .collect::<Vec<_>>()
+            .join(", ")
+    }
+
+    /// Which parts a change writes besides its case row and its event. Every
+    /// table a statement names costs the executor work on each run (opening
+    /// and locking the table and its indexes), written to or not, so each
+    /// shape gets a statement of its own.
+    #[derive(Clone, Copy)]
+    struct ChangeShape {
+        assignments: bool,
+        clocks: bool,
+        outbox: bool,
+    }
+
+    impl ChangeShape {
+        fn of(change: &CaseChange) -> Self {
+            ChangeShape {
+                assignments: change.assignments.is_some(),
+                clocks: !change.clocks.is_empty(),
+                outbox: change.event.public,
+            }
+        }
+
+        fn index(self) -> usize {
+            usize::from(self.assignments)
+                | usize::from(self.clocks) << 1
+                | usize::from(self.outbox) << 2
+        }
+
+        fn all() -> impl Iterator<Item = ChangeShape> {
+            (0..8).map(|bits| ChangeShape {
+                assignments: bits & 1 != 0,
+                clocks: bits & 2 != 0,
+                outbox: bits & 4 != 0,
+            })
+        }
+
+        /// The statement: the case row only if its version is still the expected
+        /// one, and every other part only with it (each reads the `moved` row, so
+        /// nothing is written for a stale version). Parameters: the case row,
+        /// then the assignment arrays, the clock arrays and the event, each
+        /// only when present.
+        fn sql(self) -> String {
+            let mut next = CASE_ROW_PARAMS + 1;
+            let mut take = |count: usize| {
+                let first = next;
+                next += count;
+                first
+            };
+            let mut parts = vec![format!(
+                "moved AS ({})",
+                case_update_sql(&value_rows(1, CASE_ROW_PARAMS, 1, ""))
+            )];
+            if self.assignments {
+                let types = [
+                    "text[]",
+                    "bool[]",
+                    "timestamptz[]",
+                    "timestamptz[]",
+                    "timestamptz[]",
+                ];
+                let first = take(types.len());
+                let arrays = typed_params(first, &types);
+                // Assignments are replaced by deleting the units no longer named
+                // and upserting the rest, so no row is touched twice.
+                parts.push(format!(
+                    "dropped AS (DELETE FROM case_assignments a USING moved m \
+                       WHERE a.case_id = m.id AND a.unit_code <> ALL(${first})), \
+                     placed AS (INSERT INTO case_assignments (case_id, unit_code, lead, assigned_at, signed_at, finished_at) \
+                       SELECT m.id, a.* FROM moved m, UNNEST({arrays}) AS a \
+                       ON CONFLICT (case_id, unit_code) DO UPDATE SET lead = excluded.lead, \
+                         assigned_at = excluded.assigned_at, signed_at = excluded.signed_at, \
+                         finished_at = excluded.finished_at)"
+                ));
+            }
+            if self.clocks {
+                let types = [
+                    "text[]",
+                    "text[]",
+                    "text[]",
+                    "int8[]",
+                    "text[]",
+                    "timestamptz[]",
+                    "timestamptz[]",
+                    "timestamptz[]",
+                    "text[]",
+                    "timestamptz[]",
+                    "text[]",
+                    "timestamptz[]",
+                    "text[]",
+                    "text[]",
+                    "timestamptz[]",
+                    "timestamptz[]",
+                    "timestamptz[]",
+                ];
+                let arrays = typed_params(take(types.len()), &types);
+                parts.push(format!(
+                    "clocks AS (INSERT INTO case_clocks ({CLOCK_COLUMNS}, next_check_at) \
+                       SELECT k.id, m.id, k.phase, k.unit_code, k.limit_amount, k.limit_unit, k.started_at, k.due_at, \
+                         k.warning_at, k.status, k.paused_at, k.pauses, k.stopped_at, k.calendar_version, k.inputs, \
+                         k.warned_at, k.overdue_at, k.next_check_at \
+                       FROM moved m, UNNEST({arrays}) \
+                         AS k(id, phase, unit_code, limit_amount, limit_unit, started_at, due_at, warning_at, status, \
+                           paused_at, pauses, stopped_at, calendar_version, inputs, warned_at, overdue_at, next_check_at) \
+                       {CLOCK_UPSERT})"
+                ));
+            }
+            let event = take(7);
+            let [id, kind, actor, role, public, data, at] = std::array::from_fn(|k| event + k);
+            parts.push(format!(
+                "event AS (INSERT INTO case_events (id, case_id, kind, actor_id, actor_role, public, data, created_at) \
+                   SELECT ${id}, m.id, ${kind}, ${actor}, ${role}, ${public}, ${data}, ${at} FROM moved m)"
+            ));
+            if self.outbox {
+                parts.push(format!(
+                    "queued AS (INSERT INTO outbox (case_id, event_id, kind, created_at) \
+                       SELECT m.id, ${id}, ${kind}, ${at} FROM moved m)"
+                ));
+            }
+            format!("WITH {} SELECT COUNT(*) FROM moved", parts.join(", "))
+        }
+    }
+
+    #[cfg(test)]
+    #[test]
+    fn every_change_shape_uses_each_parameter_it_binds() {
+        for shape in ChangeShape::all() {
+            let sql = shape.sql();
+            let used: std::collections::BTreeSet<usize> = sql
+                .split('$')
+                .skip(1)
+                .filter_map(|rest| {
+                    let digits: String = rest.chars().take_while(char::is_ascii_digit).collect();
+                    digits.parse().ok()
+                })
+                .collect();
+            let bound = CASE_ROW_PARAMS
+                + if shape.assignments { 5 } else { 0 }
+                + if shape.clocks { 17 } else { 0 }
+                + 7;
+            assert_eq!(used, (1..=bound).collect(), "shape {}", shape.index());
+            assert_eq!(sql.contains("case_assignments"), shape.assignments);
+            assert_eq!(sql.contains("case_clocks"), shape.clocks);
+            assert_eq!(sql.contains("outbox"), shape.outbox);
+        }
+    }
+
+    /// Saves a change without after-photos in one statement (see
+    /// `ChangeShape::sql`). `true` when saved, `false` for a stale version.
     pub async fn save_change(
         pool: &sqlx::Pool<Postgres>,
         change: &CaseChange,
     ) -> Result<bool, StoreError> {
-        static SQL: LazyLock<String> = LazyLock::new(|| {
-            format!(
-                "WITH moved AS ({}), \
-                 dropped AS (DELETE FROM case_assignments a USING moved m \
-                   WHERE $17 AND a.case_id = m.id AND a.unit_code <> ALL($18)), \
-                 placed AS (INSERT INTO case_assignments (case_id, unit_code, lead, assigned_at, signed_at, finished_at) \
-                   SELECT m.id, a.* FROM moved m, \
-                     UNNEST($18::text[], $19::bool[], $20::timestamptz[], $21::timestamptz[], $22::timestamptz[]) AS a \
-                   WHERE $17 \
-                   ON CONFLICT (case_id, unit_code) DO UPDATE SET lead = excluded.lead, \
-                     assigned_at = excluded.assigned_at, signed_at = excluded.signed_at, finished_at = excluded.finished_at), \
-                 clocks AS (INSERT INTO case_clocks ({CLOCK_COLUMNS}, next_check_at) \
-                   SELECT k.id, m.id, k.phase, k.unit_code, k.limit_amount, k.limit_unit, k.started_at, k.due_at, \
-                     k.warning_at, k.status, k.paused_at, k.pauses, k.stopped_at, k.calendar_version, k.inputs, \
-                     k.warned_at, k.overdue_at, k.next_check_at \
-                   FROM moved m, UNNEST($23::text[], $24::text[], $25::text[], $26::int8[], $27::text[], \
-                     $28::timestamptz[], $29::timestamptz[], $30::timestamptz[], $31::text[], $32::timestamptz[], \
-                     $33::text[], $34::timestamptz[], $35::text[], $36::text[], $37::timestamptz[], \
-                     $38::timestamptz[], $39::timestamptz[]) \
-                     AS k(id, phase, unit_code, limit_amount, limit_unit, started_at, due_at, warning_at, status, \
-                       paused_at, pauses, stopped_at, calendar_version, inputs, warned_at, overdue_at, next_check_at) \
-                   {CLOCK_UPSERT}), \
-                 event AS (INSERT INTO case_events (id, case_id, kind, actor_id, actor_role, public, data, created_at) \
-                   SELECT $40, m.id, $41, $42, $43, $44, $45, $46 FROM moved m), \
-                 queued AS (INSERT INTO outbox (case_id, event_id, kind, created_at) \
-                   SELECT m.id, $40, $41, $46 FROM moved m WHERE $44) \
-                 SELECT COUNT(*) FROM moved",
-                case_update_sql(&value_rows(1, CASE_ROW_PARAMS, 1, ""))
-            )
-        });
-        let query = sqlx::query_scalar::<Postgres, i64>(AssertSqlSafe(SQL.as_str()));
-        let query = bind_case_row!(query, change);
+        static SQL: LazyLock<Vec<String>> =
+            LazyLock::new(|| ChangeShape::all().map(ChangeShape::sql).collect());
+        let shape = ChangeShape::of(change);
+        let query = sqlx::query_scalar::<Postgres, i64>(AssertSqlSafe(SQL[shape.index()].as_str()));
+        let mut query = bind_case_row!(query, change);
 
-        let assignments = change.assignments.as_deref().unwrap_or_default();
-        let query = query
-            .bind(change.assignments.is_some())
-            .bind(
-                assignments
-                    .iter()
-                    .map(|a| a.unit.as_str())
-                    .collect::<Vec<_>>(),
-            )
-            .bind(assignments.iter().map(|a| a.lead).collect::<Vec<_>>())
-            .bind(
-                assignments
-                    .iter()
-                    .map(|a| a.assigned_at)
-                    .collect::<Vec<_>>(),
-            )
-            .bind(assignments.iter().map(|a| a.signed_at).collect::<Vec<_>>())
-            .bind(
-                assignments
-                    .iter()
-                    .map(|a| a.finished_at)
-                    .collect::<Vec<_>>(),
-            );
+        if let Some(assignments) = &change.assignments {
+            query = query
+                .bind(
+                    assignments
+                        .iter()
+                        .map(|a| a.unit.as_str())
+                        .collect::<Vec<_>>(),
+                )
+                .bind(assignments.iter().map(|a| a.lead).collect::<Vec<_>>())
+                .bind(
+                    assignments
+                        .iter()
+                        .map(|a| a.assigned_at)
+                        .collect::<Vec<_>>(),
+                )
+                .bind(assignments.iter().map(|a| a.signed_at).collect::<Vec<_>>())
+                .bind(
+                    assignments
+                        .iter()
+                        .map(|a| a.finished_at)
+                        .collect::<Vec<_>>(),
+                );
+        }
 
-        let clocks = &change.clocks;
-        let column =
-            |f: fn(&Clock) -> Option<DateTime<Utc>>| clocks.iter().map(f).collect::<Vec<_>>();
-        let query = query
-            .bind(clocks.iter().map(|k| k.id.to_string()).collect::<Vec<_>>())
-            .bind(clocks.iter().map(|k| k.phase.as_str()).collect::<Vec<_>>())
-            .bind(clocks.iter().map(|k| k.unit.clone()).collect::<Vec<_>>())
-            .bind(
-                clocks
-                    .iter()
-                    .map(|k| i64::from(k.limit.amount))
-                    .collect::<Vec<_>>(),
-            )
-            .bind(
-                clocks
-                    .iter()
-                    .map(|k| limit_unit_name(k.limit.unit))
-                    .collect::<Vec<_>>(),
-            )
-            .bind(column(|k| Some(k.started_at)))
-            .bind(column(|k| Some(k.due_at)))
-            .bind(column(|k| Some(k.warning_at)))
-            .bind(clocks.iter().map(|k| k.status.as_str()).collect::<Vec<_>>())
-            .bind(column(|k| k.paused_at))
-            .bind(clocks.iter().map(pauses_json).collect::<Vec<_>>())
-            .bind(column(|k| k.stopped_at))
-            .bind(
-                clocks
-                    .iter()
-                    .map(|k| k.calendar_version().to_owned())
-                    .collect::<Vec<_>>(),
-            )
-            .bind(clocks.iter().map(clock_inputs_json).collect::<Vec<_>>())
-            .bind(column(|k| k.warned_at))
-            .bind(column(|k| k.overdue_at))
-            .bind(column(Clock::next_check_at));
+        if shape.clocks {
+            let clocks = &change.clocks;
+            let column =
+                |f: fn(&Clock) -> Option<DateTime<Utc>>| clocks.iter().map(f).collect::<Vec<_>>();
+            query = query
+                .bind(clocks.iter().map(|k| k.id.to_string()).collect::<Vec<_>>())
+                .bind(clocks.iter().map(|k| k.phase.as_str()).collect::<Vec<_>>())
+                .bind(clocks.iter().map(|k| k.unit.clone()).collect::<Vec<_>>())
+                .bind(
+                    clocks
+                        .iter()
+                        .map(|k| i64::from(k.limit.amount))
+                        .collect::<Vec<_>>(),
+                )
+                .bind(
+                    clocks
+                        .iter()
+                        .map(|k| limit_unit_name(k.limit.unit))
+                        .collect::<Vec<_>>(),
+                )
+                .bind(column(|k| Some(k.started_at)))
+                .bind(column(|k| Some(k.due_at)))
+                .bind(column(|k| Some(k.warning_at)))
+                .bind(clocks.iter().map(|k| k.status.as_str()).collect::<Vec<_>>())
+                .bind(column(|k| k.paused_at))
+                .bind(clocks.iter().map(pauses_json).collect::<Vec<_>>())
+                .bind(column(|k| k.stopped_at))
+                .bind(
+                    clocks
+                        .iter()
+                        .map(|k| k.calendar_version().to_owned())
+                        .collect::<Vec<_>>(),
+                )
+                .bind(clocks.iter().map(clock_inputs_json).collect::<Vec<_>>())
+                .bind(column(|k| k.warned_at))
+                .bind(column(|k| k.overdue_at))
+                .bind(column(Clock::next_check_at));
+        }
 
         let event = &change.event;
         let moved = query

@@ -7,10 +7,10 @@ use sqlx::postgres::PgPoolOptions;
 use sqlx::{Executor, Pool, Postgres};
 
 use super::batch::{BatchOutcome, PendingReport, REPORT_BATCH, ReportIntake};
-use super::{CaseRecord, CreateReportError, StoreError};
 use super::bulk::postgres as bulk;
 use super::tracking::TrackingBlocks;
 use super::workflow::{CaseChange, SaveOutcome};
+use super::{CaseRecord, CreateReportError, StoreError};
 
 pub struct PostgresRepository {
     pool: Pool<Postgres>,

@@ -596,9 +596,14 @@ async fn the_store_answers_each_report_of_a_batch_on_its_own() {
         repo.create_report(&closed_category, None, render),
     );
 
-    assert_eq!(valid_answer.expect("the valid report is stored").id, valid.id);
+    assert_eq!(
+        valid_answer.expect("the valid report is stored").id,
+        valid.id
+    );
     assert!(matches!(foreign_answer, Err(CreateReportError::PhotoUnavailable(id)) if id == theirs));
-    assert!(matches!(category_answer, Err(CreateReportError::UnknownCategory(code)) if code == "01"));
+    assert!(
+        matches!(category_answer, Err(CreateReportError::UnknownCategory(code)) if code == "01")
+    );
     for refused in [&foreign_photo, &closed_category] {
         assert!(repo.case_by_id(refused.id).await.unwrap().is_none());
         assert!(repo.case_events(refused.id).await.unwrap().is_empty());
