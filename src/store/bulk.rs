@@ -1,5 +1,7 @@
 //! Many-row writes of timeline events, outbox rows and sweeper clock updates
-//! (and the names of the JSON functions one read uses), the one place where the two backends need different SQL to be fast:
+//! (and the names of the JSON functions one read uses), the one place where the
+//! two backends need different SQL to be fast; on PostgreSQL also the
+//! one-statement writes of a report batch and of a case change.
 //! PostgreSQL takes whole arrays (`UNNEST`, `= ANY`) in one constant statement;
 //! SQLite takes the rows as one JSON array parameter expanded by `json_each`.
 //! Binding many parameters is no way out on SQLite: sqlx names every parameter
