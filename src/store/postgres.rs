@@ -74,7 +74,18 @@ impl PostgresRepository {
         match bulk::insert_reports(&pool, &batch, &records).await {
             Ok(()) => Ok(BatchOutcome::Done(records.into_iter().map(Ok).collect())),
             Err(e) => {
-                tracing::debug!(error = %e, items = batch.len(), "report batch goes the general way");
+                // A refusal (its own check, or a key another request took) is
+                // expected now and then; anything else deserves a look.
+                let refused = match &e {
+                    StoreError::Conflict(_) => true,
+                    StoreError::Database(sqlx::Error::Database(db)) => db.is_check_violation(),
+                    _ => false,
+                };
+                if refused {
+                    tracing::debug!(error = %e, items = batch.len(), "report batch goes the general way");
+                } else {
+                    tracing::warn!(error = %e, items = batch.len(), "report batch failed as one statement; trying the general way");
+                }
                 PostgresRepository::write_reports(pool, batch).await
             }
         }
