@@ -140,6 +140,15 @@ pub mod postgres {
 
     type UnnestQuery<'q> = sqlx::query::Query<'q, Postgres, sqlx::postgres::PgArguments>;
 
+    /// `$first::type, …`, one typed parameter per entry of `types`.
+    fn typed_params(first: usize, types: &[&str]) -> String {
+        (first..)
+            .zip(types)
+            .map(|(n, ty)| format!("${n}::{ty}"))
+            .collect::<Vec<_>>()
+            .join(", ")
+    }
+
     /// Timeline events as one array per column, for `UNNEST`.
     struct EventColumns {
         ids: Vec<String>,
@@ -178,21 +187,24 @@ pub mod postgres {
             columns
         }
 
-        /// `INSERT INTO case_events …` from the eight arrays bound from `$first` on.
+        /// The array types, in binding order.
+        const TYPES: [&str; 8] = [
+            "text[]",
+            "text[]",
+            "text[]",
+            "text[]",
+            "text[]",
+            "bool[]",
+            "text[]",
+            "timestamptz[]",
+        ];
+
+        /// `INSERT INTO case_events …` from the arrays bound from `$first` on.
         fn insert_sql(first: usize) -> String {
-            let p = |k: usize| first + k;
             format!(
                 "INSERT INTO case_events (id, case_id, kind, actor_id, actor_role, public, data, created_at) \
-                 SELECT * FROM UNNEST(${}::text[], ${}::text[], ${}::text[], ${}::text[], ${}::text[], \
-                   ${}::bool[], ${}::text[], ${}::timestamptz[])",
-                p(0),
-                p(1),
-                p(2),
-                p(3),
-                p(4),
-                p(5),
-                p(6),
-                p(7)
+                 SELECT * FROM UNNEST({})",
+                typed_params(first, &Self::TYPES)
             )
         }
 
@@ -234,15 +246,14 @@ pub mod postgres {
             columns
         }
 
-        /// `INSERT INTO outbox …` from the four arrays bound from `$first` on.
+        /// The array types, in binding order.
+        const TYPES: [&str; 4] = ["text[]", "text[]", "text[]", "timestamptz[]"];
+
+        /// `INSERT INTO outbox …` from the arrays bound from `$first` on.
         fn insert_sql(first: usize) -> String {
             format!(
-                "INSERT INTO outbox (case_id, event_id, kind, created_at) \
-                 SELECT * FROM UNNEST(${}::text[], ${}::text[], ${}::text[], ${}::timestamptz[])",
-                first,
-                first + 1,
-                first + 2,
-                first + 3
+                "INSERT INTO outbox (case_id, event_id, kind, created_at) SELECT * FROM UNNEST({})",
+                typed_params(first, &Self::TYPES)
             )
         }
 
@@ -297,36 +308,74 @@ pub mod postgres {
         batch: &[PendingReport],
         records: &[CaseRecord],
     ) -> Result<(), StoreError> {
+        // Parameters in binding order: case columns, photo attachments,
+        // idempotency records, then events and outbox rows.
+        const CASES: [&str; 22] = [
+            "text[]",
+            "text[]",
+            "text[]",
+            "text[]",
+            "text[]",
+            "float8[]",
+            "float8[]",
+            "float8[]",
+            "text[]",
+            "text[]",
+            "bool[]",
+            "text[]",
+            "float8[]",
+            "int8[]",
+            "timestamptz[]",
+            "text[]",
+            "text[]",
+            "int8[]",
+            "text[]",
+            "text[]",
+            "text[]",
+            "text[]",
+        ];
+        const PHOTOS: [&str; 4] = ["text[]", "text[]", "text[]", "int8[]"];
+        const KEYS: [&str; 6] = [
+            "text[]",
+            "text[]",
+            "text[]",
+            "int8[]",
+            "text[]",
+            "timestamptz[]",
+        ];
         static SQL: LazyLock<String> = LazyLock::new(|| {
+            let photos = 1 + CASES.len();
+            let keys = photos + PHOTOS.len();
+            let events = keys + KEYS.len();
+            let outbox = events + EventColumns::TYPES.len();
             format!(
                 "WITH stored AS (INSERT INTO cases ({CASE_COLUMNS}) \
                    SELECT r.id, r.tracking_no, r.state, r.source, r.category_code, r.lat, r.lon, r.accuracy_m, \
                      r.address, r.description, r.confidential, r.reporter_id, r.photo_distance_m, r.version, \
                      r.created_at, r.created_at, r.zone_path, r.rule_id, r.rule_version, r.lead_unit, r.co_units, \
                      r.deadline_profile, r.suggested_zone \
-                   FROM UNNEST($1::text[], $2::text[], $3::text[], $4::text[], $5::text[], $6::float8[], \
-                     $7::float8[], $8::float8[], $9::text[], $10::text[], $11::bool[], $12::text[], $13::float8[], \
-                     $14::int8[], $15::timestamptz[], $16::text[], $17::text[], $18::int8[], $19::text[], \
-                     $20::text[], $21::text[], $22::text[]) \
+                   FROM UNNEST({}) \
                      AS r(id, tracking_no, state, source, category_code, lat, lon, accuracy_m, address, description, \
                        confidential, reporter_id, photo_distance_m, version, created_at, zone_path, rule_id, \
                        rule_version, lead_unit, co_units, deadline_profile, suggested_zone) \
                    WHERE EXISTS (SELECT 1 FROM categories WHERE code = r.category_code AND {REPORTABLE_CATEGORY}) \
                    RETURNING 1), \
                  attached AS (UPDATE photos SET case_id = a.new_case, position = a.pos \
-                   FROM UNNEST($23::text[], $24::text[], $25::text[], $26::int8[]) AS a(photo, new_case, reporter, pos) \
+                   FROM UNNEST({}) AS a(photo, new_case, reporter, pos) \
                    WHERE id = a.photo AND {UNATTACHED_OWNER} = a.reporter \
                    RETURNING 1), \
                  remembered AS (INSERT INTO idempotency_keys (user_id, key, request_hash, status, body, created_at) \
-                   SELECT * FROM UNNEST($27::text[], $28::text[], $29::text[], $30::int8[], $31::text[], \
-                     $32::timestamptz[])), \
+                   SELECT * FROM UNNEST({})), \
                  events AS ({}), \
                  queued AS ({}) \
                  SELECT refuse_unless((SELECT count(*) FROM stored) = cardinality($1::text[]) \
-                   AND (SELECT count(*) FROM attached) = cardinality($23::text[]), \
+                   AND (SELECT count(*) FROM attached) = cardinality(${photos}::text[]), \
                    'a report of this batch needs an answer of its own')",
-                EventColumns::insert_sql(33),
-                OutboxColumns::insert_sql(41),
+                typed_params(1, &CASES),
+                typed_params(photos, &PHOTOS),
+                typed_params(keys, &KEYS),
+                EventColumns::insert_sql(events),
+                OutboxColumns::insert_sql(outbox),
             )
         });
         let text = |f: fn(&CaseRecord) -> String| records.iter().map(f).collect::<Vec<_>>();
@@ -442,15 +491,6 @@ pub mod postgres {
         let query = OutboxColumns::of(events().filter(|(_, e)| e.public)).bind(query);
         query.execute(pool).await?;
         Ok(())
-    }
-
-    /// `$first::type, …`, one typed parameter per entry of `types`.
-    fn typed_params(first: usize, types: &[&str]) -> String {
-        (first..)
-            .zip(types)
-            .map(|(n, ty)| format!("${n}::{ty}"))
-            .collect::<Vec<_>>()
-            .join(", ")
     }
 
     /// Which parts a change writes besides its case row and its event. Every
