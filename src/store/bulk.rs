@@ -149,6 +149,27 @@ pub mod postgres {
             .join(", ")
     }
 
+    /// Rows of one table as one array per column, inserted with `UNNEST`.
+    trait ColumnArrays {
+        /// `table (columns)`, the columns in binding order.
+        const INTO: &'static str;
+        /// The array types, in binding order.
+        const TYPES: &'static [&'static str];
+
+        fn is_empty(&self) -> bool;
+
+        fn bind(self, query: UnnestQuery<'_>) -> UnnestQuery<'_>;
+
+        /// `INSERT INTO …` from the arrays bound from `$first` on.
+        fn insert_sql(first: usize) -> String {
+            format!(
+                "INSERT INTO {} SELECT * FROM UNNEST({})",
+                Self::INTO,
+                typed_params(first, Self::TYPES)
+            )
+        }
+    }
+
     /// Timeline events as one array per column, for `UNNEST`.
     struct EventColumns {
         ids: Vec<String>,
@@ -186,39 +207,6 @@ pub mod postgres {
             }
             columns
         }
-
-        /// The array types, in binding order.
-        const TYPES: [&str; 8] = [
-            "text[]",
-            "text[]",
-            "text[]",
-            "text[]",
-            "text[]",
-            "bool[]",
-            "text[]",
-            "timestamptz[]",
-        ];
-
-        /// `INSERT INTO case_events …` from the arrays bound from `$first` on.
-        fn insert_sql(first: usize) -> String {
-            format!(
-                "INSERT INTO case_events (id, case_id, kind, actor_id, actor_role, public, data, created_at) \
-                 SELECT * FROM UNNEST({})",
-                typed_params(first, &Self::TYPES)
-            )
-        }
-
-        fn bind(self, query: UnnestQuery<'_>) -> UnnestQuery<'_> {
-            query
-                .bind(self.ids)
-                .bind(self.cases)
-                .bind(self.kinds)
-                .bind(self.actors)
-                .bind(self.roles)
-                .bind(self.public)
-                .bind(self.data)
-                .bind(self.times)
-        }
     }
 
     /// Outbox rows for `events` as one array per column, for `UNNEST`.
@@ -245,16 +233,45 @@ pub mod postgres {
             }
             columns
         }
+    }
 
-        /// The array types, in binding order.
-        const TYPES: [&str; 4] = ["text[]", "text[]", "text[]", "timestamptz[]"];
+    impl ColumnArrays for EventColumns {
+        const INTO: &'static str =
+            "case_events (id, case_id, kind, actor_id, actor_role, public, data, created_at)";
+        const TYPES: &'static [&'static str] = &[
+            "text[]",
+            "text[]",
+            "text[]",
+            "text[]",
+            "text[]",
+            "bool[]",
+            "text[]",
+            "timestamptz[]",
+        ];
 
-        /// `INSERT INTO outbox …` from the arrays bound from `$first` on.
-        fn insert_sql(first: usize) -> String {
-            format!(
-                "INSERT INTO outbox (case_id, event_id, kind, created_at) SELECT * FROM UNNEST({})",
-                typed_params(first, &Self::TYPES)
-            )
+        fn is_empty(&self) -> bool {
+            self.ids.is_empty()
+        }
+
+        fn bind(self, query: UnnestQuery<'_>) -> UnnestQuery<'_> {
+            query
+                .bind(self.ids)
+                .bind(self.cases)
+                .bind(self.kinds)
+                .bind(self.actors)
+                .bind(self.roles)
+                .bind(self.public)
+                .bind(self.data)
+                .bind(self.times)
+        }
+    }
+
+    impl ColumnArrays for OutboxColumns {
+        const INTO: &'static str = "outbox (case_id, event_id, kind, created_at)";
+        const TYPES: &'static [&'static str] = &["text[]", "text[]", "text[]", "timestamptz[]"];
+
+        fn is_empty(&self) -> bool {
+            self.cases.is_empty()
         }
 
         fn bind(self, query: UnnestQuery<'_>) -> UnnestQuery<'_> {
@@ -266,34 +283,32 @@ pub mod postgres {
         }
     }
 
+    /// Inserts `rows` in one statement; nothing for no rows.
+    async fn insert_rows<C: ColumnArrays>(
+        tx: &mut Transaction<'static, Postgres>,
+        rows: C,
+    ) -> Result<(), StoreError> {
+        if rows.is_empty() {
+            return Ok(());
+        }
+        rows.bind(sqlx::query(AssertSqlSafe(C::insert_sql(1))))
+            .execute(&mut **tx)
+            .await?;
+        Ok(())
+    }
+
     pub async fn insert_events(
         tx: &mut Transaction<'static, Postgres>,
         events: &[(&str, &NewEvent)],
     ) -> Result<(), StoreError> {
-        if events.is_empty() {
-            return Ok(());
-        }
-        static SQL: LazyLock<String> = LazyLock::new(|| EventColumns::insert_sql(1));
-        EventColumns::of(events.iter().copied())
-            .bind(sqlx::query(AssertSqlSafe(SQL.as_str())))
-            .execute(&mut **tx)
-            .await?;
-        Ok(())
+        insert_rows(tx, EventColumns::of(events.iter().copied())).await
     }
 
     pub async fn insert_outbox(
         tx: &mut Transaction<'static, Postgres>,
         events: &[(&str, &NewEvent)],
     ) -> Result<(), StoreError> {
-        if events.is_empty() {
-            return Ok(());
-        }
-        static SQL: LazyLock<String> = LazyLock::new(|| OutboxColumns::insert_sql(1));
-        OutboxColumns::of(events.iter().copied())
-            .bind(sqlx::query(AssertSqlSafe(SQL.as_str())))
-            .execute(&mut **tx)
-            .await?;
-        Ok(())
+        insert_rows(tx, OutboxColumns::of(events.iter().copied())).await
     }
 
     /// Stores a batch of new reports in one statement — cases, photo
