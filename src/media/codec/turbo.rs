@@ -12,9 +12,11 @@ use crate::media::PhotoError;
 use crate::media::planar::{Subsampling, YccImage};
 use crate::media::raster::{self, RgbImage};
 
-/// Same scale choice as the pure-Rust backend (1, 1/2, 1/4, 1/8) so both produce
-/// the same output sizes. libjpeg-turbo also offers n/8 scales, but only the
-/// power-of-two ones have SIMD inverse DCTs, so the odd ones are not faster.
+/// Decodes at the smallest n/8 DCT scale whose long edge is still at least
+/// `min_long_edge`: a 12 MP photo comes out at 3/8, 1500×1125, where the pure-Rust
+/// backend (power-of-two scales only) stops at 1/2. libjpeg-turbo's 3×3 inverse
+/// DCT is scalar where its 4×4 one is SIMD, yet it costs less in time, and the
+/// resizer then starts from 44 % fewer pixels (BENCHMARKS.md, photo pipeline).
 /// `_max_pixels` is unused: this crate exposes no decoder allocation cap, and the
 /// output buffer is sized here from the header the caller has already checked.
 pub(crate) fn decode_jpeg(
@@ -29,14 +31,10 @@ pub(crate) fn decode_jpeg(
     }
     let long_edge = header.width.max(header.height);
     let min_long_edge = min_long_edge as usize;
-    let factor = [
-        ScalingFactor::ONE_EIGHTH,
-        ScalingFactor::ONE_QUARTER,
-        ScalingFactor::ONE_HALF,
-    ]
-    .into_iter()
-    .find(|factor| factor.scale(long_edge) >= min_long_edge)
-    .unwrap_or(ScalingFactor::ONE);
+    let factor = (1..8)
+        .map(|eighths| ScalingFactor::new(eighths, 8))
+        .find(|factor| factor.scale(long_edge) >= min_long_edge)
+        .unwrap_or(ScalingFactor::ONE);
     decompressor.set_scaling_factor(factor).map_err(damaged)?;
     let scaled = header.scaled(factor);
     let width = u32::try_from(scaled.width).map_err(damaged)?;
@@ -79,9 +77,9 @@ fn subsamp(subsampling: Subsampling) -> Result<Subsamp, PhotoError> {
     }
 }
 
-/// At 1/2 scale a 4:2:0 photo's chroma planes come out of the 4×4 scaled IDCT at
-/// a quarter of the luma size, where the RGB path would run a full 8×8 IDCT on
-/// them (to save upsampling) and then convert every pixel to RGB.
+/// A 4:2:0 photo's chroma planes come out of the scaled IDCT at a quarter of the
+/// luma size, where the RGB path would run a larger IDCT on them (to save
+/// upsampling) and then convert every pixel to RGB.
 fn decode_planes(
     decompressor: &mut Decompressor,
     bytes: &[u8],
