@@ -8,6 +8,16 @@ WORKDIR /app
 ENV SQLX_OFFLINE=true \
     CARGO_TERM_COLOR=never
 
+# Optional cargo features; `--build-arg CARGO_FEATURES=turbojpeg` builds the photo
+# pipeline on libjpeg-turbo (see README, "Photo processing"), which needs cmake
+# and nasm here and nothing at run time (it is linked statically).
+ARG CARGO_FEATURES=""
+RUN if [ -n "$CARGO_FEATURES" ]; then \
+      apt-get update \
+      && apt-get install -y --no-install-recommends cmake nasm \
+      && rm -rf /var/lib/apt/lists/*; \
+    fi
+
 # Dependencies first: this layer is rebuilt only when the manifest or lock
 # file changes, not on every source edit. Stub targets let cargo resolve and
 # compile the whole dependency graph without the real sources. The stub
@@ -18,7 +28,7 @@ COPY Cargo.toml Cargo.lock ./
 RUN mkdir -p src \
  && echo 'fn main() {}' > src/main.rs \
  && touch src/lib.rs \
- && cargo build --release --locked --bin civicsnap \
+ && cargo build --release --locked --bin civicsnap --features "$CARGO_FEATURES" \
  && rm -rf src \
       target/release/civicsnap* \
       target/release/.fingerprint/civicsnap-* \
@@ -26,7 +36,7 @@ RUN mkdir -p src \
       target/release/deps/libcivicsnap-*
 
 COPY . .
-RUN cargo build --release --locked --bin civicsnap
+RUN cargo build --release --locked --bin civicsnap --features "$CARGO_FEATURES"
 
 # ---- runtime -----------------------------------------------------------
 FROM debian:bookworm-slim
