@@ -251,7 +251,7 @@ struct Copies {
 
 fn render(decoded: impl Raster, orientation: u8) -> Result<Copies, PhotoError> {
     // Resizing before rotating means the rotation touches 1.2 MP instead of the
-    // decoded 3 MP; the long edge, and so the scale, is the same either way.
+    // decoded 1.7–3 MP; the long edge, and so the scale, is the same either way.
     let display = match decoded.fit_within(DISPLAY_EDGE, DISPLAY_FILTER)? {
         Some(resized) => {
             decoded.recycle();
