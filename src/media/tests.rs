@@ -535,9 +535,16 @@ fn copies_match_a_full_rgb_reference() {
 /// odd-sized copies have clean last rows and columns (no stray padding).
 #[test]
 fn every_subsampling_keeps_colours_up_to_the_edges() {
+    // Both sources end as 1280×853 and 320×213. The DCT first halves the larger
+    // to 1301×867; the smaller is decoded at full size, or with turbojpeg at 7/8
+    // (1400×933), an odd eighth scale with its own inverse DCT.
+    for (w, h) in [(2602u16, 1734u16), (1600, 1066)] {
+        check_quadrant_colours(w, h);
+    }
+}
+
+fn check_quadrant_colours(w: u16, h: u16) {
     const COLOURS: [[u8; 3]; 4] = [[200, 40, 40], [40, 160, 60], [50, 60, 200], [230, 210, 60]];
-    // Halved to 1301×867 by the DCT, then 1280×853 and 320×213.
-    let (w, h) = (2602u16, 1734u16);
     let quadrant = |x: usize, y: usize| {
         usize::from(x >= usize::from(w) / 2) + 2 * usize::from(y >= usize::from(h) / 2)
     };
@@ -552,7 +559,7 @@ fn every_subsampling_keeps_colours_up_to_the_edges() {
             (&photo.thumbnail, (320, 213)),
         ] {
             let image = decode_rgb(&copy.bytes);
-            assert_eq!((image.0, image.1), size, "{sampling:?}");
+            assert_eq!((image.0, image.1), size, "{w}×{h} {sampling:?}");
             let (cw, ch) = size;
             // Away from the quadrant borders, where the colours blend.
             let margin = 6;
@@ -570,7 +577,7 @@ fn every_subsampling_keeps_colours_up_to_the_edges() {
                 let off = want.iter().zip(got).map(|(a, b)| a.abs_diff(b)).max();
                 assert!(
                     off.unwrap_or(0) <= 12,
-                    "{sampling:?} {cw}×{ch} at ({x}, {y}): {got:?}, want {want:?}"
+                    "{w}×{h} {sampling:?} {cw}×{ch} at ({x}, {y}): {got:?}, want {want:?}"
                 );
             }
         }
