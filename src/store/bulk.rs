@@ -171,6 +171,7 @@ pub mod postgres {
     }
 
     /// Timeline events as one array per column, for `UNNEST`.
+    #[derive(Default)]
     struct EventColumns {
         ids: Vec<String>,
         cases: Vec<String>,
@@ -183,18 +184,8 @@ pub mod postgres {
     }
 
     impl EventColumns {
-        fn of<'e>(events: impl ExactSizeIterator<Item = (&'e str, &'e NewEvent)>) -> Self {
-            let n = events.len();
-            let mut columns = EventColumns {
-                ids: Vec::with_capacity(n),
-                cases: Vec::with_capacity(n),
-                kinds: Vec::with_capacity(n),
-                actors: Vec::with_capacity(n),
-                roles: Vec::with_capacity(n),
-                public: Vec::with_capacity(n),
-                data: Vec::with_capacity(n),
-                times: Vec::with_capacity(n),
-            };
+        fn of<'e>(events: impl Iterator<Item = (&'e str, &'e NewEvent)>) -> Self {
+            let mut columns = Self::default();
             for (case_id, e) in events {
                 columns.ids.push(e.id.to_string());
                 columns.cases.push(case_id.to_owned());
@@ -210,6 +201,7 @@ pub mod postgres {
     }
 
     /// Outbox rows for `events` as one array per column, for `UNNEST`.
+    #[derive(Default)]
     struct OutboxColumns {
         cases: Vec<String>,
         events: Vec<String>,
@@ -219,12 +211,7 @@ pub mod postgres {
 
     impl OutboxColumns {
         fn of<'e>(events: impl Iterator<Item = (&'e str, &'e NewEvent)>) -> Self {
-            let mut columns = OutboxColumns {
-                cases: Vec::new(),
-                events: Vec::new(),
-                kinds: Vec::new(),
-                times: Vec::new(),
-            };
+            let mut columns = Self::default();
             for (case_id, e) in events {
                 columns.cases.push(case_id.to_owned());
                 columns.events.push(e.id.to_string());
