@@ -495,6 +495,37 @@ pub mod postgres {
         Ok(())
     }
 
+    /// A change's assignments as arrays: unit, lead, assigned, signed, finished.
+    const ASSIGNMENT_ARRAYS: [&str; 5] = [
+        "text[]",
+        "bool[]",
+        "timestamptz[]",
+        "timestamptz[]",
+        "timestamptz[]",
+    ];
+    /// A change's clocks as arrays, in the order of `AS k(…)` in `ChangeShape::sql`.
+    const CLOCK_ARRAYS: [&str; 17] = [
+        "text[]",
+        "text[]",
+        "text[]",
+        "int8[]",
+        "text[]",
+        "timestamptz[]",
+        "timestamptz[]",
+        "timestamptz[]",
+        "text[]",
+        "timestamptz[]",
+        "text[]",
+        "timestamptz[]",
+        "text[]",
+        "text[]",
+        "timestamptz[]",
+        "timestamptz[]",
+        "timestamptz[]",
+    ];
+    /// The event's own values: id, kind, actor, role, public, data, time.
+    const EVENT_PARAMS: usize = 7;
+
     /// Which parts a change writes besides its case row and its event. Every
     /// table a statement names costs the executor work on each run (opening
     /// and locking the table and its indexes), written to or not, so each
@@ -546,15 +577,8 @@ pub mod postgres {
                 case_update_sql(&value_rows(1, CASE_ROW_PARAMS, 1, ""))
             )];
             if self.assignments {
-                let types = [
-                    "text[]",
-                    "bool[]",
-                    "timestamptz[]",
-                    "timestamptz[]",
-                    "timestamptz[]",
-                ];
-                let first = take(types.len());
-                let arrays = typed_params(first, &types);
+                let first = take(ASSIGNMENT_ARRAYS.len());
+                let arrays = typed_params(first, &ASSIGNMENT_ARRAYS);
                 // Assignments are replaced by deleting the units no longer named
                 // and upserting the rest, so no row is touched twice.
                 parts.push(format!(
@@ -568,26 +592,7 @@ pub mod postgres {
                 ));
             }
             if self.clocks {
-                let types = [
-                    "text[]",
-                    "text[]",
-                    "text[]",
-                    "int8[]",
-                    "text[]",
-                    "timestamptz[]",
-                    "timestamptz[]",
-                    "timestamptz[]",
-                    "text[]",
-                    "timestamptz[]",
-                    "text[]",
-                    "timestamptz[]",
-                    "text[]",
-                    "text[]",
-                    "timestamptz[]",
-                    "timestamptz[]",
-                    "timestamptz[]",
-                ];
-                let arrays = typed_params(take(types.len()), &types);
+                let arrays = typed_params(take(CLOCK_ARRAYS.len()), &CLOCK_ARRAYS);
                 parts.push(format!(
                     "clocks AS (INSERT INTO case_clocks ({CLOCK_COLUMNS}, next_check_at) \
                        SELECT k.id, m.id, k.phase, k.unit_code, k.limit_amount, k.limit_unit, k.started_at, k.due_at, \
@@ -599,7 +604,7 @@ pub mod postgres {
                        {CLOCK_UPSERT})"
                 ));
             }
-            let event = take(7);
+            let event = take(EVENT_PARAMS);
             let [id, kind, actor, role, public, data, at] = std::array::from_fn(|k| event + k);
             parts.push(format!(
                 "event AS (INSERT INTO case_events (id, case_id, kind, actor_id, actor_role, public, data, created_at) \
@@ -629,9 +634,13 @@ pub mod postgres {
                 })
                 .collect();
             let bound = CASE_ROW_PARAMS
-                + if shape.assignments { 5 } else { 0 }
-                + if shape.clocks { 17 } else { 0 }
-                + 7;
+                + if shape.assignments {
+                    ASSIGNMENT_ARRAYS.len()
+                } else {
+                    0
+                }
+                + if shape.clocks { CLOCK_ARRAYS.len() } else { 0 }
+                + EVENT_PARAMS;
             assert_eq!(used, (1..=bound).collect(), "shape {}", shape.index());
             assert_eq!(sql.contains("case_assignments"), shape.assignments);
             assert_eq!(sql.contains("case_clocks"), shape.clocks);
