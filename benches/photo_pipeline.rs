@@ -3,11 +3,15 @@
 //!
 //! Compare against libjpeg-turbo's plain full decode of the same file (see
 //! BENCHMARKS.md): the pipeline should cost about as much as just decoding it.
+//!
+//! `all_cores` runs one photo per core at once on the service's own worker pool,
+//! the ceiling for upload throughput; run it without `taskset`.
 
 use std::hint::black_box;
 
-use civicsnap::media::{PhotoLimits, process_photo, stages};
-use criterion::{Criterion, criterion_group, criterion_main};
+use civicsnap::media::{PhotoLimits, PhotoWorkers, process_photo, stages};
+use criterion::{Criterion, Throughput, criterion_group, criterion_main};
+use futures_util::future::join_all;
 
 const STREET: &[u8] = include_bytes!(concat!(
     env!("CARGO_MANIFEST_DIR"),
@@ -40,5 +44,27 @@ fn pipeline(c: &mut Criterion) {
     group.finish();
 }
 
-criterion_group!(benches, pipeline);
+fn all_cores(c: &mut Criterion) {
+    let limits = PhotoLimits::default();
+    let cores = std::thread::available_parallelism().map_or(1, usize::from);
+    let workers = PhotoWorkers::new(cores).expect("photo workers start");
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .build()
+        .expect("runtime starts");
+    let mut group = c.benchmark_group("photo_pipeline");
+    group.sample_size(30);
+    // One iteration is a photo per core, so the rate criterion prints is photos/s.
+    group.throughput(Throughput::Elements(cores as u64));
+    group.bench_function(format!("all_cores/{cores}"), |b| {
+        b.iter(|| {
+            runtime.block_on(join_all((0..cores).map(|_| {
+                let limits = limits.clone();
+                workers.run(move || process_photo(STREET, &limits).expect("fixture processes"))
+            })))
+        })
+    });
+    group.finish();
+}
+
+criterion_group!(benches, pipeline, all_cores);
 criterion_main!(benches);

@@ -21,6 +21,7 @@ use crate::demo::{self, DemoAccount};
 use crate::domain::geo::ServiceArea;
 use crate::domain::report::ReportRules;
 use crate::error::{ApiError, extractors};
+use crate::media::PhotoWorkers;
 use crate::metrics::Metrics;
 use crate::objects::{LocalStore, PhotoStore, S3Config, S3Store};
 use crate::routing::LiveRouting;
@@ -107,6 +108,8 @@ fn build_state(
         otp: OtpCodes::new(secret.as_bytes()),
         sms,
         photo_slots: Semaphore::new(slots),
+        photo_workers: PhotoWorkers::new(slots)
+            .map_err(|e| anyhow::anyhow!("starting the photo worker threads: {e}"))?,
         metrics: Arc::new(Metrics::new()),
         report_rules: ReportRules {
             max_description_chars: settings.reports.max_description_chars,

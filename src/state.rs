@@ -8,6 +8,7 @@ use tokio::sync::{Notify, Semaphore};
 use crate::auth::{JwtKeys, OtpCodes, SmsSender};
 use crate::config::Settings;
 use crate::domain::report::ReportRules;
+use crate::media::PhotoWorkers;
 use crate::metrics::Metrics;
 use crate::objects::PhotoStore;
 use crate::routing::LiveRouting;
@@ -23,6 +24,8 @@ pub struct AppState {
     pub sms: Arc<dyn SmsSender>,
     /// Bounds concurrent photo decoding so uploads cannot starve other requests.
     pub photo_slots: Semaphore,
+    /// As many threads as `photo_slots` has permits.
+    pub photo_workers: PhotoWorkers,
     pub metrics: Arc<Metrics>,
     pub report_rules: ReportRules,
     pub routing: Arc<LiveRouting>,

@@ -140,7 +140,7 @@ impl From<PhotoError> for ApiError {
     }
 }
 
-/// Decodes on a blocking thread, at most `photo_slots` at a time.
+/// Decodes on a photo worker, at most `photo_slots` at a time.
 async fn process(state: &AppState, bytes: Bytes) -> Result<ProcessedPhoto, ApiError> {
     state.metrics.photo_queue.inc();
     let permit = state.photo_slots.acquire().await;
@@ -152,7 +152,10 @@ async fn process(state: &AppState, bytes: Bytes) -> Result<ProcessedPhoto, ApiEr
         max_pixels: state.settings.photos.max_pixels,
     };
     let started = Instant::now();
-    let outcome = web::block(move || media::process_photo(&bytes, &limits)).await;
+    let outcome = state
+        .photo_workers
+        .run(move || media::process_photo(&bytes, &limits))
+        .await;
     state.metrics.photos_in_progress.dec();
     state.metrics.observe_photo(started.elapsed());
     Ok(outcome.map_err(ApiError::internal)??)

@@ -2,7 +2,7 @@
 //! and a thumbnail with all metadata stripped, plus the metadata we do want (where
 //! and when it was taken) and hashes for de-duplication.
 //!
-//! Pure and synchronous; callers run it on a blocking pool. The order of checks is
+//! Pure and synchronous; the service runs it on [`PhotoWorkers`]. The order of checks is
 //! a security property: size, real type and declared pixel count are all refused
 //! before any decoder allocates, so a decompression bomb costs microseconds.
 
@@ -15,6 +15,7 @@ mod raster;
 mod sniff;
 #[cfg(test)]
 mod tests;
+mod workers;
 
 use std::io::Cursor;
 use std::sync::LazyLock;
@@ -27,6 +28,7 @@ use sha2::{Digest, Sha256};
 
 use codec::Decoded;
 use raster::{Raster, RgbImage};
+pub use workers::{JobPanicked, PhotoWorkers};
 
 /// Long edge of the copy shown in the case view; large enough for a full-width
 /// desktop view, small enough for citizens on mobile data.

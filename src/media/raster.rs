@@ -13,11 +13,11 @@ use super::{PhotoError, codec};
 /// Multi-megabyte pixel buffers kept per thread between photos. Handing the kernel
 /// fresh pages costs a fault per 4 KiB: for a 12 MP photo that was ~7 ms of a
 /// ~50 ms pipeline, more than the resize itself, because glibc returns freed blocks
-/// this large to the kernel. Photos are processed on a blocking pool, so a thread
-/// keeps at most [`MAX_SPARE`] spare buffers of [`MAX_RETAINED`] bytes in all, and
-/// one resizer scratch area capped at the same size; anything larger (only uploads
-/// near the pixel limit) is freed. Four covers the decode, the display copy and
-/// the two intermediates of a planar resize.
+/// this large to the kernel. Photos are processed on a few long-lived threads
+/// ([`super::PhotoWorkers`]); each keeps at most [`MAX_SPARE`] spare buffers of
+/// [`MAX_RETAINED`] bytes in all, and one resizer scratch area capped at the same
+/// size; anything larger (only uploads near the pixel limit) is freed. Four covers
+/// the decode, the display copy and the two intermediates of a planar resize.
 #[derive(Default)]
 struct Scratch {
     spare: Vec<Vec<u8>>,
