@@ -57,9 +57,12 @@ fn all_cores(c: &mut Criterion) {
     group.throughput(Throughput::Elements(cores as u64));
     group.bench_function(format!("all_cores/{cores}"), |b| {
         b.iter(|| {
-            runtime.block_on(join_all((0..cores).map(|_| {
+            runtime.block_on(join_all((0..cores).map(|_| async {
                 let limits = limits.clone();
-                workers.run(move || process_photo(STREET, &limits).expect("fixture processes"))
+                let worker = workers.acquire().await;
+                worker
+                    .run(move || process_photo(STREET, &limits).expect("fixture processes"))
+                    .await
             })))
         })
     });

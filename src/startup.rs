@@ -10,7 +10,7 @@ use actix_web::http::header::{HeaderName, HeaderValue};
 use actix_web::middleware::{Next, from_fn};
 use actix_web::{App, HttpMessage, HttpResponse, HttpServer, web};
 use anyhow::Context;
-use tokio::sync::{Notify, Semaphore};
+use tokio::sync::Notify;
 use tracing_actix_web::{RequestId, TracingLogger};
 use utoipa_actix_web::AppExt;
 
@@ -107,7 +107,6 @@ fn build_state(
         jwt: JwtKeys::from_settings(&settings, &secret),
         otp: OtpCodes::new(secret.as_bytes()),
         sms,
-        photo_slots: Semaphore::new(slots),
         photo_workers: PhotoWorkers::new(slots)
             .map_err(|e| anyhow::anyhow!("starting the photo worker threads: {e}"))?,
         metrics: Arc::new(Metrics::new()),

@@ -3,7 +3,7 @@
 use std::sync::Arc;
 
 use chrono::{DateTime, SubsecRound, Utc};
-use tokio::sync::{Notify, Semaphore};
+use tokio::sync::Notify;
 
 use crate::auth::{JwtKeys, OtpCodes, SmsSender};
 use crate::config::Settings;
@@ -22,9 +22,8 @@ pub struct AppState {
     pub jwt: JwtKeys,
     pub otp: OtpCodes,
     pub sms: Arc<dyn SmsSender>,
-    /// Bounds concurrent photo decoding so uploads cannot starve other requests.
-    pub photo_slots: Semaphore,
-    /// As many threads as `photo_slots` has permits.
+    /// One thread per photo processed at once, so uploads cannot starve other
+    /// requests.
     pub photo_workers: PhotoWorkers,
     pub metrics: Arc<Metrics>,
     pub report_rules: ReportRules,

@@ -140,20 +140,18 @@ impl From<PhotoError> for ApiError {
     }
 }
 
-/// Decodes on a photo worker, at most `photo_slots` at a time.
+/// Decodes on a photo worker, one photo per worker at a time.
 async fn process(state: &AppState, bytes: Bytes) -> Result<ProcessedPhoto, ApiError> {
     state.metrics.photo_queue.inc();
-    let permit = state.photo_slots.acquire().await;
+    let worker = state.photo_workers.acquire().await;
     state.metrics.photo_queue.dec();
-    let _permit = permit.map_err(ApiError::internal)?;
     state.metrics.photos_in_progress.inc();
     let limits = PhotoLimits {
         max_bytes: state.settings.photos.max_bytes,
         max_pixels: state.settings.photos.max_pixels,
     };
     let started = Instant::now();
-    let outcome = state
-        .photo_workers
+    let outcome = worker
         .run(move || media::process_photo(&bytes, &limits))
         .await;
     state.metrics.photos_in_progress.dec();
