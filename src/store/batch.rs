@@ -18,7 +18,11 @@ use tokio::sync::{mpsc, oneshot};
 use tracing::Instrument;
 
 use super::workflow::{CaseChange, SaveOutcome};
-use super::{CaseRecord, CreateReportError, IdempotencyClaim, NewReport, RenderReport, StoreError};
+use super::{
+    CaseRecord, CreateReportError, IdempotencyClaim, NewReport, PhotoRecord, RenderReport,
+    StoreError,
+};
+use uuid::Uuid;
 
 /// Enough to amortise a commit; small enough to keep statements modest.
 pub(super) const REPORT_BATCH: usize = 64;
@@ -38,6 +42,31 @@ pub(super) type ReportIntake = Batcher<PendingReport, CaseRecord, CreateReportEr
 pub(super) const CHANGE_BATCH: usize = 32;
 
 pub(super) type CaseChanges = Batcher<CaseChange, SaveOutcome, StoreError>;
+
+/// Every report first asks which of its photos are still the reporter's to
+/// attach. On PostgreSQL that read, one more statement on one more backend per
+/// report, cost about 40 % of intake throughput; queued like writes, one
+/// statement answers all the lookups waiting.
+pub(super) const PHOTO_LOOKUP_BATCH: usize = 64;
+
+#[derive(Clone)]
+pub(super) struct PhotoLookup {
+    pub owner: Uuid,
+    pub ids: Vec<Uuid>,
+}
+
+impl PhotoLookup {
+    /// Of `photos` (the rows for every id of a batch), this lookup's answer.
+    pub fn answer(&self, photos: &[PhotoRecord]) -> Vec<PhotoRecord> {
+        photos
+            .iter()
+            .filter(|p| self.ids.contains(&p.id) && p.owner_id == self.owner && p.case_id.is_none())
+            .cloned()
+            .collect()
+    }
+}
+
+pub(super) type PhotoLookups = Batcher<PhotoLookup, Vec<PhotoRecord>, StoreError>;
 
 pub(super) enum BatchOutcome<R, E> {
     /// Committed (or refused): one result per item, in order.
@@ -206,5 +235,57 @@ mod tests {
         assert_eq!(a.ok(), Some(10));
         assert!(zero.is_err());
         assert_eq!(b.ok(), Some(20));
+    }
+}
+
+#[cfg(test)]
+mod photo_lookup_tests {
+    use super::*;
+    use crate::store::StoredImage;
+
+    fn photo(owner: Uuid, case_id: Option<Uuid>) -> PhotoRecord {
+        let image = || StoredImage {
+            key: "photos/test.jpg".into(),
+            width: 1,
+            height: 1,
+            etag: "e".into(),
+        };
+        PhotoRecord {
+            id: Uuid::now_v7(),
+            owner_id: owner,
+            case_id,
+            source_type: "image/jpeg".into(),
+            width: 1,
+            height: 1,
+            taken_at: None,
+            gps: None,
+            sha256: "0".repeat(64),
+            phash: "0".repeat(16),
+            byte_size: 1,
+            display: image(),
+            thumbnail: image(),
+            created_at: chrono::Utc::now(),
+        }
+    }
+
+    #[test]
+    fn a_lookup_answers_only_its_own_unattached_photos_of_a_shared_read() {
+        let (me, other) = (Uuid::now_v7(), Uuid::now_v7());
+        let mine = photo(me, None);
+        let attached = photo(me, Some(Uuid::now_v7()));
+        let theirs = photo(other, None);
+        let not_asked = photo(me, None);
+        // One read for two lookups returns the rows of both.
+        let rows = [mine.clone(), attached.clone(), theirs.clone(), not_asked];
+        let lookup = PhotoLookup {
+            owner: me,
+            ids: vec![mine.id, attached.id, theirs.id],
+        };
+        assert_eq!(lookup.answer(&rows), vec![mine]);
+        let theirs_lookup = PhotoLookup {
+            owner: other,
+            ids: vec![theirs.id, attached.id],
+        };
+        assert_eq!(theirs_lookup.answer(&rows), vec![theirs]);
     }
 }

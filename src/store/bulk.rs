@@ -18,6 +18,28 @@ pub mod sqlite {
     use super::*;
     use sqlx::{AssertSqlSafe, Sqlite, Transaction};
 
+    use crate::store::records::PhotoRow;
+    use crate::store::sql::PHOTO_COLUMNS;
+
+    /// Photos by id, however many, in one statement.
+    pub async fn photos_by_id(
+        pool: &sqlx::Pool<Sqlite>,
+        ids: &[String],
+    ) -> Result<Vec<PhotoRow>, StoreError> {
+        static SQL: std::sync::LazyLock<String> = std::sync::LazyLock::new(|| {
+            format!(
+                "SELECT {PHOTO_COLUMNS} FROM photos WHERE id IN (SELECT value FROM json_each($1))"
+            )
+        });
+        let ids = serde_json::to_string(ids).map_err(|e| StoreError::Corrupt(e.to_string()))?;
+        Ok(
+            sqlx::query_as::<Sqlite, PhotoRow>(AssertSqlSafe(SQL.as_str()))
+                .bind(ids)
+                .fetch_all(pool)
+                .await?,
+        )
+    }
+
     /// Parameters per statement: past a few hundred the quadratic binding
     /// costs more than another statement.
     pub const PARAMS: usize = 240;
@@ -117,6 +139,24 @@ pub mod postgres {
     use std::sync::LazyLock;
 
     use sqlx::{AssertSqlSafe, Postgres, Transaction};
+
+    use crate::store::records::PhotoRow;
+    use crate::store::sql::PHOTO_COLUMNS;
+
+    /// Photos by id, however many, in one statement.
+    pub async fn photos_by_id(
+        pool: &sqlx::Pool<Postgres>,
+        ids: &[String],
+    ) -> Result<Vec<PhotoRow>, StoreError> {
+        static SQL: LazyLock<String> =
+            LazyLock::new(|| format!("SELECT {PHOTO_COLUMNS} FROM photos WHERE id = ANY($1)"));
+        Ok(
+            sqlx::query_as::<Postgres, PhotoRow>(AssertSqlSafe(SQL.as_str()))
+                .bind(ids)
+                .fetch_all(pool)
+                .await?,
+        )
+    }
 
     use crate::domain::clock::Clock;
     use crate::store::batch::PendingReport;

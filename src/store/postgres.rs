@@ -6,7 +6,9 @@ use std::time::Duration;
 use sqlx::postgres::PgPoolOptions;
 use sqlx::{Executor, Pool, Postgres};
 
-use super::batch::{BatchOutcome, PendingReport, REPORT_BATCH, ReportIntake};
+use super::batch::{
+    BatchOutcome, PHOTO_LOOKUP_BATCH, PendingReport, PhotoLookups, REPORT_BATCH, ReportIntake,
+};
 use super::bulk::postgres as bulk;
 use super::tracking::TrackingBlocks;
 use super::workflow::{CaseChange, SaveOutcome};
@@ -16,6 +18,7 @@ pub struct PostgresRepository {
     pool: Pool<Postgres>,
     tracking: TrackingBlocks,
     intake: ReportIntake,
+    photo_lookups: PhotoLookups,
 }
 
 /// How write transactions begin (SQLite needs `BEGIN IMMEDIATE`; see there).
@@ -52,10 +55,18 @@ impl PostgresRepository {
             move |batch| PostgresRepository::write_reports_at_once(report_writer.clone(), batch),
             false,
         );
+        let lookup_pool = pool.clone();
+        let photo_lookups = PhotoLookups::start(
+            "photo_lookups",
+            PHOTO_LOOKUP_BATCH,
+            move |batch| PostgresRepository::look_up_photos(lookup_pool.clone(), batch),
+            false,
+        );
         Ok(PostgresRepository {
             pool,
             tracking: TrackingBlocks::default(),
             intake,
+            photo_lookups,
         })
     }
 

@@ -59,9 +59,23 @@ macro_rules! impl_repository {
         use $crate::store::sql::{placeholders, value_rows, CASE_COLUMNS, CREATED_STATUS, PHOTO_COLUMNS, REPORTABLE_CATEGORY, UNATTACHED_OWNER, USER_COLUMNS};
         use $crate::store::records::{CaseEventRow, CasePhotoRow, CaseRow, PhotoRow, RefreshRow, RuleRow, UnitRow, UserRow};
         use $crate::store::*;
-        use $crate::store::batch::{BatchOutcome, PendingReport};
+        use $crate::store::batch::{BatchOutcome, PendingReport, PhotoLookup};
 
         impl $repo {
+            /// Answers every queued photo lookup with one read (see `PhotoLookups`).
+            pub(super) async fn look_up_photos(
+                pool: sqlx::Pool<$db>,
+                batch: std::sync::Arc<Vec<PhotoLookup>>,
+            ) -> Result<BatchOutcome<Vec<PhotoRecord>, StoreError>, StoreError> {
+                let ids: Vec<String> = batch.iter().flat_map(|l| l.ids.iter().map(Uuid::to_string)).collect();
+                let photos = super::bulk::photos_by_id(&pool, &ids)
+                    .await?
+                    .into_iter()
+                    .map(PhotoRecord::try_from)
+                    .collect::<Result<Vec<_>, _>>()?;
+                Ok(BatchOutcome::Done(batch.iter().map(|lookup| Ok(lookup.answer(&photos))).collect()))
+            }
+
             async fn user_where(&self, clause: &str, value: &str) -> Result<Option<User>, StoreError> {
                 let sql = format!("SELECT {USER_COLUMNS} FROM users WHERE {clause} = $1");
                 sqlx::query_as::<$db, UserRow>(AssertSqlSafe(sql))
@@ -542,15 +556,7 @@ macro_rules! impl_repository {
                 if ids.is_empty() {
                     return Ok(Vec::new());
                 }
-                let sql = format!(
-                    "SELECT {PHOTO_COLUMNS} FROM photos WHERE {UNATTACHED_OWNER} = $1 AND id IN ({})",
-                    placeholders(2, ids.len())
-                );
-                let mut query = sqlx::query_as::<$db, PhotoRow>(AssertSqlSafe(sql)).bind(owner.to_string());
-                for id in ids {
-                    query = query.bind(id.to_string());
-                }
-                query.fetch_all(self.reader()).await?.into_iter().map(PhotoRecord::try_from).collect()
+                self.photo_lookups.submit(PhotoLookup { owner, ids: ids.to_vec() }).await
             }
 
             async fn stale_unattached_photos(&self, cutoff: DateTime<Utc>, limit: i64) -> Result<Vec<PhotoRecord>, StoreError> {

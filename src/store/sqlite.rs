@@ -10,7 +10,9 @@ use sqlx::{Pool, Sqlite};
 
 use super::StoreError;
 use super::batch::BatchOutcome;
-use super::batch::{CHANGE_BATCH, CaseChanges, REPORT_BATCH, ReportIntake};
+use super::batch::{
+    CHANGE_BATCH, CaseChanges, PHOTO_LOOKUP_BATCH, PhotoLookups, REPORT_BATCH, ReportIntake,
+};
 use super::bulk::sqlite as bulk;
 use super::tracking::TrackingBlocks;
 use super::workflow::{CaseChange, SaveOutcome};
@@ -21,6 +23,7 @@ pub struct SqliteRepository {
     tracking: TrackingBlocks,
     intake: ReportIntake,
     changes: CaseChanges,
+    photo_lookups: PhotoLookups,
     checkpointer: tokio::task::JoinHandle<()>,
 }
 
@@ -92,9 +95,17 @@ impl SqliteRepository {
             move |batch| SqliteRepository::write_changes(change_writer.clone(), batch),
             true,
         );
+        let lookup_pool = reader.clone();
+        let photo_lookups = PhotoLookups::start(
+            "photo_lookups",
+            PHOTO_LOOKUP_BATCH,
+            move |batch| SqliteRepository::look_up_photos(lookup_pool.clone(), batch),
+            false,
+        );
         Ok(SqliteRepository {
             writer,
             reader,
+            photo_lookups,
             tracking: TrackingBlocks::default(),
             intake,
             changes,
