@@ -18,26 +18,12 @@ pub mod sqlite {
     use super::*;
     use sqlx::{AssertSqlSafe, Sqlite, Transaction};
 
-    use crate::store::records::PhotoRow;
-    use crate::store::sql::PHOTO_COLUMNS;
+    /// `id {ID_IN}` matches every id bound as [`id_list`], however many, in one
+    /// parameter; SQLite looks each up by primary key.
+    pub const ID_IN: &str = "IN (SELECT value FROM json_each($1))";
 
-    /// Photos by id, however many, in one statement.
-    pub async fn photos_by_id(
-        pool: &sqlx::Pool<Sqlite>,
-        ids: &[String],
-    ) -> Result<Vec<PhotoRow>, StoreError> {
-        static SQL: std::sync::LazyLock<String> = std::sync::LazyLock::new(|| {
-            format!(
-                "SELECT {PHOTO_COLUMNS} FROM photos WHERE id IN (SELECT value FROM json_each($1))"
-            )
-        });
-        let ids = serde_json::to_string(ids).map_err(|e| StoreError::Corrupt(e.to_string()))?;
-        Ok(
-            sqlx::query_as::<Sqlite, PhotoRow>(AssertSqlSafe(SQL.as_str()))
-                .bind(ids)
-                .fetch_all(pool)
-                .await?,
-        )
+    pub fn id_list(ids: &[String]) -> String {
+        serde_json::Value::from(ids).to_string()
     }
 
     /// Parameters per statement: past a few hundred the quadratic binding
@@ -140,22 +126,11 @@ pub mod postgres {
 
     use sqlx::{AssertSqlSafe, Postgres, Transaction};
 
-    use crate::store::records::PhotoRow;
-    use crate::store::sql::PHOTO_COLUMNS;
+    /// `id {ID_IN}` matches every id bound as [`id_list`], however many.
+    pub const ID_IN: &str = "= ANY($1)";
 
-    /// Photos by id, however many, in one statement.
-    pub async fn photos_by_id(
-        pool: &sqlx::Pool<Postgres>,
-        ids: &[String],
-    ) -> Result<Vec<PhotoRow>, StoreError> {
-        static SQL: LazyLock<String> =
-            LazyLock::new(|| format!("SELECT {PHOTO_COLUMNS} FROM photos WHERE id = ANY($1)"));
-        Ok(
-            sqlx::query_as::<Postgres, PhotoRow>(AssertSqlSafe(SQL.as_str()))
-                .bind(ids)
-                .fetch_all(pool)
-                .await?,
-        )
+    pub fn id_list(ids: &[String]) -> Vec<String> {
+        ids.to_vec()
     }
 
     use crate::domain::clock::Clock;
