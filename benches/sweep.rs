@@ -154,10 +154,29 @@ struct Fixture {
     url: String,
     dialect: Dialect,
     _dir: Option<tempfile::TempDir>,
+    /// The server and the database made for this size, dropped when done.
+    server_database: Option<(String, String)>,
+}
+
+impl Fixture {
+    /// A million-case database is ~1 GB; it is not left on the server.
+    async fn remove(self) {
+        let Some((server, name)) = self.server_database else {
+            return;
+        };
+        drop(self.repo);
+        let mut admin = sqlx::PgConnection::connect(&server).await.expect("connect");
+        sqlx::query(AssertSqlSafe(format!(
+            "DROP DATABASE IF EXISTS {name} WITH (FORCE)"
+        )))
+        .execute(&mut admin)
+        .await
+        .expect("drop");
+    }
 }
 
 async fn fixture(open: usize) -> Fixture {
-    let (url, dialect, dir) = match std::env::var("BENCH_DATABASE_URL") {
+    let (url, dialect, dir, server_database) = match std::env::var("BENCH_DATABASE_URL") {
         Ok(server) => {
             let name = format!("civicsnap_bench_sweep_{open}");
             let mut admin = sqlx::PgConnection::connect(&server).await.expect("connect");
@@ -172,12 +191,13 @@ async fn fixture(open: usize) -> Fixture {
             // Same server and options (sslmode…), another database.
             let (base, rest) = server.rsplit_once('/').expect("URL ends with /database");
             let options = rest.find('?').map_or("", |at| &rest[at..]);
-            (format!("{base}/{name}{options}"), Dialect::Postgres, None)
+            let url = format!("{base}/{name}{options}");
+            (url, Dialect::Postgres, None, Some((server, name)))
         }
         Err(_) => {
             let dir = tempfile::tempdir().expect("temp dir");
             let url = format!("sqlite://{}", dir.path().join("sweep.db").display());
-            (url, Dialect::Sqlite, Some(dir))
+            (url, Dialect::Sqlite, Some(dir), None)
         }
     };
     let repo = store::connect(&url)
@@ -209,6 +229,7 @@ async fn fixture(open: usize) -> Fixture {
         url,
         dialect,
         _dir: dir,
+        server_database,
     }
 }
 
@@ -274,6 +295,7 @@ fn bench(c: &mut Criterion) {
                 assert_eq!(report.clocks, 0);
             })
         });
+        runtime.block_on(fixture.remove());
     }
     group.finish();
 }
