@@ -1,9 +1,11 @@
-//! Write batching. Under load, writes queue for the database (with SQLite there is
+//! Batching. Under load, writes queue for the database (with SQLite there is
 //! one writer; with PostgreSQL every statement is a round trip and the commit an
 //! fsync), so one task per kind of write takes whatever is queued — up to its
 //! batch size — and stores it with one statement per table in one transaction.
 //! A single item is simply a batch of one. Report intake and case actions each
-//! have a batcher.
+//! have a batcher; so does the one read every report makes first (which of its
+//! photos are still the reporter's), answered for the whole batch by one
+//! statement.
 //!
 //! When something in a batch needs a per-item answer that set-based statements
 //! cannot give (a photo taken by a concurrent request, an idempotency key that

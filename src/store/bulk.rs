@@ -129,8 +129,8 @@ pub mod postgres {
     /// `id {ID_IN}` matches every id bound as [`id_list`], however many.
     pub const ID_IN: &str = "= ANY($1)";
 
-    pub fn id_list(ids: &[String]) -> Vec<String> {
-        ids.to_vec()
+    pub fn id_list(ids: &[String]) -> &[String] {
+        ids
     }
 
     use crate::domain::clock::Clock;

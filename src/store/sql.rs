@@ -67,10 +67,10 @@ macro_rules! impl_repository {
                 pool: sqlx::Pool<$db>,
                 batch: std::sync::Arc<Vec<PhotoLookup>>,
             ) -> Result<BatchOutcome<Vec<PhotoRecord>, StoreError>, StoreError> {
-                let ids: Vec<String> = batch.iter().flat_map(|l| l.ids.iter().map(Uuid::to_string)).collect();
                 static SQL: std::sync::LazyLock<String> = std::sync::LazyLock::new(|| {
                     format!("SELECT {PHOTO_COLUMNS} FROM photos WHERE id {}", super::bulk::ID_IN)
                 });
+                let ids: Vec<String> = batch.iter().flat_map(|l| l.ids.iter().map(Uuid::to_string)).collect();
                 let photos = sqlx::query_as::<$db, PhotoRow>(AssertSqlSafe(SQL.as_str()))
                     .bind(super::bulk::id_list(&ids))
                     .fetch_all(&pool)
