@@ -1,3 +1,5 @@
+use sqlx::Connection;
+
 use crate::helpers::*;
 
 #[tokio::test]
@@ -10,6 +12,34 @@ async fn health_and_readiness() {
     assert_eq!(ready["status"], "ok", "{ready}");
     assert_eq!(ready["checks"]["database"], "ok");
     assert_eq!(ready["checks"]["storage"], "ok");
+}
+
+/// PostgreSQL restarts and failovers drop every connection the pool holds;
+/// the pool must notice rather than hand out dead ones.
+#[tokio::test]
+async fn serves_again_after_the_database_drops_its_connections() {
+    let app = spawn_app().await;
+    if app.state.repo.backend() != "postgres" {
+        return;
+    }
+    assert_eq!(app.get("/readyz", None).await.status(), 200);
+    let mut admin = sqlx::PgConnection::connect(&app.state.settings.database_url)
+        .await
+        .unwrap();
+    let dropped: i64 = sqlx::query_scalar(
+        "SELECT COUNT(*) FROM (SELECT pg_terminate_backend(pid) FROM pg_stat_activity \
+         WHERE datname = current_database() AND pid <> pg_backend_pid()) AS t",
+    )
+    .fetch_one(&mut admin)
+    .await
+    .unwrap();
+    assert!(dropped > 0, "the app held no connection to drop");
+    // Long enough for the pool to test an idle connection before using it.
+    tokio::time::sleep(std::time::Duration::from_millis(1500)).await;
+    let ready: serde_json::Value = app.get("/readyz", None).await.json().await.unwrap();
+    assert_eq!(ready["checks"]["database"], "ok", "{ready}");
+    let categories = app.get("/api/v1/categories", None).await;
+    assert_eq!(categories.status(), 200);
 }
 
 #[tokio::test]
