@@ -26,8 +26,32 @@ use super::{
 };
 use uuid::Uuid;
 
+/// What a batcher is called (its task, thread and log lines) and how many
+/// items it takes at once.
+#[derive(Clone, Copy)]
+pub(super) struct BatchKind {
+    pub name: &'static str,
+    pub max_batch: usize,
+}
+
+/// Where a batcher's writer runs.
+#[derive(Clone, Copy)]
+pub(super) enum WriterRuns {
+    /// On a thread of its own: the writer, which holds SQLite's one write
+    /// connection from BEGIN to COMMIT, sends each statement as soon as the
+    /// previous one answers instead of queueing behind request work on a shared
+    /// runtime.
+    OwnThread,
+    /// On the caller's runtime, which network-backed pools need (their sockets
+    /// belong to the runtime that opened them).
+    OnRuntime,
+}
+
 /// Enough to amortise a commit; small enough to keep statements modest.
-pub(super) const REPORT_BATCH: usize = 64;
+pub(super) const REPORT_INTAKE: BatchKind = BatchKind {
+    name: "report_intake",
+    max_batch: 64,
+};
 
 /// One report to store, with its tracking number already allocated.
 #[derive(Clone)]
@@ -41,7 +65,10 @@ pub(super) struct PendingReport {
 pub(super) type ReportIntake = Batcher<PendingReport, CaseRecord, CreateReportError>;
 
 /// Case actions arrive one per request and each changes a handful of rows.
-pub(super) const CHANGE_BATCH: usize = 32;
+pub(super) const CASE_CHANGES: BatchKind = BatchKind {
+    name: "case_changes",
+    max_batch: 32,
+};
 
 pub(super) type CaseChanges = Batcher<CaseChange, SaveOutcome, StoreError>;
 
@@ -49,7 +76,10 @@ pub(super) type CaseChanges = Batcher<CaseChange, SaveOutcome, StoreError>;
 /// attach. On PostgreSQL that read, one more statement on one more backend per
 /// report, cost about 40 % of intake throughput; queued like writes, one
 /// statement answers all the lookups waiting.
-pub(super) const PHOTO_LOOKUP_BATCH: usize = 64;
+pub(super) const PHOTO_LOOKUPS: BatchKind = BatchKind {
+    name: "photo_lookups",
+    max_batch: 64,
+};
 
 #[derive(Clone)]
 pub(super) struct PhotoLookup {
@@ -93,25 +123,20 @@ where
     R: Send + 'static,
     E: From<StoreError> + Send + 'static,
 {
-    /// Starts the writer task `name`; `write` stores one batch of at most
-    /// `max_batch` items. With `own_thread` the writer gets a thread of its own
-    /// (see below); otherwise it runs on the caller's runtime, which
-    /// network-backed pools need (their sockets belong to the runtime that
-    /// opened them).
-    pub(super) fn start<W, Fut>(
-        name: &'static str,
-        max_batch: usize,
-        write: W,
-        own_thread: bool,
+    /// Starts the writer of `kind`; `write(context, batch)` stores one batch.
+    pub(super) fn start<C, Fut>(
+        kind: BatchKind,
+        context: C,
+        write: fn(C, Arc<Vec<T>>) -> Fut,
+        runs: WriterRuns,
     ) -> Self
     where
-        W: Fn(Arc<Vec<T>>) -> Fut + Send + Sync + 'static,
+        C: Clone + Send + Sync + 'static,
         Fut: Future<Output = Result<BatchOutcome<R, E>, StoreError>> + Send + 'static,
     {
+        let BatchKind { name, max_batch } = kind;
+        let write = move |batch| write(context.clone(), batch);
         let (queue, mut jobs) = mpsc::channel::<Job<T, R, E>>(4 * max_batch);
-        // On its own thread the writer, which holds SQLite's one write connection
-        // from BEGIN to COMMIT, sends each statement as soon as the previous one
-        // answers instead of queueing behind request work on a shared runtime.
         let writer = async move {
             while let Some(first) = jobs.recv().await {
                 let mut batch = vec![first];
@@ -125,7 +150,7 @@ where
                 write_batch(&write, batch).instrument(span).await;
             }
         };
-        if !own_thread {
+        if let WriterRuns::OnRuntime = runs {
             tokio::spawn(writer);
             return Self { name, queue };
         }
@@ -220,7 +245,10 @@ mod tests {
 
     /// Stores numbers; refuses any batch that holds a zero, as a database refuses
     /// a statement with one bad row.
-    async fn store(batch: Arc<Vec<u32>>) -> Result<BatchOutcome<u32, StoreError>, StoreError> {
+    async fn store(
+        _: (),
+        batch: Arc<Vec<u32>>,
+    ) -> Result<BatchOutcome<u32, StoreError>, StoreError> {
         if batch.contains(&0) {
             return Err(StoreError::Unavailable("zero refused".into()));
         }
@@ -231,7 +259,15 @@ mod tests {
 
     #[tokio::test(flavor = "current_thread")]
     async fn a_failing_item_fails_alone() {
-        let batcher: Batcher<u32, u32, StoreError> = Batcher::start("test", 8, store, false);
+        let batcher: Batcher<u32, u32, StoreError> = Batcher::start(
+            BatchKind {
+                name: "test",
+                max_batch: 8,
+            },
+            (),
+            store,
+            WriterRuns::OnRuntime,
+        );
         // On one thread the writer runs only once all three are queued: one batch.
         let (a, zero, b) = tokio::join!(batcher.submit(1), batcher.submit(0), batcher.submit(2));
         assert_eq!(a.ok(), Some(10));

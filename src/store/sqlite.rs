@@ -11,7 +11,7 @@ use sqlx::{Pool, Sqlite};
 use super::StoreError;
 use super::batch::BatchOutcome;
 use super::batch::{
-    CHANGE_BATCH, CaseChanges, PHOTO_LOOKUP_BATCH, PhotoLookups, REPORT_BATCH, ReportIntake,
+    CASE_CHANGES, CaseChanges, PHOTO_LOOKUPS, PhotoLookups, REPORT_INTAKE, ReportIntake, WriterRuns,
 };
 use super::bulk::sqlite as bulk;
 use super::tracking::TrackingBlocks;
@@ -81,26 +81,23 @@ impl SqliteRepository {
                 .connect_with(options.clone())
                 .await?,
         );
-        let report_writer = writer.clone();
         let intake = ReportIntake::start(
-            "report_intake",
-            REPORT_BATCH,
-            move |batch| SqliteRepository::write_reports(report_writer.clone(), batch),
-            true,
+            REPORT_INTAKE,
+            writer.clone(),
+            SqliteRepository::write_reports,
+            WriterRuns::OwnThread,
         );
-        let change_writer = writer.clone();
         let changes = CaseChanges::start(
-            "case_changes",
-            CHANGE_BATCH,
-            move |batch| SqliteRepository::write_changes(change_writer.clone(), batch),
-            true,
+            CASE_CHANGES,
+            writer.clone(),
+            SqliteRepository::write_changes,
+            WriterRuns::OwnThread,
         );
-        let lookup_pool = reader.clone();
         let photo_lookups = PhotoLookups::start(
-            "photo_lookups",
-            PHOTO_LOOKUP_BATCH,
-            move |batch| SqliteRepository::look_up_photos(lookup_pool.clone(), batch),
-            false,
+            PHOTO_LOOKUPS,
+            reader.clone(),
+            SqliteRepository::look_up_photos,
+            WriterRuns::OnRuntime,
         );
         Ok(SqliteRepository {
             writer,
