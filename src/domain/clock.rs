@@ -134,7 +134,7 @@ impl Clock {
     }
 
     /// Resumes a paused clock; the working time spent paused is added to the
-    /// deadline (an extended due time moves by the same elapsed time).
+    /// deadline, whether computed or fixed by an extension.
     pub fn resume(
         &mut self,
         now: DateTime<Utc>,
@@ -154,13 +154,18 @@ impl Clock {
             Some(self.explanation.warning_fraction),
         )?;
         if let Some(extended) = self.extended_to {
-            let moved = extended + (pause.1 - pause.0);
+            let unit = self.limit.unit;
+            let moved = calculator.shift_past_pause(extended, unit, pause)?;
             self.extended_to = Some(moved);
             self.due_at = moved;
+            // The warning was placed against the extended date; it moves with it.
+            self.warning_at = calculator
+                .shift_past_pause(self.warning_at, unit, pause)?
+                .min(moved);
         } else {
             self.due_at = due_at;
+            self.warning_at = warning_at.min(due_at);
         }
-        self.warning_at = warning_at.min(self.due_at);
         self.explanation = explanation;
         self.pauses = pauses;
         self.paused_at = None;
@@ -369,6 +374,29 @@ mod tests {
         // Saturday, but the lost day is only one).
         assert_eq!(clock.due_at, local(2026, 10, 9, 17, 30));
         assert_eq!(clock.explanation.pauses.len(), 1);
+    }
+
+    #[test]
+    fn an_extended_due_time_moves_by_the_working_time_paused_not_the_calendar_time() {
+        let calc = calculator();
+        let start = local(2026, 9, 21, 9, 0);
+        let mut clock = Clock::start(Phase::Handle, None, Limit::work_days(3), start, &calc, None)
+            .expect("starts");
+        // Extended to Fri 10/9 17:30, then suspended Wed 9/30 12:00 to Thu 10/8
+        // 12:00: working time paused is 9/30 13:30–17:30 (4 h) and 10/8
+        // 08:30–12:00 (3.5 h), 国庆 in between counting nothing.
+        let extended = local(2026, 10, 9, 17, 30);
+        clock.extend_to(extended);
+        clock.pause(local(2026, 9, 30, 12, 0));
+        clock
+            .resume(local(2026, 10, 8, 12, 0), &calc)
+            .expect("resumes");
+        // 7.5 office hours after Fri 10/9 17:30: the make-up Saturday 10/10 holds
+        // 7.5 office hours (08:30–12:00, 13:30–17:30), so it ends at its close.
+        let due = local(2026, 10, 10, 17, 30);
+        assert_eq!(clock.due_at, due);
+        assert_eq!(clock.extended_to, Some(due));
+        assert!(clock.warning_at <= due);
     }
 
     #[test]

@@ -273,6 +273,44 @@ impl DeadlineCalculator {
         })
     }
 
+    /// `at` moved on by the counted time (office time for work units, elapsed
+    /// time for natural hours) inside `pause`: how a due time fixed by an
+    /// extension follows a suspension, as a computed one does.
+    pub fn shift_past_pause(
+        &self,
+        at: DateTime<Utc>,
+        unit: Unit,
+        pause: Pause,
+    ) -> Result<DateTime<Utc>, DeadlineError> {
+        let (from, to) = pause;
+        if to < from {
+            return Err(DeadlineError::InvalidPause {
+                start: from,
+                end: to,
+            });
+        }
+        let clock = match unit {
+            Unit::NaturalHours => Clock::Natural,
+            Unit::WorkHours | Unit::WorkDays => Clock::Work,
+        };
+        let value = |t| match clock {
+            Clock::Natural => natural_value(t),
+            Clock::Work => self.work_value(t),
+        };
+        let paused = value(to)? - value(from)?;
+        if paused == 0 {
+            return Ok(at);
+        }
+        let target = value(at)?
+            .checked_add(paused)
+            .ok_or(DeadlineError::Overflow)?;
+        let moved = match clock {
+            Clock::Natural => DateTime::from_timestamp_nanos(target),
+            Clock::Work => self.work_instant(target)?,
+        };
+        Ok(moved.max(at))
+    }
+
     fn plan(&self, start: DateTime<Utc>, limit: Limit) -> Result<Plan, DeadlineError> {
         let hours = || {
             i64::from(limit.amount)
