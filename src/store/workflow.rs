@@ -229,12 +229,20 @@ pub(super) struct ClockInputs {
 }
 
 /// What saving a clock that already exists changes: everything but its identity,
-/// phase, unit, limit and start.
+/// phase, unit, limit and start. The sweeper marks given events on the row
+/// without touching the case's version, so a change read before a sweep can
+/// arrive after it: the stored marks win (they are only ever set, never
+/// cleared), and the next check follows them as `Clock::next_check_at` would.
 pub(super) const CLOCK_UPSERT: &str = "ON CONFLICT (id) DO UPDATE SET due_at = excluded.due_at, \
     warning_at = excluded.warning_at, status = excluded.status, paused_at = excluded.paused_at, \
     pauses = excluded.pauses, stopped_at = excluded.stopped_at, calendar_version = excluded.calendar_version, \
-    inputs = excluded.inputs, warned_at = excluded.warned_at, overdue_at = excluded.overdue_at, \
-    next_check_at = excluded.next_check_at";
+    inputs = excluded.inputs, \
+    warned_at = COALESCE(case_clocks.warned_at, excluded.warned_at), \
+    overdue_at = COALESCE(case_clocks.overdue_at, excluded.overdue_at), \
+    next_check_at = CASE \
+      WHEN excluded.next_check_at IS NULL OR case_clocks.overdue_at IS NOT NULL THEN NULL \
+      WHEN case_clocks.warned_at IS NOT NULL THEN excluded.due_at \
+      ELSE excluded.next_check_at END";
 
 /// Values a change writes into its case row: the 15 new values and then the
 /// expected version, in the order [`bind_case_row!`] binds them.

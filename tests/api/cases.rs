@@ -3,6 +3,7 @@
 
 use std::time::Duration;
 
+use civicsnap::domain::case::{Action, ActionEnvelope, Actor};
 use civicsnap::domain::role::Role;
 use civicsnap::jobs::deadline_sweeper::sweep_once;
 use civicsnap::state::now;
@@ -722,6 +723,83 @@ async fn the_queue_filters_and_pages() {
         "not_found",
     )
     .await;
+}
+
+#[tokio::test]
+async fn an_action_read_before_a_sweep_does_not_undo_its_events() {
+    let app = manual_app().await;
+    let reporter = app.citizen().await;
+    let operator = app.user(Role::Operator).await;
+    let lead = app.user_of(Role::UnitStaff, LEAD).await;
+    let case = dispatched_case(&app, &operator, &reporter).await;
+    ok(&app, &lead, case, json!({"action": "sign"})).await;
+    ok(
+        &app,
+        &lead,
+        case,
+        json!({"action": "request_suspension", "reason": "等待产权人回国"}),
+    )
+    .await;
+    let supervisor = Actor::new(Uuid::now_v7(), Role::Supervisor, None);
+    let envelope = |version, action: Action| ActionEnvelope {
+        expected_version: version,
+        action,
+    };
+    let repo = app.state.repo.as_ref();
+    let ttl = chrono::Duration::seconds(60);
+
+    // The approval reads the case; a sweep a month on gives the running clocks
+    // their warning and overdue events; only then is the approval saved.
+    let read_before = load(&app, case).await;
+    let later = read_before
+        .clocks
+        .iter()
+        .map(|c| c.due_at)
+        .max()
+        .expect("running clocks")
+        + chrono::Duration::minutes(1);
+    let swept = sweep_once(repo, "sweeper", later, 100, ttl)
+        .await
+        .expect("sweep");
+    assert!(swept.overdue >= 1, "{swept:?}");
+    app.state
+        .workflow
+        .act(
+            &read_before,
+            &supervisor,
+            &envelope(read_before.version, Action::ApproveSuspension),
+            later,
+        )
+        .await
+        .expect("the sweep does not change the case's version");
+    let suspended = load(&app, case).await;
+    app.state
+        .workflow
+        .act(
+            &suspended,
+            &supervisor,
+            &envelope(suspended.version, Action::Resume),
+            later + chrono::Duration::hours(1),
+        )
+        .await
+        .expect("resumed");
+
+    // The resumed clocks keep their marks, so a later sweep owes them nothing.
+    let again = sweep_once(repo, "sweeper", later + chrono::Duration::days(1), 100, ttl)
+        .await
+        .expect("sweep again");
+    assert_eq!(again.clocks, 0, "{again:?}");
+    let events = repo.case_events(case).await.expect("events");
+    for clock in repo.case_clocks(case).await.expect("clocks") {
+        let id = clock.id.to_string();
+        for kind in ["deadline_warning", "deadline_overdue"] {
+            let count = events
+                .iter()
+                .filter(|e| e.kind == kind && e.data["clock_id"] == id.as_str())
+                .count();
+            assert!(count <= 1, "{kind} written {count} times for clock {id}");
+        }
+    }
 }
 
 #[tokio::test]
