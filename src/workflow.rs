@@ -14,7 +14,7 @@ use crate::domain::case::{
     Action, ActionEnvelope, Actor, Assignment, CaseSnapshot, CaseState, Effect, Phase, Refusal,
     Transition, apply_envelope,
 };
-use crate::domain::clock::Clock;
+use crate::domain::clock::{Clock, ClockStatus};
 use crate::domain::deadline::{DeadlineError, DeadlineProfile, Urgency};
 use crate::domain::evidence::{EvidenceRefusal, EvidenceRules, PhotoEvidence, assess_after_photos};
 use crate::store::{
@@ -251,6 +251,11 @@ pub fn snapshot(case: &WorkflowCase, rules: &WorkflowRules) -> CaseSnapshot {
         reporter_id: case.reporter_id,
         dispatched_at: case.fields.dispatched_at,
         sign_window_ends: case.fields.sign_window_ends,
+        handle_due: case
+            .clocks
+            .iter()
+            .find(|c| c.is_active() && c.unit.is_none() && c.phase == Phase::Handle)
+            .map(|c| c.due_at),
         closed_at: case.fields.closed_at,
         reopen_window: rules.reopen_window,
         extensions_granted: case.fields.extensions_granted,
@@ -380,10 +385,15 @@ pub fn plan_change(
                     stop_unit_clock(&mut clocks, &mut touched, unit, Phase::Handle, now);
                 }
             }
-            Effect::CoUnitsOutstanding { units } => fields.check_flags.push(serde_json::json!({
-                "flag": "co_units_outstanding",
-                "units": units,
-            })),
+            Effect::CoUnitsOutstanding { units } => {
+                // Their share ends with the lead's report: no clock of theirs
+                // may run on into the check or past closing.
+                stop_co_unit_clocks(&mut clocks, &mut touched, now);
+                fields.check_flags.push(serde_json::json!({
+                    "flag": "co_units_outstanding",
+                    "units": units,
+                }));
+            }
             Effect::SetPendingRequest { request } => fields.pending_request = Some(request.clone()),
             Effect::ClearPendingRequest => fields.pending_request = None,
             Effect::ExtendDue {
@@ -423,9 +433,10 @@ pub fn plan_change(
             .map(|c| c.due_at)
             .max();
     }
+    // A paused clock is due at no time yet: a suspended case is never overdue.
     fields.due_at = clocks
         .iter()
-        .filter(|c| c.is_active() && c.unit.is_none())
+        .filter(|c| c.status == ClockStatus::Running && c.unit.is_none())
         .map(|c| c.due_at)
         .min();
 
@@ -551,7 +562,6 @@ fn stop_unit_clock(
 mod tests {
     use super::*;
     use crate::domain::case::apply;
-    use crate::domain::clock::ClockStatus;
     use crate::domain::deadline::{CalendarYear, DEFAULT_TZ, Limit, PhaseLimits};
     use crate::domain::geo::LatLon;
     use crate::domain::role::Role;
@@ -790,6 +800,7 @@ mod tests {
             now + Duration::days(1),
         );
         assert!(c.clocks.iter().all(|k| k.status == ClockStatus::Paused));
+        assert_eq!(c.fields.due_at, None, "a suspended case is due at no time");
         // Paused from Tuesday 10:00 to Wednesday 10:00: one full office day of
         // the counted days (Monday, the day of receipt, never counts).
         step(&mut c, &supervisor, Action::Resume, now + Duration::days(2));
@@ -821,6 +832,13 @@ mod tests {
             c.fields.check_flags.len(),
             1,
             "co-unit outstanding is flagged"
+        );
+        // The co-unit never signed; its sign clock stops with the lead's report,
+        // or the sweeper would keep chasing a unit whose share is now checked.
+        assert!(
+            c.clocks.iter().all(|k| k.unit.is_none()),
+            "no co-unit clock runs into the check: {:?}",
+            c.clocks
         );
         step(
             &mut c,

@@ -185,6 +185,9 @@ pub struct CaseSnapshot {
     /// End of the sign phase, computed by the deadline module at dispatch. A return
     /// may be requested until then.
     pub sign_window_ends: Option<DateTime<Utc>>,
+    /// Due time of the lead's running handle clock (处置), which an extension
+    /// must move later.
+    pub handle_due: Option<DateTime<Utc>>,
     pub closed_at: Option<DateTime<Utc>>,
     /// How long after closing an operator may still reopen (重办).
     pub reopen_window: Duration,
@@ -530,8 +533,9 @@ pub enum Effect {
     AssignmentFinished {
         unit: String,
     },
-    /// Informational for the lead's report: co-units that have not finished.
-    /// The lead is not blocked on them; the checker sees them.
+    /// The lead reported done while these co-units had not finished. The lead
+    /// is not blocked on them; the checker sees them, and their clocks stop,
+    /// since their share goes to the check with the case.
     CoUnitsOutstanding {
         units: Vec<String>,
     },
@@ -879,9 +883,10 @@ pub fn apply(
                 return wrong_state;
             }
             let unit = lead_unit_of(case, actor)?;
-            // Once the sign window has passed the unit owns the case; a return then
-            // would reset deadlines it has already missed.
-            if from == S::InProgress && case.sign_window_ends.is_none_or(|end| now >= end) {
+            // A return is the unit's answer to the dispatch, due within the sign
+            // window, signed or not; afterwards the case is the unit's, and a
+            // return would reset deadlines it has already missed.
+            if case.sign_window_ends.is_none_or(|end| now >= end) {
                 return Err(Refusal::OutsideWindow);
             }
             no_pending(case)?;
@@ -934,6 +939,11 @@ pub fn apply(
                     "the new due date must be in the future".into(),
                 ));
             }
+            if case.handle_due.is_some_and(|due| *new_due <= due) {
+                return Err(Refusal::InvalidInput(
+                    "the new due date must be later than the current one".into(),
+                ));
+            }
             // Refuse now rather than let the unit wait for a decision that cannot come.
             if case.extensions_granted >= case.max_extensions {
                 return Err(Refusal::ExtensionCapReached);
@@ -970,6 +980,12 @@ pub fn apply(
             // The cap may have been lowered since the request was made.
             if case.extensions_granted >= case.max_extensions {
                 return Err(Refusal::ExtensionCapReached);
+            }
+            // A resume since the request may have moved the due time past it.
+            if case.handle_due.is_some_and(|due| *new_due <= due) {
+                return Err(Refusal::InvalidInput(
+                    "the requested date is no longer later than the due time; deny it".into(),
+                ));
             }
             t(
                 from,
@@ -1397,6 +1413,7 @@ mod tests {
             reporter_id: reporter_id(),
             dispatched_at: Some(now() - Duration::hours(2)),
             sign_window_ends: Some(now() + Duration::hours(1)),
+            handle_due: Some(now() + Duration::hours(20)),
             closed_at: Some(now() - Duration::hours(1)),
             reopen_window: Duration::days(7),
             extensions_granted: 0,
@@ -1822,10 +1839,16 @@ mod tests {
     fn return_only_within_the_sign_window() {
         let action = sample(ActionKind::RequestReturn);
         // (state, sign_window_ends relative to now in minutes, expected)
-        let table: [(CaseState, Option<i64>, Result<(), Refusal>); 6] = [
+        let table: [(CaseState, Option<i64>, Result<(), Refusal>); 8] = [
             (CaseState::Dispatched, Some(60), Ok(())),
-            // Not signed yet: the window has not started to bind.
-            (CaseState::Dispatched, Some(-60), Ok(())),
+            // Not signing does not keep the window open.
+            (CaseState::Dispatched, Some(0), Err(Refusal::OutsideWindow)),
+            (
+                CaseState::Dispatched,
+                Some(-60),
+                Err(Refusal::OutsideWindow),
+            ),
+            (CaseState::Dispatched, None, Err(Refusal::OutsideWindow)),
             (CaseState::InProgress, Some(60), Ok(())),
             (CaseState::InProgress, Some(0), Err(Refusal::OutsideWindow)),
             (CaseState::InProgress, Some(-1), Err(Refusal::OutsideWindow)),
@@ -1932,6 +1955,25 @@ mod tests {
         assert_eq!(
             apply(&case, &lead_staff(), &request("  ", later), now()),
             Err(Refusal::MissingReason)
+        );
+        // In the future but not past the current due time: no extension.
+        let due = case.handle_due.expect("fixture has a handle due time");
+        for not_later in [due - Duration::hours(1), due] {
+            assert_eq!(
+                apply(&case, &lead_staff(), &request("parts", not_later), now())
+                    .map_err(|e| e.code()),
+                Err("invalid_input"),
+                "{not_later}"
+            );
+        }
+        assert!(
+            apply(
+                &case,
+                &lead_staff(),
+                &request("parts", due + Duration::seconds(1)),
+                now()
+            )
+            .is_ok()
         );
         assert_eq!(
             apply(&case, &lead_staff(), &request("parts", now()), now()).map_err(|e| e.code()),
