@@ -11,8 +11,8 @@ use uuid::Uuid;
 use crate::config::WorkflowSettings;
 use crate::deadlines::{DeadlineBook, LiveDeadlines};
 use crate::domain::case::{
-    Action, ActionEnvelope, Actor, Assignment, CaseSnapshot, CaseState, Effect, Phase, Refusal,
-    Transition, apply_envelope,
+    Action, ActionEnvelope, Actor, Assignment, CaseSnapshot, CaseState, Effect, PendingRequest,
+    Phase, Refusal, Transition, apply_envelope,
 };
 use crate::domain::clock::{Clock, ClockStatus};
 use crate::domain::deadline::{DeadlineError, DeadlineProfile, Urgency};
@@ -394,7 +394,14 @@ pub fn plan_change(
                     "units": units,
                 }));
             }
-            Effect::SetPendingRequest { request } => fields.pending_request = Some(request.clone()),
+            Effect::SetPendingRequest { request } => {
+                if let PendingRequest::Extension { new_due, .. } = request {
+                    // Refused now, not when a resume must move a date no
+                    // calendar covers.
+                    clock_context.calculator()?.check_covered(*new_due)?;
+                }
+                fields.pending_request = Some(request.clone());
+            }
             Effect::ClearPendingRequest => fields.pending_request = None,
             Effect::ExtendDue {
                 new_due,
@@ -877,6 +884,39 @@ mod tests {
         assert_eq!(c.fields.dispatched_at, None);
         let phases: Vec<Phase> = c.clocks.iter().map(|k| k.phase).collect();
         assert_eq!(phases, [Phase::Dispatch]);
+    }
+
+    #[test]
+    fn an_extension_past_the_loaded_calendar_is_refused_when_requested() {
+        let now = monday();
+        let mut c = dispatched(now);
+        step(&mut c, &staff("LEAD"), Action::Sign, now);
+        let request = |new_due| Action::RequestExtension {
+            reason: "材料待采购".into(),
+            new_due,
+        };
+        let past_the_calendar = DEFAULT_TZ
+            .with_ymd_and_hms(2027, 1, 5, 10, 0, 0)
+            .single()
+            .expect("time")
+            .with_timezone(&Utc);
+        let actor = staff("LEAD");
+        let action = request(past_the_calendar);
+        let transition = apply(&snapshot(&c, &rules()), &actor, &action, now).expect("allowed");
+        let err = plan_change(&c, &actor, &action, &transition, &book(), vec![], now)
+            .expect_err("beyond the calendar");
+        assert!(
+            matches!(
+                err,
+                WorkflowError::Deadline(DeadlineError::BeyondCalendar { .. })
+            ),
+            "{err}"
+        );
+        let change = step(&mut c, &actor, request(now + Duration::days(20)), now);
+        assert!(matches!(
+            change.fields.pending_request,
+            Some(PendingRequest::Extension { .. })
+        ));
     }
 
     #[test]

@@ -273,6 +273,12 @@ impl DeadlineCalculator {
         })
     }
 
+    /// `Ok` when `t` falls within the loaded calendar, so a due time fixed
+    /// there (an extension) can later be moved past pauses and explained.
+    pub fn check_covered(&self, t: DateTime<Utc>) -> Result<(), DeadlineError> {
+        self.work_value(t).map(|_| ())
+    }
+
     /// `at` moved on by the counted time (office time for work units, elapsed
     /// time for natural hours) inside `pause`: how a due time fixed by an
     /// extension follows a suspension, as a computed one does.
