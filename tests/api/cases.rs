@@ -12,7 +12,8 @@ use serde_json::{Value, json};
 use uuid::Uuid;
 
 use crate::helpers::{
-    Caller, TestApp, assert_problem, jpeg, spawn_app, spawn_demo_app, spawn_demo_app_with,
+    Caller, TestApp, assert_problem, jpeg, spawn_app, spawn_app_with_shipped_calendars,
+    spawn_demo_app, spawn_demo_app_with,
 };
 
 const LEAD: &str = "DEPT-CGJ";
@@ -639,8 +640,13 @@ async fn routed_reports_are_filed_and_dispatched_automatically() {
         .unwrap_or_else(|| panic!("sign clock: {deadlines}"))
         .clone();
     assert_eq!(sign["status"], "running");
-    // The version names every loaded year, so a recomputation can tell.
-    assert_eq!(sign["calendar_version"], "CN:2025@2025-v1,2026@2026-v1");
+    // The version names every loaded year, so a recomputation can tell (later
+    // years than 2026 are the tests' stand-ins until the next is published).
+    let version = sign["calendar_version"].as_str().expect("calendar version");
+    assert!(
+        version.starts_with("CN:2025@2025-v1,2026@2026-v1"),
+        "{version}"
+    );
     assert_eq!(sign["explanation"]["calendar_jurisdiction"], "CN");
 }
 
@@ -892,7 +898,7 @@ async fn two_sweepers_give_every_clock_its_events_exactly_once() {
 
 #[tokio::test]
 async fn deadline_preview_counts_the_national_day_holiday_and_refuses_past_the_calendar() {
-    let app = spawn_app().await;
+    let app = spawn_app_with_shipped_calendars(|_| {}).await;
     let operator = app.user(Role::Operator).await;
     let preview = |body: Value| {
         let app = &app;
@@ -937,7 +943,7 @@ async fn deadline_preview_counts_the_national_day_holiday_and_refuses_past_the_c
 
 #[tokio::test]
 async fn admins_load_calendar_years_as_csv_or_json() {
-    let app = spawn_app().await;
+    let app = spawn_app_with_shipped_calendars(|_| {}).await;
     let admin = app.user(Role::Admin).await;
     let operator = app.user(Role::Operator).await;
     let put = |body: &'static str, content_type: &'static str, token: String| {

@@ -44,7 +44,7 @@ async fn serves_again_after_the_database_drops_its_connections() {
 
 #[tokio::test]
 async fn metrics_count_requests_by_route() {
-    let app = spawn_app().await;
+    let app = spawn_app_with_shipped_calendars(|_| {}).await;
     app.get("/healthz", None).await;
     app.get("/api/v1/reports/not-a-uuid", None).await;
     let text = app.get("/metrics", None).await.text().await.unwrap();
