@@ -10,7 +10,7 @@ use utoipa_actix_web::service_config::ServiceConfig;
 use uuid::Uuid;
 
 use crate::auth::AuthUser;
-use crate::domain::case::{Action, ActionEnvelope, Actor, CaseState, Refusal};
+use crate::domain::case::{Action, ActionEnvelope, Actor, CaseState, PendingRequest, Refusal};
 use crate::domain::clock::{Clock, ClockStatus};
 use crate::domain::deadline::{Explanation, Limit, Urgency};
 use crate::domain::role::Role;
@@ -21,6 +21,7 @@ use crate::workflow::WorkflowError;
 
 pub fn configure(cfg: &mut ServiceConfig) {
     cfg.service(take_action)
+        .service(case_detail)
         .service(timeline)
         .service(deadlines)
         .service(queue)
@@ -191,6 +192,100 @@ pub struct TimelineEntry {
     /// Whether the reporter sees this entry.
     pub public: bool,
     pub data: serde_json::Value,
+}
+
+/// One unit's share of a case: 主办 (lead) or 协办 (co-unit).
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
+pub struct AssignmentView {
+    pub unit: String,
+    pub lead: bool,
+    pub assigned_at: DateTime<FixedOffset>,
+    /// When the unit signed (签收); absent while it has not.
+    pub signed_at: Option<DateTime<FixedOffset>>,
+    /// When the unit reported its share done; absent while it has not.
+    pub finished_at: Option<DateTime<FixedOffset>>,
+}
+
+/// A case as staff work it.
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
+pub struct CaseDetail {
+    pub id: Uuid,
+    pub state: CaseState,
+    /// Send this as `version` with the next action.
+    pub version: i64,
+    pub source: String,
+    pub category: String,
+    pub urgency: Urgency,
+    /// Lead first, then co-units, each with its own sign and finish times.
+    pub assignments: Vec<AssignmentView>,
+    /// A unit's return, extension or suspension request awaiting a decision.
+    pub pending_request: Option<PendingRequest>,
+    pub extensions_granted: u32,
+    pub rework_count: u32,
+    /// What the checker (核查) should look at: after-photos taken before
+    /// dispatch or far from the case, co-units that had not finished when the
+    /// lead reported done.
+    #[schema(value_type = Vec<Object>)]
+    pub check_flags: Vec<serde_json::Value>,
+    /// Earliest due time among the case's running clocks.
+    pub due_at: Option<DateTime<FixedOffset>>,
+    pub dispatched_at: Option<DateTime<FixedOffset>>,
+    pub closed_at: Option<DateTime<FixedOffset>>,
+    /// The case this one was merged into as a duplicate.
+    pub master_case_id: Option<Uuid>,
+}
+
+/// A case's workflow state: version, units and their progress, the pending
+/// request and what the checker should look at. Staff who may see the case
+/// (unit staff: cases assigned to their unit); others get 404.
+#[utoipa::path(
+    tag = "cases",
+    params(("id" = Uuid, Path)),
+    security(("bearer" = [])),
+    responses((status = 200, body = CaseDetail), (status = 401, body = crate::error::Problem), (status = 404, body = crate::error::Problem))
+)]
+#[get("/api/v1/cases/{id}")]
+async fn case_detail(
+    user: AuthUser,
+    state: web::Data<AppState>,
+    id: web::Path<Uuid>,
+) -> Result<web::Json<CaseDetail>, ApiError> {
+    let (case, access) = visible_case(&state, &user, id.into_inner()).await?;
+    if access == Access::Reporter {
+        return Err(ApiError::NotFound("case"));
+    }
+    let tz = state.tz;
+    let local = |t: DateTime<Utc>| t.with_timezone(&tz).fixed_offset();
+    let mut assignments: Vec<AssignmentView> = case
+        .assignments
+        .iter()
+        .map(|a| AssignmentView {
+            unit: a.unit.clone(),
+            lead: a.lead,
+            assigned_at: local(a.assigned_at),
+            signed_at: a.signed_at.map(local),
+            finished_at: a.finished_at.map(local),
+        })
+        .collect();
+    assignments.sort_by_key(|a| !a.lead);
+    let fields = case.fields;
+    Ok(web::Json(CaseDetail {
+        id: case.id,
+        state: case.state,
+        version: case.version,
+        source: case.source,
+        category: case.category_code,
+        urgency: fields.urgency,
+        assignments,
+        pending_request: fields.pending_request,
+        extensions_granted: fields.extensions_granted,
+        rework_count: fields.rework_count,
+        check_flags: fields.check_flags,
+        due_at: fields.due_at.map(local),
+        dispatched_at: fields.dispatched_at.map(local),
+        closed_at: fields.closed_at.map(local),
+        master_case_id: fields.master_case_id,
+    }))
 }
 
 #[derive(Debug, Serialize, Deserialize, ToSchema)]

@@ -395,6 +395,62 @@ async fn refusals_carry_a_code_and_a_status_that_fits() {
 }
 
 #[tokio::test]
+async fn the_checker_sees_unfinished_co_units_and_their_clocks_stop() {
+    let app = manual_app().await;
+    let reporter = app.citizen().await;
+    let operator = app.user(Role::Operator).await;
+    let lead = app.user_of(Role::UnitStaff, LEAD).await;
+    let co = app.user_of(Role::UnitStaff, CO).await;
+    let other = app.user_of(Role::UnitStaff, OTHER).await;
+    let case = dispatched_case(&app, &operator, &reporter).await;
+    ok(&app, &lead, case, json!({"action": "sign"})).await;
+    let after = app.photo(&lead.token, jpeg(120, 90)).await;
+    let done = ok(
+        &app,
+        &lead,
+        case,
+        json!({"action": "report_done", "after_photo_ids": [after]}),
+    )
+    .await;
+
+    let path = format!("/api/v1/cases/{case}");
+    let detail = app.get_json(&path, Some(&operator.token)).await;
+    assert_eq!(detail["state"], "awaiting_check", "{detail}");
+    assert_eq!(detail["version"], done["version"]);
+    let units: Vec<(&str, bool, bool)> = detail["assignments"]
+        .as_array()
+        .expect("assignments")
+        .iter()
+        .map(|a| {
+            (
+                a["unit"].as_str().unwrap_or_default(),
+                a["lead"] == true,
+                a["signed_at"].is_string(),
+            )
+        })
+        .collect();
+    assert_eq!(units, [(LEAD, true, true), (CO, false, false)]);
+    assert_eq!(
+        detail["check_flags"],
+        json!([{"flag": "co_units_outstanding", "units": [CO]}])
+    );
+    assert!(
+        load(&app, case)
+            .await
+            .clocks
+            .iter()
+            .all(|c| c.unit.is_none()),
+        "the co-unit's clock stopped with the lead's report"
+    );
+
+    // The co-unit on the case sees it; another unit and the reporter do not.
+    let seen = app.get(&path, Some(&co.token)).await;
+    assert_eq!(seen.status(), 200);
+    assert_hidden(&app, &path, &other).await;
+    assert_hidden(&app, &path, &reporter).await;
+}
+
+#[tokio::test]
 async fn the_same_photo_is_no_proof_and_a_failed_check_is_rework() {
     let app = manual_app().await;
     let reporter = app.citizen().await;
