@@ -330,6 +330,13 @@ async fn save_profile(
             "every phase limit is between 1 and 10000 of its unit",
         ));
     }
+    if !phases.rework_is_shorter() {
+        return Err(ApiError::invalid_field(
+            "phases.rework",
+            "rework_not_shorter",
+            "the rework limit must be shorter than the handle limit (返工 follows a failed check)",
+        ));
+    }
     let profile = DeadlineProfile {
         id,
         category_prefix: input.category_prefix,

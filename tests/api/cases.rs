@@ -865,6 +865,49 @@ async fn an_action_read_before_a_sweep_does_not_undo_its_events() {
 }
 
 #[tokio::test]
+async fn overdue_escalates_to_the_units_parent_and_the_dispatch_centre() {
+    let app = manual_app().await;
+    let reporter = app.citizen().await;
+    let operator = app.user(Role::Operator).await;
+    let case = case_id(&app.file_report(&reporter.token).await);
+    ok(&app, &operator, case, json!({"action": "file"})).await;
+    // The street office answers to the city management bureau (demo/units.toml).
+    ok(
+        &app,
+        &operator,
+        case,
+        json!({"action": "dispatch", "lead_unit": OTHER}),
+    )
+    .await;
+    let due = load(&app, case)
+        .await
+        .clocks
+        .iter()
+        .map(|c| c.due_at)
+        .max()
+        .expect("a sign clock");
+    let repo = app.state.repo.as_ref();
+    sweep_once(
+        repo,
+        "sweeper",
+        due + chrono::Duration::minutes(1),
+        100,
+        chrono::Duration::seconds(60),
+    )
+    .await
+    .expect("sweep");
+    let events = repo.case_events(case).await.expect("events");
+    let escalated: Vec<&Value> = events
+        .iter()
+        .filter(|e| e.kind == "escalated")
+        .map(|e| &e.data)
+        .collect();
+    assert_eq!(escalated.len(), 1, "{escalated:?}");
+    assert_eq!(escalated[0]["unit"], OTHER);
+    assert_eq!(escalated[0]["to"], json!(["DEPT-CGJ", "dispatch_centre"]));
+}
+
+#[tokio::test]
 async fn two_sweepers_give_every_clock_its_events_exactly_once() {
     let app = manual_app().await;
     let reporter = app.citizen().await;
@@ -1095,6 +1138,14 @@ async fn deadline_profiles_are_administered_and_the_default_stays() {
     let mut bad = profile.clone();
     bad["phases"]["handle"]["amount"] = json!(0);
     assert_problem(put("bad", &bad).await.expect("put"), 422, "invalid_limit").await;
+    let mut slow_rework = profile.clone();
+    slow_rework["phases"]["rework"] = json!({"amount": 2, "unit": "work_days"});
+    assert_problem(
+        put("slow-rework", &slow_rework).await.expect("put"),
+        422,
+        "rework_not_shorter",
+    )
+    .await;
 
     let list = app
         .get_json("/api/v1/admin/deadline-profiles", Some(&admin.token))

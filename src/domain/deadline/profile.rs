@@ -112,6 +112,13 @@ fn default_dispatch() -> Limit {
 }
 
 impl PhaseLimits {
+    /// Rework (返工) follows a failed check, so its limit must be shorter than
+    /// the handle limit. Limits in different units are not comparable without a
+    /// calendar (a work day is not a fixed number of hours), so they pass.
+    pub fn rework_is_shorter(&self) -> bool {
+        self.rework.unit != self.handle.unit || self.rework.amount < self.handle.amount
+    }
+
     /// The limit a new clock of `phase` runs on; a handle clock started after a
     /// failed check (`rework`) gets the shorter rework limit.
     pub fn limit_for(&self, phase: Phase, rework: bool) -> Limit {
@@ -180,6 +187,34 @@ impl DeadlineProfile {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn rework_must_be_shorter_than_handling_in_the_same_unit() {
+        let with = |handle: Limit, rework: Limit| PhaseLimits {
+            verify: default_verify(),
+            dispatch: default_dispatch(),
+            sign: Limit::work_hours(2),
+            handle,
+            check: Limit::work_days(1),
+            rework,
+        };
+        let table = [
+            (Limit::work_days(5), Limit::work_days(3), true),
+            (Limit::work_days(5), Limit::work_days(5), false),
+            (Limit::work_days(5), Limit::work_days(6), false),
+            (Limit::natural_hours(24), Limit::natural_hours(12), true),
+            (Limit::natural_hours(24), Limit::natural_hours(48), false),
+            (Limit::work_days(1), Limit::work_hours(4), true),
+            (Limit::work_hours(4), Limit::work_days(1), true),
+        ];
+        for (handle, rework, shorter) in table {
+            assert_eq!(
+                with(handle, rework).rework_is_shorter(),
+                shorter,
+                "{handle:?} {rework:?}"
+            );
+        }
+    }
 
     #[test]
     fn limit_serde_shape() {
