@@ -414,6 +414,17 @@ pub fn plan_change(
                     clock.extend_to(*new_due);
                     touched.push(clock.id);
                 }
+                // The approved date binds the case too: its overall clock is
+                // never due before the handling it now allows.
+                for clock in clocks.iter_mut().filter(|c| {
+                    c.is_active()
+                        && c.unit.is_none()
+                        && c.phase == Phase::Resolve
+                        && c.due_at < *new_due
+                }) {
+                    clock.extend_to(*new_due);
+                    touched.push(clock.id);
+                }
                 fields.extensions_granted = *extensions_granted;
             }
             Effect::RecordReworkCount { rework_count } => {
@@ -591,6 +602,7 @@ mod tests {
                 handle: Limit::work_days(3),
                 check: Limit::work_days(1),
                 rework: Limit::work_days(1),
+                resolve: Limit::work_days(8),
             },
             warning_fraction: None,
         };
@@ -691,13 +703,14 @@ mod tests {
     }
 
     #[test]
-    fn filing_grades_the_case_and_starts_the_dispatch_clock() {
+    fn filing_grades_the_case_and_starts_the_case_and_dispatch_clocks() {
         let mut c = case(CaseState::Submitted);
         let change = step(&mut c, &operator(), Action::File, monday());
         assert_eq!(change.fields.urgency, Urgency::Urgent);
-        assert_eq!(change.clocks.len(), 1);
-        assert_eq!(change.clocks[0].phase, Phase::Dispatch);
-        assert_eq!(change.fields.due_at, Some(change.clocks[0].due_at));
+        let phases: Vec<Phase> = change.clocks.iter().map(|k| k.phase).collect();
+        assert_eq!(phases, [Phase::Resolve, Phase::Dispatch]);
+        // Dispatch (2 work hours) falls due long before the case (8 work days).
+        assert_eq!(change.fields.due_at, Some(change.clocks[1].due_at));
         assert!(change.event.public);
         assert_eq!(change.event.data["from"], "submitted");
         assert_eq!(change.event.data["to"], "filed");
@@ -724,7 +737,11 @@ mod tests {
         assert_eq!(signs, [Some("CO"), None]);
         assert!(c.clocks.iter().all(|k| k.phase != Phase::Dispatch));
         // 2 work hours from Monday 10:00: 12:00.
-        let case_sign = c.clocks.iter().find(|k| k.unit.is_none()).expect("sign");
+        let case_sign = c
+            .clocks
+            .iter()
+            .find(|k| k.unit.is_none() && k.phase == Phase::Sign)
+            .expect("sign");
         assert_eq!(case_sign.due_at, now + Duration::hours(2));
         assert_eq!(c.fields.sign_window_ends, Some(case_sign.due_at));
         assert_eq!(c.fields.due_at, Some(case_sign.due_at));
@@ -867,9 +884,15 @@ mod tests {
     }
 
     #[test]
-    fn an_approved_return_clears_the_units_and_their_clocks() {
+    fn an_approved_return_stops_the_units_clocks_while_the_case_clock_runs_on() {
         let now = monday();
         let mut c = dispatched(now);
+        let case_clock = c
+            .clocks
+            .iter()
+            .find(|k| k.phase == Phase::Resolve)
+            .expect("the case clock")
+            .clone();
         step(
             &mut c,
             &staff("LEAD"),
@@ -883,7 +906,51 @@ mod tests {
         assert!(c.assignments.is_empty());
         assert_eq!(c.fields.dispatched_at, None);
         let phases: Vec<Phase> = c.clocks.iter().map(|k| k.phase).collect();
-        assert_eq!(phases, [Phase::Dispatch]);
+        assert_eq!(phases, [Phase::Resolve, Phase::Dispatch]);
+        // The same clock, untouched: a return does not give the case more time.
+        let after = c
+            .clocks
+            .iter()
+            .find(|k| k.phase == Phase::Resolve)
+            .expect("the case clock");
+        assert_eq!(after, &case_clock);
+    }
+
+    #[test]
+    fn the_case_clock_stops_at_closing_and_follows_an_approved_extension() {
+        let now = monday();
+        let mut c = dispatched(now);
+        step(&mut c, &staff("LEAD"), Action::Sign, now);
+        let resolve_due = |c: &WorkflowCase| {
+            c.clocks
+                .iter()
+                .find(|k| k.phase == Phase::Resolve)
+                .map(|k| k.due_at)
+        };
+        let before = resolve_due(&c).expect("running");
+        let new_due = before + Duration::days(7);
+        step(
+            &mut c,
+            &staff("LEAD"),
+            Action::RequestExtension {
+                reason: "材料待采购".into(),
+                new_due,
+            },
+            now,
+        );
+        step(&mut c, &operator(), Action::ApproveExtension, now);
+        assert_eq!(resolve_due(&c), Some(new_due));
+        step(
+            &mut c,
+            &staff("LEAD"),
+            Action::ReportDone {
+                after_photo_ids: vec![Uuid::now_v7()],
+            },
+            now,
+        );
+        step(&mut c, &operator(), Action::PassCheck, now);
+        assert_eq!(c.state, CaseState::Closed);
+        assert!(c.clocks.is_empty(), "every clock stopped: {:?}", c.clocks);
     }
 
     #[test]

@@ -474,15 +474,20 @@ pub enum Phase {
     Sign,
     Handle,
     Check,
+    /// 办结: the case's own clock from filing (立案) to closing. Units' clocks
+    /// stop and restart with returns, reassignments and rework; this one keeps
+    /// running through them (it pauses only with a suspension).
+    Resolve,
 }
 
 impl Phase {
-    pub const ALL: [Phase; 5] = [
+    pub const ALL: [Phase; 6] = [
         Phase::Verify,
         Phase::Dispatch,
         Phase::Sign,
         Phase::Handle,
         Phase::Check,
+        Phase::Resolve,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -492,6 +497,7 @@ impl Phase {
             Phase::Sign => "sign",
             Phase::Handle => "handle",
             Phase::Check => "check",
+            Phase::Resolve => "resolve",
         }
     }
 
@@ -515,7 +521,8 @@ pub enum Effect {
     /// Suspension: stop every running clock without losing elapsed time.
     PauseClocks,
     ResumeClocks,
-    /// Cancellation: the case will never meet its deadlines; stop counting.
+    /// The case ends without a fix (cancelled, or rejected or merged after
+    /// filing): it will never meet its deadlines; stop counting.
     StopAllClocks,
     /// Replace lead and co-units; every assignment starts unsigned.
     SetAssignments {
@@ -690,9 +697,14 @@ pub fn apply(
                 S::Filed,
                 "filed",
                 true,
-                vec![E::StartClock {
-                    phase: Phase::Dispatch,
-                }],
+                vec![
+                    E::StartClock {
+                        phase: Phase::Resolve,
+                    },
+                    E::StartClock {
+                        phase: Phase::Dispatch,
+                    },
+                ],
             ),
             S::Verifying => t(
                 S::Filed,
@@ -701,6 +713,9 @@ pub fn apply(
                 vec![
                     E::StopClock {
                         phase: Phase::Verify,
+                    },
+                    E::StartClock {
+                        phase: Phase::Resolve,
                     },
                     E::StartClock {
                         phase: Phase::Dispatch,
@@ -734,6 +749,9 @@ pub fn apply(
                             phase: Phase::Verify,
                         },
                         E::StartClock {
+                            phase: Phase::Resolve,
+                        },
+                        E::StartClock {
                             phase: Phase::Dispatch,
                         },
                     ],
@@ -760,9 +778,7 @@ pub fn apply(
                 S::Verifying => vec![E::StopClock {
                     phase: Phase::Verify,
                 }],
-                S::Filed => vec![E::StopClock {
-                    phase: Phase::Dispatch,
-                }],
+                S::Filed => vec![E::StopAllClocks],
                 _ => return wrong_state,
             };
             not_duplicate(*reason)?;
@@ -773,9 +789,7 @@ pub fn apply(
         Action::Merge { master } => {
             let mut effects = match from {
                 S::Submitted => vec![],
-                S::Filed => vec![E::StopClock {
-                    phase: Phase::Dispatch,
-                }],
+                S::Filed => vec![E::StopAllClocks],
                 _ => return wrong_state,
             };
             if *master == case.id {
@@ -1112,6 +1126,9 @@ pub fn apply(
                     E::StopClock {
                         phase: Phase::Check,
                     },
+                    E::StopClock {
+                        phase: Phase::Resolve,
+                    },
                     E::SetClosedAt { at: now },
                 ],
             ),
@@ -1152,12 +1169,16 @@ pub fn apply(
             if !within {
                 return Err(Refusal::OutsideWindow);
             }
+            // 重办 is a new round of work with its own overall limit.
             t(
                 S::InProgress,
                 "reopened",
                 true,
                 vec![
                     E::ClearClosedAt,
+                    E::StartClock {
+                        phase: Phase::Resolve,
+                    },
                     E::StartClock {
                         phase: Phase::Handle,
                     },
@@ -1800,6 +1821,57 @@ mod tests {
             }
         }
         assert_eq!(checked, 27 * 11 * 11);
+    }
+
+    /// The case clock (办结) starts when the case is filed or reopened and stops
+    /// only when the case ends; returns, reassignments and rework leave it be.
+    #[test]
+    fn only_filing_reopening_and_the_end_of_a_case_touch_the_case_clock() {
+        let starts = Effect::StartClock {
+            phase: Phase::Resolve,
+        };
+        let stops = Effect::StopClock {
+            phase: Phase::Resolve,
+        };
+        let mut seen = std::collections::BTreeSet::new();
+        for (kind, who, _) in expectation_table() {
+            for state in CaseState::ALL {
+                let case = case_for(kind, state);
+                for w in who.iter().copied() {
+                    let Ok(t) = apply(&case, &actor(w), &sample(kind), now()) else {
+                        continue;
+                    };
+                    let touch = if t.effects.contains(&starts) {
+                        "starts"
+                    } else if t.effects.contains(&stops) {
+                        "stops"
+                    } else if t.effects.contains(&Effect::StopAllClocks) {
+                        "stops all"
+                    } else {
+                        continue;
+                    };
+                    seen.insert((kind.as_str(), state.as_str(), touch));
+                }
+            }
+        }
+        let want: std::collections::BTreeSet<(&str, &str, &str)> = [
+            ("file", "submitted", "starts"),
+            ("file", "verifying", "starts"),
+            ("verify", "verifying", "starts"),
+            ("reopen", "closed", "starts"),
+            ("pass_check", "awaiting_check", "stops"),
+            ("reject", "filed", "stops all"),
+            ("merge", "filed", "stops all"),
+        ]
+        .into_iter()
+        .chain(
+            CaseState::ALL
+                .into_iter()
+                .filter(|s| s.is_open())
+                .map(|s| ("cancel", s.as_str(), "stops all")),
+        )
+        .collect();
+        assert_eq!(seen, want);
     }
 
     #[test]

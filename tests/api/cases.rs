@@ -621,8 +621,9 @@ async fn a_return_sends_the_case_back_for_dispatch() {
     assert_eq!(returned.state.as_str(), "filed");
     assert!(returned.assignments.is_empty());
     // The unit's clocks stopped; the dispatch clock runs again.
-    assert_eq!(returned.clocks.len(), 1, "{:?}", returned.clocks);
-    assert_eq!(returned.clocks[0].phase.as_str(), "dispatch");
+    // The units' clocks stopped; the case clock (办结) runs on, and dispatch starts again.
+    let phases: Vec<&str> = returned.clocks.iter().map(|c| c.phase.as_str()).collect();
+    assert_eq!(phases, ["resolve", "dispatch"], "{:?}", returned.clocks);
     // The former lead no longer sees the case.
     assert_hidden(&app, &format!("/api/v1/cases/{case}/timeline"), &lead).await;
 
@@ -885,7 +886,7 @@ async fn overdue_escalates_to_the_units_parent_and_the_dispatch_centre() {
         .iter()
         .map(|c| c.due_at)
         .max()
-        .expect("a sign clock");
+        .expect("the sign and case clocks");
     let repo = app.state.repo.as_ref();
     sweep_once(
         repo,
@@ -902,9 +903,16 @@ async fn overdue_escalates_to_the_units_parent_and_the_dispatch_centre() {
         .filter(|e| e.kind == "escalated")
         .map(|e| &e.data)
         .collect();
-    assert_eq!(escalated.len(), 1, "{escalated:?}");
-    assert_eq!(escalated[0]["unit"], OTHER);
-    assert_eq!(escalated[0]["to"], json!(["DEPT-CGJ", "dispatch_centre"]));
+    let mut phases: Vec<&str> = escalated
+        .iter()
+        .map(|e| e["phase"].as_str().unwrap_or_default())
+        .collect();
+    phases.sort_unstable();
+    assert_eq!(phases, ["resolve", "sign"], "{escalated:?}");
+    for e in escalated {
+        assert_eq!(e["unit"], OTHER);
+        assert_eq!(e["to"], json!(["DEPT-CGJ", "dispatch_centre"]));
+    }
 }
 
 #[tokio::test]
@@ -916,7 +924,8 @@ async fn two_sweepers_give_every_clock_its_events_exactly_once() {
     for _ in 0..6 {
         cases.push(dispatched_case(&app, &operator, &reporter).await);
     }
-    // A month on, every sign clock (the case's and the co-unit's) is overdue.
+    // A month on, every running clock is overdue: the case's sign clock and
+    // case clock (办结), and the co-unit's sign clock.
     let later = now() + chrono::Duration::days(30);
     let repo = app.state.repo.as_ref();
     let ttl = chrono::Duration::seconds(60);
@@ -945,7 +954,7 @@ async fn two_sweepers_give_every_clock_its_events_exactly_once() {
             .iter()
             .filter(|c| c.status.as_str() == "running")
             .collect();
-        assert_eq!(running.len(), 2, "case sign clock and co-unit sign clock");
+        assert_eq!(running.len(), 3, "sign, case and co-unit sign clocks");
         for clock in running {
             let id = clock.id.to_string();
             for kind in ["deadline_warning", "deadline_overdue", "escalated"] {
@@ -981,9 +990,9 @@ async fn two_sweepers_give_every_clock_its_events_exactly_once() {
             .filter(|e| e.kind == "deadline_overdue")
             .count();
     }
-    assert_eq!(warnings, 12);
-    assert_eq!(overdue, 12);
-    assert!(a.overdue + b.overdue <= 12);
+    assert_eq!(warnings, 18);
+    assert_eq!(overdue, 18);
+    assert!(a.overdue + b.overdue <= 18);
     // Deadline events reach the outbox with the state changes.
     let outbox = repo.outbox(0, 1000).await.expect("outbox");
     assert_eq!(
@@ -991,7 +1000,7 @@ async fn two_sweepers_give_every_clock_its_events_exactly_once() {
             .iter()
             .filter(|e| e.kind == "deadline_overdue")
             .count(),
-        12
+        18
     );
 }
 

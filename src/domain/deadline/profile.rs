@@ -88,8 +88,8 @@ impl Urgency {
 }
 
 /// One limit per case phase: 核实 (verify), 派遣 (dispatch), 签收 (sign),
-/// 处置 (handle), 核查 (check) and 返工 (rework, the handle limit after a
-/// failed check).
+/// 处置 (handle), 核查 (check), 返工 (rework, the handle limit after a
+/// failed check) and 办结 (resolve, the whole case from filing to closing).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct PhaseLimits {
@@ -101,10 +101,17 @@ pub struct PhaseLimits {
     pub handle: Limit,
     pub check: Limit,
     pub rework: Limit,
+    #[serde(default = "default_resolve")]
+    pub resolve: Limit,
 }
 
 fn default_verify() -> Limit {
     Limit::work_days(1)
+}
+
+/// Profiles stored before the case clock existed get this overall limit.
+fn default_resolve() -> Limit {
+    Limit::work_days(10)
 }
 
 fn default_dispatch() -> Limit {
@@ -129,6 +136,7 @@ impl PhaseLimits {
             Phase::Handle if rework => self.rework,
             Phase::Handle => self.handle,
             Phase::Check => self.check,
+            Phase::Resolve => self.resolve,
         }
     }
 }
@@ -197,6 +205,7 @@ mod tests {
             handle,
             check: Limit::work_days(1),
             rework,
+            resolve: default_resolve(),
         };
         let table = [
             (Limit::work_days(5), Limit::work_days(3), true),
@@ -287,6 +296,7 @@ mod tests {
                 handle: day,
                 check: day,
                 rework: day,
+                resolve: day,
             },
             warning_fraction: None,
         }
