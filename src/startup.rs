@@ -130,6 +130,8 @@ fn build_state(
 const REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
 /// Expired codes and old request counts are small; hourly keeps the tables short.
 const SIGN_IN_PURGE_INTERVAL: Duration = Duration::from_secs(3600);
+/// Reopen windows are days long; archiving within the hour after is soon enough.
+const ARCHIVE_INTERVAL: Duration = Duration::from_secs(3600);
 
 /// Counts the request in the metrics and echoes the request id to the client.
 async fn observe(
@@ -225,6 +227,7 @@ impl Application {
             Duration::from_secs(settings.photos.unattached_ttl_hours * 3600),
         );
         jobs::sign_in_purge::spawn(repo.clone(), SIGN_IN_PURGE_INTERVAL);
+        jobs::archive::spawn(workflow.clone(), repo.clone(), ARCHIVE_INTERVAL);
         let listener = TcpListener::bind((settings.server.host.as_str(), settings.server.port))
             .with_context(|| {
                 format!("binding {}:{}", settings.server.host, settings.server.port)

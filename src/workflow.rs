@@ -101,6 +101,10 @@ impl Workflow {
         &self.deadlines
     }
 
+    pub fn rules(&self) -> &WorkflowRules {
+        &self.rules
+    }
+
     /// Loads a case for an action; `None` when it does not exist.
     pub async fn case(&self, id: Uuid) -> Result<Option<WorkflowCase>, WorkflowError> {
         Ok(self.repo.workflow_case(id).await?)

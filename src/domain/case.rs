@@ -1185,10 +1185,22 @@ pub fn apply(
                 ],
             )
         }
-        Action::Archive => match from {
-            S::Closed => t(S::Archived, "archived", false, vec![]),
-            _ => wrong_state,
-        },
+        Action::Archive => {
+            if from != S::Closed {
+                return wrong_state;
+            }
+            // While the reporter may still be heard (重办), the record stays open.
+            let window_passed = case
+                .closed_at
+                .and_then(|closed| closed.checked_add_signed(case.reopen_window))
+                .is_some_and(|end| now > end);
+            if !window_passed {
+                return Err(Refusal::InvalidInput(
+                    "a closed case is archived once its reopen window has passed".into(),
+                ));
+            }
+            t(S::Archived, "archived", false, vec![])
+        }
         Action::Cancel { reason } => {
             if !from.is_open() {
                 return wrong_state;
@@ -1478,6 +1490,10 @@ mod tests {
             }
             _ => None,
         };
+        // Archiving waits for the reopen window to pass; reopening needs it open.
+        if kind == ActionKind::Archive {
+            case.closed_at = Some(now() - case.reopen_window - Duration::hours(1));
+        }
         // A co-unit reports done only on a signed assignment; Sign itself
         // needs it unsigned, so only ReportDone gets the signed fixture.
         if kind == ActionKind::ReportDone {
@@ -2288,6 +2304,25 @@ mod tests {
             ),
             Err(Refusal::MissingReason)
         );
+    }
+
+    #[test]
+    fn archive_only_once_the_reopen_window_has_passed() {
+        let system = Actor::system();
+        let mut case = case_in(CaseState::Closed);
+        // (closed this long ago, archived?)
+        let table = [
+            (Duration::hours(1), false),
+            (case.reopen_window, false),
+            (case.reopen_window + Duration::seconds(1), true),
+        ];
+        for (ago, archived) in table {
+            case.closed_at = Some(now() - ago);
+            let got = apply(&case, &system, &Action::Archive, now());
+            assert_eq!(got.is_ok(), archived, "{ago:?}: {got:?}");
+        }
+        case.closed_at = None;
+        assert!(apply(&case, &system, &Action::Archive, now()).is_err());
     }
 
     #[test]

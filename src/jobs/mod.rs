@@ -1,5 +1,6 @@
 //! Background work that runs inside every API instance.
 
+pub mod archive;
 pub mod auto_dispatch;
 pub mod deadline_sweeper;
 pub mod photo_cleanup;

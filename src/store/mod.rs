@@ -321,6 +321,12 @@ pub trait Repository: Send + Sync + 'static {
     async fn list_cases(&self, query: &CaseQuery) -> Result<Vec<CaseSummary>, StoreError>;
     /// Submitted, routed cases of auto-dispatch categories, oldest first.
     async fn auto_dispatch_candidates(&self, limit: i64) -> Result<Vec<Uuid>, StoreError>;
+    /// Cases closed before `closed_before`, oldest closing first.
+    async fn archive_candidates(
+        &self,
+        closed_before: DateTime<Utc>,
+        limit: i64,
+    ) -> Result<Vec<Uuid>, StoreError>;
     /// Records the warning/overdue/escalation events of up to `limit` due clocks.
     async fn sweep_clocks(&self, now: DateTime<Utc>, limit: i64)
     -> Result<SweepReport, StoreError>;

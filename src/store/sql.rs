@@ -756,6 +756,10 @@ macro_rules! impl_repository {
                 self.wf_auto_dispatch_candidates(limit).await
             }
 
+            async fn archive_candidates(&self, closed_before: DateTime<Utc>, limit: i64) -> Result<Vec<Uuid>, StoreError> {
+                self.wf_archive_candidates(closed_before, limit).await
+            }
+
             async fn sweep_clocks(&self, now: DateTime<Utc>, limit: i64) -> Result<SweepReport, StoreError> {
                 self.wf_sweep(now, limit).await
             }

@@ -918,6 +918,20 @@ macro_rules! impl_workflow {
                     ids.iter().map(|id| $crate::store::records::parse_id(id)).collect()
                 }
 
+                pub(super) async fn wf_archive_candidates(&self, closed_before: DateTime<Utc>, limit: i64) -> Result<Vec<Uuid>, StoreError> {
+                    // Closed cases are few (archiving moves them on), so the
+                    // state index finds them without one of their own.
+                    let ids: Vec<String> = sqlx::query_scalar(
+                        "SELECT id FROM cases WHERE state = 'closed' AND closed_at < $1 \
+                         ORDER BY closed_at, id LIMIT $2",
+                    )
+                    .bind(closed_before)
+                    .bind(limit)
+                    .fetch_all(self.reader())
+                    .await?;
+                    ids.iter().map(|id| $crate::store::records::parse_id(id)).collect()
+                }
+
                 /// Claims due clocks (row locks skipped by other sweepers on
                 /// PostgreSQL; the single writer serialises SQLite), records the
                 /// events they owe and moves each clock's next check, all in one

@@ -5,6 +5,7 @@ use std::time::Duration;
 
 use civicsnap::domain::case::{Action, ActionEnvelope, Actor};
 use civicsnap::domain::role::Role;
+use civicsnap::jobs::archive;
 use civicsnap::jobs::deadline_sweeper::sweep_once;
 use civicsnap::state::now;
 use civicsnap::store::WorkflowCase;
@@ -448,6 +449,50 @@ async fn the_checker_sees_unfinished_co_units_and_their_clocks_stop() {
     assert_eq!(seen.status(), 200);
     assert_hidden(&app, &path, &other).await;
     assert_hidden(&app, &path, &reporter).await;
+}
+
+#[tokio::test]
+async fn closed_cases_are_archived_once_the_reopen_window_has_passed() {
+    let app = manual_app().await;
+    let reporter = app.citizen().await;
+    let operator = app.user(Role::Operator).await;
+    let lead = app.user_of(Role::UnitStaff, LEAD).await;
+    let case = case_id(&app.file_report(&reporter.token).await);
+    ok(&app, &operator, case, json!({"action": "file"})).await;
+    ok(
+        &app,
+        &operator,
+        case,
+        json!({"action": "dispatch", "lead_unit": LEAD}),
+    )
+    .await;
+    ok(&app, &lead, case, json!({"action": "sign"})).await;
+    let after = app.photo(&lead.token, jpeg(120, 90)).await;
+    ok(
+        &app,
+        &lead,
+        case,
+        json!({"action": "report_done", "after_photo_ids": [after]}),
+    )
+    .await;
+    ok(&app, &operator, case, json!({"action": "pass_check"})).await;
+    let closed_at = load(&app, case).await.fields.closed_at.expect("closed");
+
+    let workflow = app.state.workflow.as_ref();
+    let repo = app.state.repo.as_ref();
+    let window = workflow.rules().reopen_window;
+    let within = closed_at + window - chrono::Duration::minutes(1);
+    assert_eq!(archive::run_once(workflow, repo, within).await, 0);
+    assert_eq!(state_of(&app, case).await, "closed");
+    let past = closed_at + window + chrono::Duration::minutes(1);
+    assert_eq!(archive::run_once(workflow, repo, past).await, 1);
+    assert_eq!(state_of(&app, case).await, "archived");
+    assert!(
+        kinds(&app, &operator, case)
+            .await
+            .contains(&"archived".to_owned())
+    );
+    assert_eq!(archive::run_once(workflow, repo, past).await, 0, "once");
 }
 
 #[tokio::test]

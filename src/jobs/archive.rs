@@ -1,0 +1,72 @@
+//! Archives (归档) closed cases once their reopen window (重办) has passed, so
+//! the closed set stays small and the record is frozen. As the system actor
+//! through the workflow, which holds the rule; safe with several instances (the
+//! version check lets one of them win each case).
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use chrono::{DateTime, Utc};
+
+use crate::domain::case::{Action, ActionEnvelope, Actor, CaseState, Refusal};
+use crate::store::Repository;
+use crate::workflow::{Workflow, WorkflowError};
+
+const BATCH: i64 = 200;
+
+/// One pass at `now`; returns how many cases were archived.
+pub async fn run_once(workflow: &Workflow, repo: &dyn Repository, now: DateTime<Utc>) -> usize {
+    let closed_before = now - workflow.rules().reopen_window;
+    let ids = match repo.archive_candidates(closed_before, BATCH).await {
+        Ok(ids) => ids,
+        Err(e) => {
+            tracing::error!(error = %e, "cannot list closed cases to archive");
+            return 0;
+        }
+    };
+    let mut archived = 0;
+    for id in ids {
+        match archive(workflow, id, now).await {
+            Ok(true) => archived += 1,
+            Ok(false) => {}
+            // Another instance, or a reopen, got there first.
+            Err(WorkflowError::Refused(Refusal::StaleVersion)) => {}
+            Err(e) => tracing::warn!(case = %id, error = %e, "archiving failed"),
+        }
+    }
+    archived
+}
+
+async fn archive(
+    workflow: &Workflow,
+    id: uuid::Uuid,
+    now: DateTime<Utc>,
+) -> Result<bool, WorkflowError> {
+    let Some(case) = workflow.case(id).await? else {
+        return Ok(false);
+    };
+    if case.state != CaseState::Closed {
+        return Ok(false);
+    }
+    let envelope = ActionEnvelope {
+        expected_version: case.version,
+        action: Action::Archive,
+    };
+    workflow
+        .act(&case, &Actor::system(), &envelope, now)
+        .await?;
+    Ok(true)
+}
+
+pub fn spawn(workflow: Arc<Workflow>, repo: Arc<dyn Repository>, interval: Duration) {
+    super::every("archive", interval, move || {
+        let workflow = workflow.clone();
+        let repo = repo.clone();
+        async move {
+            let count = run_once(&workflow, repo.as_ref(), crate::state::now()).await;
+            if count > 0 {
+                tracing::info!(count, "closed cases archived");
+            }
+        }
+    });
+}
