@@ -177,6 +177,7 @@ fn etag_of(bytes: &[u8]) -> String {
         (status = 413, description = "Larger than the byte limit", body = crate::error::Problem),
         (status = 415, description = "Not JPEG, PNG or WebP", body = crate::error::Problem),
         (status = 422, description = "Empty, unreadable, or too many pixels", body = crate::error::Problem),
+        (status = 503, description = "Photo storage failed", body = crate::error::Problem),
     )
 )]
 #[post("/api/v1/photos")]
@@ -240,9 +241,7 @@ async fn upload_photo(
             .insert_photo(&record)
             .await
             .map_err(ApiError::from),
-        (Err(e), _) | (_, Err(e)) => {
-            Err(ApiError::Unavailable(format!("photo storage failed: {e}")))
-        }
+        (Err(e), _) | (_, Err(e)) => Err(ApiError::unavailable("photo storage", e)),
     };
     if let Err(e) = stored {
         // No row points at these objects: remove them rather than leak storage.
@@ -302,7 +301,7 @@ async fn serve(
         .photos
         .get(&key)
         .await
-        .map_err(|e| ApiError::Unavailable(format!("photo storage failed: {e}")))?
+        .map_err(|e| ApiError::unavailable("photo storage", e))?
         .ok_or(ApiError::NotFound("photo"))?;
     Ok(HttpResponse::Ok()
         .content_type("image/jpeg")
@@ -320,6 +319,7 @@ async fn serve(
         (status = 200, content_type = "image/jpeg", body = Vec<u8>),
         (status = 304, description = "Matches If-None-Match"),
         (status = 404, body = crate::error::Problem),
+        (status = 503, description = "Photo storage failed", body = crate::error::Problem),
     )
 )]
 #[get("/api/v1/photos/{id}/display")]
@@ -341,6 +341,7 @@ async fn photo_display(
         (status = 200, content_type = "image/jpeg", body = Vec<u8>),
         (status = 304, description = "Matches If-None-Match"),
         (status = 404, body = crate::error::Problem),
+        (status = 503, description = "Photo storage failed", body = crate::error::Problem),
     )
 )]
 #[get("/api/v1/photos/{id}/thumbnail")]
