@@ -14,6 +14,7 @@ use utoipa::ToSchema;
 use utoipa_actix_web::service_config::ServiceConfig;
 use uuid::Uuid;
 
+use super::reports::staff_sees_case;
 use crate::auth::AuthUser;
 use crate::domain::geo::LatLon;
 use crate::error::ApiError;
@@ -263,6 +264,18 @@ enum Rendition {
     Thumbnail,
 }
 
+/// The uploader, and staff who may see the photo's case. Of photos not yet in a
+/// case, unit staff see only their own uploads; the centre's staff see them all.
+async fn may_see(state: &AppState, user: &AuthUser, photo: &PhotoRecord) -> Result<bool, ApiError> {
+    if photo.owner_id == user.id {
+        return Ok(true);
+    }
+    match photo.case_id {
+        Some(case) => staff_sees_case(state, user, case).await,
+        None => Ok(user.role.is_staff() && !user.role.is_unit_role()),
+    }
+}
+
 async fn serve(
     user: AuthUser,
     state: web::Data<AppState>,
@@ -276,7 +289,7 @@ async fn serve(
         .await?
         .ok_or(ApiError::NotFound("photo"))?;
     // Anyone else gets the same answer as for a photo that does not exist.
-    if photo.owner_id != user.id && !user.role.is_staff() {
+    if !may_see(&state, &user, &photo).await? {
         return Err(ApiError::NotFound("photo"));
     }
     let image = match rendition {
@@ -310,7 +323,8 @@ async fn serve(
         .body(bytes))
 }
 
-/// The display copy (long edge at most 1280 px, JPEG, no metadata). Uploader and staff only.
+/// The display copy (long edge at most 1280 px, JPEG, no metadata). Uploader and
+/// staff only; unit staff only for cases assigned to their unit.
 #[utoipa::path(
     tag = "photos",
     params(("id" = Uuid, Path)),
@@ -332,7 +346,8 @@ async fn photo_display(
     serve(user, state, req, id.into_inner(), Rendition::Display).await
 }
 
-/// The thumbnail (long edge at most 320 px, JPEG, no metadata). Uploader and staff only.
+/// The thumbnail (long edge at most 320 px, JPEG, no metadata). Uploader and
+/// staff only; unit staff only for cases assigned to their unit.
 #[utoipa::path(
     tag = "photos",
     params(("id" = Uuid, Path)),

@@ -393,9 +393,7 @@ async fn get_report(
         .ok_or(ApiError::NotFound("report"))?;
     let audience = if case.reporter_id == user.id {
         Audience::Reporter
-    } else if (user.role.is_staff() && !user.role.is_unit_role())
-        || (user.role.is_unit_role() && assigned_to_callers_unit(&state, &user, case.id).await?)
-    {
+    } else if staff_sees_case(&state, &user, case.id).await? {
         Audience::Staff
     } else {
         return Err(ApiError::NotFound("report"));
@@ -403,12 +401,17 @@ async fn get_report(
     Ok(web::Json(ReportView::of(&case, audience)))
 }
 
-/// Unit staff see a report once it is assigned to their unit (lead or co-unit).
-async fn assigned_to_callers_unit(
+/// Whether the caller sees a case as staff: the centre's roles every case, unit
+/// staff once it is assigned to their unit (lead or co-unit). The photos of a
+/// case follow the same rule.
+pub(super) async fn staff_sees_case(
     state: &AppState,
     user: &AuthUser,
     case_id: Uuid,
 ) -> Result<bool, ApiError> {
+    if !user.role.is_unit_role() {
+        return Ok(user.role.is_staff());
+    }
     let Some(case) = state
         .workflow
         .case(case_id)

@@ -3,7 +3,8 @@ use std::time::Duration;
 use civicsnap::domain::role::Role;
 use civicsnap::objects::ObjectKey;
 use civicsnap::state::now;
-use serde_json::Value;
+use serde_json::{Value, json};
+use uuid::Uuid;
 
 use crate::helpers::*;
 
@@ -139,6 +140,71 @@ async fn photos_are_private_to_the_uploader_and_staff() {
     .await;
     assert_eq!(app.get(&path, Some(&operator.token)).await.status(), 200);
     assert_problem(app.get(&path, None).await, 401, "unauthorized").await;
+}
+
+#[tokio::test]
+async fn unit_staff_see_the_photos_of_their_units_cases_only() {
+    let app = spawn_demo_app_with(|s| s.workflow.auto_dispatch = false).await;
+    let reporter = app.citizen().await;
+    let operator = app.user(Role::Operator).await;
+    let lead = app.user_of(Role::UnitStaff, "DEPT-CGJ").await;
+    let elsewhere = app.user_of(Role::UnitLead, "SO-320582001").await;
+    let report = app.file_report(&reporter.token).await;
+    let case: Uuid = report["id"].as_str().unwrap().parse().unwrap();
+    let photo = report["photos"][0]["id"].as_str().unwrap().to_owned();
+    let paths = ["display", "thumbnail"].map(|r| format!("/api/v1/photos/{photo}/{r}"));
+
+    for path in &paths {
+        assert_problem(app.get(path, Some(&lead.token)).await, 404, "not_found").await;
+    }
+    for mut action in [
+        json!({"action": "file"}),
+        json!({"action": "dispatch", "lead_unit": "DEPT-CGJ"}),
+    ] {
+        let loaded = app.state.workflow.case(case).await.unwrap().unwrap();
+        action["version"] = json!(loaded.version);
+        let response = app
+            .post_json(
+                &format!("/api/v1/cases/{case}/actions"),
+                Some(&operator.token),
+                &action,
+            )
+            .await;
+        assert_eq!(response.status(), 200, "{action}");
+    }
+    for path in &paths {
+        assert_eq!(
+            app.get(path, Some(&lead.token)).await.status(),
+            200,
+            "{path}"
+        );
+        assert_problem(
+            app.get(path, Some(&elsewhere.token)).await,
+            404,
+            "not_found",
+        )
+        .await;
+    }
+
+    // Of photos in no case yet, unit staff see only their own.
+    let loose = app.photo(&reporter.token, jpeg(32, 32)).await;
+    let own = app.photo(&lead.token, jpeg(32, 32)).await;
+    assert_problem(
+        app.get(
+            &format!("/api/v1/photos/{loose}/display"),
+            Some(&lead.token),
+        )
+        .await,
+        404,
+        "not_found",
+    )
+    .await;
+    assert_eq!(
+        app.get(&format!("/api/v1/photos/{own}/display"), Some(&lead.token))
+            .await
+            .status(),
+        200
+    );
 }
 
 #[tokio::test]
