@@ -1,6 +1,7 @@
 //! Photo intake (one photo a request, so a phone on a bad network retries small
 //! pieces) and serving of the stripped copies.
 
+use std::sync::atomic::AtomicI64;
 use std::time::Instant;
 
 use actix_multipart::{Multipart, MultipartError};
@@ -9,6 +10,7 @@ use actix_web::{HttpRequest, HttpResponse, get, post, web};
 use bytes::{Bytes, BytesMut};
 use chrono::{DateTime, Utc};
 use futures_util::{StreamExt, TryStreamExt};
+use prometheus_client::metrics::gauge::Gauge;
 use serde::Serialize;
 use utoipa::ToSchema;
 use utoipa_actix_web::service_config::ServiceConfig;
@@ -141,12 +143,30 @@ impl From<PhotoError> for ApiError {
     }
 }
 
+/// Counts one upload in a gauge while it lives. A reset connection or a server
+/// shutdown drops the handler's future mid-await, so only a drop can be sure to
+/// count it out.
+struct Counted<'a>(&'a Gauge<i64, AtomicI64>);
+
+impl<'a> Counted<'a> {
+    fn new(gauge: &'a Gauge<i64, AtomicI64>) -> Counted<'a> {
+        gauge.inc();
+        Counted(gauge)
+    }
+}
+
+impl Drop for Counted<'_> {
+    fn drop(&mut self) {
+        self.0.dec();
+    }
+}
+
 /// Decodes on a photo worker, one photo per worker at a time.
 async fn process(state: &AppState, bytes: Bytes) -> Result<ProcessedPhoto, ApiError> {
-    state.metrics.photo_queue.inc();
+    let queued = Counted::new(&state.metrics.photo_queue);
     let worker = state.photo_workers.acquire().await;
-    state.metrics.photo_queue.dec();
-    state.metrics.photos_in_progress.inc();
+    drop(queued);
+    let _in_progress = Counted::new(&state.metrics.photos_in_progress);
     let limits = PhotoLimits {
         max_bytes: state.settings.photos.max_bytes,
         max_pixels: state.settings.photos.max_pixels,
@@ -155,7 +175,6 @@ async fn process(state: &AppState, bytes: Bytes) -> Result<ProcessedPhoto, ApiEr
     let outcome = worker
         .run(move || media::process_photo(&bytes, &limits))
         .await;
-    state.metrics.photos_in_progress.dec();
     state.metrics.observe_photo(started.elapsed());
     Ok(outcome.map_err(ApiError::internal)??)
 }

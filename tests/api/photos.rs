@@ -207,6 +207,61 @@ async fn unit_staff_see_the_photos_of_their_units_cases_only() {
     );
 }
 
+/// Polls `gauge` until it reads `value`, for at most a few seconds.
+async fn wait_for(gauge: &prometheus_client::metrics::gauge::Gauge, value: i64) -> bool {
+    for _ in 0..100 {
+        if gauge.get() == value {
+            return true;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    false
+}
+
+/// A complete upload request, written by hand so the test owns the socket.
+fn raw_upload(token: &str, photo: &[u8]) -> Vec<u8> {
+    let mut body =
+        b"--cut\r\nContent-Disposition: form-data; name=\"file\"; filename=\"a.jpg\"\r\n\
+                     Content-Type: image/jpeg\r\n\r\n"
+            .to_vec();
+    body.extend_from_slice(photo);
+    body.extend_from_slice(b"\r\n--cut--\r\n");
+    let mut request = format!(
+        "POST /api/v1/photos HTTP/1.1\r\nHost: localhost\r\nAuthorization: Bearer {token}\r\n\
+         Content-Type: multipart/form-data; boundary=cut\r\nContent-Length: {}\r\n\r\n",
+        body.len()
+    )
+    .into_bytes();
+    request.extend_from_slice(&body);
+    request
+}
+
+#[tokio::test]
+async fn an_upload_abandoned_in_the_queue_is_counted_out() {
+    use tokio::io::AsyncWriteExt;
+
+    let app = spawn_app_with(|s| s.photos.processing_slots = 1).await;
+    let citizen = app.citizen().await;
+    // Holding the only slot keeps the upload waiting in the queue.
+    let slot = app.state.photo_workers.acquire().await;
+    let address = app.address.trim_start_matches("http://");
+    let mut socket = tokio::net::TcpStream::connect(address).await.unwrap();
+    socket
+        .write_all(&raw_upload(&citizen.token, &jpeg(64, 48)))
+        .await
+        .unwrap();
+    let queue = &app.state.metrics.photo_queue;
+    assert!(wait_for(queue, 1).await, "the upload is queued");
+    // The phone drops off the network: the connection is reset, and the server
+    // drops the handler where it waits.
+    #[allow(deprecated)] // a zero linger closes at once, which is the point here
+    socket.set_linger(Some(Duration::ZERO)).unwrap();
+    drop(socket);
+    assert!(wait_for(queue, 0).await, "queue depth {}", queue.get());
+    drop(slot);
+    assert_eq!(app.state.metrics.photos_in_progress.get(), 0);
+}
+
 #[tokio::test]
 async fn only_reporting_roles_upload() {
     let app = spawn_app().await;
