@@ -188,15 +188,29 @@ fn idempotency_key(req: &HttpRequest) -> Result<Option<String>, ApiError> {
     Ok(Some(key.to_owned()))
 }
 
+fn report_location(id: Uuid) -> (header::HeaderName, String) {
+    (header::LOCATION, format!("/api/v1/reports/{id}"))
+}
+
+/// The first response again. Only its body is stored; that body is the created
+/// report, whose id gives back the `Location` the first answer carried.
 fn replay(status: i64, body: String) -> HttpResponse {
+    #[derive(Deserialize)]
+    struct Created {
+        id: Uuid,
+    }
     let status = u16::try_from(status)
         .ok()
         .and_then(|s| actix_web::http::StatusCode::from_u16(s).ok())
         .unwrap_or(actix_web::http::StatusCode::CREATED);
-    HttpResponse::build(status)
+    let mut response = HttpResponse::build(status);
+    response
         .content_type("application/json")
-        .insert_header(("Idempotent-Replayed", "true"))
-        .body(body)
+        .insert_header(("Idempotent-Replayed", "true"));
+    if let Ok(created) = serde_json::from_str::<Created>(&body) {
+        response.insert_header(report_location(created.id));
+    }
+    response.body(body)
 }
 
 /// Files a report. With an `Idempotency-Key` header, a retry with the same key and
@@ -336,7 +350,7 @@ async fn create_report(
                 state.auto_dispatch.notify_one();
             }
             Ok(HttpResponse::Created()
-                .insert_header((header::LOCATION, format!("/api/v1/reports/{}", case.id)))
+                .insert_header(report_location(case.id))
                 .json(ReportView::of(&case, Audience::Reporter)))
         }
         Err(CreateReportError::UnknownCategory(code)) => Err(ApiError::invalid_field(

@@ -180,10 +180,16 @@ async fn idempotency_key_makes_retries_safe() {
     };
     let first = send(body.clone()).await;
     assert_eq!(first.status(), 201);
+    let location = first.headers()["location"].clone();
     let first: Value = first.json().await.unwrap();
+    assert_eq!(
+        location,
+        format!("/api/v1/reports/{}", first["id"].as_str().unwrap()).as_str()
+    );
     let second = send(body.clone()).await;
     assert_eq!(second.status(), 201);
     assert_eq!(second.headers()["idempotent-replayed"], "true");
+    assert_eq!(second.headers().get("location"), Some(&location));
     assert_eq!(second.json::<Value>().await.unwrap(), first);
 
     let mut other = body.clone();
