@@ -60,6 +60,11 @@ async fn a_phone_photo_is_read_stripped_and_served() {
         .await;
     assert_eq!(display.status(), 200);
     assert_eq!(display.headers()["content-type"], "image/jpeg");
+    // Never a shared cache: the copy is for this caller only, and it never changes.
+    assert_eq!(
+        display.headers()["cache-control"],
+        "private, max-age=31536000, immutable"
+    );
     let etag = display.headers()["etag"].to_str().unwrap().to_owned();
     let bytes = display.bytes().await.unwrap();
     assert_eq!(jpeg_size(&bytes), (1280, 960));
@@ -89,6 +94,10 @@ async fn a_phone_photo_is_read_stripped_and_served() {
         .await
         .unwrap();
     assert_eq!(cached.status(), 304);
+    assert_eq!(
+        cached.headers()["cache-control"],
+        "private, max-age=31536000, immutable"
+    );
 }
 
 #[tokio::test]
@@ -428,11 +437,14 @@ async fn unattached_photos_are_removed_after_a_day() {
     .unwrap();
     assert_eq!(removed, 1);
     assert!(app.state.repo.photo(dropped).await.unwrap().is_none());
-    let key = ObjectKey::parse(&dropped_record.display.key).unwrap();
-    assert!(
-        app.state.photos.get(&key).await.unwrap().is_none(),
-        "object deleted too"
-    );
+    for image in [&dropped_record.display, &dropped_record.thumbnail] {
+        let key = ObjectKey::parse(&image.key).unwrap();
+        assert!(
+            app.state.photos.get(&key).await.unwrap().is_none(),
+            "object {} deleted too",
+            image.key
+        );
+    }
     assert!(app.state.repo.photo(kept).await.unwrap().is_some());
     assert_eq!(
         app.get(

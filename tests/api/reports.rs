@@ -377,6 +377,27 @@ async fn bad_reports_get_clear_answers_and_change_nothing() {
         )
         .await;
     assert_problem(reused, 422, "photo_unavailable").await;
+    // The photo another citizen's report named is still its owner's to use.
+    assert!(
+        app.state
+            .repo
+            .photo(foreign)
+            .await
+            .unwrap()
+            .unwrap()
+            .case_id
+            .is_none()
+    );
+    assert_eq!(
+        app.post_json(
+            "/api/v1/reports",
+            Some(&other.token),
+            &report_body(&[foreign])
+        )
+        .await
+        .status(),
+        201
+    );
 }
 
 #[tokio::test]
