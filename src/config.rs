@@ -264,7 +264,8 @@ pub struct AuthSettings {
     pub otp_resend_secs: u64,
     /// Wrong codes allowed before a code is burnt.
     pub otp_max_attempts: u32,
-    /// Code requests allowed per client IP per minute (per instance).
+    /// Code requests allowed per client IP per minute, counted in the database so
+    /// every instance shares the limit.
     pub otp_per_ip_per_minute: u32,
 }
 
@@ -413,19 +414,45 @@ fn environment() -> config::Environment {
 impl Settings {
     /// Defaults, then the file (if present), then the environment.
     pub fn load() -> Result<Settings, ConfigError> {
-        let file = std::env::var("CIVICSNAP_CONFIG").unwrap_or_else(|_| "civicsnap.toml".into());
-        let explicit = std::env::var_os("CIVICSNAP_CONFIG").is_some();
+        let named = std::env::var("CIVICSNAP_CONFIG").ok();
+        Settings::layered(named.as_deref(), environment())
+    }
+
+    /// Defaults, then `civicsnap.toml` or the file `named` (which then must exist),
+    /// then `env`. Apart from `load`, so the layering is tested without touching
+    /// the process environment.
+    fn layered(named: Option<&str>, env: config::Environment) -> Result<Settings, ConfigError> {
         let settings: Settings = config::Config::builder()
             .add_source(
-                config::File::with_name(&file)
+                config::File::with_name(named.unwrap_or("civicsnap.toml"))
                     .format(config::FileFormat::Toml)
-                    .required(explicit),
+                    .required(named.is_some()),
             )
-            .add_source(environment())
+            .add_source(env)
             .build()?
             .try_deserialize()?;
         settings.validate()?;
         Ok(settings)
+    }
+
+    /// Warnings for the start of `serve`. `dev_mode` stays on by default so a fresh
+    /// checkout runs, which makes it easy to carry into a real deployment.
+    pub fn dev_mode_warnings(&self) -> Vec<&'static str> {
+        if !self.dev_mode {
+            return Vec::new();
+        }
+        let mut warnings = vec![
+            "dev_mode is on: the `token` command mints access tokens without a password and \
+             one-time codes go to the log (development SMS sender); set \
+             CIVICSNAP_DEV_MODE=false outside development",
+        ];
+        if !self.is_sqlite() || self.storage.kind == StorageKind::S3 {
+            warnings.push(
+                "dev_mode is on with a PostgreSQL database or S3 storage, which looks like a \
+                 production deployment: turn dev_mode off",
+            );
+        }
+        warnings
     }
 
     pub fn validate(&self) -> Result<(), ConfigError> {
@@ -534,6 +561,62 @@ mod tests {
             "127.0.0.1/32".parse().expect("network"),
         ];
         assert_eq!(settings.server.trusted_proxies, expected);
+    }
+
+    #[test]
+    fn the_environment_overrides_the_file_which_overrides_the_defaults() {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let file = dir.path().join("civicsnap.toml");
+        std::fs::write(
+            &file,
+            "database_url = \"sqlite://from-file.db\"\n\
+             [server]\nport = 9999\n\
+             [storage]\nkind = \"local\"\n",
+        )
+        .expect("write settings file");
+        let variables = [
+            ("CIVICSNAP_DATABASE_URL", "postgres://db.example/civicsnap"),
+            ("CIVICSNAP_STORAGE__KIND", "s3"),
+        ];
+        let env = environment().source(Some(
+            variables
+                .into_iter()
+                .map(|(k, v)| (k.to_owned(), v.to_owned()))
+                .collect(),
+        ));
+        let settings =
+            Settings::layered(Some(file.to_str().expect("UTF-8 path")), env).expect("settings");
+        assert_eq!(settings.database_url, "postgres://db.example/civicsnap");
+        assert_eq!(settings.storage.kind, StorageKind::S3);
+        assert_eq!(settings.server.port, 9999, "from the file");
+        assert_eq!(settings.server.host, "127.0.0.1", "a default");
+    }
+
+    #[test]
+    fn a_named_settings_file_must_exist() {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let missing = dir.path().join("missing.toml");
+        let env = environment().source(Some(Default::default()));
+        assert!(Settings::layered(missing.to_str(), env).is_err());
+    }
+
+    #[test]
+    fn dev_mode_warns_and_warns_again_on_a_production_looking_setup() {
+        let dev = Settings::default();
+        assert_eq!(dev.dev_mode_warnings().len(), 1);
+        let postgres = Settings {
+            database_url: "postgres://db/civicsnap".into(),
+            ..Settings::default()
+        };
+        assert_eq!(postgres.dev_mode_warnings().len(), 2);
+        let mut s3 = Settings::default();
+        s3.storage.kind = StorageKind::S3;
+        assert_eq!(s3.dev_mode_warnings().len(), 2);
+        let production = Settings {
+            dev_mode: false,
+            ..postgres
+        };
+        assert!(production.dev_mode_warnings().is_empty());
     }
 
     #[test]

@@ -51,8 +51,12 @@ pub enum ApiError {
         detail: String,
         field: Option<&'static str>,
     },
+    /// No bearer token came with the request (nothing, or another scheme).
     #[error("authentication required: {0}")]
     Unauthorized(&'static str),
+    /// A bearer token came, but it is expired, forged or malformed.
+    #[error("authentication required: {0}")]
+    InvalidToken(&'static str),
     #[error("{0}")]
     Forbidden(&'static str),
     /// A role or unit that may see the resource but not do this to it.
@@ -78,8 +82,14 @@ pub enum ApiError {
         detail: String,
         retry_after_secs: u64,
     },
-    #[error("service unavailable: {0}")]
-    Unavailable(String),
+    /// A backing service (photo storage, the SMS gateway) failed. The cause is
+    /// logged, never sent: it may name hosts, buckets or a gateway's reply.
+    #[error("{service} is unavailable; try again later")]
+    Unavailable {
+        service: &'static str,
+        #[source]
+        cause: anyhow::Error,
+    },
     /// Anything we did not expect. The cause is logged, never sent.
     #[error("internal error")]
     Internal(#[source] anyhow::Error),
@@ -117,6 +127,21 @@ impl ApiError {
         ApiError::Internal(err.into())
     }
 
+    pub fn unavailable(service: &'static str, cause: impl Into<anyhow::Error>) -> ApiError {
+        ApiError::Unavailable {
+            service,
+            cause: cause.into(),
+        }
+    }
+
+    /// The one answer to any body over its limit, whichever extractor read it.
+    pub fn body_too_large(limit: usize) -> ApiError {
+        ApiError::PayloadTooLarge {
+            code: "body_too_large",
+            detail: format!("request body exceeds the limit of {limit} bytes"),
+        }
+    }
+
     pub fn code(&self) -> &'static str {
         match self {
             ApiError::BadRequest { code, .. }
@@ -125,12 +150,12 @@ impl ApiError {
             | ApiError::Denied { code, .. }
             | ApiError::InvalidItems { code, .. }
             | ApiError::PayloadTooLarge { code, .. } => code,
-            ApiError::Unauthorized(_) => "unauthorized",
+            ApiError::Unauthorized(_) | ApiError::InvalidToken(_) => "unauthorized",
             ApiError::Forbidden(_) => "forbidden",
             ApiError::NotFound(_) => "not_found",
             ApiError::UnsupportedMediaType(_) => "unsupported_media_type",
             ApiError::TooManyRequests { .. } => "rate_limited",
-            ApiError::Unavailable(_) => "unavailable",
+            ApiError::Unavailable { .. } => "unavailable",
             ApiError::Internal(_) => "internal",
         }
     }
@@ -170,26 +195,37 @@ impl ResponseError for ApiError {
             ApiError::Unprocessable { .. } | ApiError::InvalidItems { .. } => {
                 StatusCode::UNPROCESSABLE_ENTITY
             }
-            ApiError::Unauthorized(_) => StatusCode::UNAUTHORIZED,
+            ApiError::Unauthorized(_) | ApiError::InvalidToken(_) => StatusCode::UNAUTHORIZED,
             ApiError::Forbidden(_) | ApiError::Denied { .. } => StatusCode::FORBIDDEN,
             ApiError::NotFound(_) => StatusCode::NOT_FOUND,
             ApiError::Conflict { .. } => StatusCode::CONFLICT,
             ApiError::PayloadTooLarge { .. } => StatusCode::PAYLOAD_TOO_LARGE,
             ApiError::UnsupportedMediaType(_) => StatusCode::UNSUPPORTED_MEDIA_TYPE,
             ApiError::TooManyRequests { .. } => StatusCode::TOO_MANY_REQUESTS,
-            ApiError::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
+            ApiError::Unavailable { .. } => StatusCode::SERVICE_UNAVAILABLE,
             ApiError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
         }
     }
 
     fn error_response(&self) -> HttpResponse {
-        if let ApiError::Internal(cause) = self {
-            tracing::error!(error = ?cause, "request failed");
+        match self {
+            ApiError::Internal(cause) => tracing::error!(error = ?cause, "request failed"),
+            ApiError::Unavailable { service, cause } => {
+                tracing::error!(error = ?cause, service, "backing service failed")
+            }
+            _ => {}
         }
         let mut response = HttpResponse::build(self.status_code());
         response.insert_header((header::CONTENT_TYPE, HeaderValue::from_static(PROBLEM_JSON)));
         match self {
-            ApiError::Unauthorized(reason) => {
+            // RFC 6750 §3.1: a request that sent no credentials gets no error code.
+            ApiError::Unauthorized(_) => {
+                response.insert_header((
+                    header::WWW_AUTHENTICATE,
+                    HeaderValue::from_static(r#"Bearer realm="civicsnap""#),
+                ));
+            }
+            ApiError::InvalidToken(reason) => {
                 let challenge = format!(
                     "Bearer realm=\"civicsnap\", error=\"invalid_token\", error_description=\"{reason}\""
                 );
@@ -227,16 +263,8 @@ pub mod extractors {
             .limit(limit)
             .error_handler(|err, _req: &HttpRequest| {
                 let api = match &err {
-                    JsonPayloadError::OverflowKnownLength { length, limit } => {
-                        ApiError::PayloadTooLarge {
-                            code: "body_too_large",
-                            detail: format!("request body is {length} bytes; the limit is {limit}"),
-                        }
-                    }
-                    JsonPayloadError::Overflow { limit } => ApiError::PayloadTooLarge {
-                        code: "body_too_large",
-                        detail: format!("request body exceeds the limit of {limit} bytes"),
-                    },
+                    JsonPayloadError::OverflowKnownLength { limit, .. }
+                    | JsonPayloadError::Overflow { limit } => ApiError::body_too_large(*limit),
                     JsonPayloadError::ContentType => ApiError::UnsupportedMediaType(
                         "send JSON with Content-Type: application/json".into(),
                     ),
@@ -258,9 +286,45 @@ pub mod extractors {
         })
     }
 
+    /// Reads a raw body of at most `limit` bytes. `web::Bytes` would answer an
+    /// oversized body with the framework's text/plain 413, and `web::PayloadConfig`
+    /// takes no error handler, so raw bodies are read through this instead.
+    pub async fn read_body(payload: web::Payload, limit: usize) -> Result<web::Bytes, ApiError> {
+        match payload.to_bytes_limited(limit).await {
+            Ok(Ok(bytes)) => Ok(bytes),
+            Ok(Err(e)) => Err(ApiError::bad_request(
+                "invalid_body",
+                format!("could not read the body: {e}"),
+            )),
+            Err(_) => Err(ApiError::body_too_large(limit)),
+        }
+    }
+
     pub fn path_config() -> web::PathConfig {
         // A malformed id cannot name anything that exists: answer as for a missing one.
         web::PathConfig::default()
             .error_handler(|_err: PathError, _req| ApiError::NotFound("resource").into())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn an_unavailable_service_is_named_but_its_failure_is_not_sent() {
+        let err = ApiError::unavailable(
+            "photo storage",
+            anyhow::anyhow!("PUT http://minio.internal:9000/photos/x: 403 SignatureDoesNotMatch"),
+        );
+        let problem = err.problem();
+        assert_eq!(
+            (problem.status, problem.code.as_str()),
+            (503, "unavailable")
+        );
+        assert_eq!(
+            problem.detail.as_deref(),
+            Some("photo storage is unavailable; try again later")
+        );
     }
 }

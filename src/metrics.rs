@@ -11,6 +11,7 @@ use prometheus_client::metrics::gauge::Gauge;
 use prometheus_client::metrics::histogram::{Histogram, exponential_buckets};
 use prometheus_client::registry::Registry;
 
+/// Labels of both the request counter and the latency histogram.
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 struct RequestLabels {
     method: String,
@@ -20,12 +21,6 @@ struct RequestLabels {
     status: u16,
 }
 
-#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
-struct LatencyLabels {
-    method: String,
-    route: String,
-}
-
 fn latency_histogram() -> Histogram {
     Histogram::new(exponential_buckets(0.000_5, 2.0, 16))
 }
@@ -33,7 +28,7 @@ fn latency_histogram() -> Histogram {
 pub struct Metrics {
     registry: Registry,
     requests: Family<RequestLabels, Counter>,
-    latency: Family<LatencyLabels, Histogram, fn() -> Histogram>,
+    latency: Family<RequestLabels, Histogram, fn() -> Histogram>,
     photo_seconds: Histogram,
     /// Uploads waiting for a processing slot.
     pub photo_queue: Gauge<i64, AtomicI64>,
@@ -53,7 +48,7 @@ impl Metrics {
     pub fn new() -> Metrics {
         let mut registry = Registry::with_prefix("civicsnap");
         let requests = Family::<RequestLabels, Counter>::default();
-        let latency = Family::<LatencyLabels, Histogram, fn() -> Histogram>::new_with_constructor(
+        let latency = Family::<RequestLabels, Histogram, fn() -> Histogram>::new_with_constructor(
             latency_histogram,
         );
         let photo_seconds = Histogram::new(exponential_buckets(0.005, 2.0, 12));
@@ -67,7 +62,7 @@ impl Metrics {
         );
         registry.register(
             "http_request_duration_seconds",
-            "HTTP request latency by route",
+            "HTTP request latency by route and status",
             latency.clone(),
         );
         registry.register(
@@ -103,18 +98,14 @@ impl Metrics {
     }
 
     pub fn observe_request(&self, method: &str, route: &str, status: u16, elapsed: Duration) {
-        self.requests
-            .get_or_create(&RequestLabels {
-                method: method.to_owned(),
-                route: route.to_owned(),
-                status,
-            })
-            .inc();
+        let labels = RequestLabels {
+            method: method.to_owned(),
+            route: route.to_owned(),
+            status,
+        };
+        self.requests.get_or_create(&labels).inc();
         self.latency
-            .get_or_create(&LatencyLabels {
-                method: method.to_owned(),
-                route: route.to_owned(),
-            })
+            .get_or_create(&labels)
             .observe(elapsed.as_secs_f64());
     }
 
@@ -145,6 +136,12 @@ mod tests {
         assert!(
             text.contains(
                 r#"civicsnap_http_requests_total{method="GET",route="/healthz",status="200"} 1"#
+            ),
+            "{text}"
+        );
+        assert!(
+            text.contains(
+                r#"civicsnap_http_request_duration_seconds_count{method="GET",route="/healthz",status="200"} 1"#
             ),
             "{text}"
         );

@@ -172,6 +172,9 @@ impl Application {
         overrides: Overrides,
     ) -> anyhow::Result<Application> {
         settings.validate()?;
+        for warning in settings.dev_mode_warnings() {
+            tracing::warn!("{warning}");
+        }
         let repo = store::connect(&settings.database_url)
             .await
             .context("opening the database")?;

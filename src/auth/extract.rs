@@ -58,13 +58,13 @@ fn authenticate(req: &HttpRequest) -> Result<Option<AuthUser>, ApiError> {
         .app_data::<web::Data<AppState>>()
         .ok_or_else(|| ApiError::internal(anyhow::anyhow!("application state missing")))?;
     let claims = state.jwt.verify(token).map_err(|e| match e {
-        TokenError::Expired => ApiError::Unauthorized("the access token has expired"),
-        TokenError::Invalid => ApiError::Unauthorized("the access token is invalid"),
+        TokenError::Expired => ApiError::InvalidToken("the access token has expired"),
+        TokenError::Invalid => ApiError::InvalidToken("the access token is invalid"),
     })?;
     let id = Uuid::parse_str(&claims.sub)
-        .map_err(|_| ApiError::Unauthorized("the access token is invalid"))?;
+        .map_err(|_| ApiError::InvalidToken("the access token is invalid"))?;
     if claims.role.is_unit_role() && claims.unit_id.is_none() {
-        return Err(ApiError::Unauthorized("the access token is invalid"));
+        return Err(ApiError::InvalidToken("the access token is invalid"));
     }
     Ok(Some(AuthUser {
         id,

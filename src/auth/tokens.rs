@@ -184,7 +184,7 @@ mod tests {
     }
 
     #[test]
-    fn foreign_secret_audience_and_alg_none_are_refused() {
+    fn foreign_secret_audience_issuer_and_alg_none_are_refused() {
         let other = JwtKeys::new(&[8u8; 32], "civicsnap", "civicsnap-api", 900);
         let token = other
             .issue(Uuid::now_v7(), Role::Admin, None, Utc::now(), 60)
@@ -193,6 +193,12 @@ mod tests {
 
         let wrong_aud = JwtKeys::new(&[7u8; 32], "civicsnap", "elsewhere", 900);
         let token = wrong_aud
+            .issue(Uuid::now_v7(), Role::Admin, None, Utc::now(), 60)
+            .unwrap();
+        assert_eq!(keys().verify(&token), Err(TokenError::Invalid));
+
+        let wrong_issuer = JwtKeys::new(&[7u8; 32], "elsewhere", "civicsnap-api", 900);
+        let token = wrong_issuer
             .issue(Uuid::now_v7(), Role::Admin, None, Utc::now(), 60)
             .unwrap();
         assert_eq!(keys().verify(&token), Err(TokenError::Invalid));

@@ -4,9 +4,7 @@
 //! `routing.refresh_secs`).
 
 use actix_web::{HttpResponse, delete, get, post, put, web};
-use bytes::BytesMut;
 use chrono::{DateTime, Utc};
-use futures_util::StreamExt;
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
 use utoipa_actix_web::service_config::ServiceConfig;
@@ -16,6 +14,7 @@ use crate::auth::AuthUser;
 use crate::domain::deadline::Urgency;
 use crate::domain::role::Role;
 use crate::domain::routing::Conflict;
+use crate::error::extractors::read_body;
 use crate::error::{ApiError, ItemError};
 use crate::routing::{parse_zone_collection, rule_from_record, table_after_import};
 use crate::state::{AppState, now};
@@ -515,25 +514,10 @@ pub struct ImportReport {
 async fn import_zones(
     user: AuthUser,
     state: web::Data<AppState>,
-    mut payload: web::Payload,
+    payload: web::Payload,
 ) -> Result<web::Json<ImportReport>, ApiError> {
     let actor = require_admin(&user)?;
-    let mut body = BytesMut::new();
-    while let Some(chunk) = payload.next().await {
-        let chunk = chunk.map_err(|e| {
-            ApiError::bad_request("invalid_body", format!("could not read the body: {e}"))
-        })?;
-        if body.len() + chunk.len() > MAX_IMPORT_BYTES {
-            return Err(ApiError::PayloadTooLarge {
-                code: "body_too_large",
-                detail: format!(
-                    "zone imports are limited to {} MiB",
-                    MAX_IMPORT_BYTES / (1024 * 1024)
-                ),
-            });
-        }
-        body.extend_from_slice(&chunk);
-    }
+    let body = read_body(payload, MAX_IMPORT_BYTES).await?;
     let text = std::str::from_utf8(&body)
         .map_err(|_| ApiError::bad_request("invalid_body", "the body is not UTF-8"))?;
     let zones = import_check(text)?;

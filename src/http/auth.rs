@@ -41,6 +41,7 @@ pub struct OtpSent {
         (status = 202, body = OtpSent),
         (status = 422, description = "Not a mainland mobile number", body = crate::error::Problem),
         (status = 429, description = "Too many codes for this phone or client", body = crate::error::Problem),
+        (status = 503, description = "The SMS gateway failed", body = crate::error::Problem),
     )
 )]
 #[post("/api/v1/auth/otp")]
@@ -88,7 +89,7 @@ async fn request_otp(
         .sms
         .send_code(&phone, &code)
         .await
-        .map_err(|e| ApiError::Unavailable(e.to_string()))?;
+        .map_err(|e| ApiError::unavailable("the SMS gateway", e))?;
     Ok(HttpResponse::Accepted().json(OtpSent {
         expires_in: auth.otp_ttl_secs,
         resend_after: auth.otp_resend_secs,

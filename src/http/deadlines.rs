@@ -15,6 +15,7 @@ use crate::domain::deadline::{
 };
 use crate::domain::role::Role;
 use crate::error::ApiError;
+use crate::error::extractors::read_body;
 use crate::state::{AppState, now};
 use crate::store::StoreError;
 
@@ -164,9 +165,14 @@ pub struct CalendarLoadResult {
     pub loaded: Vec<String>,
 }
 
+/// Largest calendar file accepted. A year is well under 2 KiB even as CSV, so
+/// this holds a hundred years or more while refusing anything that is not a calendar.
+const MAX_CALENDAR_BYTES: usize = 256 * 1024;
+
 /// Loads or replaces working-calendar years: JSON (one year or an array, as in
 /// `calendars/cn-2026.json`) or CSV with `Content-Type: text/csv`
-/// (`jurisdiction,date,kind,name` rows, `kind` = `holiday` or `workday`).
+/// (`jurisdiction,date,kind,name` rows, `kind` = `holiday` or `workday`), at
+/// most 256 KiB (413 `body_too_large` beyond).
 /// Refused whole (422) when a year is invalid or would leave a gap.
 #[utoipa::path(
     tag = "admin",
@@ -176,6 +182,7 @@ pub struct CalendarLoadResult {
         (status = 200, body = CalendarLoadResult),
         (status = 401, body = crate::error::Problem),
         (status = 403, body = crate::error::Problem),
+        (status = 413, body = crate::error::Problem),
         (status = 415, body = crate::error::Problem),
         (status = 422, body = crate::error::Problem),
     )
@@ -185,7 +192,7 @@ async fn load_calendars(
     user: AuthUser,
     state: web::Data<AppState>,
     request: HttpRequest,
-    body: web::Bytes,
+    payload: web::Payload,
 ) -> Result<web::Json<CalendarLoadResult>, ApiError> {
     let actor = require_admin(&user)?;
     let content_type = request
@@ -202,6 +209,7 @@ async fn load_calendars(
             "send calendars as application/json or text/csv".into(),
         ));
     };
+    let body = read_body(payload, MAX_CALENDAR_BYTES).await?;
     let text = std::str::from_utf8(&body)
         .map_err(|_| ApiError::unprocessable("invalid_calendar", "the file is not UTF-8"))?;
     let years = parse_calendar_file(text, csv)

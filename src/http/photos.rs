@@ -1,6 +1,7 @@
 //! Photo intake (one photo a request, so a phone on a bad network retries small
 //! pieces) and serving of the stripped copies.
 
+use std::sync::atomic::AtomicI64;
 use std::time::Instant;
 
 use actix_multipart::{Multipart, MultipartError};
@@ -9,11 +10,13 @@ use actix_web::{HttpRequest, HttpResponse, get, post, web};
 use bytes::{Bytes, BytesMut};
 use chrono::{DateTime, Utc};
 use futures_util::{StreamExt, TryStreamExt};
+use prometheus_client::metrics::gauge::Gauge;
 use serde::Serialize;
 use utoipa::ToSchema;
 use utoipa_actix_web::service_config::ServiceConfig;
 use uuid::Uuid;
 
+use super::reports::staff_sees_case;
 use crate::auth::AuthUser;
 use crate::domain::geo::LatLon;
 use crate::error::ApiError;
@@ -140,12 +143,30 @@ impl From<PhotoError> for ApiError {
     }
 }
 
+/// Counts one upload in a gauge while it lives. A reset connection or a server
+/// shutdown drops the handler's future mid-await, so only a drop can be sure to
+/// count it out.
+struct Counted<'a>(&'a Gauge<i64, AtomicI64>);
+
+impl<'a> Counted<'a> {
+    fn new(gauge: &'a Gauge<i64, AtomicI64>) -> Counted<'a> {
+        gauge.inc();
+        Counted(gauge)
+    }
+}
+
+impl Drop for Counted<'_> {
+    fn drop(&mut self) {
+        self.0.dec();
+    }
+}
+
 /// Decodes on a photo worker, one photo per worker at a time.
 async fn process(state: &AppState, bytes: Bytes) -> Result<ProcessedPhoto, ApiError> {
-    state.metrics.photo_queue.inc();
+    let queued = Counted::new(&state.metrics.photo_queue);
     let worker = state.photo_workers.acquire().await;
-    state.metrics.photo_queue.dec();
-    state.metrics.photos_in_progress.inc();
+    drop(queued);
+    let _in_progress = Counted::new(&state.metrics.photos_in_progress);
     let limits = PhotoLimits {
         max_bytes: state.settings.photos.max_bytes,
         max_pixels: state.settings.photos.max_pixels,
@@ -154,7 +175,6 @@ async fn process(state: &AppState, bytes: Bytes) -> Result<ProcessedPhoto, ApiEr
     let outcome = worker
         .run(move || media::process_photo(&bytes, &limits))
         .await;
-    state.metrics.photos_in_progress.dec();
     state.metrics.observe_photo(started.elapsed());
     Ok(outcome.map_err(ApiError::internal)??)
 }
@@ -177,6 +197,7 @@ fn etag_of(bytes: &[u8]) -> String {
         (status = 413, description = "Larger than the byte limit", body = crate::error::Problem),
         (status = 415, description = "Not JPEG, PNG or WebP", body = crate::error::Problem),
         (status = 422, description = "Empty, unreadable, or too many pixels", body = crate::error::Problem),
+        (status = 503, description = "Photo storage failed", body = crate::error::Problem),
     )
 )]
 #[post("/api/v1/photos")]
@@ -240,9 +261,7 @@ async fn upload_photo(
             .insert_photo(&record)
             .await
             .map_err(ApiError::from),
-        (Err(e), _) | (_, Err(e)) => {
-            Err(ApiError::Unavailable(format!("photo storage failed: {e}")))
-        }
+        (Err(e), _) | (_, Err(e)) => Err(ApiError::unavailable("photo storage", e)),
     };
     if let Err(e) = stored {
         // No row points at these objects: remove them rather than leak storage.
@@ -264,6 +283,18 @@ enum Rendition {
     Thumbnail,
 }
 
+/// The uploader, and staff who may see the photo's case. Of photos not yet in a
+/// case, unit staff see only their own uploads; the centre's staff see them all.
+async fn may_see(state: &AppState, user: &AuthUser, photo: &PhotoRecord) -> Result<bool, ApiError> {
+    if photo.owner_id == user.id {
+        return Ok(true);
+    }
+    match photo.case_id {
+        Some(case) => staff_sees_case(state, user, case).await,
+        None => Ok(user.role.is_staff() && !user.role.is_unit_role()),
+    }
+}
+
 async fn serve(
     user: AuthUser,
     state: web::Data<AppState>,
@@ -277,7 +308,7 @@ async fn serve(
         .await?
         .ok_or(ApiError::NotFound("photo"))?;
     // Anyone else gets the same answer as for a photo that does not exist.
-    if photo.owner_id != user.id && !user.role.is_staff() {
+    if !may_see(&state, &user, &photo).await? {
         return Err(ApiError::NotFound("photo"));
     }
     let image = match rendition {
@@ -302,7 +333,7 @@ async fn serve(
         .photos
         .get(&key)
         .await
-        .map_err(|e| ApiError::Unavailable(format!("photo storage failed: {e}")))?
+        .map_err(|e| ApiError::unavailable("photo storage", e))?
         .ok_or(ApiError::NotFound("photo"))?;
     Ok(HttpResponse::Ok()
         .content_type("image/jpeg")
@@ -311,7 +342,8 @@ async fn serve(
         .body(bytes))
 }
 
-/// The display copy (long edge at most 1280 px, JPEG, no metadata). Uploader and staff only.
+/// The display copy (long edge at most 1280 px, JPEG, no metadata). Uploader and
+/// staff only; unit staff only for cases assigned to their unit.
 #[utoipa::path(
     tag = "photos",
     params(("id" = Uuid, Path)),
@@ -320,6 +352,7 @@ async fn serve(
         (status = 200, content_type = "image/jpeg", body = Vec<u8>),
         (status = 304, description = "Matches If-None-Match"),
         (status = 404, body = crate::error::Problem),
+        (status = 503, description = "Photo storage failed", body = crate::error::Problem),
     )
 )]
 #[get("/api/v1/photos/{id}/display")]
@@ -332,7 +365,8 @@ async fn photo_display(
     serve(user, state, req, id.into_inner(), Rendition::Display).await
 }
 
-/// The thumbnail (long edge at most 320 px, JPEG, no metadata). Uploader and staff only.
+/// The thumbnail (long edge at most 320 px, JPEG, no metadata). Uploader and
+/// staff only; unit staff only for cases assigned to their unit.
 #[utoipa::path(
     tag = "photos",
     params(("id" = Uuid, Path)),
@@ -341,6 +375,7 @@ async fn photo_display(
         (status = 200, content_type = "image/jpeg", body = Vec<u8>),
         (status = 304, description = "Matches If-None-Match"),
         (status = 404, body = crate::error::Problem),
+        (status = 503, description = "Photo storage failed", body = crate::error::Problem),
     )
 )]
 #[get("/api/v1/photos/{id}/thumbnail")]

@@ -188,15 +188,29 @@ fn idempotency_key(req: &HttpRequest) -> Result<Option<String>, ApiError> {
     Ok(Some(key.to_owned()))
 }
 
+fn report_location(id: Uuid) -> (header::HeaderName, String) {
+    (header::LOCATION, format!("/api/v1/reports/{id}"))
+}
+
+/// The first response again. Only its body is stored; that body is the created
+/// report, whose id gives back the `Location` the first answer carried.
 fn replay(status: i64, body: String) -> HttpResponse {
+    #[derive(Deserialize)]
+    struct Created {
+        id: Uuid,
+    }
     let status = u16::try_from(status)
         .ok()
         .and_then(|s| actix_web::http::StatusCode::from_u16(s).ok())
         .unwrap_or(actix_web::http::StatusCode::CREATED);
-    HttpResponse::build(status)
+    let mut response = HttpResponse::build(status);
+    response
         .content_type("application/json")
-        .insert_header(("Idempotent-Replayed", "true"))
-        .body(body)
+        .insert_header(("Idempotent-Replayed", "true"));
+    if let Ok(created) = serde_json::from_str::<Created>(&body) {
+        response.insert_header(report_location(created.id));
+    }
+    response.body(body)
 }
 
 /// Files a report. With an `Idempotency-Key` header, a retry with the same key and
@@ -336,7 +350,7 @@ async fn create_report(
                 state.auto_dispatch.notify_one();
             }
             Ok(HttpResponse::Created()
-                .insert_header((header::LOCATION, format!("/api/v1/reports/{}", case.id)))
+                .insert_header(report_location(case.id))
                 .json(ReportView::of(&case, Audience::Reporter)))
         }
         Err(CreateReportError::UnknownCategory(code)) => Err(ApiError::invalid_field(
@@ -393,9 +407,7 @@ async fn get_report(
         .ok_or(ApiError::NotFound("report"))?;
     let audience = if case.reporter_id == user.id {
         Audience::Reporter
-    } else if (user.role.is_staff() && !user.role.is_unit_role())
-        || (user.role.is_unit_role() && assigned_to_callers_unit(&state, &user, case.id).await?)
-    {
+    } else if staff_sees_case(&state, &user, case.id).await? {
         Audience::Staff
     } else {
         return Err(ApiError::NotFound("report"));
@@ -403,12 +415,17 @@ async fn get_report(
     Ok(web::Json(ReportView::of(&case, audience)))
 }
 
-/// Unit staff see a report once it is assigned to their unit (lead or co-unit).
-async fn assigned_to_callers_unit(
+/// Whether the caller sees a case as staff: the centre's roles every case, unit
+/// staff once it is assigned to their unit (lead or co-unit). The photos of a
+/// case follow the same rule.
+pub(super) async fn staff_sees_case(
     state: &AppState,
     user: &AuthUser,
     case_id: Uuid,
 ) -> Result<bool, ApiError> {
+    if !user.role.is_unit_role() {
+        return Ok(user.role.is_staff());
+    }
     let Some(case) = state
         .workflow
         .case(case_id)

@@ -305,3 +305,20 @@ async fn categories_are_saved_by_admins() {
     .unwrap();
     assert_problem(bad, 422, "invalid_code").await;
 }
+
+#[tokio::test]
+async fn an_oversized_calendar_file_is_a_problem() {
+    let app = spawn_app().await;
+    let admin = app.user(Role::Admin).await;
+    let oversized = "CN,2027-01-01,holiday,元旦\n".repeat(12_000);
+    let response = app
+        .client
+        .put(app.url("/api/v1/admin/calendars"))
+        .bearer_auth(&admin.token)
+        .header("content-type", "text/csv")
+        .body(oversized)
+        .send()
+        .await
+        .unwrap();
+    assert_problem(response, 413, "body_too_large").await;
+}

@@ -287,13 +287,33 @@ async fn bad_tokens_get_401_with_a_challenge() {
         let challenge = response
             .headers()
             .get("www-authenticate")
-            .map(|v| v.to_str().unwrap().to_owned());
-        assert!(
-            challenge.unwrap_or_default().starts_with("Bearer"),
-            "{token:?}"
+            .map(|v| v.to_str().unwrap().to_owned())
+            .unwrap_or_default();
+        assert!(challenge.starts_with("Bearer"), "{token:?}");
+        // RFC 6750 §3.1: no error code when no credentials were sent.
+        assert_eq!(
+            challenge.contains(r#"error="invalid_token""#),
+            token.is_some(),
+            "{token:?}: {challenge}"
         );
         assert_problem(response, 401, "unauthorized").await;
     }
+}
+
+#[tokio::test]
+async fn a_failing_sms_gateway_is_a_503_that_keeps_its_reply_to_the_log() {
+    let app = spawn_app().await;
+    app.sms
+        .fail_with("gateway 10.20.30.40:8443 refused account AK-7f3e: balance exhausted");
+    let response = app
+        .post_json("/api/v1/auth/otp", None, &json!({"phone": "13800000042"}))
+        .await;
+    let problem = assert_problem(response, 503, "unavailable").await;
+    let text = problem.to_string();
+    assert!(
+        !text.contains("10.20.30.40") && !text.contains("AK-7f3e"),
+        "{problem}"
+    );
 }
 
 #[tokio::test]

@@ -27,13 +27,20 @@ pub fn fixture(name: &str) -> Vec<u8> {
     std::fs::read(format!("{FIXTURES}/{name}")).unwrap_or_else(|e| panic!("fixture {name}: {e}"))
 }
 
-/// Stands in for the SMS gateway: keeps the last code sent to each phone.
+/// Stands in for the SMS gateway: keeps the last code sent to each phone, or
+/// fails as told.
 #[derive(Default)]
 pub struct CapturedSms {
     codes: Mutex<HashMap<String, String>>,
+    failure: Mutex<Option<String>>,
 }
 
 impl CapturedSms {
+    /// From now on every send fails with this reply, as a broken gateway's would.
+    pub fn fail_with(&self, reply: &str) {
+        *self.failure.lock().unwrap() = Some(reply.to_owned());
+    }
+
     pub fn last_code(&self, phone: &str) -> Option<String> {
         let phone = Phone::parse(phone).ok()?;
         self.codes.lock().unwrap().get(phone.as_e164()).cloned()
@@ -43,6 +50,9 @@ impl CapturedSms {
 #[async_trait]
 impl SmsSender for CapturedSms {
     async fn send_code(&self, phone: &Phone, code: &str) -> Result<(), SmsError> {
+        if let Some(reply) = self.failure.lock().unwrap().clone() {
+            return Err(SmsError(reply));
+        }
         self.codes
             .lock()
             .unwrap()

@@ -55,7 +55,12 @@ async fn metrics_count_requests_by_route() {
         "{text}"
     );
     assert!(text.contains("civicsnap_photo_queue_depth"));
-    assert!(text.contains("civicsnap_http_request_duration_seconds_bucket"));
+    assert!(
+        text.contains(
+            r#"civicsnap_http_request_duration_seconds_count{method="GET",route="/healthz",status="200"} 1"#
+        ),
+        "{text}"
+    );
     // The shipped calendar runs to 2026-12-31: it ends at midnight in Shanghai.
     assert!(
         text.contains("civicsnap_working_calendar_end_seconds 1798732800"),

@@ -3,7 +3,8 @@ use std::time::Duration;
 use civicsnap::domain::role::Role;
 use civicsnap::objects::ObjectKey;
 use civicsnap::state::now;
-use serde_json::Value;
+use serde_json::{Value, json};
+use uuid::Uuid;
 
 use crate::helpers::*;
 
@@ -59,6 +60,11 @@ async fn a_phone_photo_is_read_stripped_and_served() {
         .await;
     assert_eq!(display.status(), 200);
     assert_eq!(display.headers()["content-type"], "image/jpeg");
+    // Never a shared cache: the copy is for this caller only, and it never changes.
+    assert_eq!(
+        display.headers()["cache-control"],
+        "private, max-age=31536000, immutable"
+    );
     let etag = display.headers()["etag"].to_str().unwrap().to_owned();
     let bytes = display.bytes().await.unwrap();
     assert_eq!(jpeg_size(&bytes), (1280, 960));
@@ -88,6 +94,10 @@ async fn a_phone_photo_is_read_stripped_and_served() {
         .await
         .unwrap();
     assert_eq!(cached.status(), 304);
+    assert_eq!(
+        cached.headers()["cache-control"],
+        "private, max-age=31536000, immutable"
+    );
 }
 
 #[tokio::test]
@@ -139,6 +149,126 @@ async fn photos_are_private_to_the_uploader_and_staff() {
     .await;
     assert_eq!(app.get(&path, Some(&operator.token)).await.status(), 200);
     assert_problem(app.get(&path, None).await, 401, "unauthorized").await;
+}
+
+#[tokio::test]
+async fn unit_staff_see_the_photos_of_their_units_cases_only() {
+    let app = spawn_demo_app_with(|s| s.workflow.auto_dispatch = false).await;
+    let reporter = app.citizen().await;
+    let operator = app.user(Role::Operator).await;
+    let lead = app.user_of(Role::UnitStaff, "DEPT-CGJ").await;
+    let elsewhere = app.user_of(Role::UnitLead, "SO-320582001").await;
+    let report = app.file_report(&reporter.token).await;
+    let case: Uuid = report["id"].as_str().unwrap().parse().unwrap();
+    let photo = report["photos"][0]["id"].as_str().unwrap().to_owned();
+    let paths = ["display", "thumbnail"].map(|r| format!("/api/v1/photos/{photo}/{r}"));
+
+    for path in &paths {
+        assert_problem(app.get(path, Some(&lead.token)).await, 404, "not_found").await;
+    }
+    for mut action in [
+        json!({"action": "file"}),
+        json!({"action": "dispatch", "lead_unit": "DEPT-CGJ"}),
+    ] {
+        let loaded = app.state.workflow.case(case).await.unwrap().unwrap();
+        action["version"] = json!(loaded.version);
+        let response = app
+            .post_json(
+                &format!("/api/v1/cases/{case}/actions"),
+                Some(&operator.token),
+                &action,
+            )
+            .await;
+        assert_eq!(response.status(), 200, "{action}");
+    }
+    for path in &paths {
+        assert_eq!(
+            app.get(path, Some(&lead.token)).await.status(),
+            200,
+            "{path}"
+        );
+        assert_problem(
+            app.get(path, Some(&elsewhere.token)).await,
+            404,
+            "not_found",
+        )
+        .await;
+    }
+
+    // Of photos in no case yet, unit staff see only their own.
+    let loose = app.photo(&reporter.token, jpeg(32, 32)).await;
+    let own = app.photo(&lead.token, jpeg(32, 32)).await;
+    assert_problem(
+        app.get(
+            &format!("/api/v1/photos/{loose}/display"),
+            Some(&lead.token),
+        )
+        .await,
+        404,
+        "not_found",
+    )
+    .await;
+    assert_eq!(
+        app.get(&format!("/api/v1/photos/{own}/display"), Some(&lead.token))
+            .await
+            .status(),
+        200
+    );
+}
+
+/// Polls `gauge` until it reads `value`, for at most a few seconds.
+async fn wait_for(gauge: &prometheus_client::metrics::gauge::Gauge, value: i64) -> bool {
+    for _ in 0..100 {
+        if gauge.get() == value {
+            return true;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    false
+}
+
+/// A complete upload request, written by hand so the test owns the socket.
+fn raw_upload(token: &str, photo: &[u8]) -> Vec<u8> {
+    let mut body =
+        b"--cut\r\nContent-Disposition: form-data; name=\"file\"; filename=\"a.jpg\"\r\n\
+                     Content-Type: image/jpeg\r\n\r\n"
+            .to_vec();
+    body.extend_from_slice(photo);
+    body.extend_from_slice(b"\r\n--cut--\r\n");
+    let mut request = format!(
+        "POST /api/v1/photos HTTP/1.1\r\nHost: localhost\r\nAuthorization: Bearer {token}\r\n\
+         Content-Type: multipart/form-data; boundary=cut\r\nContent-Length: {}\r\n\r\n",
+        body.len()
+    )
+    .into_bytes();
+    request.extend_from_slice(&body);
+    request
+}
+
+#[tokio::test]
+async fn an_upload_abandoned_in_the_queue_is_counted_out() {
+    use tokio::io::AsyncWriteExt;
+
+    let app = spawn_app_with(|s| s.photos.processing_slots = 1).await;
+    let citizen = app.citizen().await;
+    // Holding the only slot keeps the upload waiting in the queue.
+    let slot = app.state.photo_workers.acquire().await;
+    let address = app.address.trim_start_matches("http://");
+    let mut socket = tokio::net::TcpStream::connect(address).await.unwrap();
+    socket
+        .write_all(&raw_upload(&citizen.token, &jpeg(64, 48)))
+        .await
+        .unwrap();
+    let queue = &app.state.metrics.photo_queue;
+    assert!(wait_for(queue, 1).await, "the upload is queued");
+    // The phone drops off the network: the connection is reset, and the server
+    // drops the handler where it waits.
+    #[allow(deprecated)] // a zero linger closes at once, which is the point here
+    socket.set_linger(Some(Duration::ZERO)).unwrap();
+    drop(socket);
+    assert!(wait_for(queue, 0).await, "queue depth {}", queue.get());
+    drop(slot);
+    assert_eq!(app.state.metrics.photos_in_progress.get(), 0);
 }
 
 #[tokio::test]
@@ -307,11 +437,14 @@ async fn unattached_photos_are_removed_after_a_day() {
     .unwrap();
     assert_eq!(removed, 1);
     assert!(app.state.repo.photo(dropped).await.unwrap().is_none());
-    let key = ObjectKey::parse(&dropped_record.display.key).unwrap();
-    assert!(
-        app.state.photos.get(&key).await.unwrap().is_none(),
-        "object deleted too"
-    );
+    for image in [&dropped_record.display, &dropped_record.thumbnail] {
+        let key = ObjectKey::parse(&image.key).unwrap();
+        assert!(
+            app.state.photos.get(&key).await.unwrap().is_none(),
+            "object {} deleted too",
+            image.key
+        );
+    }
     assert!(app.state.repo.photo(kept).await.unwrap().is_some());
     assert_eq!(
         app.get(

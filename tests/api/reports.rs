@@ -180,10 +180,16 @@ async fn idempotency_key_makes_retries_safe() {
     };
     let first = send(body.clone()).await;
     assert_eq!(first.status(), 201);
+    let location = first.headers()["location"].clone();
     let first: Value = first.json().await.unwrap();
+    assert_eq!(
+        location,
+        format!("/api/v1/reports/{}", first["id"].as_str().unwrap()).as_str()
+    );
     let second = send(body.clone()).await;
     assert_eq!(second.status(), 201);
     assert_eq!(second.headers()["idempotent-replayed"], "true");
+    assert_eq!(second.headers().get("location"), Some(&location));
     assert_eq!(second.json::<Value>().await.unwrap(), first);
 
     let mut other = body.clone();
@@ -371,6 +377,27 @@ async fn bad_reports_get_clear_answers_and_change_nothing() {
         )
         .await;
     assert_problem(reused, 422, "photo_unavailable").await;
+    // The photo another citizen's report named is still its owner's to use.
+    assert!(
+        app.state
+            .repo
+            .photo(foreign)
+            .await
+            .unwrap()
+            .unwrap()
+            .case_id
+            .is_none()
+    );
+    assert_eq!(
+        app.post_json(
+            "/api/v1/reports",
+            Some(&other.token),
+            &report_body(&[foreign])
+        )
+        .await
+        .status(),
+        201
+    );
 }
 
 #[tokio::test]
