@@ -85,11 +85,14 @@ async fn request_otp(
             retry_after_secs: auth.otp_resend_secs,
         });
     }
-    state
-        .sms
-        .send_code(&phone, &code)
-        .await
-        .map_err(|e| ApiError::unavailable("the SMS gateway", e))?;
+    if let Err(e) = state.sms.send_code(&phone, &code).await {
+        // The code never reached the phone: release the resend gate, or the
+        // citizen's retry would be refused as too soon for a code they never got.
+        if let Err(cleanup) = state.repo.delete_otp(&phone).await {
+            tracing::warn!(error = %cleanup, "could not withdraw an unsent code");
+        }
+        return Err(ApiError::unavailable("the SMS gateway", e));
+    }
     Ok(HttpResponse::Accepted().json(OtpSent {
         expires_in: auth.otp_ttl_secs,
         resend_after: auth.otp_resend_secs,

@@ -301,7 +301,8 @@ async fn bad_tokens_get_401_with_a_challenge() {
 }
 
 #[tokio::test]
-async fn a_failing_sms_gateway_is_a_503_that_keeps_its_reply_to_the_log() {
+async fn a_failing_sms_gateway_is_a_503_that_keeps_its_reply_to_the_log_and_a_retry_is_not_too_soon()
+ {
     let app = spawn_app().await;
     app.sms
         .fail_with("gateway 10.20.30.40:8443 refused account AK-7f3e: balance exhausted");
@@ -314,6 +315,13 @@ async fn a_failing_sms_gateway_is_a_503_that_keeps_its_reply_to_the_log() {
         !text.contains("10.20.30.40") && !text.contains("AK-7f3e"),
         "{problem}"
     );
+    // No code reached the phone, so asking again at once is not "too soon".
+    app.sms.recover();
+    let retry = app
+        .post_json("/api/v1/auth/otp", None, &json!({"phone": "13800000042"}))
+        .await;
+    assert_eq!(retry.status(), 202);
+    assert!(app.sms.last_code("13800000042").is_some());
 }
 
 #[tokio::test]

@@ -41,6 +41,11 @@ impl CapturedSms {
         *self.failure.lock().unwrap() = Some(reply.to_owned());
     }
 
+    /// The gateway works again.
+    pub fn recover(&self) {
+        *self.failure.lock().unwrap() = None;
+    }
+
     pub fn last_code(&self, phone: &str) -> Option<String> {
         let phone = Phone::parse(phone).ok()?;
         self.codes.lock().unwrap().get(phone.as_e164()).cloned()
