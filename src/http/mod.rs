@@ -76,12 +76,52 @@ pub fn configure(cfg: &mut ServiceConfig) {
 
 /// The OpenAPI document, built from the same registrations the server uses.
 pub fn openapi() -> utoipa::openapi::OpenApi {
-    let (_, api) = App::new()
+    let (_, mut api) = App::new()
         .into_utoipa_app()
         .openapi(ApiDoc::openapi())
         .configure(configure)
         .split_for_parts();
+    problems_as_problem_json(&mut api);
     api
+}
+
+const PROBLEM_SCHEMA: &str = "#/components/schemas/Problem";
+
+/// utoipa types every response body `application/json`; problems go out as
+/// `application/problem+json` (RFC 9457), and the document must say so. Runs on
+/// the finished document because the paths are merged in after `ApiDoc`'s
+/// modifiers.
+fn problems_as_problem_json(api: &mut utoipa::openapi::OpenApi) {
+    use utoipa::openapi::RefOr;
+    for item in api.paths.paths.values_mut() {
+        let operations = [
+            &mut item.get,
+            &mut item.put,
+            &mut item.post,
+            &mut item.delete,
+            &mut item.patch,
+        ];
+        for operation in operations.into_iter().flatten() {
+            for response in operation.responses.responses.values_mut() {
+                let RefOr::T(response) = response else {
+                    continue;
+                };
+                let is_problem = matches!(
+                    response.content.get("application/json"),
+                    Some(RefOr::T(content))
+                        if matches!(&content.schema, Some(RefOr::Ref(r)) if r.ref_location == PROBLEM_SCHEMA)
+                );
+                if !is_problem {
+                    continue;
+                }
+                if let Some(content) = response.content.shift_remove("application/json") {
+                    response
+                        .content
+                        .insert(crate::error::PROBLEM_JSON.to_owned(), content);
+                }
+            }
+        }
+    }
 }
 
 /// The document as YAML, exactly as committed in `openapi.yaml`.
@@ -89,4 +129,27 @@ pub fn openapi_yaml() -> String {
     openapi()
         .to_yaml()
         .unwrap_or_else(|e| format!("# cannot render OpenAPI: {e}\n"))
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn every_problem_response_is_documented_as_problem_json() {
+        let yaml = super::openapi_yaml();
+        let problems = yaml.matches(super::PROBLEM_SCHEMA).count();
+        assert!(problems > 50, "problem responses: {problems}");
+        let api = serde_json::to_value(super::openapi()).expect("the document serialises");
+        let mut as_plain_json = Vec::new();
+        for (path, item) in api["paths"].as_object().expect("paths") {
+            for (method, operation) in item.as_object().expect("operations") {
+                for (status, response) in operation["responses"].as_object().into_iter().flatten() {
+                    let plain = &response["content"]["application/json"]["schema"]["$ref"];
+                    if plain == super::PROBLEM_SCHEMA {
+                        as_plain_json.push(format!("{method} {path} {status}"));
+                    }
+                }
+            }
+        }
+        assert!(as_plain_json.is_empty(), "{as_plain_json:?}");
+    }
 }
