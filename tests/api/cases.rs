@@ -126,11 +126,19 @@ async fn a_report_goes_round_the_whole_loop_to_closed() {
 
     ok(&app, &lead, case, json!({"action": "sign"})).await;
     ok(&app, &co, case, json!({"action": "sign"})).await;
+    let handle_due = load(&app, case)
+        .await
+        .clocks
+        .iter()
+        .find(|c| c.phase.as_str() == "handle" && c.unit.is_none())
+        .expect("the lead's handle clock")
+        .due_at;
+    let new_due = handle_due + chrono::Duration::days(3);
     let extension = ok(
         &app,
         &lead,
         case,
-        json!({"action": "request_extension", "reason": "需协调施工", "new_due": "2026-12-24T09:30:00Z"}),
+        json!({"action": "request_extension", "reason": "需协调施工", "new_due": new_due}),
     )
     .await;
     assert_eq!(extension["state"], "in_progress");
@@ -153,8 +161,14 @@ async fn a_report_goes_round_the_whole_loop_to_closed() {
         .iter()
         .find(|c| c["phase"] == "handle" && c["unit"].is_null() && c["status"] == "running")
         .unwrap_or_else(|| panic!("a running handle clock: {deadlines}"));
-    assert_eq!(handle["due_at"], "2026-12-24T17:30:00+08:00");
-    assert_eq!(handle["extended_to"], "2026-12-24T17:30:00+08:00");
+    // Served in the city's offset.
+    let served = |value: &Value| {
+        let text = value.as_str().unwrap_or_default();
+        assert!(text.ends_with("+08:00"), "{text}");
+        chrono::DateTime::parse_from_rfc3339(text).map(|t| t.with_timezone(&chrono::Utc))
+    };
+    assert_eq!(served(&handle["due_at"]), Ok(new_due));
+    assert_eq!(served(&handle["extended_to"]), Ok(new_due));
 
     // The co-unit reports its share, then the lead reports the case done.
     let co_photo = app.photo(&co.token, jpeg(64, 48)).await;
@@ -493,6 +507,99 @@ async fn closed_cases_are_archived_once_the_reopen_window_has_passed() {
             .contains(&"archived".to_owned())
     );
     assert_eq!(archive::run_once(workflow, repo, past).await, 0, "once");
+}
+
+/// Due time of the lead's running handle clock (处置).
+async fn handle_due(app: &TestApp, case: Uuid) -> chrono::DateTime<chrono::Utc> {
+    load(app, case)
+        .await
+        .clocks
+        .iter()
+        .find(|c| c.phase.as_str() == "handle" && c.unit.is_none())
+        .expect("the lead's handle clock")
+        .due_at
+}
+
+#[tokio::test]
+async fn category_policy_caps_extensions_and_may_let_the_reporter_confirm_the_fix() {
+    let app = manual_app().await;
+    let reporter = app.citizen().await;
+    let operator = app.user(Role::Operator).await;
+    let supervisor = app.user(Role::Supervisor).await;
+    let admin = app.user(Role::Admin).await;
+    let lead = app.user_of(Role::UnitStaff, LEAD).await;
+    let case = dispatched_case(&app, &operator, &reporter).await;
+    ok(&app, &lead, case, json!({"action": "sign"})).await;
+    let request = |due: chrono::DateTime<chrono::Utc>| json!({"action": "request_extension", "reason": "需协调施工", "new_due": due + chrono::Duration::days(1)});
+
+    // The first extension is the operator's to grant, the second a supervisor's.
+    ok(&app, &lead, case, request(handle_due(&app, case).await)).await;
+    ok(
+        &app,
+        &operator,
+        case,
+        json!({"action": "approve_extension"}),
+    )
+    .await;
+    ok(&app, &lead, case, request(handle_due(&app, case).await)).await;
+    let operator_again = act(
+        &app,
+        &operator,
+        case,
+        json!({"action": "approve_extension"}),
+    )
+    .await;
+    assert_problem(operator_again, 403, "wrong_role").await;
+    ok(
+        &app,
+        &supervisor,
+        case,
+        json!({"action": "approve_extension"}),
+    )
+    .await;
+    // The category's cap (two by default) is reached.
+    let third = act(&app, &lead, case, request(handle_due(&app, case).await)).await;
+    assert_problem(third, 422, "extension_cap_reached").await;
+
+    let after = app.photo(&lead.token, jpeg(120, 90)).await;
+    ok(
+        &app,
+        &lead,
+        case,
+        json!({"action": "report_done", "after_photo_ids": [after]}),
+    )
+    .await;
+    // By default only the centre checks the fix.
+    let by_reporter = act(&app, &reporter, case, json!({"action": "pass_check"})).await;
+    assert_problem(by_reporter, 403, "wrong_role").await;
+    let policy = json!({
+        "parent_code": "03", "name_zh": "飞线充电", "name_en": "E-bike charged from a dangling cable",
+        "service_code": "CS0301", "default_urgency": "urgent", "deadline_profile": "urgent",
+        "sort_order": 31, "reporter_may_check": true, "max_extensions": 1,
+    });
+    let saved = app
+        .client
+        .put(app.url("/api/v1/admin/categories/0301"))
+        .bearer_auth(&admin.token)
+        .json(&policy)
+        .send()
+        .await
+        .expect("category saved");
+    assert_eq!(saved.status(), 204);
+    ok(&app, &reporter, case, json!({"action": "pass_check"})).await;
+    assert_eq!(state_of(&app, case).await, "closed");
+
+    // Reopened within the window (重办), the case works on under the new cap.
+    ok(
+        &app,
+        &operator,
+        case,
+        json!({"action": "reopen", "reason": "市民反映仍有飞线"}),
+    )
+    .await;
+    assert_eq!(state_of(&app, case).await, "in_progress");
+    let after_reopen = act(&app, &lead, case, request(handle_due(&app, case).await)).await;
+    assert_problem(after_reopen, 422, "extension_cap_reached").await;
 }
 
 #[tokio::test]
@@ -958,6 +1065,100 @@ async fn overdue_escalates_to_the_units_parent_and_the_dispatch_centre() {
         assert_eq!(e["unit"], OTHER);
         assert_eq!(e["to"], json!(["DEPT-CGJ", "dispatch_centre"]));
     }
+}
+
+#[tokio::test]
+async fn the_queue_finds_overdue_flagged_zoned_and_due_before_cases() {
+    let app = manual_app().await;
+    let reporter = app.citizen().await;
+    let operator = app.user(Role::Operator).await;
+    let lead = app.user_of(Role::UnitStaff, LEAD).await;
+    let ids = |page: &Value| -> Vec<String> {
+        page["items"]
+            .as_array()
+            .unwrap_or_else(|| panic!("a page: {page}"))
+            .iter()
+            .map(|c| c["id"].as_str().unwrap_or_default().to_owned())
+            .collect()
+    };
+    let queue = |query: String| {
+        let app = &app;
+        let token = operator.token.clone();
+        async move {
+            app.get_json(&format!("/api/v1/cases?{query}"), Some(&token))
+                .await
+        }
+    };
+
+    // Filed ten days ago and never dispatched: its dispatch clock ran out long since.
+    let late = case_id(&app.file_report(&reporter.token).await);
+    let filed_at = now() - chrono::Duration::days(10);
+    let submitted = load(&app, late).await;
+    app.state
+        .workflow
+        .act(
+            &submitted,
+            &Actor::new(operator.id, Role::Operator, None),
+            &ActionEnvelope {
+                expected_version: submitted.version,
+                action: Action::File,
+            },
+            filed_at,
+        )
+        .await
+        .expect("filed");
+    // Reported done while its co-unit had not finished: flagged for the checker.
+    let flagged = dispatched_case(&app, &operator, &reporter).await;
+    ok(&app, &lead, flagged, json!({"action": "sign"})).await;
+    let after = app.photo(&lead.token, jpeg(120, 90)).await;
+    ok(
+        &app,
+        &lead,
+        flagged,
+        json!({"action": "report_done", "after_photo_ids": [after]}),
+    )
+    .await;
+
+    assert_eq!(ids(&queue("overdue=true".into()).await), [late.to_string()]);
+    assert_eq!(
+        ids(&queue("flagged=true".into()).await),
+        [flagged.to_string()]
+    );
+    let due = load(&app, late).await.fields.due_at.expect("due");
+    let at = |t: chrono::DateTime<chrono::Utc>| t.to_rfc3339().replace('+', "%2B");
+    let before_late = queue(format!(
+        "due_before={}",
+        at(due + chrono::Duration::minutes(1))
+    ))
+    .await;
+    assert_eq!(ids(&before_late), [late.to_string()]);
+    let none = queue(format!(
+        "due_before={}",
+        at(due - chrono::Duration::minutes(1))
+    ))
+    .await;
+    assert_eq!(ids(&none), Vec::<String>::new());
+
+    // Both lie in the demo city's zones; no case lies in a zone that does not exist.
+    let zone_path = app
+        .state
+        .repo
+        .case_by_id(late)
+        .await
+        .expect("case")
+        .expect("exists")
+        .routing
+        .zone_path;
+    let innermost = zone_path.last().expect("a zone path");
+    let mut zoned = ids(&queue(format!("zone={innermost}")).await);
+    zoned.sort();
+    let mut both = vec![late.to_string(), flagged.to_string()];
+    both.sort();
+    assert_eq!(zoned, both);
+    assert_eq!(
+        ids(&queue("zone=NO-SUCH-ZONE".into()).await),
+        Vec::<String>::new()
+    );
 }
 
 #[tokio::test]
