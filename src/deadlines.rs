@@ -215,16 +215,47 @@ pub async fn load_calendar_years(
     years: &[CalendarYear],
     actor: &Actor,
 ) -> Result<(), DeadlinesError> {
-    let stored = repo
-        .calendar_years()
-        .await?
-        .into_iter()
-        .map(|s| s.year)
-        .collect();
+    let stored = stored_or_shipped_years(repo).await?;
     check_calendar_update(stored, years)?;
     repo.save_calendar_years(years, actor, crate::state::now())
         .await?;
     Ok(())
+}
+
+/// The stored calendar years; an empty table first gets the shipped years, so
+/// a fresh deployment can compute deadlines at once, and a year imported before
+/// the first start joins them instead of standing alone.
+async fn stored_or_shipped_years(
+    repo: &dyn Repository,
+) -> Result<Vec<CalendarYear>, DeadlinesError> {
+    let stored: Vec<CalendarYear> = repo
+        .calendar_years()
+        .await?
+        .into_iter()
+        .map(|stored| stored.year)
+        .collect();
+    if !stored.is_empty() {
+        return Ok(stored);
+    }
+    let shipped = SHIPPED_CALENDARS
+        .iter()
+        .map(|text| serde_json::from_str::<CalendarYear>(text))
+        .collect::<Result<Vec<_>, _>>()
+        .map_err(|e| CalendarError::Json {
+            index: 0,
+            source: e,
+        })?;
+    let actor = Actor {
+        id: None,
+        role: "system".into(),
+    };
+    repo.save_calendar_years(&shipped, &actor, crate::state::now())
+        .await?;
+    tracing::info!(
+        years = shipped.len(),
+        "loaded the shipped working calendars"
+    );
+    Ok(shipped)
 }
 
 pub struct LiveDeadlines {
@@ -242,29 +273,7 @@ impl LiveDeadlines {
         settings: &WorkflowSettings,
         tz: chrono_tz::Tz,
     ) -> Result<LiveDeadlines, DeadlinesError> {
-        let mut years: Vec<CalendarYear> = repo
-            .calendar_years()
-            .await?
-            .into_iter()
-            .map(|stored| stored.year)
-            .collect();
-        if years.is_empty() {
-            years = SHIPPED_CALENDARS
-                .iter()
-                .map(|text| serde_json::from_str::<CalendarYear>(text))
-                .collect::<Result<Vec<_>, _>>()
-                .map_err(|e| CalendarError::Json {
-                    index: 0,
-                    source: e,
-                })?;
-            let actor = Actor {
-                id: None,
-                role: "system".into(),
-            };
-            repo.save_calendar_years(&years, &actor, crate::state::now())
-                .await?;
-            tracing::info!(years = years.len(), "loaded the shipped working calendars");
-        }
+        let years = stored_or_shipped_years(repo).await?;
         let version = repo.routing_version().await?;
         let profiles = repo.deadline_profiles().await?;
         let book = DeadlineBook::build(years, profiles, settings, tz)?;

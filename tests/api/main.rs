@@ -3,6 +3,7 @@
 mod admin;
 mod auth;
 mod cases;
+mod cli;
 mod helpers;
 mod ops;
 mod photos;
