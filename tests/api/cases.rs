@@ -603,6 +603,51 @@ async fn category_policy_caps_extensions_and_may_let_the_reporter_confirm_the_fi
 }
 
 #[tokio::test]
+async fn an_after_photo_taken_before_dispatch_flags_the_case_for_the_checker() {
+    let app = manual_app().await;
+    let reporter = app.citizen().await;
+    let operator = app.user(Role::Operator).await;
+    let lead = app.user_of(Role::UnitStaff, LEAD).await;
+    let case = case_id(&app.file_report(&reporter.token).await);
+    ok(&app, &operator, case, json!({"action": "file"})).await;
+    ok(
+        &app,
+        &operator,
+        case,
+        json!({"action": "dispatch", "lead_unit": LEAD}),
+    )
+    .await;
+    ok(&app, &lead, case, json!({"action": "sign"})).await;
+    // Its EXIF says 2026-05-12, at the case's own spot: accepted, but doubtful.
+    let old_photo = app
+        .photo(&lead.token, crate::helpers::fixture("street-12mp.jpg"))
+        .await;
+    ok(
+        &app,
+        &lead,
+        case,
+        json!({"action": "report_done", "after_photo_ids": [old_photo]}),
+    )
+    .await;
+    let detail = app
+        .get_json(&format!("/api/v1/cases/{case}"), Some(&operator.token))
+        .await;
+    assert_eq!(detail["state"], "awaiting_check");
+    assert_eq!(
+        detail["check_flags"],
+        json!([{
+            "flag": "taken_before_dispatch",
+            "photo": old_photo,
+            "taken_at": "2026-05-12T01:41:27Z",
+        }])
+    );
+    let flagged = app
+        .get_json("/api/v1/cases?flagged=true", Some(&operator.token))
+        .await;
+    assert_eq!(flagged["items"][0]["id"], case.to_string());
+}
+
+#[tokio::test]
 async fn the_same_photo_is_no_proof_and_a_failed_check_is_rework() {
     let app = manual_app().await;
     let reporter = app.citizen().await;
