@@ -8,6 +8,8 @@ use serde::Serialize;
 use utoipa::ToSchema;
 
 pub const PROBLEM_JSON: &str = "application/problem+json";
+/// `Retry-After` of a 503 from a failed backing service.
+pub const UNAVAILABLE_RETRY_AFTER_SECS: u64 = 30;
 
 /// The body of every error response.
 #[derive(Debug, Serialize, serde::Deserialize, ToSchema)]
@@ -237,6 +239,14 @@ impl ResponseError for ApiError {
                 retry_after_secs, ..
             } => {
                 response.insert_header((header::RETRY_AFTER, retry_after_secs.to_string()));
+            }
+            // A gateway or store that failed is usually back within moments; say
+            // when a client (or the 12345 platform) may sensibly try again.
+            ApiError::Unavailable { .. } => {
+                response.insert_header((
+                    header::RETRY_AFTER,
+                    UNAVAILABLE_RETRY_AFTER_SECS.to_string(),
+                ));
             }
             _ => {}
         }

@@ -38,22 +38,30 @@ impl AuthUser {
 
 pub struct MaybeAuthUser(pub Option<AuthUser>);
 
+/// The credentials of a `Bearer` Authorization value (the scheme is
+/// case-insensitive, RFC 7235); `None` for any other scheme.
+fn bearer_token(value: &header::HeaderValue) -> Option<&str> {
+    let text = value.to_str().ok()?.trim();
+    let (scheme, credentials) = text.split_once(' ').unwrap_or((text, ""));
+    scheme
+        .eq_ignore_ascii_case("bearer")
+        .then(|| credentials.trim())
+}
+
 fn authenticate(req: &HttpRequest) -> Result<Option<AuthUser>, ApiError> {
-    let Some(value) = req.headers().get(header::AUTHORIZATION) else {
+    // Credentials of another scheme (say, Basic from a gateway in front of the
+    // service) are not ours to judge: the caller is anonymous here, so public
+    // endpoints still answer and the rest ask for a bearer token.
+    let Some(token) = req
+        .headers()
+        .get(header::AUTHORIZATION)
+        .and_then(bearer_token)
+    else {
         return Ok(None);
     };
-    let token = value
-        .to_str()
-        .ok()
-        .and_then(|v| {
-            v.strip_prefix("Bearer ")
-                .or_else(|| v.strip_prefix("bearer "))
-        })
-        .map(str::trim)
-        .filter(|t| !t.is_empty())
-        .ok_or(ApiError::Unauthorized(
-            "expected an Authorization: Bearer token",
-        ))?;
+    if token.is_empty() {
+        return Err(ApiError::InvalidToken("the bearer token is empty"));
+    }
     let state = req
         .app_data::<web::Data<AppState>>()
         .ok_or_else(|| ApiError::internal(anyhow::anyhow!("application state missing")))?;

@@ -301,6 +301,43 @@ async fn bad_tokens_get_401_with_a_challenge() {
 }
 
 #[tokio::test]
+async fn another_authorization_scheme_is_anonymous_not_an_error() {
+    let app = spawn_app().await;
+    let with = |path: &str, authorization: &str| {
+        app.client
+            .get(app.url(path))
+            .header("authorization", authorization.to_owned())
+            .send()
+    };
+    // A gateway's Basic credentials do not break public endpoints…
+    let public = with("/api/v1/categories", "Basic Z2F0ZXdheTpzZWNyZXQ=")
+        .await
+        .expect("answered");
+    assert_eq!(public.status(), 200);
+    // …and elsewhere count as no token: a challenge without an error code.
+    let private = with("/api/v1/me/reports", "Basic Z2F0ZXdheTpzZWNyZXQ=")
+        .await
+        .expect("answered");
+    let challenge = private
+        .headers()
+        .get("www-authenticate")
+        .map(|v| v.to_str().unwrap_or_default().to_owned())
+        .unwrap_or_default();
+    assert_eq!(challenge, r#"Bearer realm="civicsnap""#);
+    assert_problem(private, 401, "unauthorized").await;
+    // The scheme is case-insensitive; an empty bearer token is a bad one.
+    let caller = app.citizen().await;
+    let shouted = with("/api/v1/me/reports", &format!("BEARER {}", caller.token))
+        .await
+        .expect("answered");
+    assert_eq!(shouted.status(), 200);
+    let empty = with("/api/v1/me/reports", "Bearer ")
+        .await
+        .expect("answered");
+    assert_problem(empty, 401, "unauthorized").await;
+}
+
+#[tokio::test]
 async fn a_failing_sms_gateway_is_a_503_that_keeps_its_reply_to_the_log_and_a_retry_is_not_too_soon()
  {
     let app = spawn_app().await;
@@ -309,6 +346,13 @@ async fn a_failing_sms_gateway_is_a_503_that_keeps_its_reply_to_the_log_and_a_re
     let response = app
         .post_json("/api/v1/auth/otp", None, &json!({"phone": "13800000042"}))
         .await;
+    assert_eq!(
+        response
+            .headers()
+            .get("retry-after")
+            .and_then(|v| v.to_str().ok()),
+        Some("30")
+    );
     let problem = assert_problem(response, 503, "unavailable").await;
     let text = problem.to_string();
     assert!(
