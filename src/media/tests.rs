@@ -242,6 +242,51 @@ fn png_bomb_is_refused_from_the_header() {
     assert!(started.elapsed() < std::time::Duration::from_millis(5));
 }
 
+#[test]
+fn webp_is_processed_and_never_upscaled() {
+    let mut webp = Vec::new();
+    image::RgbImage::from_pixel(400, 200, image::Rgb([220, 30, 30]))
+        .write_to(&mut Cursor::new(&mut webp), ImageFormat::WebP)
+        .expect("test WebP encodes");
+    let photo = process(&webp).expect("WebP processes");
+    assert_eq!(photo.format, SourceFormat::Webp);
+    assert_eq!(photo.format.mime(), "image/webp");
+    assert_eq!((photo.width, photo.height), (400, 200));
+    assert_eq!((photo.display.width, photo.display.height), (400, 200));
+    assert_eq!((photo.thumbnail.width, photo.thumbnail.height), (320, 160));
+    assert!(is_red(pixel_at(
+        &decode_rgb(&photo.display.bytes),
+        200,
+        100
+    )));
+}
+
+#[test]
+fn webp_bomb_is_refused_from_the_header() {
+    // A lossless (VP8L) header declaring 10000 × 8000 (80 MP) and nothing else.
+    let (width, height) = (10_000u32, 8_000u32);
+    let mut vp8l = vec![0x2f];
+    vp8l.extend_from_slice(&((width - 1) | ((height - 1) << 14)).to_le_bytes());
+    let mut webp = b"RIFF".to_vec();
+    // RIFF pads an odd chunk to an even length.
+    webp.extend_from_slice(&(4 + 8 + vp8l.len() as u32 + 1).to_le_bytes());
+    webp.extend_from_slice(b"WEBPVP8L");
+    webp.extend_from_slice(&(vp8l.len() as u32).to_le_bytes());
+    webp.extend_from_slice(&vp8l);
+    webp.push(0);
+
+    let started = std::time::Instant::now();
+    assert_eq!(
+        process(&webp).err(),
+        Some(PhotoError::TooManyPixels {
+            width,
+            height,
+            limit: 50_000_000
+        })
+    );
+    assert!(started.elapsed() < std::time::Duration::from_millis(5));
+}
+
 fn crc32(data: &[u8]) -> u32 {
     let mut crc = !0u32;
     for &byte in data {

@@ -14,6 +14,28 @@ async fn health_and_readiness() {
     assert_eq!(ready["checks"]["storage"], "ok");
 }
 
+/// A photo store that cannot be written makes the instance not ready (so a load
+/// balancer takes it out), while the database still reports fine.
+#[tokio::test]
+async fn unwritable_photo_storage_is_not_ready() {
+    let app = spawn_app().await;
+    if app.state.photos.kind() != "local" {
+        // The S3 run exercises a live bucket; breaking it is this test's local half.
+        return;
+    }
+    let root = app.state.settings.local_storage_root();
+    std::fs::remove_dir_all(&root).expect("objects folder removed");
+    std::fs::write(&root, b"not a folder").expect("a file in its place");
+    let response = app.get("/readyz", None).await;
+    assert_eq!(response.status(), 503);
+    let ready: serde_json::Value = response.json().await.unwrap();
+    assert_eq!(ready["status"], "unavailable", "{ready}");
+    assert_eq!(ready["checks"]["database"], "ok");
+    assert_eq!(ready["checks"]["storage"], "local unreachable");
+    // Liveness is not readiness: the process itself is fine.
+    assert_eq!(app.get("/healthz", None).await.status(), 200);
+}
+
 /// PostgreSQL restarts and failovers drop every connection the pool holds;
 /// the pool must notice rather than hand out dead ones.
 #[tokio::test]
@@ -47,14 +69,21 @@ async fn metrics_count_requests_by_route() {
     let app = spawn_app_with_shipped_calendars(|_| {}).await;
     app.get("/healthz", None).await;
     app.get("/api/v1/reports/not-a-uuid", None).await;
+    let citizen = app.citizen().await;
+    app.photo(&citizen.token, jpeg(64, 48)).await;
     let text = app.get("/metrics", None).await.text().await.unwrap();
+    // The upload was timed, and nothing waits or runs once it is done.
+    assert!(
+        text.contains("civicsnap_photo_processing_seconds_count 1"),
+        "{text}"
+    );
+    assert!(text.contains("civicsnap_photo_queue_depth 0"), "{text}");
     assert!(
         text.contains(
             r#"civicsnap_http_requests_total{method="GET",route="/healthz",status="200"} 1"#
         ),
         "{text}"
     );
-    assert!(text.contains("civicsnap_photo_queue_depth"));
     assert!(
         text.contains(
             r#"civicsnap_http_request_duration_seconds_count{method="GET",route="/healthz",status="200"} 1"#
