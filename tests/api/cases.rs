@@ -113,6 +113,33 @@ async fn dispatched_case(app: &TestApp, operator: &Caller, reporter: &Caller) ->
     case
 }
 
+/// A report filed and dispatched by an operator to LEAD alone, signed by `lead`.
+async fn signed_case(app: &TestApp, operator: &Caller, reporter: &Caller, lead: &Caller) -> Uuid {
+    let case = case_id(&app.file_report(&reporter.token).await);
+    ok(app, operator, case, json!({"action": "file"})).await;
+    ok(
+        app,
+        operator,
+        case,
+        json!({"action": "dispatch", "lead_unit": LEAD}),
+    )
+    .await;
+    ok(app, lead, case, json!({"action": "sign"})).await;
+    case
+}
+
+/// `unit` reports `case` done with a fresh photo of its own as proof.
+async fn report_done(app: &TestApp, unit: &Caller, case: Uuid) -> Value {
+    let after = app.photo(&unit.token, jpeg(120, 90)).await;
+    ok(
+        app,
+        unit,
+        case,
+        json!({"action": "report_done", "after_photo_ids": [after]}),
+    )
+    .await
+}
+
 #[tokio::test]
 async fn a_report_goes_round_the_whole_loop_to_closed() {
     let app = manual_app().await;
@@ -419,14 +446,7 @@ async fn the_checker_sees_unfinished_co_units_and_their_clocks_stop() {
     let other = app.user_of(Role::UnitStaff, OTHER).await;
     let case = dispatched_case(&app, &operator, &reporter).await;
     ok(&app, &lead, case, json!({"action": "sign"})).await;
-    let after = app.photo(&lead.token, jpeg(120, 90)).await;
-    let done = ok(
-        &app,
-        &lead,
-        case,
-        json!({"action": "report_done", "after_photo_ids": [after]}),
-    )
-    .await;
+    let done = report_done(&app, &lead, case).await;
 
     let path = format!("/api/v1/cases/{case}");
     let detail = app.get_json(&path, Some(&operator.token)).await;
@@ -471,24 +491,8 @@ async fn closed_cases_are_archived_once_the_reopen_window_has_passed() {
     let reporter = app.citizen().await;
     let operator = app.user(Role::Operator).await;
     let lead = app.user_of(Role::UnitStaff, LEAD).await;
-    let case = case_id(&app.file_report(&reporter.token).await);
-    ok(&app, &operator, case, json!({"action": "file"})).await;
-    ok(
-        &app,
-        &operator,
-        case,
-        json!({"action": "dispatch", "lead_unit": LEAD}),
-    )
-    .await;
-    ok(&app, &lead, case, json!({"action": "sign"})).await;
-    let after = app.photo(&lead.token, jpeg(120, 90)).await;
-    ok(
-        &app,
-        &lead,
-        case,
-        json!({"action": "report_done", "after_photo_ids": [after]}),
-    )
-    .await;
+    let case = signed_case(&app, &operator, &reporter, &lead).await;
+    report_done(&app, &lead, case).await;
     ok(&app, &operator, case, json!({"action": "pass_check"})).await;
     let closed_at = load(&app, case).await.fields.closed_at.expect("closed");
 
@@ -561,14 +565,7 @@ async fn category_policy_caps_extensions_and_may_let_the_reporter_confirm_the_fi
     let third = act(&app, &lead, case, request(handle_due(&app, case).await)).await;
     assert_problem(third, 422, "extension_cap_reached").await;
 
-    let after = app.photo(&lead.token, jpeg(120, 90)).await;
-    ok(
-        &app,
-        &lead,
-        case,
-        json!({"action": "report_done", "after_photo_ids": [after]}),
-    )
-    .await;
+    report_done(&app, &lead, case).await;
     // By default only the centre checks the fix.
     let by_reporter = act(&app, &reporter, case, json!({"action": "pass_check"})).await;
     assert_problem(by_reporter, 403, "wrong_role").await;
@@ -608,16 +605,7 @@ async fn an_after_photo_taken_before_dispatch_flags_the_case_for_the_checker() {
     let reporter = app.citizen().await;
     let operator = app.user(Role::Operator).await;
     let lead = app.user_of(Role::UnitStaff, LEAD).await;
-    let case = case_id(&app.file_report(&reporter.token).await);
-    ok(&app, &operator, case, json!({"action": "file"})).await;
-    ok(
-        &app,
-        &operator,
-        case,
-        json!({"action": "dispatch", "lead_unit": LEAD}),
-    )
-    .await;
-    ok(&app, &lead, case, json!({"action": "sign"})).await;
+    let case = signed_case(&app, &operator, &reporter, &lead).await;
     // Its EXIF says 2026-05-12, at the case's own spot: accepted, but doubtful.
     let old_photo = app
         .photo(&lead.token, crate::helpers::fixture("street-12mp.jpg"))
@@ -693,14 +681,7 @@ async fn the_same_photo_is_no_proof_and_a_failed_check_is_rework() {
     assert_problem(not_mine, 422, "photo_unavailable").await;
     assert_eq!(state_of(&app, case).await, "in_progress");
 
-    let after = app.photo(&lead.token, jpeg(120, 90)).await;
-    ok(
-        &app,
-        &lead,
-        case,
-        json!({"action": "report_done", "after_photo_ids": [after]}),
-    )
-    .await;
+    report_done(&app, &lead, case).await;
     ok(
         &app,
         &operator,
@@ -1155,14 +1136,7 @@ async fn the_queue_finds_overdue_flagged_zoned_and_due_before_cases() {
     // Reported done while its co-unit had not finished: flagged for the checker.
     let flagged = dispatched_case(&app, &operator, &reporter).await;
     ok(&app, &lead, flagged, json!({"action": "sign"})).await;
-    let after = app.photo(&lead.token, jpeg(120, 90)).await;
-    ok(
-        &app,
-        &lead,
-        flagged,
-        json!({"action": "report_done", "after_photo_ids": [after]}),
-    )
-    .await;
+    report_done(&app, &lead, flagged).await;
 
     assert_eq!(ids(&queue("overdue=true".into()).await), [late.to_string()]);
     assert_eq!(
