@@ -257,6 +257,22 @@ async fn token(
     Ok(())
 }
 
+/// The new account's password: typed at the terminal without echo, or one line
+/// of standard input when that is a pipe (scripts, provisioning).
+fn read_password(username: &str) -> anyhow::Result<String> {
+    use std::io::IsTerminal;
+    if std::io::stdin().is_terminal() {
+        return rpassword::prompt_password(format!("password for {username}: "))
+            .context("reading the password from the terminal");
+    }
+    let mut line = String::new();
+    std::io::stdin()
+        .lock()
+        .read_line(&mut line)
+        .context("reading the password from standard input")?;
+    Ok(line.trim_end_matches(['\r', '\n']).to_owned())
+}
+
 async fn create_user(
     settings: Settings,
     role: Role,
@@ -270,13 +286,7 @@ async fn create_user(
     if role.is_unit_role() && unit.is_none() {
         bail!("{role} needs --unit");
     }
-    eprintln!("password for {username} (one line on standard input):");
-    let mut password = String::new();
-    std::io::stdin()
-        .lock()
-        .read_line(&mut password)
-        .context("reading the password")?;
-    let password = password.trim_end_matches(['\r', '\n']).to_owned();
+    let password = read_password(&username)?;
     if password.chars().count() < 10 {
         bail!("the password must have at least 10 characters");
     }
