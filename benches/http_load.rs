@@ -9,6 +9,9 @@
 //! temp SQLite file. `BENCH_REQUESTS`, `BENCH_CLIENTS`, `BENCH_UPLOADS`, `BENCH_CASES`
 //! resize runs.
 
+#[path = "../tests/support/calendar_stand_in.rs"]
+mod calendar_stand_in;
+
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
@@ -300,6 +303,7 @@ async fn actions() {
         .refresh(state.repo.as_ref())
         .await
         .unwrap();
+    calendar_stand_in::cover_the_coming_months(&state).await;
 
     // Dispatched cases, made in process: this measures the action endpoint.
     let (citizen, _) = account(&state, Role::Citizen, None, "bench-citizen").await;

@@ -7,10 +7,8 @@ use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 
 use async_trait::async_trait;
-use chrono::Datelike;
 use civicsnap::auth::{SmsError, SmsSender};
 use civicsnap::config::{Settings, StorageKind};
-use civicsnap::domain::deadline::CalendarYear;
 use civicsnap::domain::phone::Phone;
 use civicsnap::domain::role::Role;
 use civicsnap::startup::{Application, Overrides};
@@ -145,7 +143,7 @@ pub async fn spawn_app() -> TestApp {
 
 pub async fn spawn_app_with(adjust: impl FnOnce(&mut Settings)) -> TestApp {
     let app = spawn_app_with_shipped_calendars(adjust).await;
-    app.cover_the_coming_months().await;
+    crate::calendar_stand_in::cover_the_coming_months(&app.state).await;
     app
 }
 
@@ -379,47 +377,6 @@ pub async fn spawn_demo_app_with(adjust: impl FnOnce(&mut Settings)) -> TestApp 
 }
 
 impl TestApp {
-    /// Tests walk cases through the workflow from "now", so late in the last
-    /// year the shipped calendars hold, their deadlines would reach past it and
-    /// be refused. Until the State Council publishes the next year, such tests
-    /// get a stand-in for it: weekends off, no holidays, its version saying
-    /// what it is. It lives only in the tests; the service never guesses a year.
-    async fn cover_the_coming_months(&self) {
-        let book = self.state.workflow.deadlines().book();
-        let Some(last) = book
-            .calculator(None)
-            .map(|calculator| calculator.calendar().last_loaded())
-        else {
-            return;
-        };
-        let needed = (now() + chrono::Duration::days(120)).year();
-        let stand_ins: Vec<CalendarYear> = (last.year() + 1..=needed)
-            .map(|year| {
-                serde_json::from_value(serde_json::json!({
-                    "jurisdiction": "CN",
-                    "year": year,
-                    "version": format!("test-stand-in-{year}-weekends-only"),
-                    "holidays": [],
-                    "workdays": [],
-                }))
-                .expect("a stand-in year")
-            })
-            .collect();
-        if stand_ins.is_empty() {
-            return;
-        }
-        let actor = civicsnap::store::Actor {
-            id: None,
-            role: "system".into(),
-        };
-        self.state
-            .repo
-            .save_calendar_years(&stand_ins, &actor, now())
-            .await
-            .expect("stand-in calendar years saved");
-        self.refresh_reference_data().await;
-    }
-
     /// Rebuilds the routing table and deadline book after a direct store write.
     pub async fn refresh_reference_data(&self) {
         let repo = self.state.repo.as_ref();

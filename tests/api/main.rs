@@ -2,6 +2,8 @@
 
 mod admin;
 mod auth;
+#[path = "../support/calendar_stand_in.rs"]
+mod calendar_stand_in;
 mod cases;
 mod cli;
 mod helpers;
