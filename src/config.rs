@@ -267,6 +267,10 @@ pub struct AuthSettings {
     /// Code requests allowed per client IP per minute, counted in the database so
     /// every instance shares the limit.
     pub otp_per_ip_per_minute: u32,
+    /// Token requests (codes, passwords, refresh tokens) allowed per client IP
+    /// per minute, counted like code requests: online password guessing and
+    /// the Argon2 work each guess costs stop there.
+    pub token_per_ip_per_minute: u32,
 }
 
 impl Default for AuthSettings {
@@ -281,6 +285,7 @@ impl Default for AuthSettings {
             otp_resend_secs: 60,
             otp_max_attempts: 5,
             otp_per_ip_per_minute: 10,
+            token_per_ip_per_minute: 30,
         }
     }
 }

@@ -54,19 +54,7 @@ async fn request_otp(
         .map_err(|e| ApiError::invalid_field("phone", "invalid_phone", e.to_string()))?;
     let auth = &state.settings.auth;
     let now = now();
-    if let Some(client) = client_ip::of_request(&req, &state.settings.server.trusted_proxies) {
-        let window = otp::RequestWindow::containing(now);
-        let requests = state
-            .repo
-            .count_otp_request(&client_ip::limit_key(client), window.start)
-            .await?;
-        if requests > i64::from(auth.otp_per_ip_per_minute) {
-            return Err(ApiError::TooManyRequests {
-                detail: "too many code requests from this client; try again later".into(),
-                retry_after_secs: window.seconds_left(now),
-            });
-        }
-    }
+    throttle_client(&req, &state, ClientLimit::Codes, now).await?;
     let code = OtpCodes::generate();
     let stored = state
         .repo
@@ -120,6 +108,50 @@ pub struct TokenResponse {
     pub refresh_token: String,
 }
 
+/// What a per-client limit counts.
+#[derive(Clone, Copy)]
+enum ClientLimit {
+    Codes,
+    Tokens,
+}
+
+/// 429 once the calling client (an IPv4 address or an IPv6 /64) has made more
+/// requests of `limit`'s kind this minute than the settings allow.
+async fn throttle_client(
+    req: &HttpRequest,
+    state: &AppState,
+    limit: ClientLimit,
+    now: chrono::DateTime<chrono::Utc>,
+) -> Result<(), ApiError> {
+    let Some(client) = client_ip::of_request(req, &state.settings.server.trusted_proxies) else {
+        return Ok(());
+    };
+    let auth = &state.settings.auth;
+    // Code requests keep the bare address as their key, as stored before tokens
+    // were counted too.
+    let (key, allowed, what) = match limit {
+        ClientLimit::Codes => (
+            client_ip::limit_key(client),
+            auth.otp_per_ip_per_minute,
+            "code",
+        ),
+        ClientLimit::Tokens => (
+            format!("token/{}", client_ip::limit_key(client)),
+            auth.token_per_ip_per_minute,
+            "sign-in",
+        ),
+    };
+    let window = otp::RequestWindow::containing(now);
+    let requests = state.repo.count_client_request(&key, window.start).await?;
+    if requests > i64::from(allowed) {
+        return Err(ApiError::TooManyRequests {
+            detail: format!("too many {what} requests from this client; try again later"),
+            retry_after_secs: window.seconds_left(now),
+        });
+    }
+    Ok(())
+}
+
 fn invalid_grant(detail: &str) -> ApiError {
     ApiError::bad_request("invalid_grant", detail)
 }
@@ -131,14 +163,17 @@ fn invalid_grant(detail: &str) -> ApiError {
     responses(
         (status = 200, body = TokenResponse),
         (status = 400, description = "Wrong code, password or refresh token (`invalid_grant`)", body = crate::error::Problem),
+        (status = 429, description = "Too many sign-in requests from this client", body = crate::error::Problem),
     )
 )]
 #[post("/api/v1/auth/token")]
 async fn token(
+    req: HttpRequest,
     state: web::Data<AppState>,
     body: web::Json<TokenRequest>,
 ) -> Result<web::Json<TokenResponse>, ApiError> {
     let now = now();
+    throttle_client(&req, &state, ClientLimit::Tokens, now).await?;
     let refresh_ttl = Duration::days(state.settings.auth.refresh_ttl_days as i64);
     let user = match body.into_inner() {
         TokenRequest::Otp { phone, code } => {

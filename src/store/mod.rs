@@ -130,10 +130,11 @@ pub trait Repository: Send + Sync + 'static {
     /// Counts one verification attempt and returns the code as it now stands.
     async fn count_otp_attempt(&self, phone: &Phone) -> Result<Option<OtpRecord>, StoreError>;
     async fn delete_otp(&self, phone: &Phone) -> Result<(), StoreError>;
-    /// Counts one code request from `client` in the window that started at
-    /// `window_start`; returns the window's count, this request included. Kept in
-    /// the database so that every instance counts against the same limit.
-    async fn count_otp_request(
+    /// Counts one sign-in request (a code, or a token) from `client` in the
+    /// window that started at `window_start`; returns the window's count, this
+    /// request included. Kept in the database so that every instance counts
+    /// against the same limit; the caller's key says what is counted.
+    async fn count_client_request(
         &self,
         client: &str,
         window_start: DateTime<Utc>,

@@ -413,7 +413,7 @@ macro_rules! impl_repository {
                 Ok(())
             }
 
-            async fn count_otp_request(&self, client: &str, window_start: DateTime<Utc>) -> Result<i64, StoreError> {
+            async fn count_client_request(&self, client: &str, window_start: DateTime<Utc>) -> Result<i64, StoreError> {
                 Ok(sqlx::query_scalar(
                     "INSERT INTO otp_client_windows (client, window_start, requests) VALUES ($1, $2, 1) \
                      ON CONFLICT (client, window_start) DO UPDATE SET requests = otp_client_windows.requests + 1 \

@@ -124,6 +124,31 @@ async fn otp_requests_per_client_are_capped() {
     assert_problem(r, 429, "rate_limited").await;
 }
 
+#[tokio::test]
+async fn password_guessing_is_capped_per_client() {
+    let app = spawn_app_with(|s| s.auth.token_per_ip_per_minute = 3).await;
+    // The limit counts per minute: start well inside one.
+    let window = civicsnap::auth::otp::RequestWindow::containing(chrono::Utc::now());
+    let left = window.seconds_left(chrono::Utc::now());
+    if left < 10 {
+        tokio::time::sleep(std::time::Duration::from_secs(left)).await;
+    }
+    let guess = |password: &'static str| {
+        let app = &app;
+        async move {
+            let body =
+                json!({"grant_type": "password", "username": "demo-admin", "password": password});
+            app.post_json("/api/v1/auth/token", None, &body).await
+        }
+    };
+    for attempt in ["123456", "password", "admin123"] {
+        assert_problem(guess(attempt).await, 400, "invalid_grant").await;
+    }
+    let refused = guess("civicsnap").await;
+    assert!(refused.headers().contains_key("retry-after"));
+    assert_problem(refused, 429, "rate_limited").await;
+}
+
 /// Behind a reverse proxy every request comes from the proxy; with the proxy
 /// listed as trusted, each citizen is counted by the address it forwards, and
 /// the count is shared by every instance.
@@ -434,8 +459,8 @@ async fn expired_sign_in_records_are_purged_and_live_ones_kept() {
         .unwrap();
     }
     let client = "198.51.100.9";
-    assert_eq!(repo.count_otp_request(client, earlier).await.unwrap(), 1);
-    assert_eq!(repo.count_otp_request(client, now).await.unwrap(), 1);
+    assert_eq!(repo.count_client_request(client, earlier).await.unwrap(), 1);
+    assert_eq!(repo.count_client_request(client, now).await.unwrap(), 1);
 
     // The job itself runs once at start-up and may overlap this test; what
     // counts is what is left afterwards.
@@ -444,8 +469,8 @@ async fn expired_sign_in_records_are_purged_and_live_ones_kept() {
         .unwrap();
     assert!(repo.count_otp_attempt(&expired).await.unwrap().is_none());
     assert!(repo.count_otp_attempt(&live).await.unwrap().is_some());
-    assert_eq!(repo.count_otp_request(client, now).await.unwrap(), 2);
-    assert_eq!(repo.count_otp_request(client, earlier).await.unwrap(), 1);
+    assert_eq!(repo.count_client_request(client, now).await.unwrap(), 2);
+    assert_eq!(repo.count_client_request(client, earlier).await.unwrap(), 1);
     // A token hash can be stored again only once the old row is gone.
     let again = |hash: &'static str| civicsnap::store::NewRefreshToken {
         token_hash: hash.into(),
