@@ -96,8 +96,9 @@ impl Default for WorkflowSettings {
 #[derive(Clone, Debug, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct DemoSettings {
-    /// Seed the demo city (and one account per staff role) into an empty SQLite
-    /// database at start. PostgreSQL is only seeded by `civicsnap seed-demo`.
+    /// Seed the demo city (and one account per staff role, passwords printed)
+    /// into an empty SQLite database at start, in dev_mode only. PostgreSQL is
+    /// only seeded by `civicsnap seed-demo`.
     pub seed: bool,
 }
 
@@ -140,18 +141,42 @@ impl fmt::Debug for Settings {
     }
 }
 
-/// `postgres://user:secret@host/db` -> `postgres://user:***@host/db`.
+/// `postgres://user:secret@host/db?password=secret` ->
+/// `postgres://user:***@host/db?password=***`: libpq takes a password in either.
 pub fn redact_url(url: &str) -> String {
-    match (url.find("://"), url.rfind('@')) {
+    let (base, query) = match url.split_once('?') {
+        Some((base, query)) => (base, Some(query)),
+        None => (url, None),
+    };
+    let mut redacted = match (base.find("://"), base.rfind('@')) {
         (Some(scheme_end), Some(at)) if at > scheme_end => {
-            let userinfo = &url[scheme_end + 3..at];
+            let userinfo = &base[scheme_end + 3..at];
             match userinfo.split_once(':') {
-                Some((user, _)) => format!("{}{}:***{}", &url[..scheme_end + 3], user, &url[at..]),
-                None => url.to_owned(),
+                Some((user, _)) => {
+                    format!("{}{}:***{}", &base[..scheme_end + 3], user, &base[at..])
+                }
+                None => base.to_owned(),
             }
         }
-        _ => url.to_owned(),
+        _ => base.to_owned(),
+    };
+    if let Some(query) = query {
+        let params: Vec<String> = query
+            .split('&')
+            .map(|param| match param.split_once('=') {
+                Some((name, _))
+                    if name.eq_ignore_ascii_case("password")
+                        || name.eq_ignore_ascii_case("sslpassword") =>
+                {
+                    format!("{name}=***")
+                }
+                _ => param.to_owned(),
+            })
+            .collect();
+        redacted.push('?');
+        redacted.push_str(&params.join("&"));
     }
+    redacted
 }
 
 #[derive(Clone, Debug, Deserialize)]
@@ -442,6 +467,12 @@ impl Settings {
 
     /// Warnings for the start of `serve`. `dev_mode` stays on by default so a fresh
     /// checkout runs, which makes it easy to carry into a real deployment.
+    /// The demo city, with its staff accounts and their printed passwords, is
+    /// for development: a deployment with dev_mode off never gets it at start.
+    pub fn seeds_demo_city(&self) -> bool {
+        self.dev_mode && self.demo.seed && self.is_sqlite()
+    }
+
     pub fn dev_mode_warnings(&self) -> Vec<&'static str> {
         if !self.dev_mode {
             return Vec::new();
@@ -548,6 +579,26 @@ mod tests {
         );
         assert_eq!(redact_url("postgres://app@db/x"), "postgres://app@db/x");
         assert_eq!(redact_url("sqlite://./data/c.db"), "sqlite://./data/c.db");
+        assert_eq!(
+            redact_url("postgres://app@db/x?sslmode=require&password=hunter2&PASSWORD=x"),
+            "postgres://app@db/x?sslmode=require&password=***&PASSWORD=***"
+        );
+        assert_eq!(
+            redact_url("postgres://app:hunter2@db/x?sslmode=disable"),
+            "postgres://app:***@db/x?sslmode=disable"
+        );
+    }
+
+    #[test]
+    fn only_development_seeds_the_demo_city() {
+        let mut settings = Settings::ephemeral(std::path::Path::new("/tmp"));
+        settings.demo.seed = true;
+        assert!(settings.seeds_demo_city());
+        settings.dev_mode = false;
+        assert!(!settings.seeds_demo_city(), "no demo admin in production");
+        settings.dev_mode = true;
+        settings.database_url = "postgres://db/civicsnap".into();
+        assert!(!settings.seeds_demo_city(), "PostgreSQL: seed-demo only");
     }
 
     #[test]

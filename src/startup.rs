@@ -14,7 +14,7 @@ use tokio::sync::Notify;
 use tracing_actix_web::{RequestId, TracingLogger};
 use utoipa_actix_web::AppExt;
 
-use crate::auth::{JwtKeys, LogSmsSender, OtpCodes, SmsSender, load_jwt_secret};
+use crate::auth::{JwtKeys, OtpCodes, SmsSender, default_sms_sender, load_jwt_secret};
 use crate::config::{Settings, StorageKind};
 use crate::deadlines::LiveDeadlines;
 use crate::demo::{self, DemoAccount};
@@ -97,12 +97,9 @@ fn build_state(
         0 => std::thread::available_parallelism().map_or(2, usize::from),
         n => n,
     };
-    let sms = overrides.sms.unwrap_or_else(|| {
-        if !settings.dev_mode {
-            tracing::warn!("no SMS gateway configured: one-time codes are only written to the log");
-        }
-        Arc::new(LogSmsSender)
-    });
+    let sms = overrides
+        .sms
+        .unwrap_or_else(|| default_sms_sender(settings.dev_mode));
     Ok(AppState {
         jwt: JwtKeys::from_settings(&settings, &secret),
         otp: OtpCodes::new(secret.as_bytes()),
@@ -179,7 +176,7 @@ impl Application {
             .await
             .context("opening the database")?;
         let photos = open_photo_store(&settings).await?;
-        let demo_accounts = if settings.is_sqlite() && settings.demo.seed {
+        let demo_accounts = if settings.seeds_demo_city() {
             demo::seed(repo.as_ref(), &settings.data_dir)
                 .await
                 .context("seeding the demo city")?
