@@ -296,6 +296,9 @@ pub struct AuthSettings {
     /// per minute, counted like code requests: online password guessing and
     /// the Argon2 work each guess costs stop there.
     pub token_per_ip_per_minute: u32,
+    /// Codes sent to one phone per (UTC) day, whoever asks: bounds SMS sent to
+    /// a victim's phone and guesses at its codes.
+    pub otp_per_phone_per_day: u32,
 }
 
 impl Default for AuthSettings {
@@ -311,6 +314,7 @@ impl Default for AuthSettings {
             otp_max_attempts: 5,
             otp_per_ip_per_minute: 10,
             token_per_ip_per_minute: 30,
+            otp_per_phone_per_day: 10,
         }
     }
 }

@@ -101,28 +101,41 @@ impl OtpCodes {
     }
 }
 
-/// The fixed one-minute window code requests per client are counted in. Fixed
-/// windows keep the shared count to one row per client and minute; a client may
-/// squeeze two allowances around a window's edge, which the per-phone resend
-/// interval bounds anyway.
+/// A fixed window sign-in requests are counted in: a minute per client, a
+/// (UTC) day per phone. Fixed windows keep the shared count to one row per key
+/// and window; a client may squeeze two allowances around a window's edge,
+/// which the per-phone resend interval bounds anyway.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct RequestWindow {
     pub start: DateTime<Utc>,
+    length_secs: i64,
 }
 
 impl RequestWindow {
-    pub const LENGTH_SECS: i64 = 60;
+    const MINUTE_SECS: i64 = 60;
+    const DAY_SECS: i64 = 24 * 3600;
 
+    /// The minute containing `now`.
     pub fn containing(now: DateTime<Utc>) -> RequestWindow {
-        let secs = now.timestamp().div_euclid(Self::LENGTH_SECS) * Self::LENGTH_SECS;
+        Self::of_length(now, Self::MINUTE_SECS)
+    }
+
+    /// The UTC day containing `now`.
+    pub fn day_containing(now: DateTime<Utc>) -> RequestWindow {
+        Self::of_length(now, Self::DAY_SECS)
+    }
+
+    fn of_length(now: DateTime<Utc>, length_secs: i64) -> RequestWindow {
+        let secs = now.timestamp().div_euclid(length_secs) * length_secs;
         RequestWindow {
             start: DateTime::from_timestamp(secs, 0).unwrap_or(now),
+            length_secs,
         }
     }
 
     /// Whole seconds until the next window opens, at least 1: what `Retry-After` says.
     pub fn seconds_left(&self, now: DateTime<Utc>) -> u64 {
-        let end = self.start + chrono::Duration::seconds(Self::LENGTH_SECS);
+        let end = self.start + chrono::Duration::seconds(self.length_secs);
         let left = (end - now).num_milliseconds();
         u64::try_from((left + 999) / 1000).unwrap_or(0).max(1)
     }
@@ -150,6 +163,19 @@ mod tests {
             .await
             .expect_err("no gateway");
         assert!(!err.0.contains("123456"), "{}", err.0);
+    }
+
+    #[test]
+    fn a_day_window_starts_at_utc_midnight() {
+        let now = at("2026-11-28T23:59:30Z");
+        let day = RequestWindow::day_containing(now);
+        assert_eq!(day.start, at("2026-11-28T00:00:00Z"));
+        assert_eq!(day.seconds_left(now), 30);
+        assert_ne!(
+            RequestWindow::day_containing(at("2026-11-29T00:00:00Z")),
+            day
+        );
+        assert_ne!(RequestWindow::containing(now), day);
     }
 
     #[test]

@@ -73,12 +73,24 @@ async fn request_otp(
             retry_after_secs: auth.otp_resend_secs,
         });
     }
+    // Counted once the resend gate has let a code through, so only codes that
+    // would be sent use up the phone's day.
+    let day = otp::RequestWindow::day_containing(now);
+    let sent_today = state
+        .repo
+        .count_client_request(&format!("phone/{}", phone.as_e164()), day.start)
+        .await?;
+    if sent_today > i64::from(auth.otp_per_phone_per_day) {
+        withdraw_code(&state, &phone).await;
+        return Err(ApiError::TooManyRequests {
+            detail: "this phone has had as many codes as one day allows; try again tomorrow".into(),
+            retry_after_secs: day.seconds_left(now),
+        });
+    }
     if let Err(e) = state.sms.send_code(&phone, &code).await {
         // The code never reached the phone: release the resend gate, or the
         // citizen's retry would be refused as too soon for a code they never got.
-        if let Err(cleanup) = state.repo.delete_otp(&phone).await {
-            tracing::warn!(error = %cleanup, "could not withdraw an unsent code");
-        }
+        withdraw_code(&state, &phone).await;
         return Err(ApiError::unavailable("the SMS gateway", e));
     }
     Ok(HttpResponse::Accepted().json(OtpSent {
@@ -106,6 +118,13 @@ pub struct TokenResponse {
     /// Seconds the access token stays valid.
     pub expires_in: i64,
     pub refresh_token: String,
+}
+
+/// Deletes a code that will not be sent, which also reopens the resend gate.
+async fn withdraw_code(state: &AppState, phone: &Phone) {
+    if let Err(e) = state.repo.delete_otp(phone).await {
+        tracing::warn!(error = %e, "could not withdraw an unsent code");
+    }
 }
 
 /// What a per-client limit counts.

@@ -9,8 +9,9 @@ use std::time::Duration;
 use crate::auth::otp::RequestWindow;
 use crate::store::Repository;
 
-/// Counts of windows this much older than the current one are kept a while, so
-/// a clock slightly behind on another instance still finds its window.
+/// Counts are kept from the start of the current day's window (the longest one
+/// counted, per phone), and this much before it, so a clock slightly behind on
+/// another instance still finds its window.
 const WINDOW_GRACE: chrono::Duration = chrono::Duration::minutes(5);
 
 pub fn spawn(repo: Arc<dyn Repository>, interval: Duration) {
@@ -19,7 +20,7 @@ pub fn spawn(repo: Arc<dyn Repository>, interval: Duration) {
         async move {
             let now = crate::state::now();
             match repo
-                .purge_sign_in_records(now, RequestWindow::containing(now).start - WINDOW_GRACE)
+                .purge_sign_in_records(now, RequestWindow::day_containing(now).start - WINDOW_GRACE)
                 .await
             {
                 Ok(0) => {}

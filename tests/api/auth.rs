@@ -125,6 +125,35 @@ async fn otp_requests_per_client_are_capped() {
 }
 
 #[tokio::test]
+async fn codes_to_one_phone_are_capped_per_day() {
+    let app = spawn_app_with(|s| {
+        s.auth.otp_per_phone_per_day = 2;
+        s.auth.otp_resend_secs = 0;
+    })
+    .await;
+    let body = json!({"phone": "13900000301"});
+    let ask = || app.post_json("/api/v1/auth/otp", None, &body);
+    assert_eq!(ask().await.status(), 202);
+    assert_eq!(ask().await.status(), 202);
+    let refused = ask().await;
+    let retry_after: u64 = refused
+        .headers()
+        .get("retry-after")
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse().ok())
+        .expect("Retry-After");
+    assert!(retry_after <= 24 * 3600);
+    assert_problem(refused, 429, "rate_limited").await;
+    // Another phone is not affected.
+    assert_eq!(
+        app.post_json("/api/v1/auth/otp", None, &json!({"phone": "13900000302"}))
+            .await
+            .status(),
+        202
+    );
+}
+
+#[tokio::test]
 async fn password_guessing_is_capped_per_client() {
     let app = spawn_app_with(|s| s.auth.token_per_ip_per_minute = 3).await;
     // The limit counts per minute: start well inside one.
