@@ -362,6 +362,17 @@ pub fn plan_change(
                     clocks.push(clock);
                 }
             }
+            Effect::DropCoUnit { unit } => {
+                assignments.retain(|a| a.lead || &a.unit != unit);
+                assignments_changed = true;
+                for clock in clocks
+                    .iter_mut()
+                    .filter(|c| c.is_active() && c.unit.as_ref() == Some(unit))
+                {
+                    clock.stop(now);
+                    touched.push(clock.id);
+                }
+            }
             Effect::ClearAssignments => {
                 stop_co_unit_clocks(&mut clocks, &mut touched, now);
                 assignments.clear();

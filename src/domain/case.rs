@@ -531,6 +531,10 @@ pub enum Effect {
     },
     /// Forget lead and co-units (the case went back to `filed`).
     ClearAssignments,
+    /// A co-unit's approved return: its assignment and its clocks go.
+    DropCoUnit {
+        unit: String,
+    },
     AssignmentSigned {
         unit: String,
     },
@@ -896,7 +900,17 @@ pub fn apply(
             if !matches!(from, S::Dispatched | S::InProgress) {
                 return wrong_state;
             }
-            let unit = lead_unit_of(case, actor)?;
+            // A co-unit hands back only its own share (协办 not ours), and only
+            // before it has signed for it.
+            let unit = match co_assignment_of(case, actor) {
+                Some(assignment) if assignment.signed => {
+                    return Err(Refusal::InvalidInput(
+                        "this assignment is signed: it can no longer be returned".into(),
+                    ));
+                }
+                Some(assignment) => assignment.unit.as_str(),
+                None => lead_unit_of(case, actor)?,
+            };
             // A return is the unit's answer to the dispatch, due within the sign
             // window, signed or not; afterwards the case is the unit's, and a
             // return would reset deadlines it has already missed.
@@ -922,11 +936,20 @@ pub fn apply(
                 S::InProgress => Phase::Handle,
                 _ => return wrong_state,
             };
-            if !matches!(case.pending_request, Some(PendingRequest::Return { .. })) {
+            let Some(PendingRequest::Return { unit, .. }) = &case.pending_request else {
                 return Err(Refusal::NoPendingRequest);
-            }
+            };
             if kind == ActionKind::DenyReturn {
                 return t(from, "return_denied", false, vec![E::ClearPendingRequest]);
+            }
+            if case.lead_unit.as_deref() != Some(unit.as_str()) {
+                // A co-unit's share goes; the case stays with its lead.
+                return t(
+                    from,
+                    "co_unit_returned",
+                    false,
+                    vec![E::ClearPendingRequest, E::DropCoUnit { unit: unit.clone() }],
+                );
             }
             t(
                 S::Filed,
@@ -1652,6 +1675,8 @@ mod tests {
             // ReportDone used to be lead-only (co-unit → WrongUnit); co-units
             // now report their share done, deliberately.
             ActionKind::Sign | ActionKind::ReportDone => same(&[Dispatched, InProgress]),
+            // A co-unit may hand back its unsigned share within the sign window.
+            ActionKind::RequestReturn => same(&[Dispatched, InProgress]),
             ActionKind::Comment => same(&[
                 Submitted,
                 Verifying,
@@ -1962,6 +1987,57 @@ mod tests {
     }
 
     #[test]
+    fn a_co_unit_returns_only_its_unsigned_share_within_the_sign_window() {
+        let co = staff_of(CO);
+        let request = Action::RequestReturn {
+            reason: ReturnReason::NotOurs,
+        };
+        let mut case = case_in(CaseState::InProgress);
+        let t = apply(&case, &co, &request, now()).expect("its unsigned share");
+        assert_eq!(
+            t.effects,
+            vec![Effect::SetPendingRequest {
+                request: PendingRequest::Return {
+                    unit: CO.into(),
+                    reason: ReturnReason::NotOurs
+                }
+            }]
+        );
+        case.sign_window_ends = Some(now() - Duration::minutes(1));
+        assert_eq!(
+            apply(&case, &co, &request, now()),
+            Err(Refusal::OutsideWindow)
+        );
+        case.sign_window_ends = Some(now() + Duration::hours(1));
+        case.co_units[0].signed = true;
+        assert_eq!(
+            apply(&case, &co, &request, now()).map_err(|e| e.code()),
+            Err("invalid_input")
+        );
+
+        // Approved, the co-unit's share goes and the case stays with its lead.
+        let mut pending = case_in(CaseState::InProgress);
+        pending.pending_request = Some(PendingRequest::Return {
+            unit: CO.into(),
+            reason: ReturnReason::NotOurs,
+        });
+        let t = apply(&pending, &op(), &Action::ApproveReturn, now()).expect("approved");
+        assert_eq!(
+            (t.to, t.event_kind),
+            (CaseState::InProgress, "co_unit_returned")
+        );
+        assert_eq!(
+            t.effects,
+            vec![
+                Effect::ClearPendingRequest,
+                Effect::DropCoUnit { unit: CO.into() }
+            ]
+        );
+        let t = apply(&pending, &op(), &Action::DenyReturn, now()).expect("denied");
+        assert_eq!(t.effects, vec![Effect::ClearPendingRequest]);
+    }
+
+    #[test]
     fn approved_return_goes_back_to_filed_and_forgets_the_units() {
         let mut case = case_in(CaseState::InProgress);
         case.pending_request = Some(pending_return());
@@ -2176,9 +2252,12 @@ mod tests {
                     who.unit
                 );
             }
-            // Deliberately no longer WrongUnit for ReportDone: co-units report
-            // their own share done.
-            if !matches!(action.kind(), ActionKind::Sign | ActionKind::ReportDone) {
+            // Deliberately no longer WrongUnit for ReportDone and RequestReturn:
+            // co-units report their own share done, and hand back their own share.
+            if !matches!(
+                action.kind(),
+                ActionKind::Sign | ActionKind::ReportDone | ActionKind::RequestReturn
+            ) {
                 assert_eq!(
                     apply(&case, &staff_of(CO), &action, now()),
                     Err(Refusal::WrongUnit),

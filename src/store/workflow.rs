@@ -1009,7 +1009,8 @@ macro_rules! impl_workflow {
                         "SELECT e.case_id, c.tracking_no, c.category_code, c.rule_id, c.rule_version, e.data, \
                            e.actor_id, e.created_at \
                          FROM case_events e JOIN cases c ON c.id = e.case_id \
-                         WHERE e.kind = 'returned' ORDER BY e.created_at DESC, e.id DESC LIMIT $1",
+                         WHERE e.kind IN ('returned', 'co_unit_returned') \
+                         ORDER BY e.created_at DESC, e.id DESC LIMIT $1",
                     )
                     .bind(limit)
                     .fetch_all(self.reader())

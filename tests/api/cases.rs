@@ -827,6 +827,50 @@ async fn a_return_sends_the_case_back_for_dispatch() {
 }
 
 #[tokio::test]
+async fn a_co_unit_hands_back_its_share_and_the_case_stays_with_its_lead() {
+    let app = manual_app().await;
+    let reporter = app.citizen().await;
+    let operator = app.user(Role::Operator).await;
+    let co = app.user_of(Role::UnitStaff, CO).await;
+    let case = dispatched_case(&app, &operator, &reporter).await;
+    ok(
+        &app,
+        &co,
+        case,
+        json!({"action": "request_return", "reason": "not_ours"}),
+    )
+    .await;
+    ok(&app, &operator, case, json!({"action": "approve_return"})).await;
+
+    let after = load(&app, case).await;
+    assert_eq!(after.state.as_str(), "dispatched");
+    let units: Vec<&str> = after.assignments.iter().map(|a| a.unit.as_str()).collect();
+    assert_eq!(units, [LEAD]);
+    assert!(
+        after.clocks.iter().all(|c| c.unit.is_none()),
+        "the co-unit's sign clock stopped: {:?}",
+        after.clocks
+    );
+    assert!(
+        kinds(&app, &operator, case)
+            .await
+            .contains(&"co_unit_returned".to_owned())
+    );
+    // The former co-unit no longer sees the case; the return is up for rule review.
+    assert_hidden(&app, &format!("/api/v1/cases/{case}"), &co).await;
+    let returns = app
+        .get_json("/api/v1/admin/rules/returns", Some(&operator.token))
+        .await;
+    let noted = returns
+        .as_array()
+        .expect("a list")
+        .iter()
+        .find(|r| r["case_id"] == case.to_string())
+        .expect("the approved return is listed");
+    assert_eq!(noted["unit"], CO);
+}
+
+#[tokio::test]
 async fn routed_reports_are_filed_and_dispatched_automatically() {
     let app = spawn_demo_app().await;
     let reporter = app.citizen().await;
