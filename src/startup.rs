@@ -118,6 +118,7 @@ fn build_state(
         routing: engines.routing,
         workflow: engines.workflow,
         auto_dispatch: engines.auto_dispatch,
+        readiness: Default::default(),
         repo,
         photos,
         settings,

@@ -31,6 +31,7 @@ pub struct AppState {
     pub workflow: Arc<Workflow>,
     /// Wakes the auto-dispatch job when a report is stored on this instance.
     pub auto_dispatch: Arc<Notify>,
+    pub readiness: crate::http::ops::Readiness,
     pub tz: chrono_tz::Tz,
 }
 

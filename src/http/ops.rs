@@ -1,5 +1,7 @@
 //! Liveness, readiness, metrics and the API description.
 
+use std::time::{Duration, Instant};
+
 use actix_web::{HttpResponse, get, web};
 use serde::Serialize;
 use utoipa::ToSchema;
@@ -39,11 +41,53 @@ async fn healthz() -> web::Json<Health> {
     })
 }
 
-/// The database and photo storage answer.
+/// How long a readiness answer is reused.
+const READINESS_TTL: Duration = Duration::from_secs(1);
+
+/// The last readiness check of an instance, reused for [`READINESS_TTL`]: the
+/// endpoint is public, and each check pings the database and writes, reads
+/// and deletes an object, so probes (a load balancer's, or anyone's) cost at
+/// most one of those a second. Concurrent probes wait for one check.
+#[derive(Default)]
+pub struct Readiness {
+    last: tokio::sync::Mutex<Option<(Instant, ReadyChecks)>>,
+}
+
+#[derive(Clone, Copy)]
+struct ReadyChecks {
+    database: bool,
+    storage: bool,
+}
+
+impl Readiness {
+    async fn check(&self, state: &AppState) -> ReadyChecks {
+        let mut last = self.last.lock().await;
+        if let Some((at, checks)) = *last
+            && at.elapsed() < READINESS_TTL
+        {
+            return checks;
+        }
+        let (database, storage) = tokio::join!(state.repo.ping(), state.photos.check());
+        if let Err(e) = &database {
+            tracing::warn!(error = %e, "readiness: database check failed");
+        }
+        if let Err(e) = &storage {
+            tracing::warn!(error = %e, "readiness: storage check failed");
+        }
+        let checks = ReadyChecks {
+            database: database.is_ok(),
+            storage: storage.is_ok(),
+        };
+        *last = Some((Instant::now(), checks));
+        checks
+    }
+}
+
+/// The database and photo storage answer (checked at most once a second).
 #[utoipa::path(tag = "ops", responses((status = 200, body = Health), (status = 503, body = Health)))]
 #[get("/readyz")]
 async fn readyz(state: web::Data<AppState>) -> HttpResponse {
-    let (database, storage) = tokio::join!(state.repo.ping(), state.photos.check());
+    let checks = state.readiness.check(&state).await;
     let describe = |ok: bool, what: &str| {
         if ok {
             "ok".to_owned()
@@ -51,18 +95,12 @@ async fn readyz(state: web::Data<AppState>) -> HttpResponse {
             format!("{what} unreachable")
         }
     };
-    if let Err(e) = &database {
-        tracing::warn!(error = %e, "readiness: database check failed");
-    }
-    if let Err(e) = &storage {
-        tracing::warn!(error = %e, "readiness: storage check failed");
-    }
-    let ready = database.is_ok() && storage.is_ok();
+    let ready = checks.database && checks.storage;
     let body = Health {
         status: if ready { "ok" } else { "unavailable" },
         checks: Some(Checks {
-            database: describe(database.is_ok(), state.repo.backend()),
-            storage: describe(storage.is_ok(), state.photos.kind()),
+            database: describe(checks.database, state.repo.backend()),
+            storage: describe(checks.storage, state.photos.kind()),
         }),
     };
     if ready {

@@ -23,9 +23,14 @@ async fn unwritable_photo_storage_is_not_ready() {
         // The S3 run exercises a live bucket; breaking it is this test's local half.
         return;
     }
+    assert_eq!(app.get("/readyz", None).await.status(), 200);
     let root = app.state.settings.local_storage_root();
     std::fs::remove_dir_all(&root).expect("objects folder removed");
     std::fs::write(&root, b"not a folder").expect("a file in its place");
+    // An answer is reused for a second, so probes cannot make it write a file
+    // each; then the next check sees the broken store.
+    assert_eq!(app.get("/readyz", None).await.status(), 200);
+    tokio::time::sleep(std::time::Duration::from_millis(1100)).await;
     let response = app.get("/readyz", None).await;
     assert_eq!(response.status(), 503);
     let ready: serde_json::Value = response.json().await.unwrap();
