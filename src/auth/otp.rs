@@ -101,8 +101,8 @@ impl OtpCodes {
     }
 }
 
-/// A fixed window sign-in requests are counted in: a minute per client, a
-/// (UTC) day per phone. Fixed windows keep the shared count to one row per key
+/// A fixed window sign-in requests are counted in: a minute per client, the
+/// city's day per phone. Fixed windows keep the shared count to one row per key
 /// and window; a client may squeeze two allowances around a window's edge,
 /// which the per-phone resend interval bounds anyway.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -113,16 +113,27 @@ pub struct RequestWindow {
 
 impl RequestWindow {
     const MINUTE_SECS: i64 = 60;
-    const DAY_SECS: i64 = 24 * 3600;
 
     /// The minute containing `now`.
     pub fn containing(now: DateTime<Utc>) -> RequestWindow {
         Self::of_length(now, Self::MINUTE_SECS)
     }
 
-    /// The UTC day containing `now`.
-    pub fn day_containing(now: DateTime<Utc>) -> RequestWindow {
-        Self::of_length(now, Self::DAY_SECS)
+    /// The city's day (midnight to midnight in `tz`) containing `now`.
+    pub fn day_containing(now: DateTime<Utc>, tz: chrono_tz::Tz) -> RequestWindow {
+        use chrono::TimeZone;
+        let midnight_of = |day: chrono::NaiveDate| {
+            day.and_hms_opt(0, 0, 0)
+                .and_then(|midnight| tz.from_local_datetime(&midnight).earliest())
+                .map(|start| start.with_timezone(&Utc))
+        };
+        let today = now.with_timezone(&tz).date_naive();
+        let start = midnight_of(today).unwrap_or(now);
+        let next = today.succ_opt().and_then(midnight_of).unwrap_or(now);
+        RequestWindow {
+            start,
+            length_secs: (next - start).num_seconds().max(1),
+        }
     }
 
     fn of_length(now: DateTime<Utc>, length_secs: i64) -> RequestWindow {
@@ -166,13 +177,20 @@ mod tests {
     }
 
     #[test]
-    fn a_day_window_starts_at_utc_midnight() {
+    fn a_day_window_runs_from_the_citys_midnight() {
+        let shanghai = chrono_tz::Asia::Shanghai;
+        // 07:59:30 in Shanghai on 29 November: still the 29th's window, which
+        // began at 16:00 UTC on the 28th.
         let now = at("2026-11-28T23:59:30Z");
-        let day = RequestWindow::day_containing(now);
-        assert_eq!(day.start, at("2026-11-28T00:00:00Z"));
-        assert_eq!(day.seconds_left(now), 30);
+        let day = RequestWindow::day_containing(now, shanghai);
+        assert_eq!(day.start, at("2026-11-28T16:00:00Z"));
+        assert_eq!(day.seconds_left(now), 16 * 3600 + 30);
+        assert_eq!(
+            RequestWindow::day_containing(at("2026-11-29T15:59:59Z"), shanghai),
+            day
+        );
         assert_ne!(
-            RequestWindow::day_containing(at("2026-11-29T00:00:00Z")),
+            RequestWindow::day_containing(at("2026-11-29T16:00:00Z"), shanghai),
             day
         );
         assert_ne!(RequestWindow::containing(now), day);

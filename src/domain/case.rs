@@ -887,6 +887,12 @@ pub fn apply(
                     "this assignment is already signed".into(),
                 ));
             }
+            // Signing would accept the share the co-unit has asked to hand back.
+            if matches!(&case.pending_request,
+                Some(PendingRequest::Return { unit, .. }) if *unit == assignment.unit)
+            {
+                return Err(Refusal::RequestPending);
+            }
             t(
                 from,
                 "co_unit_signed",
@@ -2035,6 +2041,11 @@ mod tests {
         );
         let t = apply(&pending, &op(), &Action::DenyReturn, now()).expect("denied");
         assert_eq!(t.effects, vec![Effect::ClearPendingRequest]);
+        // While its return awaits a decision, the co-unit cannot sign the share.
+        assert_eq!(
+            apply(&pending, &co, &Action::Sign, now()),
+            Err(Refusal::RequestPending)
+        );
     }
 
     #[test]

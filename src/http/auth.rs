@@ -55,12 +55,25 @@ async fn request_otp(
     let auth = &state.settings.auth;
     let now = now();
     throttle_client(&req, &state, ClientLimit::Codes, now).await?;
+    // The phone's day is checked before anything is stored, so a refusal leaves
+    // the code the citizen already has alone; it is counted once a code is sent.
+    let day = otp::RequestWindow::day_containing(now, state.tz);
+    let day_key = format!("phone/{}", phone.as_e164());
+    if state.repo.client_requests(&day_key, day.start).await?
+        >= i64::from(auth.otp_per_phone_per_day)
+    {
+        return Err(ApiError::TooManyRequests {
+            detail: "this phone has had as many codes as one day allows; try again tomorrow".into(),
+            retry_after_secs: day.seconds_left(now),
+        });
+    }
     let code = OtpCodes::generate();
+    let code_hash = state.otp.hash(&phone, &code);
     let stored = state
         .repo
         .put_otp(
             &phone,
-            &state.otp.hash(&phone, &code),
+            &code_hash,
             now,
             now + Duration::seconds(auth.otp_ttl_secs as i64),
             now - Duration::seconds(auth.otp_resend_secs as i64),
@@ -73,26 +86,16 @@ async fn request_otp(
             retry_after_secs: auth.otp_resend_secs,
         });
     }
-    // Counted once the resend gate has let a code through, so only codes that
-    // would be sent use up the phone's day.
-    let day = otp::RequestWindow::day_containing(now);
-    let sent_today = state
-        .repo
-        .count_client_request(&format!("phone/{}", phone.as_e164()), day.start)
-        .await?;
-    if sent_today > i64::from(auth.otp_per_phone_per_day) {
-        withdraw_code(&state, &phone).await;
-        return Err(ApiError::TooManyRequests {
-            detail: "this phone has had as many codes as one day allows; try again tomorrow".into(),
-            retry_after_secs: day.seconds_left(now),
-        });
-    }
     if let Err(e) = state.sms.send_code(&phone, &code).await {
-        // The code never reached the phone: release the resend gate, or the
-        // citizen's retry would be refused as too soon for a code they never got.
-        withdraw_code(&state, &phone).await;
+        // The code never reached the phone: withdraw it (not a newer one a retry
+        // may have stored meanwhile), which also reopens the resend gate, or the
+        // citizen's retry would be refused as too soon for a code never received.
+        if let Err(cleanup) = state.repo.withdraw_otp(&phone, &code_hash).await {
+            tracing::warn!(error = %cleanup, "could not withdraw an unsent code");
+        }
         return Err(ApiError::unavailable("the SMS gateway", e));
     }
+    state.repo.count_client_request(&day_key, day.start).await?;
     Ok(HttpResponse::Accepted().json(OtpSent {
         expires_in: auth.otp_ttl_secs,
         resend_after: auth.otp_resend_secs,
@@ -118,13 +121,6 @@ pub struct TokenResponse {
     /// Seconds the access token stays valid.
     pub expires_in: i64,
     pub refresh_token: String,
-}
-
-/// Deletes a code that will not be sent, which also reopens the resend gate.
-async fn withdraw_code(state: &AppState, phone: &Phone) {
-    if let Err(e) = state.repo.delete_otp(phone).await {
-        tracing::warn!(error = %e, "could not withdraw an unsent code");
-    }
 }
 
 /// What a per-client limit counts.

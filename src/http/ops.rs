@@ -43,6 +43,8 @@ async fn healthz() -> web::Json<Health> {
 
 /// How long a readiness answer is reused.
 const READINESS_TTL: Duration = Duration::from_secs(1);
+/// How long each dependency has to answer a readiness check.
+const READINESS_TIMEOUT: Duration = Duration::from_secs(5);
 
 /// The last readiness check of an instance, reused for [`READINESS_TTL`]: the
 /// endpoint is public, and each check pings the database and writes, reads
@@ -67,19 +69,33 @@ impl Readiness {
         {
             return checks;
         }
-        let (database, storage) = tokio::join!(state.repo.ping(), state.photos.check());
-        if let Err(e) = &database {
-            tracing::warn!(error = %e, "readiness: database check failed");
-        }
-        if let Err(e) = &storage {
-            tracing::warn!(error = %e, "readiness: storage check failed");
-        }
-        let checks = ReadyChecks {
-            database: database.is_ok(),
-            storage: storage.is_ok(),
-        };
+        let (database, storage) = tokio::join!(
+            passes("database", state.repo.ping()),
+            passes("storage", state.photos.check())
+        );
+        let checks = ReadyChecks { database, storage };
         *last = Some((Instant::now(), checks));
         checks
+    }
+}
+
+/// Whether `check` succeeds within [`READINESS_TIMEOUT`]; why not is logged. A
+/// dependency that hangs is as unready as one that fails, and must not hold
+/// every probe queued behind the check.
+async fn passes<E: std::fmt::Display>(
+    what: &str,
+    check: impl std::future::Future<Output = Result<(), E>>,
+) -> bool {
+    match tokio::time::timeout(READINESS_TIMEOUT, check).await {
+        Ok(Ok(())) => true,
+        Ok(Err(e)) => {
+            tracing::warn!(error = %e, "readiness: {what} check failed");
+            false
+        }
+        Err(_) => {
+            tracing::warn!("readiness: {what} check timed out");
+            false
+        }
     }
 }
 

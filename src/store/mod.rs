@@ -130,6 +130,15 @@ pub trait Repository: Send + Sync + 'static {
     /// Counts one verification attempt and returns the code as it now stands.
     async fn count_otp_attempt(&self, phone: &Phone) -> Result<Option<OtpRecord>, StoreError>;
     async fn delete_otp(&self, phone: &Phone) -> Result<(), StoreError>;
+    /// Deletes `phone`'s code only if it is still the one hashed `code_hash`:
+    /// a code that could not be sent is withdrawn without touching a newer one.
+    async fn withdraw_otp(&self, phone: &Phone, code_hash: &str) -> Result<(), StoreError>;
+    /// The count of a request window, without counting this look.
+    async fn client_requests(
+        &self,
+        client: &str,
+        window_start: DateTime<Utc>,
+    ) -> Result<i64, StoreError>;
     /// Counts one sign-in request (a code, or a token) from `client` in the
     /// window that started at `window_start`; returns the window's count, this
     /// request included. Kept in the database so that every instance counts

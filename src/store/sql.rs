@@ -413,6 +413,26 @@ macro_rules! impl_repository {
                 Ok(())
             }
 
+            async fn withdraw_otp(&self, phone: &Phone, code_hash: &str) -> Result<(), StoreError> {
+                sqlx::query("DELETE FROM otp_codes WHERE phone = $1 AND code_hash = $2")
+                    .bind(phone.as_e164())
+                    .bind(code_hash)
+                    .execute(self.writer())
+                    .await?;
+                Ok(())
+            }
+
+            async fn client_requests(&self, client: &str, window_start: DateTime<Utc>) -> Result<i64, StoreError> {
+                let count: Option<i64> = sqlx::query_scalar(
+                    "SELECT requests FROM otp_client_windows WHERE client = $1 AND window_start = $2",
+                )
+                .bind(client)
+                .bind(window_start)
+                .fetch_optional(self.reader())
+                .await?;
+                Ok(count.unwrap_or(0))
+            }
+
             async fn count_client_request(&self, client: &str, window_start: DateTime<Utc>) -> Result<i64, StoreError> {
                 Ok(sqlx::query_scalar(
                     "INSERT INTO otp_client_windows (client, window_start, requests) VALUES ($1, $2, 1) \

@@ -394,7 +394,8 @@ async fn another_authorization_scheme_is_anonymous_not_an_error() {
 #[tokio::test]
 async fn a_failing_sms_gateway_is_a_503_that_keeps_its_reply_to_the_log_and_a_retry_is_not_too_soon()
  {
-    let app = spawn_app().await;
+    // One code a day: a code the gateway failed to send must not use it up.
+    let app = spawn_app_with(|s| s.auth.otp_per_phone_per_day = 1).await;
     app.sms
         .fail_with("gateway 10.20.30.40:8443 refused account AK-7f3e: balance exhausted");
     let response = app
