@@ -373,6 +373,20 @@ pub fn plan_change(
                     touched.push(clock.id);
                 }
             }
+            Effect::RestartCoUnitClocks { units } => {
+                for unit in units {
+                    let Some(assignment) = assignments.iter().find(|a| &a.unit == unit) else {
+                        continue;
+                    };
+                    let clock = if assignment.signed_at.is_some() {
+                        clock_context.start(Phase::Handle, Some(unit.clone()), rework)?
+                    } else {
+                        clock_context.start(Phase::Sign, Some(unit.clone()), false)?
+                    };
+                    touched.push(clock.id);
+                    clocks.push(clock);
+                }
+            }
             Effect::ClearAssignments => {
                 stop_co_unit_clocks(&mut clocks, &mut touched, now);
                 assignments.clear();
@@ -890,6 +904,14 @@ mod tests {
         assert_eq!(c.state, CaseState::InProgress);
         assert_eq!(c.fields.rework_count, 1);
         assert!(c.fields.check_flags.is_empty());
+        // The co-unit, which never signed, is given its sign clock again.
+        let co: Vec<Phase> = c
+            .clocks
+            .iter()
+            .filter(|k| k.unit.as_deref() == Some("CO"))
+            .map(|k| k.phase)
+            .collect();
+        assert_eq!(co, [Phase::Sign]);
         let handle = c
             .clocks
             .iter()

@@ -535,6 +535,11 @@ pub enum Effect {
     DropCoUnit {
         unit: String,
     },
+    /// The case is worked on again (rework, reopen): co-units whose share was
+    /// not finished get a clock again, to sign if they had not, else to handle.
+    RestartCoUnitClocks {
+        units: Vec<String>,
+    },
     AssignmentSigned {
         unit: String,
     },
@@ -1168,22 +1173,19 @@ pub fn apply(
                 return wrong_state;
             }
             require_reason(reason)?;
-            t(
-                S::InProgress,
-                "check_failed",
-                true,
-                vec![
-                    E::StopClock {
-                        phase: Phase::Check,
-                    },
-                    E::RecordReworkCount {
-                        rework_count: case.rework_count.saturating_add(1),
-                    },
-                    E::StartClock {
-                        phase: Phase::Handle,
-                    },
-                ],
-            )
+            let mut effects = vec![
+                E::StopClock {
+                    phase: Phase::Check,
+                },
+                E::RecordReworkCount {
+                    rework_count: case.rework_count.saturating_add(1),
+                },
+                E::StartClock {
+                    phase: Phase::Handle,
+                },
+            ];
+            restart_unfinished_co_units(case, &mut effects);
+            t(S::InProgress, "check_failed", true, effects)
         }
         Action::Reopen { reason } => {
             if from != S::Closed {
@@ -1199,20 +1201,17 @@ pub fn apply(
                 return Err(Refusal::OutsideWindow);
             }
             // 重办 is a new round of work with its own overall limit.
-            t(
-                S::InProgress,
-                "reopened",
-                true,
-                vec![
-                    E::ClearClosedAt,
-                    E::StartClock {
-                        phase: Phase::Resolve,
-                    },
-                    E::StartClock {
-                        phase: Phase::Handle,
-                    },
-                ],
-            )
+            let mut effects = vec![
+                E::ClearClosedAt,
+                E::StartClock {
+                    phase: Phase::Resolve,
+                },
+                E::StartClock {
+                    phase: Phase::Handle,
+                },
+            ];
+            restart_unfinished_co_units(case, &mut effects);
+            t(S::InProgress, "reopened", true, effects)
         }
         Action::Archive => {
             if from != S::Closed {
@@ -1382,6 +1381,20 @@ fn no_pending(case: &CaseSnapshot) -> Result<(), Refusal> {
         Err(Refusal::RequestPending)
     } else {
         Ok(())
+    }
+}
+
+/// Co-units whose share was left unfinished when the lead reported done had
+/// their clocks stopped; when the case is worked on again, so is their share.
+fn restart_unfinished_co_units(case: &CaseSnapshot, effects: &mut Vec<Effect>) {
+    let units: Vec<String> = case
+        .co_units
+        .iter()
+        .filter(|a| !a.finished)
+        .map(|a| a.unit.clone())
+        .collect();
+    if !units.is_empty() {
+        effects.push(Effect::RestartCoUnitClocks { units });
     }
 }
 
@@ -2381,9 +2394,22 @@ mod tests {
                     Effect::StartClock {
                         phase: Phase::Handle
                     },
+                    // The fixture's co-unit never finished its share.
+                    Effect::RestartCoUnitClocks {
+                        units: vec![CO.into()]
+                    },
                 ]
             );
         }
+        let mut finished = case_in(CaseState::AwaitingCheck);
+        finished.co_units[0].finished = true;
+        let t = apply(&finished, &op(), &sample(ActionKind::FailCheck), now()).unwrap();
+        assert!(
+            !t.effects
+                .iter()
+                .any(|e| matches!(e, Effect::RestartCoUnitClocks { .. })),
+            "a finished share stays finished"
+        );
         let case = case_in(CaseState::AwaitingCheck);
         assert_eq!(
             apply(
