@@ -683,6 +683,7 @@ pub fn apply(
             action: kind.as_str(),
         });
     }
+    within_limits(action)?;
     let from = case.state;
     let wrong_state = Err(Refusal::WrongState {
         state: from,
@@ -1404,6 +1405,58 @@ fn clear_pending(case: &CaseSnapshot, effects: &mut Vec<Effect>) {
     }
 }
 
+/// Free text an action carries (a reason, a note, a comment), in characters.
+pub const MAX_TEXT_CHARS: usize = 2000;
+/// After-photos one report of work done may carry, as a citizen's report may.
+pub const MAX_AFTER_PHOTOS: usize = 9;
+/// Co-units (协办) one case may be given.
+pub const MAX_CO_UNITS: usize = 10;
+
+/// Sizes every action is held to, whatever its state: what an action stores
+/// goes into the timeline for good, and what it names is looked up one by one.
+fn within_limits(action: &Action) -> Result<(), Refusal> {
+    let text = match action {
+        Action::RequestExtension { reason, .. }
+        | Action::RequestSuspension { reason }
+        | Action::FailCheck { reason }
+        | Action::Reopen { reason }
+        | Action::Cancel { reason } => Some(reason.as_str()),
+        Action::Urge { note } => Some(note.as_str()),
+        Action::Comment { text } => Some(text.as_str()),
+        Action::Rate { comment, .. } => comment.as_deref(),
+        _ => None,
+    };
+    if text.is_some_and(|t| t.chars().count() > MAX_TEXT_CHARS) {
+        return Err(Refusal::InvalidInput(format!(
+            "text is limited to {MAX_TEXT_CHARS} characters"
+        )));
+    }
+    match action {
+        Action::ReportDone { after_photo_ids } => {
+            if after_photo_ids.len() > MAX_AFTER_PHOTOS {
+                return Err(Refusal::InvalidInput(format!(
+                    "at most {MAX_AFTER_PHOTOS} after-photos"
+                )));
+            }
+            let mut seen = std::collections::HashSet::new();
+            if !after_photo_ids.iter().all(|id| seen.insert(id)) {
+                return Err(Refusal::InvalidInput(
+                    "an after-photo is listed twice".into(),
+                ));
+            }
+        }
+        Action::Dispatch { co_units, .. } | Action::Reassign { co_units, .. }
+            if co_units.len() > MAX_CO_UNITS =>
+        {
+            return Err(Refusal::InvalidInput(format!(
+                "at most {MAX_CO_UNITS} co-units"
+            )));
+        }
+        _ => {}
+    }
+    Ok(())
+}
+
 /// Trimmed, non-empty, distinct unit codes, the lead not repeated as a co-unit.
 fn validate_units(lead: &str, co_units: &[String]) -> Result<(String, Vec<String>), Refusal> {
     let lead = lead.trim();
@@ -2058,6 +2111,104 @@ mod tests {
         assert_eq!(
             apply(&pending, &co, &Action::Sign, now()),
             Err(Refusal::RequestPending)
+        );
+    }
+
+    #[test]
+    fn text_photo_and_unit_counts_are_bounded() {
+        let long = "字".repeat(MAX_TEXT_CHARS + 1);
+        let at_limit = "字".repeat(MAX_TEXT_CHARS);
+        let photos = |n: u128| (0..n).map(Uuid::from_u128).collect::<Vec<_>>();
+        let units = |n: usize| (0..n).map(|i| format!("U-{i}")).collect::<Vec<_>>();
+        // (action, within the limits?)
+        let table: Vec<(Action, bool)> = vec![
+            (Action::Comment { text: long.clone() }, false),
+            (
+                Action::Comment {
+                    text: at_limit.clone(),
+                },
+                true,
+            ),
+            (Action::Urge { note: long.clone() }, false),
+            (
+                Action::Cancel {
+                    reason: long.clone(),
+                },
+                false,
+            ),
+            (
+                Action::FailCheck {
+                    reason: long.clone(),
+                },
+                false,
+            ),
+            (
+                Action::Reopen {
+                    reason: long.clone(),
+                },
+                false,
+            ),
+            (
+                Action::RequestSuspension {
+                    reason: long.clone(),
+                },
+                false,
+            ),
+            (
+                Action::RequestExtension {
+                    reason: long.clone(),
+                    new_due: now(),
+                },
+                false,
+            ),
+            (
+                Action::Rate {
+                    score: 5,
+                    comment: Some(long.clone()),
+                },
+                false,
+            ),
+            (
+                Action::ReportDone {
+                    after_photo_ids: photos(9),
+                },
+                true,
+            ),
+            (
+                Action::ReportDone {
+                    after_photo_ids: photos(10),
+                },
+                false,
+            ),
+            (
+                Action::ReportDone {
+                    after_photo_ids: vec![Uuid::from_u128(1), Uuid::from_u128(1)],
+                },
+                false,
+            ),
+            (
+                Action::Dispatch {
+                    lead_unit: LEAD.into(),
+                    co_units: units(MAX_CO_UNITS),
+                },
+                true,
+            ),
+            (
+                Action::Reassign {
+                    lead_unit: LEAD.into(),
+                    co_units: units(MAX_CO_UNITS + 1),
+                },
+                false,
+            ),
+        ];
+        for (action, fits) in table {
+            assert_eq!(within_limits(&action).is_ok(), fits, "{:?}", action.kind());
+        }
+        // Checked before anything else about the case.
+        let comment = Action::Comment { text: long };
+        assert_eq!(
+            apply(&case_in(CaseState::Archived), &op(), &comment, now()).map_err(|e| e.code()),
+            Err("invalid_input")
         );
     }
 
