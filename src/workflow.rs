@@ -305,20 +305,14 @@ pub fn plan_change(
 
     for effect in &transition.effects {
         match effect {
-            Effect::StartClock { phase } => {
-                let clock = clock_context.start(*phase, None, rework && *phase == Phase::Handle)?;
-                touched.push(clock.id);
-                clocks.push(clock);
-            }
-            Effect::StopClock { phase } => {
-                for clock in clocks
-                    .iter_mut()
-                    .filter(|c| c.is_active() && c.unit.is_none() && c.phase == *phase)
-                {
-                    clock.stop(now);
-                    touched.push(clock.id);
-                }
-            }
+            Effect::StartClock { phase } => add_clock(
+                &mut clocks,
+                &mut touched,
+                clock_context.start(*phase, None, rework && *phase == Phase::Handle)?,
+            ),
+            Effect::StopClock { phase } => stop_clocks(&mut clocks, &mut touched, now, |c| {
+                c.unit.is_none() && c.phase == *phase
+            }),
             Effect::PauseClocks => {
                 for clock in clocks.iter_mut().filter(|c| c.is_active()) {
                     clock.pause(now);
@@ -332,17 +326,12 @@ pub fn plan_change(
                     touched.push(clock.id);
                 }
             }
-            Effect::StopAllClocks => {
-                for clock in clocks.iter_mut().filter(|c| c.is_active()) {
-                    clock.stop(now);
-                    touched.push(clock.id);
-                }
-            }
+            Effect::StopAllClocks => stop_clocks(&mut clocks, &mut touched, now, |_| true),
             Effect::SetAssignments {
                 lead_unit,
                 co_units,
             } => {
-                stop_co_unit_clocks(&mut clocks, &mut touched, now);
+                stop_clocks(&mut clocks, &mut touched, now, is_co_unit_clock);
                 assignments = std::iter::once((lead_unit, true))
                     .chain(co_units.iter().map(|u| (u, false)))
                     .map(|(unit, lead)| AssignmentRecord {
@@ -358,20 +347,15 @@ pub fn plan_change(
                 // Each co-unit signs on a clock of its own.
                 for unit in co_units {
                     let clock = clock_context.start(Phase::Sign, Some(unit.clone()), false)?;
-                    touched.push(clock.id);
-                    clocks.push(clock);
+                    add_clock(&mut clocks, &mut touched, clock);
                 }
             }
             Effect::DropCoUnit { unit } => {
                 assignments.retain(|a| a.lead || &a.unit != unit);
                 assignments_changed = true;
-                for clock in clocks
-                    .iter_mut()
-                    .filter(|c| c.is_active() && c.unit.as_ref() == Some(unit))
-                {
-                    clock.stop(now);
-                    touched.push(clock.id);
-                }
+                stop_clocks(&mut clocks, &mut touched, now, |c| {
+                    c.unit.as_ref() == Some(unit)
+                });
             }
             Effect::RestartCoUnitClocks { units } => {
                 for unit in units {
@@ -383,12 +367,11 @@ pub fn plan_change(
                     } else {
                         clock_context.start(Phase::Sign, Some(unit.clone()), false)?
                     };
-                    touched.push(clock.id);
-                    clocks.push(clock);
+                    add_clock(&mut clocks, &mut touched, clock);
                 }
             }
             Effect::ClearAssignments => {
-                stop_co_unit_clocks(&mut clocks, &mut touched, now);
+                stop_clocks(&mut clocks, &mut touched, now, is_co_unit_clock);
                 assignments.clear();
                 assignments_changed = true;
                 fields.dispatched_at = None;
@@ -399,11 +382,12 @@ pub fn plan_change(
                     a.signed_at = Some(now);
                     assignments_changed = true;
                     if !a.lead {
-                        stop_unit_clock(&mut clocks, &mut touched, unit, Phase::Sign, now);
+                        stop_clocks(&mut clocks, &mut touched, now, |c| {
+                            c.phase == Phase::Sign && c.unit.as_ref() == Some(unit)
+                        });
                         let clock =
                             clock_context.start(Phase::Handle, Some(unit.clone()), false)?;
-                        touched.push(clock.id);
-                        clocks.push(clock);
+                        add_clock(&mut clocks, &mut touched, clock);
                     }
                 }
             }
@@ -411,13 +395,15 @@ pub fn plan_change(
                 if let Some(a) = assignments.iter_mut().find(|a| &a.unit == unit) {
                     a.finished_at = Some(now);
                     assignments_changed = true;
-                    stop_unit_clock(&mut clocks, &mut touched, unit, Phase::Handle, now);
+                    stop_clocks(&mut clocks, &mut touched, now, |c| {
+                        c.phase == Phase::Handle && c.unit.as_ref() == Some(unit)
+                    });
                 }
             }
             Effect::CoUnitsOutstanding { units } => {
                 // Their share ends with the lead's report: no clock of theirs
                 // may run on into the check or past closing.
-                stop_co_unit_clocks(&mut clocks, &mut touched, now);
+                stop_clocks(&mut clocks, &mut touched, now, is_co_unit_clock);
                 fields.check_flags.push(serde_json::json!({
                     "flag": "co_units_outstanding",
                     "units": units,
@@ -436,20 +422,14 @@ pub fn plan_change(
                 new_due,
                 extensions_granted,
             } => {
-                for clock in clocks
-                    .iter_mut()
-                    .filter(|c| c.is_active() && c.unit.is_none() && c.phase == Phase::Handle)
-                {
-                    clock.extend_to(*new_due);
-                    touched.push(clock.id);
-                }
-                // The approved date binds the case too: its overall clock is
+                // The handle clock moves to the approved date, and the case's
+                // own clock with it when it would fall due sooner: the case is
                 // never due before the handling it now allows.
                 for clock in clocks.iter_mut().filter(|c| {
                     c.is_active()
                         && c.unit.is_none()
-                        && c.phase == Phase::Resolve
-                        && c.due_at < *new_due
+                        && (c.phase == Phase::Handle
+                            || (c.phase == Phase::Resolve && c.due_at < *new_due))
                 }) {
                     clock.extend_to(*new_due);
                     touched.push(clock.id);
@@ -579,30 +559,27 @@ impl ClockContext<'_> {
     }
 }
 
-fn stop_co_unit_clocks(clocks: &mut [Clock], touched: &mut Vec<Uuid>, now: DateTime<Utc>) {
-    for clock in clocks
-        .iter_mut()
-        .filter(|c| c.is_active() && c.unit.is_some())
-    {
+/// Stops every active clock `which` picks, noting it as changed.
+fn stop_clocks(
+    clocks: &mut [Clock],
+    touched: &mut Vec<Uuid>,
+    now: DateTime<Utc>,
+    which: impl Fn(&Clock) -> bool,
+) {
+    for clock in clocks.iter_mut().filter(|c| c.is_active() && which(c)) {
         clock.stop(now);
         touched.push(clock.id);
     }
 }
 
-fn stop_unit_clock(
-    clocks: &mut [Clock],
-    touched: &mut Vec<Uuid>,
-    unit: &str,
-    phase: Phase,
-    now: DateTime<Utc>,
-) {
-    for clock in clocks
-        .iter_mut()
-        .filter(|c| c.is_active() && c.phase == phase && c.unit.as_deref() == Some(unit))
-    {
-        clock.stop(now);
-        touched.push(clock.id);
-    }
+fn is_co_unit_clock(clock: &Clock) -> bool {
+    clock.unit.is_some()
+}
+
+/// A clock just started, noted as changed.
+fn add_clock(clocks: &mut Vec<Clock>, touched: &mut Vec<Uuid>, clock: Clock) {
+    touched.push(clock.id);
+    clocks.push(clock);
 }
 
 #[cfg(test)]
@@ -708,6 +685,14 @@ mod tests {
         change
     }
 
+    /// `unit` reports its work done with a fresh after-photo.
+    fn report_done(case: &mut WorkflowCase, unit: &str, now: DateTime<Utc>) -> CaseChange {
+        let action = Action::ReportDone {
+            after_photo_ids: vec![Uuid::now_v7()],
+        };
+        step(case, &staff(unit), action, now)
+    }
+
     fn operator() -> Actor {
         Actor::new(Uuid::now_v7(), Role::Operator, None)
     }
@@ -806,14 +791,7 @@ mod tests {
         let co = c.assignments.iter().find(|a| !a.lead).expect("co-unit");
         assert_eq!(co.signed_at, Some(later));
 
-        let done = step(
-            &mut c,
-            &staff("CO"),
-            Action::ReportDone {
-                after_photo_ids: vec![Uuid::now_v7()],
-            },
-            later,
-        );
+        let done = report_done(&mut c, "CO", later);
         assert_eq!(done.event.kind, "co_unit_done");
         assert!(
             c.assignments
@@ -873,14 +851,7 @@ mod tests {
         let now = monday();
         let mut c = dispatched(now);
         step(&mut c, &staff("LEAD"), Action::Sign, now);
-        step(
-            &mut c,
-            &staff("LEAD"),
-            Action::ReportDone {
-                after_photo_ids: vec![Uuid::now_v7()],
-            },
-            now,
-        );
+        report_done(&mut c, "LEAD", now);
         assert_eq!(
             c.fields.check_flags.len(),
             1,
@@ -977,14 +948,7 @@ mod tests {
         );
         step(&mut c, &operator(), Action::ApproveExtension, now);
         assert_eq!(resolve_due(&c), Some(new_due));
-        step(
-            &mut c,
-            &staff("LEAD"),
-            Action::ReportDone {
-                after_photo_ids: vec![Uuid::now_v7()],
-            },
-            now,
-        );
+        report_done(&mut c, "LEAD", now);
         step(&mut c, &operator(), Action::PassCheck, now);
         assert_eq!(c.state, CaseState::Closed);
         assert!(c.clocks.is_empty(), "every clock stopped: {:?}", c.clocks);
