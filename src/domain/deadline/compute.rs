@@ -99,6 +99,16 @@ enum Clock {
     Natural,
 }
 
+impl Clock {
+    /// The clock a limit in `unit` is counted on.
+    fn counting(unit: Unit) -> Clock {
+        match unit {
+            Unit::NaturalHours => Clock::Natural,
+            Unit::WorkHours | Unit::WorkDays => Clock::Work,
+        }
+    }
+}
+
 /// What a limit means on its clock: counting starts at `origin`, and `span`
 /// of clock time must elapse.
 struct Plan {
@@ -295,26 +305,16 @@ impl DeadlineCalculator {
                 end: to,
             });
         }
-        let clock = match unit {
-            Unit::NaturalHours => Clock::Natural,
-            Unit::WorkHours | Unit::WorkDays => Clock::Work,
-        };
-        let value = |t| match clock {
-            Clock::Natural => natural_value(t),
-            Clock::Work => self.work_value(t),
-        };
-        let paused = value(to)? - value(from)?;
+        let clock = Clock::counting(unit);
+        let paused = self.value(clock, to)? - self.value(clock, from)?;
         if paused == 0 {
             return Ok(at);
         }
-        let target = value(at)?
+        let target = self
+            .value(clock, at)?
             .checked_add(paused)
             .ok_or(DeadlineError::Overflow)?;
-        let moved = match clock {
-            Clock::Natural => DateTime::from_timestamp_nanos(target),
-            Clock::Work => self.work_instant(target)?,
-        };
-        Ok(moved.max(at))
+        Ok(self.instant(clock, target)?.max(at))
     }
 
     fn plan(&self, start: DateTime<Utc>, limit: Limit) -> Result<Plan, DeadlineError> {
@@ -392,19 +392,29 @@ impl DeadlineCalculator {
                 added = added.saturating_add(b - a);
             }
         }
-        let at = match plan.clock {
-            Clock::Natural => DateTime::from_timestamp_nanos(target),
-            Clock::Work => self.work_instant(target)?,
-        };
+        let at = self.instant(plan.clock, target)?;
         // Inverting picks the earliest instant with that clock value, which
         // can precede a start taken outside office hours; never go back.
         Ok((at.max(start), added))
     }
 
-    fn value_saturating(&self, clock: Clock, t: DateTime<Utc>) -> i64 {
+    /// `t` read on `clock`.
+    fn value(&self, clock: Clock, t: DateTime<Utc>) -> Result<i64, DeadlineError> {
         match clock {
-            Clock::Natural => t.timestamp_nanos_opt().unwrap_or(AFTER_RANGE),
-            Clock::Work => self.work_value(t).unwrap_or(AFTER_RANGE),
+            Clock::Natural => natural_value(t),
+            Clock::Work => self.work_value(t),
+        }
+    }
+
+    fn value_saturating(&self, clock: Clock, t: DateTime<Utc>) -> i64 {
+        self.value(clock, t).unwrap_or(AFTER_RANGE)
+    }
+
+    /// Earliest instant at which `clock` reads `target`.
+    fn instant(&self, clock: Clock, target: i64) -> Result<DateTime<Utc>, DeadlineError> {
+        match clock {
+            Clock::Natural => Ok(DateTime::from_timestamp_nanos(target)),
+            Clock::Work => self.work_instant(target),
         }
     }
 
