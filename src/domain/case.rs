@@ -988,11 +988,11 @@ pub fn apply(
                     "the new due date must be in the future".into(),
                 ));
             }
-            if case.handle_due.is_some_and(|due| *new_due <= due) {
-                return Err(Refusal::InvalidInput(
-                    "the new due date must be later than the current one".into(),
-                ));
-            }
+            later_than_handle_due(
+                case,
+                *new_due,
+                "the new due date must be later than the current one",
+            )?;
             // Refuse now rather than let the unit wait for a decision that cannot come.
             if case.extensions_granted >= case.max_extensions {
                 return Err(Refusal::ExtensionCapReached);
@@ -1031,11 +1031,11 @@ pub fn apply(
                 return Err(Refusal::ExtensionCapReached);
             }
             // A resume since the request may have moved the due time past it.
-            if case.handle_due.is_some_and(|due| *new_due <= due) {
-                return Err(Refusal::InvalidInput(
-                    "the requested date is no longer later than the due time; deny it".into(),
-                ));
-            }
+            later_than_handle_due(
+                case,
+                *new_due,
+                "the requested date is no longer later than the due time; deny it",
+            )?;
             t(
                 from,
                 "extension_approved",
@@ -1383,6 +1383,18 @@ fn no_pending(case: &CaseSnapshot) -> Result<(), Refusal> {
     } else {
         Ok(())
     }
+}
+
+/// An extension must give more time than the handle clock already has.
+fn later_than_handle_due(
+    case: &CaseSnapshot,
+    new_due: DateTime<Utc>,
+    refusal: &str,
+) -> Result<(), Refusal> {
+    if case.handle_due.is_some_and(|due| new_due <= due) {
+        return Err(Refusal::InvalidInput(refusal.into()));
+    }
+    Ok(())
 }
 
 /// Co-units whose share was left unfinished when the lead reported done had

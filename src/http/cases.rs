@@ -71,6 +71,14 @@ async fn visible_case(
     Ok((case, access))
 }
 
+/// A case for staff views: the reporter, like anyone who may not see it, gets 404.
+async fn staff_case(state: &AppState, user: &AuthUser, id: Uuid) -> Result<WorkflowCase, ApiError> {
+    match visible_case(state, user, id).await? {
+        (_, Access::Reporter) => Err(ApiError::NotFound("case")),
+        (case, _) => Ok(case),
+    }
+}
+
 /// An action as sent: `action` names it, `version` is the case version the
 /// client last saw, and the action's own fields sit beside them.
 #[derive(Debug, Deserialize, ToSchema)]
@@ -250,10 +258,7 @@ async fn case_detail(
     state: web::Data<AppState>,
     id: web::Path<Uuid>,
 ) -> Result<web::Json<CaseDetail>, ApiError> {
-    let (case, access) = visible_case(&state, &user, id.into_inner()).await?;
-    if access == Access::Reporter {
-        return Err(ApiError::NotFound("case"));
-    }
+    let case = staff_case(&state, &user, id.into_inner()).await?;
     let tz = state.tz;
     let local = |t: DateTime<Utc>| t.with_timezone(&tz).fixed_offset();
     let mut assignments: Vec<AssignmentView> = case
@@ -383,10 +388,7 @@ async fn deadlines(
     state: web::Data<AppState>,
     id: web::Path<Uuid>,
 ) -> Result<web::Json<CaseDeadlines>, ApiError> {
-    let (case, access) = visible_case(&state, &user, id.into_inner()).await?;
-    if access == Access::Reporter {
-        return Err(ApiError::NotFound("case"));
-    }
+    let case = staff_case(&state, &user, id.into_inner()).await?;
     let tz = state.tz;
     let local = |t: DateTime<Utc>| t.with_timezone(&tz).fixed_offset();
     let at = now();
