@@ -110,6 +110,21 @@ impl Workflow {
         Ok(self.repo.workflow_case(id).await?)
     }
 
+    /// Applies `action` to `case` as the system actor (the background jobs),
+    /// against the version the case was loaded at.
+    pub async fn act_as_system(
+        &self,
+        case: &WorkflowCase,
+        action: Action,
+        now: DateTime<Utc>,
+    ) -> Result<ActionOutcome, WorkflowError> {
+        let envelope = ActionEnvelope {
+            expected_version: case.version,
+            action,
+        };
+        self.act(case, &Actor::system(), &envelope, now).await
+    }
+
     /// Applies `envelope` to `case` (loaded by [`Workflow::case`]) as `actor`.
     pub async fn act(
         &self,

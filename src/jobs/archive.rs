@@ -8,7 +8,7 @@ use std::time::Duration;
 
 use chrono::{DateTime, Utc};
 
-use crate::domain::case::{Action, ActionEnvelope, Actor, CaseState, Refusal};
+use crate::domain::case::{Action, CaseState, Refusal};
 use crate::store::Repository;
 use crate::workflow::{Workflow, WorkflowError};
 
@@ -48,13 +48,7 @@ async fn archive(
     if case.state != CaseState::Closed {
         return Ok(false);
     }
-    let envelope = ActionEnvelope {
-        expected_version: case.version,
-        action: Action::Archive,
-    };
-    workflow
-        .act(&case, &Actor::system(), &envelope, now)
-        .await?;
+    workflow.act_as_system(&case, Action::Archive, now).await?;
     Ok(true)
 }
 

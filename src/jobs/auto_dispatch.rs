@@ -9,7 +9,7 @@ use std::time::Duration;
 use tokio::sync::Notify;
 use tracing::Instrument;
 
-use crate::domain::case::{Action, ActionEnvelope, Actor, CaseState, Refusal};
+use crate::domain::case::{Action, CaseState, Refusal};
 use crate::workflow::{Workflow, WorkflowError};
 
 const BATCH: i64 = 100;
@@ -39,7 +39,6 @@ pub async fn run_once(workflow: &Workflow, repo: &dyn crate::store::Repository) 
 }
 
 async fn file_and_dispatch(workflow: &Workflow, id: uuid::Uuid) -> Result<bool, WorkflowError> {
-    let system = Actor::system();
     let Some(case) = workflow.case(id).await? else {
         return Ok(false);
     };
@@ -49,25 +48,18 @@ async fn file_and_dispatch(workflow: &Workflow, id: uuid::Uuid) -> Result<bool, 
     let Some(lead_unit) = case.routed_lead.clone() else {
         return Ok(false);
     };
-    let file = ActionEnvelope {
-        expected_version: case.version,
-        action: Action::File,
-    };
     workflow
-        .act(&case, &system, &file, crate::state::now())
+        .act_as_system(&case, Action::File, crate::state::now())
         .await?;
     let Some(filed) = workflow.case(id).await? else {
         return Ok(false);
     };
-    let dispatch = ActionEnvelope {
-        expected_version: filed.version,
-        action: Action::Dispatch {
-            lead_unit,
-            co_units: filed.routed_co_units.clone(),
-        },
+    let dispatch = Action::Dispatch {
+        lead_unit,
+        co_units: filed.routed_co_units.clone(),
     };
     workflow
-        .act(&filed, &system, &dispatch, crate::state::now())
+        .act_as_system(&filed, dispatch, crate::state::now())
         .await?;
     Ok(true)
 }
