@@ -296,8 +296,9 @@ pub struct AuthSettings {
     /// per minute, counted like code requests: online password guessing and
     /// the Argon2 work each guess costs stop there.
     pub token_per_ip_per_minute: u32,
-    /// Codes sent to one phone per (UTC) day, whoever asks: bounds SMS sent to
-    /// a victim's phone and guesses at its codes.
+    /// Codes sent to one phone per day (midnight to midnight in the city's
+    /// zone), whoever asks: bounds SMS sent to a victim's phone and guesses at
+    /// its codes.
     pub otp_per_phone_per_day: u32,
 }
 
@@ -469,14 +470,14 @@ impl Settings {
         Ok(settings)
     }
 
-    /// Warnings for the start of `serve`. `dev_mode` stays on by default so a fresh
-    /// checkout runs, which makes it easy to carry into a real deployment.
     /// The demo city, with its staff accounts and their printed passwords, is
     /// for development: a deployment with dev_mode off never gets it at start.
     pub fn seeds_demo_city(&self) -> bool {
         self.dev_mode && self.demo.seed && self.is_sqlite()
     }
 
+    /// Warnings for the start of `serve`. `dev_mode` stays on by default so a fresh
+    /// checkout runs, which makes it easy to carry into a real deployment.
     pub fn dev_mode_warnings(&self) -> Vec<&'static str> {
         if !self.dev_mode {
             return Vec::new();

@@ -7,6 +7,6 @@ mod password;
 mod tokens;
 
 pub use extract::{AuthUser, MaybeAuthUser};
-pub use otp::{LogSmsSender, NoSmsGateway, OtpCodes, SmsError, SmsSender, default_sms_sender};
+pub use otp::{OtpCodes, SmsError, SmsSender, default_sms_sender};
 pub use password::{hash_password, verify_password};
 pub use tokens::{Claims, JwtKeys, RefreshTokens, TokenError, load_jwt_secret};

@@ -116,7 +116,11 @@ impl RequestWindow {
 
     /// The minute containing `now`.
     pub fn containing(now: DateTime<Utc>) -> RequestWindow {
-        Self::of_length(now, Self::MINUTE_SECS)
+        let secs = now.timestamp().div_euclid(Self::MINUTE_SECS) * Self::MINUTE_SECS;
+        RequestWindow {
+            start: DateTime::from_timestamp(secs, 0).unwrap_or(now),
+            length_secs: Self::MINUTE_SECS,
+        }
     }
 
     /// The city's day (midnight to midnight in `tz`) containing `now`.
@@ -133,14 +137,6 @@ impl RequestWindow {
         RequestWindow {
             start,
             length_secs: (next - start).num_seconds().max(1),
-        }
-    }
-
-    fn of_length(now: DateTime<Utc>, length_secs: i64) -> RequestWindow {
-        let secs = now.timestamp().div_euclid(length_secs) * length_secs;
-        RequestWindow {
-            start: DateTime::from_timestamp(secs, 0).unwrap_or(now),
-            length_secs,
         }
     }
 
