@@ -300,6 +300,11 @@ pub struct AuthSettings {
     /// zone), whoever asks: bounds SMS sent to a victim's phone and guesses at
     /// its codes.
     pub otp_per_phone_per_day: u32,
+    /// Wrong passwords allowed for one username in a quarter of an hour (from
+    /// any address). The per-address limit alone lets a guesser spread over
+    /// many addresses; past this, the account signs in again only once the
+    /// quarter has passed.
+    pub password_failures_per_account: u32,
 }
 
 impl Default for AuthSettings {
@@ -316,6 +321,7 @@ impl Default for AuthSettings {
             otp_per_ip_per_minute: 10,
             token_per_ip_per_minute: 30,
             otp_per_phone_per_day: 10,
+            password_failures_per_account: 10,
         }
     }
 }

@@ -7,7 +7,7 @@ use anyhow::{Context, bail};
 use clap::{Parser, Subcommand};
 use uuid::Uuid;
 
-use civicsnap::auth::{JwtKeys, hash_password, load_jwt_secret};
+use civicsnap::auth::{JwtKeys, check_username, hash_password, load_jwt_secret};
 use civicsnap::config::{Settings, redact_url};
 use civicsnap::domain::role::Role;
 use civicsnap::startup::Application;
@@ -286,6 +286,7 @@ async fn create_user(
     if role.is_unit_role() && unit.is_none() {
         bail!("{role} needs --unit");
     }
+    check_username(&username).map_err(anyhow::Error::msg)?;
     let password = read_password(&username)?;
     if password.chars().count() < 10 {
         bail!("the password must have at least 10 characters");

@@ -8,5 +8,5 @@ mod tokens;
 
 pub use extract::{AuthUser, MaybeAuthUser};
 pub use otp::{OtpCodes, SmsError, SmsSender, default_sms_sender};
-pub use password::{hash_password, verify_password};
+pub use password::{MAX_USERNAME_CHARS, check_username, hash_password, verify_password};
 pub use tokens::{Claims, JwtKeys, RefreshTokens, TokenError, load_jwt_secret};

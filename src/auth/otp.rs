@@ -113,13 +113,23 @@ pub struct RequestWindow {
 
 impl RequestWindow {
     const MINUTE_SECS: i64 = 60;
+    const QUARTER_HOUR_SECS: i64 = 15 * 60;
 
     /// The minute containing `now`.
     pub fn containing(now: DateTime<Utc>) -> RequestWindow {
-        let secs = now.timestamp().div_euclid(Self::MINUTE_SECS) * Self::MINUTE_SECS;
+        Self::fixed(now, Self::MINUTE_SECS)
+    }
+
+    /// The quarter of an hour (:00, :15, :30, :45) containing `now`.
+    pub fn quarter_hour_containing(now: DateTime<Utc>) -> RequestWindow {
+        Self::fixed(now, Self::QUARTER_HOUR_SECS)
+    }
+
+    fn fixed(now: DateTime<Utc>, length_secs: i64) -> RequestWindow {
+        let secs = now.timestamp().div_euclid(length_secs) * length_secs;
         RequestWindow {
             start: DateTime::from_timestamp(secs, 0).unwrap_or(now),
-            length_secs: Self::MINUTE_SECS,
+            length_secs,
         }
     }
 

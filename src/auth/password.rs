@@ -3,6 +3,28 @@
 
 use argon2::{Argon2, PasswordHasher, PasswordVerifier};
 
+/// Longest staff username; a longer one names no account, so sign-in refuses
+/// it without looking it up or counting it.
+pub const MAX_USERNAME_CHARS: usize = 64;
+
+/// A username staff can be given: 1 to [`MAX_USERNAME_CHARS`] characters, no
+/// spaces or control characters (it is typed at sign-in and shown in logs).
+pub fn check_username(username: &str) -> Result<(), String> {
+    let chars = username.chars().count();
+    if chars == 0 || chars > MAX_USERNAME_CHARS {
+        return Err(format!(
+            "a username has 1 to {MAX_USERNAME_CHARS} characters"
+        ));
+    }
+    if username
+        .chars()
+        .any(|c| c.is_whitespace() || c.is_control())
+    {
+        return Err("a username has no spaces or control characters".into());
+    }
+    Ok(())
+}
+
 pub fn hash_password(password: &str) -> Result<String, String> {
     Argon2::default()
         .hash_password(password.as_bytes())
@@ -39,5 +61,26 @@ mod tests {
         assert!(!verify_password("wrong horse", Some(&a)));
         assert!(!verify_password("correct horse", None));
         assert!(!verify_password("x", Some("not a hash")));
+    }
+
+    #[test]
+    fn usernames_are_short_printable_words() {
+        for good in [
+            "admin",
+            "zhang.wei",
+            "张伟",
+            &"a".repeat(MAX_USERNAME_CHARS),
+        ] {
+            assert_eq!(check_username(good), Ok(()), "{good}");
+        }
+        for bad in [
+            "",
+            "zhang wei",
+            "tab\there",
+            "new\nline",
+            &"a".repeat(MAX_USERNAME_CHARS + 1),
+        ] {
+            assert!(check_username(bad).is_err(), "{bad:?}");
+        }
     }
 }

@@ -8,7 +8,7 @@ use utoipa::ToSchema;
 use utoipa_actix_web::service_config::ServiceConfig;
 use uuid::Uuid;
 
-use crate::auth::{OtpCodes, RefreshTokens, otp, verify_password};
+use crate::auth::{MAX_USERNAME_CHARS, OtpCodes, RefreshTokens, otp, verify_password};
 use crate::domain::phone::Phone;
 use crate::error::ApiError;
 use crate::http::client_ip;
@@ -178,7 +178,7 @@ fn invalid_grant(detail: &str) -> ApiError {
     responses(
         (status = 200, body = TokenResponse),
         (status = 400, description = "Wrong code, password or refresh token (`invalid_grant`)", body = crate::error::Problem),
-        (status = 429, description = "Too many sign-in requests from this client", body = crate::error::Problem),
+        (status = 429, description = "Too many sign-in requests from this client, or too many wrong passwords for this account", body = crate::error::Problem),
     )
 )]
 #[post("/api/v1/auth/token")]
@@ -212,6 +212,25 @@ async fn token(
             state.repo.citizen_for_phone(&phone, now).await?
         }
         TokenRequest::Password { username, password } => {
+            if username.chars().count() > MAX_USERNAME_CHARS {
+                return Err(invalid_grant("wrong username or password"));
+            }
+            // Failures are counted per username whether or not it exists, so
+            // the limit says nothing about which accounts do.
+            let window = otp::RequestWindow::quarter_hour_containing(now);
+            let failures_key = format!("password/{username}");
+            let allowed = state.settings.auth.password_failures_per_account;
+            if state
+                .repo
+                .client_requests(&failures_key, window.start)
+                .await?
+                >= i64::from(allowed)
+            {
+                return Err(ApiError::TooManyRequests {
+                    detail: "too many wrong passwords for this account; try again later".into(),
+                    retry_after_secs: window.seconds_left(now),
+                });
+            }
             let user = state.repo.user_by_username(&username).await?;
             let stored = user.as_ref().and_then(|u| u.password_hash.clone());
             let ok = web::block(move || verify_password(&password, stored.as_deref()))
@@ -219,7 +238,16 @@ async fn token(
                 .map_err(ApiError::internal)?;
             match user {
                 Some(user) if ok && !user.disabled && user.role.uses_password() => user,
-                _ => return Err(invalid_grant("wrong username or password")),
+                _ => {
+                    let failures = state
+                        .repo
+                        .count_client_request(&failures_key, window.start)
+                        .await?;
+                    if failures == i64::from(allowed) {
+                        tracing::warn!(username = %username, "wrong passwords reached the account's limit; sign-in refused until the quarter hour passes");
+                    }
+                    return Err(invalid_grant("wrong username or password"));
+                }
             }
         }
         TokenRequest::RefreshToken { refresh_token } => {

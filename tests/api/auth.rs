@@ -178,6 +178,67 @@ async fn password_guessing_is_capped_per_client() {
     assert_problem(refused, 429, "rate_limited").await;
 }
 
+/// Guesses spread over many addresses still meet the account's own limit: past
+/// it even the right password waits for the next quarter hour, while other
+/// accounts sign in as usual.
+#[tokio::test]
+async fn wrong_passwords_are_capped_per_account_from_any_address() {
+    let app = spawn_app_with(|s| {
+        s.auth.password_failures_per_account = 3;
+        s.server.trusted_proxies = vec!["127.0.0.0/8".parse().expect("network")];
+    })
+    .await;
+    operator_with_password(&app, "night-officer", "the right password").await;
+    operator_with_password(&app, "day-officer", "another right password").await;
+    // The limit counts per quarter hour: start well inside one.
+    let window = civicsnap::auth::otp::RequestWindow::quarter_hour_containing(chrono::Utc::now());
+    let left = window.seconds_left(chrono::Utc::now());
+    if left < 20 {
+        tokio::time::sleep(std::time::Duration::from_secs(left)).await;
+    }
+    let sign_in = |client: &'static str, username: &'static str, password: &'static str| {
+        app.client
+            .post(app.url("/api/v1/auth/token"))
+            .header("x-forwarded-for", client)
+            .json(&json!({"grant_type": "password", "username": username, "password": password}))
+            .send()
+    };
+    for (client, guess) in [
+        ("203.0.113.1", "123456"),
+        ("203.0.113.2", "password"),
+        ("203.0.113.3", "qwerty"),
+    ] {
+        let refused = sign_in(client, "night-officer", guess).await.unwrap();
+        assert_problem(refused, 400, "invalid_grant").await;
+    }
+    let locked = sign_in("198.51.100.7", "night-officer", "the right password")
+        .await
+        .unwrap();
+    let retry_after: u64 = locked.headers()["retry-after"]
+        .to_str()
+        .unwrap()
+        .parse()
+        .unwrap();
+    assert!((1..=900).contains(&retry_after), "{retry_after}");
+    assert_problem(locked, 429, "rate_limited").await;
+    let other = sign_in("203.0.113.1", "day-officer", "another right password")
+        .await
+        .unwrap();
+    assert_eq!(other.status(), 200);
+    // An unknown username is counted the same way, so the limit does not tell
+    // which accounts exist.
+    for _ in 0..3 {
+        let refused = sign_in("203.0.113.4", "no-such-officer", "guess")
+            .await
+            .unwrap();
+        assert_problem(refused, 400, "invalid_grant").await;
+    }
+    let locked = sign_in("203.0.113.4", "no-such-officer", "guess")
+        .await
+        .unwrap();
+    assert_problem(locked, 429, "rate_limited").await;
+}
+
 /// Behind a reverse proxy every request comes from the proxy; with the proxy
 /// listed as trusted, each citizen is counted by the address it forwards, and
 /// the count is shared by every instance.
@@ -226,17 +287,16 @@ async fn otp_requests_behind_a_trusted_proxy_are_counted_per_client_across_insta
     );
 }
 
-#[tokio::test]
-async fn staff_sign_in_with_password() {
-    let app = spawn_app().await;
-    let hash = civicsnap::auth::hash_password("a long enough password").unwrap();
+/// An operator account signing in with `password`.
+async fn operator_with_password(app: &TestApp, username: &str, password: &str) {
+    let hash = civicsnap::auth::hash_password(password).unwrap();
     app.state
         .repo
         .create_user(&NewUser {
             id: Uuid::now_v7(),
             role: Role::Operator,
             unit_id: None,
-            username: Some("duty-officer".into()),
+            username: Some(username.into()),
             password_hash: Some(hash),
             phone: None,
             display_name: Some("值班长".into()),
@@ -244,6 +304,12 @@ async fn staff_sign_in_with_password() {
         })
         .await
         .unwrap();
+}
+
+#[tokio::test]
+async fn staff_sign_in_with_password() {
+    let app = spawn_app().await;
+    operator_with_password(&app, "duty-officer", "a long enough password").await;
     let ok = app
         .post_json("/api/v1/auth/token", None, &json!({"grant_type": "password", "username": "duty-officer", "password": "a long enough password"}))
         .await;

@@ -130,6 +130,20 @@ async fn user_create_reads_the_password_from_stdin_and_stores_only_its_hash() {
     );
     assert!(!unit_without_unit.status.success());
     assert!(stderr(&unit_without_unit).contains("--unit"));
+    let spaced = deployment.run(
+        false,
+        &[
+            "user",
+            "create",
+            "--role",
+            "admin",
+            "--username",
+            "ops admin",
+        ],
+        &format!("{password}\n"),
+    );
+    assert!(!spaced.status.success());
+    assert!(stderr(&spaced).contains("no spaces"));
 }
 
 #[test]
