@@ -47,6 +47,10 @@ async fn start(data_dir: &std::path::Path) -> (String, Application) {
     let mut settings = Settings::ephemeral(data_dir);
     // Cases are filed and dispatched by the benchmark itself.
     settings.workflow.auto_dispatch = false;
+    // A few bench citizens send what thousands would: no per-citizen caps.
+    settings.reports.per_citizen_per_hour = 0;
+    settings.photos.per_citizen_per_hour = 0;
+    settings.workflow.citizen_actions_per_hour = 0;
     settings.server.workers = std::thread::available_parallelism().map_or(2, usize::from);
     if let Ok(url) = std::env::var("BENCH_DATABASE_URL") {
         settings.database_url = url;

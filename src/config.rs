@@ -75,6 +75,9 @@ pub struct WorkflowSettings {
     /// How often waiting reports are checked for automatic filing and dispatch
     /// (new reports on this instance are picked up at once).
     pub auto_dispatch_interval_secs: u64,
+    /// Case actions (comments, ratings, confirmations) one citizen may take
+    /// per hour on one instance; 0: no cap (see `limits`).
+    pub citizen_actions_per_hour: u32,
 }
 
 impl Default for WorkflowSettings {
@@ -89,6 +92,7 @@ impl Default for WorkflowSettings {
             sweep_batch: 500,
             auto_dispatch: true,
             auto_dispatch_interval_secs: 5,
+            citizen_actions_per_hour: 30,
         }
     }
 }
@@ -350,6 +354,9 @@ pub struct PhotoSettings {
     pub cleanup_interval_secs: u64,
     /// Photos decoded at once; 0 means one per core.
     pub processing_slots: usize,
+    /// Uploads one citizen may make per hour on one instance; 0: no cap
+    /// (see `limits`).
+    pub per_citizen_per_hour: u32,
 }
 
 impl Default for PhotoSettings {
@@ -360,6 +367,8 @@ impl Default for PhotoSettings {
             unattached_ttl_hours: 24,
             cleanup_interval_secs: 600,
             processing_slots: 0,
+            // Ten full reports' worth of photos.
+            per_citizen_per_hour: 90,
         }
     }
 }
@@ -372,6 +381,9 @@ pub struct ReportSettings {
     pub max_description_chars: usize,
     pub max_photos: usize,
     pub service_area: ServiceAreaSettings,
+    /// Reports one citizen may file per hour on one instance; 0: no cap
+    /// (see `limits`). Inspectors are not capped.
+    pub per_citizen_per_hour: u32,
 }
 
 impl Default for ReportSettings {
@@ -381,6 +393,7 @@ impl Default for ReportSettings {
             max_description_chars: 2000,
             max_photos: 9,
             service_area: ServiceAreaSettings::default(),
+            per_citizen_per_hour: 10,
         }
     }
 }

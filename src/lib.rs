@@ -9,6 +9,7 @@ pub mod domain;
 pub mod error;
 pub mod http;
 pub mod jobs;
+pub mod limits;
 pub mod media;
 pub mod metrics;
 pub mod objects;

@@ -21,6 +21,7 @@ use crate::demo::{self, DemoAccount};
 use crate::domain::geo::ServiceArea;
 use crate::domain::report::ReportRules;
 use crate::error::{ApiError, extractors};
+use crate::limits::CitizenLimits;
 use crate::media::PhotoWorkers;
 use crate::metrics::Metrics;
 use crate::objects::{LocalStore, PhotoStore, S3Config, S3Store};
@@ -119,6 +120,7 @@ fn build_state(
         workflow: engines.workflow,
         auto_dispatch: engines.auto_dispatch,
         readiness: Default::default(),
+        citizen_limits: Arc::new(CitizenLimits::from_settings(&settings)),
         repo,
         photos,
         settings,
@@ -130,6 +132,9 @@ const REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
 const SIGN_IN_PURGE_INTERVAL: Duration = Duration::from_secs(3600);
 /// Reopen windows are days long; archiving within the hour after is soon enough.
 const ARCHIVE_INTERVAL: Duration = Duration::from_secs(3600);
+/// Citizens' hourly quotas refill within the hour; forgetting full ones every
+/// ten minutes keeps memory to the recent callers.
+const LIMITS_TRIM_INTERVAL: Duration = Duration::from_secs(600);
 
 /// Counts the request in the metrics and echoes the request id to the client.
 async fn observe(
@@ -251,6 +256,11 @@ impl Application {
             },
             overrides,
         )?);
+        let limits = state.citizen_limits.clone();
+        jobs::every("citizen_limits_trim", LIMITS_TRIM_INTERVAL, move || {
+            let limits = limits.clone();
+            async move { limits.trim() }
+        });
         let app_state = state.clone();
         let server = HttpServer::new(move || {
             App::new()

@@ -32,6 +32,8 @@ pub struct AppState {
     /// Wakes the auto-dispatch job when a report is stored on this instance.
     pub auto_dispatch: Arc<Notify>,
     pub readiness: crate::http::ops::Readiness,
+    /// Hourly caps on citizens' reports, uploads and actions.
+    pub citizen_limits: Arc<crate::limits::CitizenLimits>,
     pub tz: chrono_tz::Tz,
 }
 

@@ -15,6 +15,7 @@ use crate::domain::clock::{Clock, ClockStatus};
 use crate::domain::deadline::{Explanation, Limit, Urgency};
 use crate::domain::role::Role;
 use crate::error::ApiError;
+use crate::limits::CitizenWork;
 use crate::state::{AppState, now};
 use crate::store::{CaseCursor, CaseQuery, CaseSort, CaseSummary, WorkflowCase};
 use crate::workflow::WorkflowError;
@@ -113,6 +114,7 @@ pub struct ActionResult {
         (status = 404, body = crate::error::Problem),
         (status = 409, body = crate::error::Problem, description = "stale_version, wrong_state, request_pending, no_pending_request"),
         (status = 422, body = crate::error::Problem, description = "missing_reason, missing_after_photo, outside_window, extension_cap_reached, invalid_input, same_photo_as_before, photo_unavailable, unknown_unit, inactive_unit, unknown_case, deadline_unavailable"),
+        (status = 429, body = crate::error::Problem, description = "This citizen's actions for the hour are used up"),
     )
 )]
 #[post("/api/v1/cases/{id}/actions")]
@@ -123,6 +125,9 @@ async fn take_action(
     body: web::Json<ActionRequest>,
 ) -> Result<web::Json<ActionResult>, ApiError> {
     let (case, _) = visible_case(&state, &user, id.into_inner()).await?;
+    state
+        .citizen_limits
+        .spend(user.id, user.role, CitizenWork::Action)?;
     let request = body.into_inner();
     let actor = Actor::new(user.id, user.role, user.unit_id.clone());
     let envelope = ActionEnvelope {

@@ -20,6 +20,7 @@ use super::reports::staff_sees_case;
 use crate::auth::AuthUser;
 use crate::domain::geo::LatLon;
 use crate::error::ApiError;
+use crate::limits::CitizenWork;
 use crate::media::{self, PhotoError, PhotoLimits, ProcessedPhoto};
 use crate::objects::ObjectKey;
 use crate::state::{AppState, now};
@@ -197,6 +198,7 @@ fn etag_of(bytes: &[u8]) -> String {
         (status = 413, description = "Larger than the byte limit", body = crate::error::Problem),
         (status = 415, description = "Not JPEG, PNG or WebP", body = crate::error::Problem),
         (status = 422, description = "Empty, unreadable, or too many pixels", body = crate::error::Problem),
+        (status = 429, description = "This citizen's uploads for the hour are used up", body = crate::error::Problem),
         (status = 503, description = "Photo storage failed", body = crate::error::Problem),
     )
 )]
@@ -208,6 +210,9 @@ async fn upload_photo(
     payload: web::Payload,
 ) -> Result<HttpResponse, ApiError> {
     user.require(|r| r.may_upload_photos(), "this role cannot upload photos")?;
+    state
+        .citizen_limits
+        .spend(user.id, user.role, CitizenWork::Photo)?;
     let form = Multipart::new(req.headers(), payload);
     let bytes = read_file_field(form, state.settings.photos.max_bytes).await?;
     let byte_size = bytes.len() as i64;

@@ -15,6 +15,7 @@ use crate::domain::case::CaseState;
 use crate::domain::geo::{Crs, LatLon};
 use crate::domain::report::{self, ReportInput};
 use crate::error::ApiError;
+use crate::limits::CitizenWork;
 use crate::state::{AppState, now};
 use crate::store::{CaseRecord, CaseRouting, CreateReportError, IdempotencyClaim, NewReport};
 
@@ -227,6 +228,7 @@ fn replay(status: i64, body: String) -> HttpResponse {
         (status = 403, body = crate::error::Problem),
         (status = 413, body = crate::error::Problem),
         (status = 422, description = "Invalid field, unknown category, unusable photo, or key reused with another body", body = crate::error::Problem),
+        (status = 429, description = "This citizen's reports for the hour are used up", body = crate::error::Problem),
     )
 )]
 #[post("/api/v1/reports")]
@@ -264,7 +266,6 @@ async fn create_report(
         }
         None => None,
     };
-
     let now = now();
     let valid = report::validate(
         ReportInput {
@@ -298,6 +299,11 @@ async fn create_report(
         photos.iter().filter_map(|p| p.gps),
         state.report_rules.max_photo_distance_m,
     );
+    // Only a report that would be stored counts: not a replay, not one
+    // refused for a mistake the citizen can correct.
+    state
+        .citizen_limits
+        .spend(user.id, user.role, CitizenWork::Report)?;
 
     let decision = state
         .routing

@@ -1604,3 +1604,44 @@ async fn a_deactivated_unit_is_not_given_cases() {
     .await;
     assert_eq!(state_of(&app, case).await, "dispatched");
 }
+
+/// A reporter's actions per hour are capped, so a script cannot fill a case's
+/// timeline; staff are not capped.
+#[tokio::test]
+async fn a_citizens_actions_are_capped_per_hour() {
+    let app = spawn_demo_app_with(|s| {
+        s.workflow.auto_dispatch = false;
+        s.workflow.citizen_actions_per_hour = 2;
+    })
+    .await;
+    let reporter = app.citizen().await;
+    let operator = app.user(Role::Operator).await;
+    let case = case_id(&app.file_report(&reporter.token).await);
+    for text in ["有人处理吗？", "还在充电"] {
+        ok(
+            &app,
+            &reporter,
+            case,
+            json!({"action": "comment", "text": text}),
+        )
+        .await;
+    }
+    let third = act(
+        &app,
+        &reporter,
+        case,
+        json!({"action": "comment", "text": "？"}),
+    )
+    .await;
+    assert!(third.headers().contains_key("retry-after"));
+    assert_problem(third, 429, "rate_limited").await;
+    for _ in 0..3 {
+        ok(
+            &app,
+            &operator,
+            case,
+            json!({"action": "comment", "text": "已转派"}),
+        )
+        .await;
+    }
+}

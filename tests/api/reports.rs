@@ -645,3 +645,48 @@ async fn the_store_answers_each_report_of_a_batch_on_its_own() {
         [valid.id]
     );
 }
+
+/// A citizen's reports and uploads per hour are capped; a report refused for a
+/// correctable mistake does not count, and inspectors are not capped.
+#[tokio::test]
+async fn a_citizen_is_capped_per_hour_and_told_when_to_come_back() {
+    let app = spawn_app_with(|s| {
+        s.reports.per_citizen_per_hour = 2;
+        s.photos.per_citizen_per_hour = 4;
+    })
+    .await;
+    let citizen = app.citizen().await;
+    let mut bad = report_body(&[app.photo(&citizen.token, jpeg(40, 30)).await]);
+    bad["location"]["lat"] = json!(91.0);
+    let refused = app
+        .post_json("/api/v1/reports", Some(&citizen.token), &bad)
+        .await;
+    assert_problem(refused, 422, "invalid_location").await;
+    app.file_report(&citizen.token).await;
+    app.file_report(&citizen.token).await;
+    let spare = app.photo(&citizen.token, jpeg(40, 30)).await;
+    let third = app
+        .post_json(
+            "/api/v1/reports",
+            Some(&citizen.token),
+            &report_body(&[spare]),
+        )
+        .await;
+    let retry_after: u64 = third.headers()["retry-after"]
+        .to_str()
+        .unwrap()
+        .parse()
+        .unwrap();
+    // Two an hour: the next one in up to half an hour.
+    assert!((1..=1_800).contains(&retry_after), "{retry_after}");
+    let problem = assert_problem(third, 429, "rate_limited").await;
+    assert!(problem["detail"].as_str().unwrap().contains("reports"));
+    // Four uploads are spent (the bad report's, two reports', the spare).
+    let fifth = app.upload(&citizen.token, jpeg(40, 30), "photo.jpg").await;
+    assert_problem(fifth, 429, "rate_limited").await;
+
+    let inspector = app.user(Role::Inspector).await;
+    for _ in 0..3 {
+        app.file_report(&inspector.token).await;
+    }
+}
