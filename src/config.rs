@@ -183,7 +183,7 @@ pub fn redact_url(url: &str) -> String {
     redacted
 }
 
-#[derive(Clone, Debug, Deserialize)]
+#[derive(Clone, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct ServerSettings {
     pub host: String,
@@ -197,6 +197,10 @@ pub struct ServerSettings {
     /// networks). Only requests arriving from these may name their client in
     /// `X-Forwarded-For`; per-client limits use that client instead of the proxy.
     pub trusted_proxies: Vec<IpNet>,
+    /// When set, `GET /metrics` answers only `Authorization: Bearer <this>`
+    /// (Prometheus' `authorization` / `bearer_token` scrape setting). Unset,
+    /// it is open, for deployments that keep it off the public path instead.
+    pub metrics_token: Option<String>,
 }
 
 impl Default for ServerSettings {
@@ -207,7 +211,21 @@ impl Default for ServerSettings {
             workers: 0,
             json_limit: 64 * 1024,
             trusted_proxies: Vec::new(),
+            metrics_token: None,
         }
+    }
+}
+
+impl fmt::Debug for ServerSettings {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("ServerSettings")
+            .field("host", &self.host)
+            .field("port", &self.port)
+            .field("workers", &self.workers)
+            .field("json_limit", &self.json_limit)
+            .field("trusted_proxies", &self.trusted_proxies)
+            .field("metrics_token", &self.metrics_token.as_ref().map(|_| "***"))
+            .finish()
     }
 }
 

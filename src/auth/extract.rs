@@ -40,7 +40,7 @@ pub struct MaybeAuthUser(pub Option<AuthUser>);
 
 /// The credentials of a `Bearer` Authorization value (the scheme is
 /// case-insensitive, RFC 7235); `None` for any other scheme.
-fn bearer_token(value: &header::HeaderValue) -> Option<&str> {
+pub fn bearer_token(value: &header::HeaderValue) -> Option<&str> {
     let text = value.to_str().ok()?.trim();
     let (scheme, credentials) = text.split_once(' ').unwrap_or((text, ""));
     scheme

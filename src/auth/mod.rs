@@ -6,7 +6,7 @@ pub mod otp;
 mod password;
 mod tokens;
 
-pub use extract::{AuthUser, MaybeAuthUser};
+pub use extract::{AuthUser, MaybeAuthUser, bearer_token};
 pub use otp::{OtpCodes, SmsError, SmsSender, default_sms_sender};
 pub use password::{MAX_USERNAME_CHARS, check_username, hash_password, verify_password};
 pub use tokens::{Claims, JwtKeys, RefreshTokens, TokenError, load_jwt_secret};

@@ -2,11 +2,14 @@
 
 use std::time::{Duration, Instant};
 
-use actix_web::{HttpResponse, get, web};
+use actix_web::http::header;
+use actix_web::{HttpRequest, HttpResponse, get, web};
 use serde::Serialize;
 use utoipa::ToSchema;
 use utoipa_actix_web::service_config::ServiceConfig;
 
+use crate::auth::bearer_token;
+use crate::error::ApiError;
 use crate::state::AppState;
 
 pub fn configure(cfg: &mut ServiceConfig) {
@@ -126,18 +129,41 @@ async fn readyz(state: web::Data<AppState>) -> HttpResponse {
     }
 }
 
-/// Prometheus text exposition.
-#[utoipa::path(tag = "ops", responses((status = 200, content_type = "text/plain", body = String)))]
+/// Prometheus text exposition. With `server.metrics_token` set, only for that
+/// bearer token.
+#[utoipa::path(
+    tag = "ops",
+    responses(
+        (status = 200, content_type = "text/plain", body = String),
+        (status = 401, description = "`server.metrics_token` is set and this request did not carry it", body = crate::error::Problem),
+    )
+)]
 #[get("/metrics")]
-async fn metrics(state: web::Data<AppState>) -> HttpResponse {
+async fn metrics(req: HttpRequest, state: web::Data<AppState>) -> Result<HttpResponse, ApiError> {
+    if let Some(expected) = &state.settings.server.metrics_token {
+        let presented = req
+            .headers()
+            .get(header::AUTHORIZATION)
+            .and_then(bearer_token);
+        if !presented.is_some_and(|token| same_secret(token, expected)) {
+            return Err(ApiError::Unauthorized("the metrics token"));
+        }
+    }
     let calendar_end = state.workflow.deadlines().book().calendar_end_time();
     state
         .metrics
         .calendar_end
         .set(calendar_end.map_or(0, |end| end.timestamp()));
-    HttpResponse::Ok()
+    Ok(HttpResponse::Ok()
         .content_type("text/plain; version=0.0.4; charset=utf-8")
-        .body(state.metrics.render())
+        .body(state.metrics.render()))
+}
+
+/// Compares digests, so the time taken says nothing about how much of the
+/// secret a guess got right.
+fn same_secret(presented: &str, expected: &str) -> bool {
+    use sha2::{Digest, Sha256};
+    Sha256::digest(presented.as_bytes()) == Sha256::digest(expected.as_bytes())
 }
 
 /// This API's OpenAPI 3.1 description.

@@ -174,3 +174,28 @@ async fn categories_are_a_public_tree() {
         .collect();
     assert!(leaves.contains(&"飞线充电"), "{leaves:?}");
 }
+
+#[tokio::test]
+async fn a_metrics_token_closes_metrics_to_everyone_else() {
+    let app = spawn_app_with(|s| s.server.metrics_token = Some("scrape-me-9f2c1e".into())).await;
+    let without = app.get("/metrics", None).await;
+    assert!(without.headers().contains_key("www-authenticate"));
+    assert_problem(without, 401, "unauthorized").await;
+    let wrong = app.get("/metrics", Some("scrape-me-9f2c1d")).await;
+    assert_problem(wrong, 401, "unauthorized").await;
+    // A signed-in user's access token is no metrics token.
+    let citizen = app.citizen().await;
+    let user_token = app.get("/metrics", Some(&citizen.token)).await;
+    assert_problem(user_token, 401, "unauthorized").await;
+    let scraped = app.get("/metrics", Some("scrape-me-9f2c1e")).await;
+    assert_eq!(scraped.status(), 200);
+    assert!(
+        scraped
+            .text()
+            .await
+            .unwrap()
+            .contains("civicsnap_http_requests_total")
+    );
+    // The token never shows in the settings the service logs at start.
+    assert!(!format!("{:?}", app.state.settings).contains("scrape-me"));
+}
