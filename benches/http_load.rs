@@ -150,6 +150,8 @@ async fn reports() {
     let jobs = Arc::new(jobs);
     let next = Arc::new(AtomicUsize::new(0));
     let client = reqwest::Client::new();
+    // Seeding takes a while on PostgreSQL: a profile must start after this.
+    eprintln!("reports/{backend}: {requests} photos ready, timing starts");
     let started = Instant::now();
     let workers: Vec<_> = (0..clients)
         .map(|_| {
