@@ -322,11 +322,12 @@ pub struct AuthSettings {
     /// zone), whoever asks: bounds SMS sent to a victim's phone and guesses at
     /// its codes.
     pub otp_per_phone_per_day: u32,
-    /// Wrong passwords allowed for one username in a quarter of an hour (from
-    /// any address). The per-address limit alone lets a guesser spread over
-    /// many addresses; past this, the account signs in again only once the
-    /// quarter has passed.
-    pub password_failures_per_account: u32,
+    /// Password sign-ins allowed for one username in a quarter of an hour
+    /// (from any address, right or wrong; 0: no cap). The per-address limit
+    /// alone lets a guesser spread over many addresses; past this, the
+    /// account signs in again only once the quarter has passed. Staff renew
+    /// their access with refresh tokens, which this does not count.
+    pub password_attempts_per_account: u32,
 }
 
 impl Default for AuthSettings {
@@ -343,7 +344,7 @@ impl Default for AuthSettings {
             otp_per_ip_per_minute: 10,
             token_per_ip_per_minute: 30,
             otp_per_phone_per_day: 10,
-            password_failures_per_account: 10,
+            password_attempts_per_account: 10,
         }
     }
 }
@@ -557,6 +558,17 @@ impl Settings {
                 "workflow.warning_fraction must be between 0 and 1".into(),
             ));
         }
+        if self
+            .server
+            .metrics_token
+            .as_ref()
+            .is_some_and(|token| token.len() < 16)
+        {
+            return Err(ConfigError::Invalid(
+                "server.metrics_token must be at least 16 bytes (or unset, for an open /metrics)"
+                    .into(),
+            ));
+        }
         if self.workflow.sweep_batch < 1 {
             return Err(ConfigError::Invalid(
                 "workflow.sweep_batch must be positive".into(),
@@ -732,6 +744,20 @@ mod tests {
         let mut settings = settings;
         settings.auth.jwt_secret = Some("x".repeat(32));
         settings.validate().expect("valid with a secret");
+    }
+
+    #[test]
+    fn an_empty_or_short_metrics_token_is_refused() {
+        // An unset environment variable in a compose file gives "": that must
+        // not pass for a secret a bare `Bearer` header matches.
+        for short in ["", "scrape"] {
+            let mut settings = Settings::default();
+            settings.server.metrics_token = Some(short.into());
+            assert!(settings.validate().is_err(), "{short:?}");
+        }
+        let mut settings = Settings::default();
+        settings.server.metrics_token = Some("0123456789abcdef".into());
+        settings.validate().expect("a 16-byte token");
     }
 
     #[test]

@@ -178,7 +178,7 @@ fn invalid_grant(detail: &str) -> ApiError {
     responses(
         (status = 200, body = TokenResponse),
         (status = 400, description = "Wrong code, password or refresh token (`invalid_grant`)", body = crate::error::Problem),
-        (status = 429, description = "Too many sign-in requests from this client, or too many wrong passwords for this account", body = crate::error::Problem),
+        (status = 429, description = "Too many sign-in requests from this client, or too many password sign-ins for this account", body = crate::error::Problem),
     )
 )]
 #[post("/api/v1/auth/token")]
@@ -215,21 +215,27 @@ async fn token(
             if username.chars().count() > MAX_USERNAME_CHARS {
                 return Err(invalid_grant("wrong username or password"));
             }
-            // Failures are counted per username whether or not it exists, so
-            // the limit says nothing about which accounts do.
-            let window = otp::RequestWindow::quarter_hour_containing(now);
-            let failures_key = format!("password/{username}");
-            let allowed = state.settings.auth.password_failures_per_account;
-            if state
-                .repo
-                .client_requests(&failures_key, window.start)
-                .await?
-                >= i64::from(allowed)
-            {
-                return Err(ApiError::TooManyRequests {
-                    detail: "too many wrong passwords for this account; try again later".into(),
-                    retry_after_secs: window.seconds_left(now),
-                });
+            // Attempts are counted before the password is checked, so guesses
+            // sent at once cannot all read the count before any adds to it;
+            // and per username whether or not it exists, so the limit says
+            // nothing about which accounts do.
+            let allowed = state.settings.auth.password_attempts_per_account;
+            if allowed > 0 {
+                let window = otp::RequestWindow::quarter_hour_containing(now);
+                let attempts = state
+                    .repo
+                    .count_client_request(&format!("password/{username}"), window.start)
+                    .await?;
+                if attempts > i64::from(allowed) {
+                    if attempts == i64::from(allowed) + 1 {
+                        tracing::warn!(username = ?username, "password sign-ins reached the account's limit; refused until the quarter hour passes");
+                    }
+                    return Err(ApiError::TooManyRequests {
+                        detail: "too many password sign-ins for this account; try again later"
+                            .into(),
+                        retry_after_secs: window.seconds_left(now),
+                    });
+                }
             }
             let user = state.repo.user_by_username(&username).await?;
             let stored = user.as_ref().and_then(|u| u.password_hash.clone());
@@ -238,16 +244,7 @@ async fn token(
                 .map_err(ApiError::internal)?;
             match user {
                 Some(user) if ok && !user.disabled && user.role.uses_password() => user,
-                _ => {
-                    let failures = state
-                        .repo
-                        .count_client_request(&failures_key, window.start)
-                        .await?;
-                    if failures == i64::from(allowed) {
-                        tracing::warn!(username = %username, "wrong passwords reached the account's limit; sign-in refused until the quarter hour passes");
-                    }
-                    return Err(invalid_grant("wrong username or password"));
-                }
+                _ => return Err(invalid_grant("wrong username or password")),
             }
         }
         TokenRequest::RefreshToken { refresh_token } => {

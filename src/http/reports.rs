@@ -299,8 +299,8 @@ async fn create_report(
         photos.iter().filter_map(|p| p.gps),
         state.report_rules.max_photo_distance_m,
     );
-    // Only a report that would be stored counts: not a replay, not one
-    // refused for a mistake the citizen can correct.
+    // Past the request's own checks: a replay or a report refused for a
+    // mistake in it does not count (one the store refuses still does).
     state
         .citizen_limits
         .spend(user.id, user.role, CitizenWork::Report)?;

@@ -178,13 +178,13 @@ async fn password_guessing_is_capped_per_client() {
     assert_problem(refused, 429, "rate_limited").await;
 }
 
-/// Guesses spread over many addresses still meet the account's own limit: past
-/// it even the right password waits for the next quarter hour, while other
-/// accounts sign in as usual.
+/// Guesses spread over many addresses, one after another or all at once, still
+/// meet the account's own limit: past it even the right password waits for the
+/// next quarter hour, while other accounts sign in as usual.
 #[tokio::test]
 async fn wrong_passwords_are_capped_per_account_from_any_address() {
     let app = spawn_app_with(|s| {
-        s.auth.password_failures_per_account = 3;
+        s.auth.password_attempts_per_account = 3;
         s.server.trusted_proxies = vec!["127.0.0.0/8".parse().expect("network")];
     })
     .await;
