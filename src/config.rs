@@ -386,8 +386,8 @@ impl Default for PhotoSettings {
             unattached_ttl_hours: 24,
             cleanup_interval_secs: 600,
             processing_slots: 0,
-            // Ten full reports' worth of photos.
-            per_citizen_per_hour: 90,
+            // Twenty full reports' worth of photos.
+            per_citizen_per_hour: 180,
         }
     }
 }
@@ -412,7 +412,9 @@ impl Default for ReportSettings {
             max_description_chars: 2000,
             max_photos: 9,
             service_area: ServiceAreaSettings::default(),
-            per_citizen_per_hour: 10,
+            // One every three minutes, with a burst of twenty: room for a
+            // volunteer's walk through a campaign area.
+            per_citizen_per_hour: 20,
         }
     }
 }
