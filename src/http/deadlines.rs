@@ -118,7 +118,6 @@ pub struct CalendarYearView {
     pub year: i32,
     pub version: Option<String>,
     /// `["2026-10-01", "2026-10-07"]` ranges or single dates.
-    #[schema(value_type = Vec<Object>)]
     pub holidays: Vec<crate::domain::deadline::HolidaySpan>,
     /// 调休 make-up working days.
     #[schema(value_type = Vec<String>)]

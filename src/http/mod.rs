@@ -81,8 +81,86 @@ pub fn openapi() -> utoipa::openapi::OpenApi {
         .openapi(ApiDoc::openapi())
         .configure(configure)
         .split_for_parts();
+    undeclared_input_problems(&mut api);
     problems_as_problem_json(&mut api);
     api
+}
+
+/// Answers every operation can give to input it cannot read, whether or not its
+/// own annotation lists them (the extractors' error handlers, `error::extractors`):
+/// a bad query string 400 `invalid_query`; a path value that names nothing 404; a
+/// JSON body malformed (400 `malformed_json`), too large (413 `body_too_large`),
+/// not JSON (415) or of the wrong shape (422 `invalid_body`); any other body too
+/// large 413. An operation's own description of a status is kept.
+fn undeclared_input_problems(api: &mut utoipa::openapi::OpenApi) {
+    use utoipa::openapi::path::ParameterIn;
+    use utoipa::openapi::{ContentBuilder, Ref, RefOr, ResponseBuilder};
+    let problem = |description: &str| {
+        RefOr::T(
+            ResponseBuilder::new()
+                .description(description)
+                .content(
+                    "application/json",
+                    ContentBuilder::new()
+                        .schema(Some(Ref::new(PROBLEM_SCHEMA)))
+                        .build(),
+                )
+                .build(),
+        )
+    };
+    for item in api.paths.paths.values_mut() {
+        let operations = [
+            &mut item.get,
+            &mut item.put,
+            &mut item.post,
+            &mut item.delete,
+            &mut item.patch,
+        ];
+        for operation in operations.into_iter().flatten() {
+            let located = |place: ParameterIn| {
+                operation
+                    .parameters
+                    .iter()
+                    .flatten()
+                    .any(|p| matches!(p, RefOr::T(p) if p.parameter_in == place))
+            };
+            let (query, path) = (located(ParameterIn::Query), located(ParameterIn::Path));
+            let body = match &operation.request_body {
+                Some(RefOr::T(body)) => Some(body.content.contains_key("application/json")),
+                _ => None,
+            };
+            let mut undeclared = Vec::new();
+            if query || body == Some(true) {
+                undeclared.push((
+                    "400",
+                    "Malformed query string (`invalid_query`) or JSON body (`malformed_json`)",
+                ));
+            }
+            if path {
+                undeclared.push((
+                    "404",
+                    "Nothing with this id, or a path value that cannot name anything",
+                ));
+            }
+            if body.is_some() {
+                undeclared.push(("413", "Body larger than the limit (`body_too_large`)"));
+            }
+            if body == Some(true) {
+                undeclared.push(("415", "Body not sent as `application/json`"));
+                undeclared.push((
+                    "422",
+                    "Body of the wrong shape (`invalid_body`) or invalid values",
+                ));
+            }
+            for (status, description) in undeclared {
+                operation
+                    .responses
+                    .responses
+                    .entry(status.to_owned())
+                    .or_insert_with(|| problem(description));
+            }
+        }
+    }
 }
 
 const PROBLEM_SCHEMA: &str = "#/components/schemas/Problem";

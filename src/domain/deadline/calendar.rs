@@ -29,7 +29,7 @@ pub struct CalendarYear {
 }
 
 /// A holiday entry: a single date or an inclusive `[first, last]` range.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(untagged)]
 pub enum HolidaySpan {
     Day(NaiveDate),
