@@ -88,7 +88,7 @@ pub fn openapi() -> utoipa::openapi::OpenApi {
 
 /// Answers every operation can give to input it cannot read, whether or not its
 /// own annotation lists them (the extractors' error handlers, `error::extractors`):
-/// a bad query string 400 `invalid_query`; a path value that names nothing 404; a
+/// no valid token where one is required 401; a bad query string 400 `invalid_query`; a path value that names nothing 404; a
 /// JSON body malformed (400 `malformed_json`), too large (413 `body_too_large`),
 /// not JSON (415) or of the wrong shape (422 `invalid_body`); any other body too
 /// large 413. An operation's own description of a status is kept.
@@ -129,7 +129,11 @@ fn undeclared_input_problems(api: &mut utoipa::openapi::OpenApi) {
                 Some(RefOr::T(body)) => Some(body.content.contains_key("application/json")),
                 _ => None,
             };
+            let signed_in = operation.security.as_ref().is_some_and(|s| !s.is_empty());
             let mut undeclared = Vec::new();
+            if signed_in {
+                undeclared.push(("401", "No valid access token (missing, expired or forged)"));
+            }
             if query || body == Some(true) {
                 undeclared.push((
                     "400",
