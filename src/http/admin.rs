@@ -807,6 +807,7 @@ async fn delete_rule(
 #[into_params(parameter_in = Query)]
 pub struct LimitQuery {
     /// 1–500, default 100.
+    #[param(minimum = 1, maximum = 500)]
     pub limit: Option<i64>,
 }
 

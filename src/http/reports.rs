@@ -449,6 +449,7 @@ pub struct Page {
     /// `next_cursor` of the previous page.
     pub cursor: Option<Uuid>,
     /// 1–100, default 20.
+    #[param(minimum = 1, maximum = 100)]
     pub limit: Option<u32>,
 }
 
