@@ -317,6 +317,8 @@ pub enum Action {
         text: String,
     },
     Rate {
+        /// 1 (very dissatisfied) to 5 (very satisfied).
+        #[schema(minimum = 1, maximum = 5)]
         score: u8,
         #[serde(default)]
         comment: Option<String>,
