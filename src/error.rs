@@ -66,6 +66,9 @@ pub enum ApiError {
     Denied { code: &'static str, detail: String },
     #[error("{0} not found")]
     NotFound(&'static str),
+    /// The path exists, the method does not; `allow` lists those that do.
+    #[error("{method} is not served here; use {allow}")]
+    MethodNotAllowed { method: String, allow: String },
     #[error("{detail}")]
     Conflict { code: &'static str, detail: String },
     /// A batch refused whole, with a reason per refused item.
@@ -155,6 +158,7 @@ impl ApiError {
             ApiError::Unauthorized(_) | ApiError::InvalidToken(_) => "unauthorized",
             ApiError::Forbidden(_) => "forbidden",
             ApiError::NotFound(_) => "not_found",
+            ApiError::MethodNotAllowed { .. } => "method_not_allowed",
             ApiError::UnsupportedMediaType(_) => "unsupported_media_type",
             ApiError::TooManyRequests { .. } => "rate_limited",
             ApiError::Unavailable { .. } => "unavailable",
@@ -200,6 +204,7 @@ impl ResponseError for ApiError {
             ApiError::Unauthorized(_) | ApiError::InvalidToken(_) => StatusCode::UNAUTHORIZED,
             ApiError::Forbidden(_) | ApiError::Denied { .. } => StatusCode::FORBIDDEN,
             ApiError::NotFound(_) => StatusCode::NOT_FOUND,
+            ApiError::MethodNotAllowed { .. } => StatusCode::METHOD_NOT_ALLOWED,
             ApiError::Conflict { .. } => StatusCode::CONFLICT,
             ApiError::PayloadTooLarge { .. } => StatusCode::PAYLOAD_TOO_LARGE,
             ApiError::UnsupportedMediaType(_) => StatusCode::UNSUPPORTED_MEDIA_TYPE,
@@ -239,6 +244,12 @@ impl ResponseError for ApiError {
                 retry_after_secs, ..
             } => {
                 response.insert_header((header::RETRY_AFTER, retry_after_secs.to_string()));
+            }
+            // RFC 9110 §15.5.6: a 405 says which methods the resource has.
+            ApiError::MethodNotAllowed { allow, .. } => {
+                if let Ok(value) = HeaderValue::from_str(allow) {
+                    response.insert_header((header::ALLOW, value));
+                }
             }
             // A gateway or store that failed is usually back within moments; say
             // when a client (or the 12345 platform) may sensibly try again.

@@ -161,8 +161,16 @@ async fn observe(
     Ok(res)
 }
 
-async fn not_found() -> Result<HttpResponse, ApiError> {
-    Err(ApiError::NotFound("route"))
+/// No route matched: a path the API has, asked with another method, is a 405
+/// naming the methods it has; anything else is a 404.
+async fn not_found(req: actix_web::HttpRequest) -> Result<HttpResponse, ApiError> {
+    match http::methods_at(req.path()) {
+        Some(allow) => Err(ApiError::MethodNotAllowed {
+            method: req.method().to_string(),
+            allow,
+        }),
+        None => Err(ApiError::NotFound("route")),
+    }
 }
 
 impl Application {

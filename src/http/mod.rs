@@ -169,6 +169,52 @@ fn undeclared_input_problems(api: &mut utoipa::openapi::OpenApi) {
 
 const PROBLEM_SCHEMA: &str = "#/components/schemas/Problem";
 
+/// One documented path: its segments (`None` for a `{parameter}`) and the
+/// methods served there.
+struct Route {
+    segments: Vec<Option<String>>,
+    methods: Vec<&'static str>,
+}
+
+/// The methods served at `path` when some documented path matches it, as an
+/// `Allow` header value; `None` for a path the API does not have. The routes
+/// come from the OpenAPI document, which a test keeps equal to what is served.
+pub fn methods_at(path: &str) -> Option<String> {
+    static ROUTES: std::sync::LazyLock<Vec<Route>> = std::sync::LazyLock::new(|| {
+        openapi()
+            .paths
+            .paths
+            .iter()
+            .map(|(template, item)| Route {
+                segments: template
+                    .split('/')
+                    .map(|s| (!s.starts_with('{')).then(|| s.to_owned()))
+                    .collect(),
+                methods: [
+                    ("GET", item.get.is_some()),
+                    ("PUT", item.put.is_some()),
+                    ("POST", item.post.is_some()),
+                    ("DELETE", item.delete.is_some()),
+                    ("PATCH", item.patch.is_some()),
+                ]
+                .into_iter()
+                .filter_map(|(method, served)| served.then_some(method))
+                .collect(),
+            })
+            .collect()
+    });
+    let segments: Vec<&str> = path.split('/').collect();
+    let route = ROUTES.iter().find(|route| {
+        route.segments.len() == segments.len()
+            && route
+                .segments
+                .iter()
+                .zip(&segments)
+                .all(|(want, got)| want.as_deref().is_none_or(|want| want == *got))
+    })?;
+    Some(route.methods.join(", "))
+}
+
 /// utoipa types every response body `application/json`; problems go out as
 /// `application/problem+json` (RFC 9457), and the document must say so. Runs on
 /// the finished document because the paths are merged in after `ApiDoc`'s

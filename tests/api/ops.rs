@@ -199,3 +199,30 @@ async fn a_metrics_token_closes_metrics_to_everyone_else() {
     // The token never shows in the settings the service logs at start.
     assert!(!format!("{:?}", app.state.settings).contains("scrape-me"));
 }
+
+/// A path the API has, asked with a method it does not serve there, is a 405
+/// naming the methods it does (RFC 9110); a path it does not have is a 404.
+#[tokio::test]
+async fn a_method_a_path_does_not_serve_is_405_with_allow() {
+    let app = spawn_app().await;
+    let send =
+        |method: reqwest::Method, path: String| app.client.request(method, app.url(&path)).send();
+    let case = uuid::Uuid::now_v7();
+    for (method, path, allow) in [
+        (reqwest::Method::DELETE, "/healthz".to_owned(), "GET"),
+        (reqwest::Method::PUT, "/api/v1/reports".to_owned(), "POST"),
+        (
+            reqwest::Method::GET,
+            format!("/api/v1/cases/{case}/actions"),
+            "POST",
+        ),
+    ] {
+        let response = send(method.clone(), path.clone()).await.unwrap();
+        assert_eq!(response.headers()["allow"], allow, "{method} {path}");
+        assert_problem(response, 405, "method_not_allowed").await;
+    }
+    let missing = send(reqwest::Method::GET, "/api/v1/nothing-here".into())
+        .await
+        .unwrap();
+    assert_problem(missing, 404, "not_found").await;
+}
