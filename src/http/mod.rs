@@ -15,6 +15,7 @@ pub mod routing;
 
 use actix_web::App;
 use utoipa::OpenApi;
+use utoipa::openapi::path::{Operation, PathItem};
 use utoipa::openapi::security::{Http, HttpAuthScheme, SecurityScheme};
 use utoipa_actix_web::AppExt;
 use utoipa_actix_web::service_config::ServiceConfig;
@@ -108,66 +109,77 @@ fn undeclared_input_problems(api: &mut utoipa::openapi::OpenApi) {
                 .build(),
         )
     };
-    for item in api.paths.paths.values_mut() {
-        let operations = [
-            &mut item.get,
-            &mut item.put,
-            &mut item.post,
-            &mut item.delete,
-            &mut item.patch,
-        ];
-        for operation in operations.into_iter().flatten() {
-            let located = |place: ParameterIn| {
-                operation
-                    .parameters
-                    .iter()
-                    .flatten()
-                    .any(|p| matches!(p, RefOr::T(p) if p.parameter_in == place))
-            };
-            let (query, path) = (located(ParameterIn::Query), located(ParameterIn::Path));
-            let body = match &operation.request_body {
-                Some(RefOr::T(body)) => Some(body.content.contains_key("application/json")),
-                _ => None,
-            };
-            let signed_in = operation.security.as_ref().is_some_and(|s| !s.is_empty());
-            let mut undeclared = Vec::new();
-            if signed_in {
-                undeclared.push(("401", "No valid access token (missing, expired or forged)"));
-            }
-            if query || body == Some(true) {
-                undeclared.push((
-                    "400",
-                    "Malformed query string (`invalid_query`) or JSON body (`malformed_json`)",
-                ));
-            }
-            if path {
-                undeclared.push((
-                    "404",
-                    "Nothing with this id, or a path value that cannot name anything",
-                ));
-            }
-            if body.is_some() {
-                undeclared.push(("413", "Body larger than the limit (`body_too_large`)"));
-            }
-            if body == Some(true) {
-                undeclared.push(("415", "Body not sent as `application/json`"));
-                undeclared.push((
-                    "422",
-                    "Body of the wrong shape (`invalid_body`) or invalid values",
-                ));
-            }
-            for (status, description) in undeclared {
-                operation
-                    .responses
-                    .responses
-                    .entry(status.to_owned())
-                    .or_insert_with(|| problem(description));
-            }
+    for operation in operations_mut(api) {
+        let located = |place: ParameterIn| {
+            operation
+                .parameters
+                .iter()
+                .flatten()
+                .any(|p| matches!(p, RefOr::T(p) if p.parameter_in == place))
+        };
+        let (query, path) = (located(ParameterIn::Query), located(ParameterIn::Path));
+        let body = match &operation.request_body {
+            Some(RefOr::T(body)) => Some(body.content.contains_key("application/json")),
+            _ => None,
+        };
+        let signed_in = operation.security.as_ref().is_some_and(|s| !s.is_empty());
+        let mut undeclared = Vec::new();
+        if signed_in {
+            undeclared.push(("401", "No valid access token (missing, expired or forged)"));
+        }
+        if query || body == Some(true) {
+            undeclared.push((
+                "400",
+                "Malformed query string (`invalid_query`) or JSON body (`malformed_json`)",
+            ));
+        }
+        if path {
+            undeclared.push((
+                "404",
+                "Nothing with this id, or a path value that cannot name anything",
+            ));
+        }
+        if body.is_some() {
+            undeclared.push(("413", "Body larger than the limit (`body_too_large`)"));
+        }
+        if body == Some(true) {
+            undeclared.push(("415", "Body not sent as `application/json`"));
+            undeclared.push((
+                "422",
+                "Body of the wrong shape (`invalid_body`) or invalid values",
+            ));
+        }
+        for (status, description) in undeclared {
+            operation
+                .responses
+                .responses
+                .entry(status.to_owned())
+                .or_insert_with(|| problem(description));
         }
     }
 }
 
 const PROBLEM_SCHEMA: &str = "#/components/schemas/Problem";
+
+/// A path's operations by the method that serves them.
+fn by_method(item: &mut PathItem) -> [(&'static str, &mut Option<Operation>); 5] {
+    [
+        ("GET", &mut item.get),
+        ("PUT", &mut item.put),
+        ("POST", &mut item.post),
+        ("DELETE", &mut item.delete),
+        ("PATCH", &mut item.patch),
+    ]
+}
+
+/// Every operation of the document, whatever its path and method.
+fn operations_mut(api: &mut utoipa::openapi::OpenApi) -> impl Iterator<Item = &mut Operation> {
+    api.paths.paths.values_mut().flat_map(|item| {
+        by_method(item)
+            .into_iter()
+            .filter_map(|(_, operation)| operation.as_mut())
+    })
+}
 
 /// One documented path: its segments (`None` for a `{parameter}`) and the
 /// methods served there.
@@ -181,25 +193,19 @@ struct Route {
 /// come from the OpenAPI document, which a test keeps equal to what is served.
 pub fn methods_at(path: &str) -> Option<String> {
     static ROUTES: std::sync::LazyLock<Vec<Route>> = std::sync::LazyLock::new(|| {
-        openapi()
+        let mut api = openapi();
+        api.paths
             .paths
-            .paths
-            .iter()
+            .iter_mut()
             .map(|(template, item)| Route {
                 segments: template
                     .split('/')
                     .map(|s| (!s.starts_with('{')).then(|| s.to_owned()))
                     .collect(),
-                methods: [
-                    ("GET", item.get.is_some()),
-                    ("PUT", item.put.is_some()),
-                    ("POST", item.post.is_some()),
-                    ("DELETE", item.delete.is_some()),
-                    ("PATCH", item.patch.is_some()),
-                ]
-                .into_iter()
-                .filter_map(|(method, served)| served.then_some(method))
-                .collect(),
+                methods: by_method(item)
+                    .into_iter()
+                    .filter_map(|(method, operation)| operation.is_some().then_some(method))
+                    .collect(),
             })
             .collect()
     });
@@ -221,32 +227,23 @@ pub fn methods_at(path: &str) -> Option<String> {
 /// modifiers.
 fn problems_as_problem_json(api: &mut utoipa::openapi::OpenApi) {
     use utoipa::openapi::RefOr;
-    for item in api.paths.paths.values_mut() {
-        let operations = [
-            &mut item.get,
-            &mut item.put,
-            &mut item.post,
-            &mut item.delete,
-            &mut item.patch,
-        ];
-        for operation in operations.into_iter().flatten() {
-            for response in operation.responses.responses.values_mut() {
-                let RefOr::T(response) = response else {
-                    continue;
-                };
-                let is_problem = matches!(
-                    response.content.get("application/json"),
-                    Some(RefOr::T(content))
-                        if matches!(&content.schema, Some(RefOr::Ref(r)) if r.ref_location == PROBLEM_SCHEMA)
-                );
-                if !is_problem {
-                    continue;
-                }
-                if let Some(content) = response.content.shift_remove("application/json") {
-                    response
-                        .content
-                        .insert(crate::error::PROBLEM_JSON.to_owned(), content);
-                }
+    for operation in operations_mut(api) {
+        for response in operation.responses.responses.values_mut() {
+            let RefOr::T(response) = response else {
+                continue;
+            };
+            let is_problem = matches!(
+                response.content.get("application/json"),
+                Some(RefOr::T(content))
+                    if matches!(&content.schema, Some(RefOr::Ref(r)) if r.ref_location == PROBLEM_SCHEMA)
+            );
+            if !is_problem {
+                continue;
+            }
+            if let Some(content) = response.content.shift_remove("application/json") {
+                response
+                    .content
+                    .insert(crate::error::PROBLEM_JSON.to_owned(), content);
             }
         }
     }
