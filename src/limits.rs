@@ -115,16 +115,16 @@ mod tests {
         CitizenLimits::from_settings(&settings)
     }
 
+    fn allows(limits: &CitizenLimits, user: Uuid, role: Role, work: CitizenWork) -> bool {
+        limits.spend(user, role, work).is_ok()
+    }
+
     #[test]
     fn a_citizen_gets_the_hourly_quota_then_a_wait_for_the_next_one() {
         let limits = limits(3);
         let citizen = Uuid::now_v7();
         for _ in 0..3 {
-            assert!(
-                limits
-                    .spend(citizen, Role::Citizen, CitizenWork::Report)
-                    .is_ok()
-            );
+            assert!(allows(&limits, citizen, Role::Citizen, CitizenWork::Report));
         }
         match limits.spend(citizen, Role::Citizen, CitizenWork::Report) {
             // One more every 20 minutes.
@@ -142,11 +142,7 @@ mod tests {
                 .spend(Uuid::now_v7(), Role::Citizen, CitizenWork::Report)
                 .is_ok()
         );
-        assert!(
-            limits
-                .spend(citizen, Role::Citizen, CitizenWork::Photo)
-                .is_ok()
-        );
+        assert!(allows(&limits, citizen, Role::Citizen, CitizenWork::Photo));
     }
 
     #[test]
@@ -154,20 +150,22 @@ mod tests {
         let capped = limits(1);
         let inspector = Uuid::now_v7();
         for _ in 0..5 {
-            assert!(
-                capped
-                    .spend(inspector, Role::Inspector, CitizenWork::Report)
-                    .is_ok()
-            );
+            assert!(allows(
+                &capped,
+                inspector,
+                Role::Inspector,
+                CitizenWork::Report
+            ));
         }
         let uncapped = limits(0);
         let citizen = Uuid::now_v7();
         for _ in 0..5 {
-            assert!(
-                uncapped
-                    .spend(citizen, Role::Citizen, CitizenWork::Report)
-                    .is_ok()
-            );
+            assert!(allows(
+                &uncapped,
+                citizen,
+                Role::Citizen,
+                CitizenWork::Report
+            ));
         }
     }
 

@@ -109,41 +109,21 @@ async fn user_create_reads_the_password_from_stdin_and_stores_only_its_hash() {
     assert!(hash.is_some_and(|h| !h.contains(password)));
     assert!(verify_password(password, hash));
 
-    let short = deployment.run(
-        false,
-        &["user", "create", "--role", "admin", "--username", "weak"],
-        "short\n",
-    );
-    assert!(!short.status.success());
-    assert!(stderr(&short).contains("at least 10 characters"));
-    let unit_without_unit = deployment.run(
-        false,
-        &[
-            "user",
-            "create",
-            "--role",
-            "unit_staff",
-            "--username",
-            "nobody",
-        ],
-        &format!("{password}\n"),
-    );
-    assert!(!unit_without_unit.status.success());
-    assert!(stderr(&unit_without_unit).contains("--unit"));
-    let spaced = deployment.run(
-        false,
-        &[
-            "user",
-            "create",
-            "--role",
-            "admin",
-            "--username",
-            "ops admin",
-        ],
-        &format!("{password}\n"),
-    );
-    assert!(!spaced.status.success());
-    assert!(stderr(&spaced).contains("no spaces"));
+    // Each refused account: its role, username and password, and what the
+    // command says about it.
+    for (role, username, password, says) in [
+        ("admin", "weak", "short", "at least 10 characters"),
+        ("unit_staff", "nobody", password, "--unit"),
+        ("admin", "ops admin", password, "no spaces"),
+    ] {
+        let refused = deployment.run(
+            false,
+            &["user", "create", "--role", role, "--username", username],
+            &format!("{password}\n"),
+        );
+        assert!(!refused.status.success(), "{username}");
+        assert!(stderr(&refused).contains(says), "{}", stderr(&refused));
+    }
 }
 
 #[test]
