@@ -156,15 +156,40 @@ async fn throttle_client(
             "sign-in",
         ),
     };
-    let window = otp::RequestWindow::containing(now);
-    let requests = state.repo.count_client_request(&key, window.start).await?;
-    if requests > i64::from(allowed) {
-        return Err(ApiError::TooManyRequests {
-            detail: format!("too many {what} requests from this client; try again later"),
-            retry_after_secs: window.seconds_left(now),
-        });
+    let refusal = format!("too many {what} requests from this client; try again later");
+    count_within(
+        state,
+        &key,
+        allowed,
+        otp::RequestWindow::containing(now),
+        now,
+        &refusal,
+    )
+    .await
+}
+
+/// Counts one request under `key` in `window`, in the database so every
+/// instance counts against the same limit; 429 saying `refusal` once more than
+/// `allowed` have come. The first refusal of a window is logged.
+async fn count_within(
+    state: &AppState,
+    key: &str,
+    allowed: u32,
+    window: otp::RequestWindow,
+    now: chrono::DateTime<chrono::Utc>,
+    refusal: &str,
+) -> Result<(), ApiError> {
+    let requests = state.repo.count_client_request(key, window.start).await?;
+    if requests <= i64::from(allowed) {
+        return Ok(());
     }
-    Ok(())
+    if requests == i64::from(allowed) + 1 {
+        tracing::warn!(key = ?key, allowed, "a request limit was reached; refused until its window ends");
+    }
+    Err(ApiError::TooManyRequests {
+        detail: refusal.into(),
+        retry_after_secs: window.seconds_left(now),
+    })
 }
 
 fn invalid_grant(detail: &str) -> ApiError {
@@ -221,21 +246,15 @@ async fn token(
             // nothing about which accounts do.
             let allowed = state.settings.auth.password_attempts_per_account;
             if allowed > 0 {
-                let window = otp::RequestWindow::quarter_hour_containing(now);
-                let attempts = state
-                    .repo
-                    .count_client_request(&format!("password/{username}"), window.start)
-                    .await?;
-                if attempts > i64::from(allowed) {
-                    if attempts == i64::from(allowed) + 1 {
-                        tracing::warn!(username = ?username, "password sign-ins reached the account's limit; refused until the quarter hour passes");
-                    }
-                    return Err(ApiError::TooManyRequests {
-                        detail: "too many password sign-ins for this account; try again later"
-                            .into(),
-                        retry_after_secs: window.seconds_left(now),
-                    });
-                }
+                count_within(
+                    &state,
+                    &format!("password/{username}"),
+                    allowed,
+                    otp::RequestWindow::quarter_hour_containing(now),
+                    now,
+                    "too many password sign-ins for this account; try again later",
+                )
+                .await?;
             }
             let user = state.repo.user_by_username(&username).await?;
             let stored = user.as_ref().and_then(|u| u.password_hash.clone());

@@ -798,7 +798,6 @@ async fn a_return_sends_the_case_back_for_dispatch() {
     let returned = load(&app, case).await;
     assert_eq!(returned.state.as_str(), "filed");
     assert!(returned.assignments.is_empty());
-    // The unit's clocks stopped; the dispatch clock runs again.
     // The units' clocks stopped; the case clock (办结) runs on, and dispatch starts again.
     let phases: Vec<&str> = returned.clocks.iter().map(|c| c.phase.as_str()).collect();
     assert_eq!(phases, ["resolve", "dispatch"], "{:?}", returned.clocks);
