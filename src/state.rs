@@ -2,7 +2,7 @@
 
 use std::sync::Arc;
 
-use chrono::{DateTime, SubsecRound, Utc};
+use chrono::{DateTime, FixedOffset, SubsecRound, Utc};
 use tokio::sync::Notify;
 
 use crate::auth::{JwtKeys, OtpCodes, SmsSender};
@@ -35,6 +35,14 @@ pub struct AppState {
     /// Hourly caps on citizens' reports, uploads and actions.
     pub citizen_limits: Arc<crate::limits::CitizenLimits>,
     pub tz: chrono_tz::Tz,
+}
+
+impl AppState {
+    /// `t` as the city's local time: how every time the API answers with is
+    /// written (RFC 3339 with the city's offset).
+    pub fn local(&self, t: DateTime<Utc>) -> DateTime<FixedOffset> {
+        t.with_timezone(&self.tz).fixed_offset()
+    }
 }
 
 /// Current time at the precision both databases store (microseconds), so a value

@@ -264,8 +264,7 @@ async fn case_detail(
     id: web::Path<Uuid>,
 ) -> Result<web::Json<CaseDetail>, ApiError> {
     let case = staff_case(&state, &user, id.into_inner()).await?;
-    let tz = state.tz;
-    let local = |t: DateTime<Utc>| t.with_timezone(&tz).fixed_offset();
+    let local = |t: DateTime<Utc>| state.local(t);
     let mut assignments: Vec<AssignmentView> = case
         .assignments
         .iter()
@@ -394,8 +393,7 @@ async fn deadlines(
     id: web::Path<Uuid>,
 ) -> Result<web::Json<CaseDeadlines>, ApiError> {
     let case = staff_case(&state, &user, id.into_inner()).await?;
-    let tz = state.tz;
-    let local = |t: DateTime<Utc>| t.with_timezone(&tz).fixed_offset();
+    let local = |t: DateTime<Utc>| state.local(t);
     let at = now();
     let clocks = state
         .repo
@@ -627,13 +625,12 @@ async fn list(state: &AppState, params: QueueParams) -> Result<web::Json<CasePag
     } else {
         None
     };
-    let tz = state.tz;
     Ok(web::Json(CasePage {
         items: rows
             .into_iter()
             .map(|r| CaseLine {
                 overdue: r.due_at.is_some_and(|d| d <= at),
-                due_at: r.due_at.map(|d| d.with_timezone(&tz).fixed_offset()),
+                due_at: r.due_at.map(|d| state.local(d)),
                 id: r.id,
                 tracking_no: r.tracking_no,
                 state: r.state,

@@ -95,10 +95,9 @@ async fn preview(
     let deadline = calculator
         .compute(request.start, limit)
         .map_err(deadline_error)?;
-    let tz = state.tz;
     Ok(web::Json(PreviewResponse {
-        due_at: deadline.due.with_timezone(&tz).fixed_offset(),
-        warning_at: deadline.warning_at.with_timezone(&tz).fixed_offset(),
+        due_at: state.local(deadline.due),
+        warning_at: state.local(deadline.warning_at),
         explanation: deadline.explanation,
     }))
 }
