@@ -9,6 +9,7 @@ use ipnet::IpNet;
 use serde::Deserialize;
 
 use crate::domain::deadline::OfficeHours;
+use crate::domain::report::MAX_PHOTOS;
 
 // No `deny_unknown_fields` at the top: every `CIVICSNAP_*` variable (such as
 // `CIVICSNAP_CONFIG`) lands here. Nested sections do refuse typos.
@@ -410,7 +411,7 @@ impl Default for ReportSettings {
         ReportSettings {
             max_photo_distance_m: 500.0,
             max_description_chars: 2000,
-            max_photos: 9,
+            max_photos: MAX_PHOTOS,
             service_area: ServiceAreaSettings::default(),
             // One every three minutes, with a burst of twenty: room for a
             // volunteer's walk through a campaign area.
@@ -581,10 +582,10 @@ impl Settings {
                 "photos.max_bytes and photos.max_pixels must be positive".into(),
             ));
         }
-        if !(1..=9).contains(&self.reports.max_photos) {
-            return Err(ConfigError::Invalid(
-                "reports.max_photos must be between 1 and 9".into(),
-            ));
+        if !(1..=MAX_PHOTOS).contains(&self.reports.max_photos) {
+            return Err(ConfigError::Invalid(format!(
+                "reports.max_photos must be between 1 and {MAX_PHOTOS}"
+            )));
         }
         if self.storage.kind == StorageKind::S3 && self.storage.s3.bucket.is_empty() {
             return Err(ConfigError::Invalid(

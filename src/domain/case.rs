@@ -1422,7 +1422,7 @@ fn clear_pending(case: &CaseSnapshot, effects: &mut Vec<Effect>) {
 /// Free text an action carries (a reason, a note, a comment), in characters.
 pub const MAX_TEXT_CHARS: usize = 2000;
 /// After-photos one report of work done may carry, as a citizen's report may.
-pub const MAX_AFTER_PHOTOS: usize = 9;
+pub const MAX_AFTER_PHOTOS: usize = crate::domain::report::MAX_PHOTOS;
 /// Co-units (协办) one case may be given.
 pub const MAX_CO_UNITS: usize = 10;
 

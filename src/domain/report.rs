@@ -5,6 +5,10 @@ use uuid::Uuid;
 
 use super::geo::{Crs, LatLon, ServiceArea};
 
+/// The most photos one submission may carry: a citizen's report, or a unit's
+/// report of work done.
+pub const MAX_PHOTOS: usize = 9;
+
 /// Limits a deployment sets for reports.
 #[derive(Clone, Debug)]
 pub struct ReportRules {
@@ -172,7 +176,7 @@ mod tests {
         ReportRules {
             max_description_chars: 2000,
             max_address_chars: 200,
-            max_photos: 9,
+            max_photos: MAX_PHOTOS,
             max_photo_distance_m: 500.0,
             service_area: ServiceArea::from_bbox([120.25, 31.70, 120.90, 32.10]).unwrap(),
         }
