@@ -75,16 +75,21 @@ pub fn configure(cfg: &mut ServiceConfig) {
     admin::configure(cfg);
 }
 
-/// The OpenAPI document, built from the same registrations the server uses.
-pub fn openapi() -> utoipa::openapi::OpenApi {
-    let (_, mut api) = App::new()
-        .into_utoipa_app()
-        .openapi(ApiDoc::openapi())
-        .configure(configure)
-        .split_for_parts();
-    undeclared_input_problems(&mut api);
-    problems_as_problem_json(&mut api);
-    api
+/// The OpenAPI document, built once from the same registrations the server
+/// uses.
+pub fn openapi() -> &'static utoipa::openapi::OpenApi {
+    static DOCUMENT: std::sync::LazyLock<utoipa::openapi::OpenApi> =
+        std::sync::LazyLock::new(|| {
+            let (_, mut api) = App::new()
+                .into_utoipa_app()
+                .openapi(ApiDoc::openapi())
+                .configure(configure)
+                .split_for_parts();
+            undeclared_input_problems(&mut api);
+            problems_as_problem_json(&mut api);
+            api
+        });
+    &DOCUMENT
 }
 
 /// Answers every operation can give to input it cannot read, whether or not its
@@ -193,7 +198,7 @@ struct Route {
 /// come from the OpenAPI document, which a test keeps equal to what is served.
 pub fn methods_at(path: &str) -> Option<String> {
     static ROUTES: std::sync::LazyLock<Vec<Route>> = std::sync::LazyLock::new(|| {
-        let mut api = openapi();
+        let mut api = openapi().clone();
         api.paths
             .paths
             .iter_mut()
@@ -249,11 +254,14 @@ fn problems_as_problem_json(api: &mut utoipa::openapi::OpenApi) {
     }
 }
 
-/// The document as YAML, exactly as committed in `openapi.yaml`.
-pub fn openapi_yaml() -> String {
-    openapi()
-        .to_yaml()
-        .unwrap_or_else(|e| format!("# cannot render OpenAPI: {e}\n"))
+/// The document as YAML, exactly as committed in `openapi.yaml`; rendered once.
+pub fn openapi_yaml() -> &'static str {
+    static YAML: std::sync::LazyLock<String> = std::sync::LazyLock::new(|| {
+        openapi()
+            .to_yaml()
+            .unwrap_or_else(|e| format!("# cannot render OpenAPI: {e}\n"))
+    });
+    &YAML
 }
 
 #[cfg(test)]

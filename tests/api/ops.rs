@@ -129,7 +129,7 @@ async fn served_openapi_matches_the_committed_file() {
     assert_eq!(served, generated);
     let path = concat!(env!("CARGO_MANIFEST_DIR"), "/openapi.yaml");
     if std::env::var_os("UPDATE_OPENAPI").is_some() {
-        std::fs::write(path, &generated).unwrap();
+        std::fs::write(path, generated).unwrap();
     }
     let committed = std::fs::read_to_string(path).unwrap_or_default();
     assert!(
