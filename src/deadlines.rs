@@ -13,7 +13,7 @@ use chrono::{DateTime, NaiveDate, Utc};
 use crate::config::WorkflowSettings;
 use crate::domain::deadline::{
     Calendar, CalendarError, CalendarYear, DeadlineCalculator, DeadlineError, DeadlineProfile,
-    Urgency,
+    Urgency, local_midnight,
 };
 use crate::store::{Actor, Repository, StoreError};
 
@@ -90,15 +90,8 @@ impl DeadlineBook {
     /// must be loaded before then.
     pub fn calendar_end_time(&self) -> Option<DateTime<Utc>> {
         let calculator = self.calculator(None)?;
-        let midnight = calculator
-            .calendar()
-            .last_loaded()
-            .succ_opt()?
-            .and_hms_opt(0, 0, 0)?;
-        midnight
-            .and_local_timezone(calculator.tz())
-            .earliest()
-            .map(|end| end.with_timezone(&Utc))
+        let day_after = calculator.calendar().last_loaded().succ_opt()?;
+        local_midnight(calculator.tz(), day_after)
     }
 
     /// Warns in the log when the city's calendar ends within

@@ -135,12 +135,7 @@ impl RequestWindow {
 
     /// The city's day (midnight to midnight in `tz`) containing `now`.
     pub fn day_containing(now: DateTime<Utc>, tz: chrono_tz::Tz) -> RequestWindow {
-        use chrono::TimeZone;
-        let midnight_of = |day: chrono::NaiveDate| {
-            day.and_hms_opt(0, 0, 0)
-                .and_then(|midnight| tz.from_local_datetime(&midnight).earliest())
-                .map(|start| start.with_timezone(&Utc))
-        };
+        let midnight_of = |day| crate::domain::deadline::local_midnight(tz, day);
         let today = now.with_timezone(&tz).date_naive();
         let start = midnight_of(today).unwrap_or(now);
         let next = today.succ_opt().and_then(midnight_of).unwrap_or(now);

@@ -536,6 +536,12 @@ fn time_from_ns(ns: i64) -> NaiveTime {
     NaiveTime::from_num_seconds_from_midnight_opt(secs, nanos).unwrap_or(NaiveTime::MIN)
 }
 
+/// The instant `day` begins in `tz`; `None` where midnight does not exist
+/// there (a DST gap at midnight).
+pub fn local_midnight(tz: Tz, day: NaiveDate) -> Option<DateTime<Utc>> {
+    to_utc(tz, day.and_time(NaiveTime::MIN)).ok()
+}
+
 /// Ambiguous local times (DST fold) resolve to the earlier instant, the
 /// stricter deadline; gaps cannot be resolved honestly and are reported.
 fn to_utc(tz: Tz, local: NaiveDateTime) -> Result<DateTime<Utc>, DeadlineError> {

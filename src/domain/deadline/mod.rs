@@ -20,7 +20,7 @@ mod profile;
 pub use calendar::{Calendar, CalendarError, CalendarYear, HolidaySpan};
 pub use compute::{
     DEFAULT_TZ, DEFAULT_WARNING_FRACTION, Deadline, DeadlineCalculator, DeadlineError, Explanation,
-    Pause,
+    Pause, local_midnight,
 };
 pub use office_hours::{MonthDay, OfficeHours, OfficeHoursError, Period, Seasonal};
 pub use profile::{ANY_CATEGORY, DeadlineProfile, Limit, PhaseLimits, Unit, Urgency};

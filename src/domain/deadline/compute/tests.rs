@@ -774,3 +774,16 @@ fn other_time_zone_shifts_local_days() {
         .expect("utc");
     assert_eq!(c.due(start, wd(1)), Ok(due));
 }
+
+#[test]
+fn a_day_begins_at_the_citys_midnight() {
+    let day = NaiveDate::from_ymd_opt(2026, 12, 1).expect("date");
+    let begins = Utc
+        .with_ymd_and_hms(2026, 11, 30, 16, 0, 0)
+        .single()
+        .expect("utc");
+    assert_eq!(
+        super::local_midnight(chrono_tz::Asia::Shanghai, day),
+        Some(begins)
+    );
+}
