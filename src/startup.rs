@@ -6,6 +6,7 @@ use std::time::{Duration, Instant};
 
 use actix_web::body::MessageBody;
 use actix_web::dev::{Server, ServiceRequest, ServiceResponse};
+use actix_web::http::Method;
 use actix_web::http::header::{HeaderName, HeaderValue};
 use actix_web::middleware::{Next, from_fn};
 use actix_web::{App, HttpMessage, HttpResponse, HttpServer, web};
@@ -161,13 +162,28 @@ async fn observe(
     Ok(res)
 }
 
+/// HTTP requires HEAD wherever GET is served. The GET route answers it; the
+/// connection's encoder, which saw the request as HEAD, sends the headers
+/// (length included) without the body.
+async fn head_as_get(
+    mut req: ServiceRequest,
+    next: Next<impl MessageBody + 'static>,
+) -> Result<ServiceResponse<impl MessageBody + 'static>, actix_web::Error> {
+    if req.method() == Method::HEAD
+        && http::methods_at(req.path()).is_some_and(|methods| methods.contains(&"GET"))
+    {
+        req.head_mut().method = Method::GET;
+    }
+    next.call(req).await
+}
+
 /// No route matched: a path the API has, asked with another method, is a 405
 /// naming the methods it has; anything else is a 404.
 async fn not_found(req: actix_web::HttpRequest) -> Result<HttpResponse, ApiError> {
     match http::methods_at(req.path()) {
         Some(allow) => Err(ApiError::MethodNotAllowed {
             method: req.method().to_string(),
-            allow,
+            allow: allow.join(", "),
         }),
         None => Err(ApiError::NotFound("route")),
     }
@@ -280,6 +296,7 @@ impl Application {
                 .configure(http::configure)
                 .into_app()
                 .default_service(web::to(not_found))
+                .wrap(from_fn(head_as_get))
                 .wrap(from_fn(observe))
                 .wrap(TracingLogger::default())
         })

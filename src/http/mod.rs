@@ -193,10 +193,11 @@ struct Route {
     methods: Vec<&'static str>,
 }
 
-/// The methods served at `path` when some documented path matches it, as an
-/// `Allow` header value; `None` for a path the API does not have. The routes
-/// come from the OpenAPI document, which a test keeps equal to what is served.
-pub fn methods_at(path: &str) -> Option<String> {
+/// The methods served at `path` when some documented path matches it (HEAD
+/// wherever GET is, as HTTP requires); `None` for a path the API does not have.
+/// The routes come from the OpenAPI document, which a test keeps equal to what
+/// is served.
+pub fn methods_at(path: &str) -> Option<&'static [&'static str]> {
     static ROUTES: std::sync::LazyLock<Vec<Route>> = std::sync::LazyLock::new(|| {
         let mut api = openapi().clone();
         api.paths
@@ -209,7 +210,10 @@ pub fn methods_at(path: &str) -> Option<String> {
                     .collect(),
                 methods: by_method(item)
                     .into_iter()
-                    .filter_map(|(method, operation)| operation.is_some().then_some(method))
+                    .filter(|(_, operation)| operation.is_some())
+                    .flat_map(|(method, _)| {
+                        std::iter::once(method).chain((method == "GET").then_some("HEAD"))
+                    })
                     .collect(),
             })
             .collect()
@@ -223,7 +227,7 @@ pub fn methods_at(path: &str) -> Option<String> {
                 .zip(&segments)
                 .all(|(want, got)| want.as_deref().is_none_or(|want| want == *got))
     })?;
-    Some(route.methods.join(", "))
+    Some(&route.methods)
 }
 
 /// utoipa types every response body `application/json`; problems go out as

@@ -209,7 +209,8 @@ async fn a_method_a_path_does_not_serve_is_405_with_allow() {
         |method: reqwest::Method, path: String| app.client.request(method, app.url(&path)).send();
     let case = uuid::Uuid::now_v7();
     for (method, path, allow) in [
-        (reqwest::Method::DELETE, "/healthz".to_owned(), "GET"),
+        (reqwest::Method::DELETE, "/healthz".to_owned(), "GET, HEAD"),
+        (reqwest::Method::HEAD, "/api/v1/reports".to_owned(), "POST"),
         (reqwest::Method::PUT, "/api/v1/reports".to_owned(), "POST"),
         (
             reqwest::Method::GET,
@@ -218,11 +219,46 @@ async fn a_method_a_path_does_not_serve_is_405_with_allow() {
         ),
     ] {
         let response = send(method.clone(), path.clone()).await.unwrap();
+        assert_eq!(response.status(), 405, "{method} {path}");
         assert_eq!(response.headers()["allow"], allow, "{method} {path}");
-        assert_problem(response, 405, "method_not_allowed").await;
+        if method != reqwest::Method::HEAD {
+            assert_problem(response, 405, "method_not_allowed").await;
+        }
     }
     let missing = send(reqwest::Method::GET, "/api/v1/nothing-here".into())
         .await
         .unwrap();
     assert_problem(missing, 404, "not_found").await;
+}
+
+/// HEAD is answered wherever GET is: the same status and headers, no body.
+#[tokio::test]
+async fn head_answers_like_get_without_the_body() {
+    let app = spawn_app().await;
+    for path in ["/healthz", "/api/v1/categories", "/api/v1/openapi.yaml"] {
+        let got = app.client.get(app.url(path)).send().await.unwrap();
+        let headed = app.client.head(app.url(path)).send().await.unwrap();
+        assert_eq!(headed.status(), 200, "HEAD {path}");
+        assert_eq!(
+            headed.headers()["content-type"],
+            got.headers()["content-type"],
+            "HEAD {path}"
+        );
+        let length = got.bytes().await.unwrap().len().to_string();
+        assert_eq!(
+            headed.headers()["content-length"],
+            length.as_str(),
+            "HEAD {path}"
+        );
+        assert!(headed.bytes().await.unwrap().is_empty(), "HEAD {path}");
+    }
+    // Access rules are GET's: a signed-out HEAD of someone's inbox is refused.
+    let refused = app
+        .client
+        .head(app.url("/api/v1/units/any-unit/cases"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(refused.status(), 401);
+    assert!(refused.headers().contains_key("www-authenticate"));
 }
