@@ -1,6 +1,8 @@
 //! One error type for the HTTP surface: every failure leaves as RFC 9457
 //! `application/problem+json` with a stable machine-readable `code`.
 
+use std::borrow::Cow;
+
 use actix_web::http::StatusCode;
 use actix_web::http::header::{self, HeaderValue};
 use actix_web::{HttpResponse, ResponseError};
@@ -51,7 +53,7 @@ pub enum ApiError {
     Unprocessable {
         code: &'static str,
         detail: String,
-        field: Option<&'static str>,
+        field: Option<Cow<'static, str>>,
     },
     /// No bearer token came with the request (nothing, or another scheme).
     #[error("authentication required: {0}")]
@@ -110,14 +112,14 @@ impl ApiError {
     }
 
     pub fn invalid_field(
-        field: &'static str,
+        field: impl Into<Cow<'static, str>>,
         code: &'static str,
         detail: impl Into<String>,
     ) -> ApiError {
         ApiError::Unprocessable {
             code,
             detail: detail.into(),
-            field: Some(field),
+            field: Some(field.into()),
         }
     }
 
@@ -176,7 +178,7 @@ impl ApiError {
             other => other.to_string(),
         };
         let field = match self {
-            ApiError::Unprocessable { field, .. } => field.map(str::to_owned),
+            ApiError::Unprocessable { field, .. } => field.as_deref().map(str::to_owned),
             _ => None,
         };
         Problem {
@@ -274,31 +276,92 @@ impl From<crate::store::StoreError> for ApiError {
 /// Turns the framework's own extractor errors (bad JSON, bad query, bad path,
 /// oversized bodies) into problems, so no client ever sees a text/plain error.
 pub mod extractors {
-    use actix_web::error::{JsonPayloadError, PathError, QueryPayloadError};
-    use actix_web::{HttpRequest, web};
+    use std::ops::Deref;
+
+    use actix_web::dev::Payload;
+    use actix_web::error::{PathError, QueryPayloadError};
+    use actix_web::{FromRequest, HttpMessage, HttpRequest, mime, web};
+    use futures_util::future::LocalBoxFuture;
+    use serde::de::DeserializeOwned;
 
     use super::ApiError;
 
-    pub fn json_config(limit: usize) -> web::JsonConfig {
-        web::JsonConfig::default()
-            .limit(limit)
-            .error_handler(|err, _req: &HttpRequest| {
-                let api = match &err {
-                    JsonPayloadError::OverflowKnownLength { limit, .. }
-                    | JsonPayloadError::Overflow { limit } => ApiError::body_too_large(*limit),
-                    JsonPayloadError::ContentType => ApiError::UnsupportedMediaType(
+    /// The largest JSON body a request may carry.
+    #[derive(Clone, Copy, Debug)]
+    pub struct JsonLimit(pub usize);
+
+    /// Used when no `JsonLimit` is registered (actix's own default).
+    const DEFAULT_JSON_LIMIT: usize = 2 * 1024 * 1024;
+
+    /// A JSON request body. Unlike `web::Json`, a value of the wrong type or
+    /// shape is reported with where it sits (`location.lat`), in the detail and
+    /// in `field`, so a client knows which of its fields to fix. Named `Json`
+    /// so that utoipa documents it as the request body.
+    #[derive(Debug)]
+    pub struct Json<T>(pub T);
+
+    impl<T> Json<T> {
+        pub fn into_inner(self) -> T {
+            self.0
+        }
+    }
+
+    impl<T> Deref for Json<T> {
+        type Target = T;
+        fn deref(&self) -> &T {
+            &self.0
+        }
+    }
+
+    impl<T: DeserializeOwned + 'static> FromRequest for Json<T> {
+        type Error = actix_web::Error;
+        type Future = LocalBoxFuture<'static, Result<Self, Self::Error>>;
+
+        fn from_request(req: &HttpRequest, payload: &mut Payload) -> Self::Future {
+            let limit = req
+                .app_data::<JsonLimit>()
+                .map_or(DEFAULT_JSON_LIMIT, |limit| limit.0);
+            let is_json = matches!(
+                req.mime_type(),
+                Ok(Some(m)) if m.subtype() == mime::JSON || m.suffix() == Some(mime::JSON)
+            );
+            let body = web::Payload::from_request(req, payload);
+            Box::pin(async move {
+                if !is_json {
+                    return Err(ApiError::UnsupportedMediaType(
                         "send JSON with Content-Type: application/json".into(),
-                    ),
-                    JsonPayloadError::Deserialize(e) if e.is_data() => ApiError::unprocessable(
-                        "invalid_body",
-                        format!("invalid request body: {e}"),
-                    ),
-                    other => {
-                        ApiError::bad_request("malformed_json", format!("malformed JSON: {other}"))
-                    }
-                };
-                api.into()
+                    )
+                    .into());
+                }
+                let bytes = read_body(body.await?, limit).await?;
+                Ok(Json(parse_json(&bytes)?))
             })
+        }
+    }
+
+    /// Malformed JSON is a 400 `malformed_json`; JSON of the wrong shape a 422
+    /// `invalid_body` naming the path of the value that did not fit.
+    pub fn parse_json<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {
+        let mut reader = serde_json::Deserializer::from_slice(bytes);
+        let parsed = serde_path_to_error::deserialize(&mut reader);
+        let value = match parsed {
+            Ok(value) => value,
+            Err(e) if e.inner().is_data() => {
+                let path = e.path().to_string();
+                let detail = format!("invalid request body: {e}");
+                return Err(match path.as_str() {
+                    "." => ApiError::unprocessable("invalid_body", detail),
+                    _ => ApiError::invalid_field(path, "invalid_body", detail),
+                });
+            }
+            Err(e) => return Err(malformed(e.into_inner())),
+        };
+        reader.end().map_err(malformed)?;
+        Ok(value)
+    }
+
+    fn malformed(e: serde_json::Error) -> ApiError {
+        ApiError::bad_request("malformed_json", format!("malformed JSON: {e}"))
     }
 
     pub fn query_config() -> web::QueryConfig {

@@ -289,7 +289,7 @@ impl Application {
         let server = HttpServer::new(move || {
             App::new()
                 .app_data(app_state.clone())
-                .app_data(extractors::json_config(json_limit))
+                .app_data(extractors::JsonLimit(json_limit))
                 .app_data(extractors::query_config())
                 .app_data(extractors::path_config())
                 .into_utoipa_app()

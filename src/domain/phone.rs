@@ -11,6 +11,12 @@ pub struct Phone(String);
 #[error("phone must be a mainland mobile number: 11 digits starting with 1, optionally with +86")]
 pub struct InvalidPhone;
 
+/// The spellings [`Phone::parse`] accepts, as a regular expression for the API
+/// document: an optional `+86`, `0086` or `86`, then a mobile number (`1`,
+/// `3`–`9`, nine more digits), with spaces, dashes and brackets anywhere after
+/// the `+`. A test keeps the two in agreement.
+pub const PHONE_PATTERN: &str = r"^\s*(\+[ ()-]*8[ ()-]*6|[ ()-]*(0[ ()-]*0[ ()-]*)?8[ ()-]*6)?[ ()-]*1[ ()-]*[3-9]([ ()-]*[0-9]){9}[ ()-]*\s*$";
+
 impl Phone {
     /// Accepts `13812345678`, `+86 138 1234 5678`, `0086-138-1234-5678`, `86…`.
     pub fn parse(input: &str) -> Result<Phone, InvalidPhone> {
@@ -101,6 +107,63 @@ mod tests {
             "１３８１２３４５６７８",
         ] {
             assert_eq!(Phone::parse(input), Err(InvalidPhone), "{input:?}");
+        }
+    }
+
+    #[test]
+    fn the_documented_pattern_accepts_exactly_what_parse_does() {
+        let pattern = regex::Regex::new(PHONE_PATTERN).unwrap();
+        let mut inputs = vec![
+            "13812345678",
+            "+8613812345678",
+            "+86 138 1234 5678",
+            "+ 86 (138) 1234-5678",
+            "008613812345678",
+            "00 86 138 1234 5678",
+            "(86) 138 1234 5678",
+            "8613812345678",
+            " 138-1234-5678 ",
+            "\t13812345678\n",
+            "",
+            "+",
+            "12345",
+            "1381234567",
+            "138123456789",
+            "+1 415 555 0100",
+            "+0086 13812345678",
+            "(+86) 13812345678",
+            "8686 13812345678",
+            "0086 0086 13812345678",
+            "02512345678",
+            "12012345678",
+            "1381234567a",
+            "138 1234\t5678",
+            "+8623812345678",
+            "１３８１２３４５６７８",
+        ];
+        // Every prefix and every one-character deletion of the valid ones, so
+        // the edges of each part are probed.
+        let valid: Vec<String> = inputs
+            .iter()
+            .filter(|i| Phone::parse(i).is_ok())
+            .map(|i| i.to_string())
+            .collect();
+        let mut variants = Vec::new();
+        for v in &valid {
+            for (i, _) in v.char_indices() {
+                variants.push(v[..i].to_owned());
+                let mut deleted = v.clone();
+                deleted.remove(i);
+                variants.push(deleted);
+            }
+        }
+        inputs.extend(variants.iter().map(String::as_str));
+        for input in inputs {
+            assert_eq!(
+                pattern.is_match(input),
+                Phone::parse(input).is_ok(),
+                "{input:?}"
+            );
         }
     }
 

@@ -14,6 +14,7 @@ use crate::auth::AuthUser;
 use crate::domain::deadline::Urgency;
 use crate::domain::role::Role;
 use crate::domain::routing::Conflict;
+use crate::error::extractors::Json;
 use crate::error::extractors::read_body;
 use crate::error::{ApiError, ItemError};
 use crate::routing::{parse_zone_collection, rule_from_record, table_after_import};
@@ -91,9 +92,9 @@ fn missing_reference(err: StoreError) -> ApiError {
 
 #[derive(Debug, Serialize, Deserialize, ToSchema)]
 pub struct UnitInput {
+    #[schema(pattern = r"\S")]
     pub name: String,
-    /// `department`, `street_office`, `community`, `enterprise`, `property` or `grid_team`.
-    pub kind: String,
+    pub kind: UnitKind,
     /// The unit overdue cases escalate to.
     #[serde(default)]
     pub parent_code: Option<String>,
@@ -109,9 +110,38 @@ fn yes() -> bool {
     true
 }
 
+/// What sort of body a unit is.
+#[derive(Debug, Clone, Copy, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum UnitKind {
+    Department,
+    StreetOffice,
+    Community,
+    Enterprise,
+    Property,
+    GridTeam,
+}
+
+impl UnitKind {
+    fn as_str(self) -> &'static str {
+        match self {
+            UnitKind::Department => "department",
+            UnitKind::StreetOffice => "street_office",
+            UnitKind::Community => "community",
+            UnitKind::Enterprise => "enterprise",
+            UnitKind::Property => "property",
+            UnitKind::GridTeam => "grid_team",
+        }
+    }
+}
+
+/// Longest unit code, in characters.
+const MAX_UNIT_CODE_CHARS: usize = 64;
+
 #[derive(Debug, Serialize, Deserialize, ToSchema)]
 pub struct NewUnit {
     /// Stable code, e.g. `DEPT-CGJ`.
+    #[schema(min_length = 1, max_length = 64, pattern = r"\S")]
     pub code: String,
     #[serde(flatten)]
     pub unit: UnitInput,
@@ -128,17 +158,8 @@ pub struct UnitView {
     pub active: bool,
 }
 
-const UNIT_KINDS: [&str; 6] = [
-    "department",
-    "street_office",
-    "community",
-    "enterprise",
-    "property",
-    "grid_team",
-];
-
 fn unit_record(code: String, input: UnitInput) -> Result<UnitRecord, ApiError> {
-    if code.trim().is_empty() || code.len() > 64 {
+    if code.trim().is_empty() || code.chars().count() > MAX_UNIT_CODE_CHARS {
         return Err(ApiError::invalid_field(
             "code",
             "invalid_code",
@@ -152,13 +173,6 @@ fn unit_record(code: String, input: UnitInput) -> Result<UnitRecord, ApiError> {
             "name must not be empty",
         ));
     }
-    if !UNIT_KINDS.contains(&input.kind.as_str()) {
-        return Err(ApiError::invalid_field(
-            "kind",
-            "invalid_kind",
-            format!("kind must be one of {}", UNIT_KINDS.join(", ")),
-        ));
-    }
     if input.parent_code.as_deref() == Some(code.as_str()) {
         return Err(ApiError::invalid_field(
             "parent_code",
@@ -169,7 +183,7 @@ fn unit_record(code: String, input: UnitInput) -> Result<UnitRecord, ApiError> {
     Ok(UnitRecord {
         code,
         name: input.name.trim().to_owned(),
-        kind: input.kind,
+        kind: input.kind.as_str().to_owned(),
         parent_code: input.parent_code,
         contacts: serde_json::Value::Array(input.contacts),
         active: input.active,
@@ -213,7 +227,7 @@ async fn list_units(
 async fn create_unit(
     user: AuthUser,
     state: web::Data<AppState>,
-    body: web::Json<NewUnit>,
+    body: Json<NewUnit>,
 ) -> Result<HttpResponse, ApiError> {
     let actor = require_admin(&user)?;
     let NewUnit { code, unit } = body.into_inner();
@@ -244,7 +258,7 @@ async fn update_unit(
     user: AuthUser,
     state: web::Data<AppState>,
     code: web::Path<String>,
-    body: web::Json<UnitInput>,
+    body: Json<UnitInput>,
 ) -> Result<web::Json<UnitView>, ApiError> {
     let actor = require_admin(&user)?;
     let unit = unit_record(code.into_inner(), body.into_inner())?;
@@ -326,6 +340,7 @@ pub(super) async fn deletion_response(
 pub struct CategoryInput {
     /// The 大类 of a 小类; absent for a 大类.
     #[serde(default)]
+    #[schema(pattern = "^[0-9]{2}$")]
     pub parent_code: Option<String>,
     pub name_zh: String,
     pub name_en: String,
@@ -335,9 +350,8 @@ pub struct CategoryInput {
     /// Open311 `service_code`.
     #[serde(default)]
     pub service_code: Option<String>,
-    /// `normal`, `urgent` or `critical`.
-    #[serde(default = "normal")]
-    pub default_urgency: String,
+    #[serde(default)]
+    pub default_urgency: Urgency,
     #[serde(default = "yes")]
     pub requires_photo: bool,
     #[serde(default = "yes")]
@@ -364,19 +378,15 @@ fn two() -> u32 {
     2
 }
 
-fn normal() -> String {
-    "normal".into()
-}
-
 /// Creates or changes a category (two-level code: 2 digits, or 4 under a 2-digit parent).
-#[utoipa::path(tag = "admin", request_body = CategoryInput, params(("code" = String, Path)), security(("bearer" = [])),
+#[utoipa::path(tag = "admin", request_body = CategoryInput, params(("code" = String, Path, pattern = "^[0-9]{2}([0-9]{2})?$")), security(("bearer" = [])),
     responses((status = 204), (status = 422, body = crate::error::Problem)))]
 #[put("/api/v1/admin/categories/{code}")]
 async fn save_category(
     user: AuthUser,
     state: web::Data<AppState>,
     code: web::Path<String>,
-    body: web::Json<CategoryInput>,
+    body: Json<CategoryInput>,
 ) -> Result<HttpResponse, ApiError> {
     let actor = require_admin(&user)?;
     let code = code.into_inner();
@@ -393,13 +403,6 @@ async fn save_category(
             "a 大类 code is 2 digits; a 小类 code is 4 digits starting with its parent's",
         ));
     }
-    if Urgency::parse(&input.default_urgency).is_none() {
-        return Err(ApiError::invalid_field(
-            "default_urgency",
-            "invalid_urgency",
-            "default_urgency is normal, urgent or critical",
-        ));
-    }
     let category = CategorySeed {
         code,
         parent_code: input.parent_code,
@@ -407,7 +410,7 @@ async fn save_category(
         name_en: input.name_en,
         national_code: input.national_code,
         service_code: input.service_code,
-        default_urgency: input.default_urgency,
+        default_urgency: input.default_urgency.as_str().to_owned(),
         requires_photo: input.requires_photo,
         public: input.public,
         deadline_profile: input.deadline_profile,
@@ -551,6 +554,7 @@ fn import_check(text: &str) -> Result<Vec<crate::store::ZoneRecord>, ApiError> {
 #[derive(Debug, Serialize, Deserialize, ToSchema)]
 pub struct RuleInput {
     /// Category code or a whole-level prefix ("03" matches "0301"); "" matches all.
+    #[schema(pattern = "^([0-9]{2}){0,4}$")]
     pub category_prefix: String,
     /// Absent for a citywide rule.
     #[serde(default)]
@@ -730,7 +734,7 @@ async fn rule_conflicts(
 async fn create_rule(
     user: AuthUser,
     state: web::Data<AppState>,
-    body: web::Json<RuleInput>,
+    body: Json<RuleInput>,
 ) -> Result<HttpResponse, ApiError> {
     let actor = require_admin(&user)?;
     let record = checked_rule(&state, Uuid::now_v7(), body.into_inner()).await?;
@@ -751,7 +755,7 @@ async fn update_rule(
     user: AuthUser,
     state: web::Data<AppState>,
     id: web::Path<Uuid>,
-    body: web::Json<RuleInput>,
+    body: Json<RuleInput>,
 ) -> Result<web::Json<RuleView>, ApiError> {
     let actor = require_admin(&user)?;
     let id = id.into_inner();

@@ -1,16 +1,21 @@
 //! Sign-in: one-time codes for citizens, passwords for staff, refresh-token
 //! rotation for both. Token requests take the shape of OAuth 2 token requests.
 
+use std::borrow::Cow;
+
 use actix_web::{HttpRequest, HttpResponse, post, web};
 use chrono::Duration;
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
+use utoipa::openapi::RefOr;
+use utoipa::openapi::schema::{ObjectBuilder, Schema, Type};
 use utoipa_actix_web::service_config::ServiceConfig;
 use uuid::Uuid;
 
 use crate::auth::{MAX_USERNAME_CHARS, OtpCodes, RefreshTokens, otp, verify_password};
-use crate::domain::phone::Phone;
+use crate::domain::phone::{PHONE_PATTERN, Phone};
 use crate::error::ApiError;
+use crate::error::extractors::Json;
 use crate::http::client_ip;
 use crate::state::{AppState, now};
 use crate::store::{NewRefreshToken, Rotation, User};
@@ -21,8 +26,31 @@ pub fn configure(cfg: &mut ServiceConfig) {
 
 #[derive(Deserialize, ToSchema)]
 pub struct OtpRequest {
-    /// Mainland mobile number, e.g. `13812345678` or `+86 138 1234 5678`.
-    pub phone: String,
+    pub phone: PhoneText,
+}
+
+/// A phone number as a client spells it; parsed into a [`Phone`] by the
+/// handler. Its own type so the API document carries the accepted spellings.
+#[derive(Deserialize)]
+#[serde(transparent)]
+pub struct PhoneText(String);
+
+impl utoipa::PartialSchema for PhoneText {
+    fn schema() -> RefOr<Schema> {
+        ObjectBuilder::new()
+            .schema_type(Type::String)
+            .pattern(Some(PHONE_PATTERN))
+            .description(Some(
+                "Mainland mobile number, e.g. `13812345678` or `+86 138 1234 5678`.",
+            ))
+            .into()
+    }
+}
+
+impl ToSchema for PhoneText {
+    fn name() -> Cow<'static, str> {
+        "PhoneNumber".into()
+    }
 }
 
 #[derive(Serialize, ToSchema)]
@@ -48,9 +76,9 @@ pub struct OtpSent {
 async fn request_otp(
     req: HttpRequest,
     state: web::Data<AppState>,
-    body: web::Json<OtpRequest>,
+    body: Json<OtpRequest>,
 ) -> Result<HttpResponse, ApiError> {
-    let phone = Phone::parse(&body.phone)
+    let phone = Phone::parse(&body.phone.0)
         .map_err(|e| ApiError::invalid_field("phone", "invalid_phone", e.to_string()))?;
     let auth = &state.settings.auth;
     let now = now();
@@ -106,7 +134,7 @@ async fn request_otp(
 #[serde(tag = "grant_type", rename_all = "snake_case")]
 pub enum TokenRequest {
     /// Citizens: the phone and the code sent to it.
-    Otp { phone: String, code: String },
+    Otp { phone: PhoneText, code: String },
     /// Staff accounts.
     Password { username: String, password: String },
     /// Exchanges a refresh token for a new pair; each refresh token works once.
@@ -210,14 +238,14 @@ fn invalid_grant(detail: &str) -> ApiError {
 async fn token(
     req: HttpRequest,
     state: web::Data<AppState>,
-    body: web::Json<TokenRequest>,
+    body: Json<TokenRequest>,
 ) -> Result<web::Json<TokenResponse>, ApiError> {
     let now = now();
     throttle_client(&req, &state, ClientLimit::Tokens, now).await?;
     let refresh_ttl = Duration::days(state.settings.auth.refresh_ttl_days as i64);
     let user = match body.into_inner() {
         TokenRequest::Otp { phone, code } => {
-            let phone = Phone::parse(&phone)
+            let phone = Phone::parse(&phone.0)
                 .map_err(|e| ApiError::invalid_field("phone", "invalid_phone", e.to_string()))?;
             let record =
                 state.repo.count_otp_attempt(&phone).await?.ok_or_else(|| {

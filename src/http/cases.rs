@@ -15,6 +15,7 @@ use crate::domain::clock::{Clock, ClockStatus};
 use crate::domain::deadline::{Explanation, Limit, Urgency};
 use crate::domain::role::Role;
 use crate::error::ApiError;
+use crate::error::extractors::Json;
 use crate::limits::CitizenWork;
 use crate::state::{AppState, now};
 use crate::store::{CaseCursor, CaseQuery, CaseSort, CaseSummary, WorkflowCase};
@@ -122,7 +123,7 @@ async fn take_action(
     user: AuthUser,
     state: web::Data<AppState>,
     id: web::Path<Uuid>,
-    body: web::Json<ActionRequest>,
+    body: Json<ActionRequest>,
 ) -> Result<web::Json<ActionResult>, ApiError> {
     let (case, _) = visible_case(&state, &user, id.into_inner()).await?;
     state
@@ -450,7 +451,8 @@ pub struct QueueParams {
     /// Only cases flagged for a human look (photo far away, doubtful proof).
     pub flagged: Option<bool>,
     /// `newest` (default), `oldest` or `due` (soonest first; only cases with a running clock).
-    pub sort: Option<String>,
+    #[param(inline)]
+    pub sort: Option<CaseSort>,
     /// `next_cursor` of the previous page.
     pub cursor: Option<String>,
     /// 1–200, default 50.
@@ -561,16 +563,7 @@ async fn list(state: &AppState, params: QueueParams) -> Result<web::Json<CasePag
     if !(1..=200).contains(&limit) {
         return Err(invalid_query("limit must be between 1 and 200"));
     }
-    let sort = match params.sort.as_deref().unwrap_or("newest") {
-        "newest" => CaseSort::Newest,
-        "oldest" => CaseSort::Oldest,
-        "due" => CaseSort::Due,
-        other => {
-            return Err(invalid_query(format!(
-                "sort {other:?} is not one of newest, oldest, due"
-            )));
-        }
-    };
+    let sort = params.sort.unwrap_or(CaseSort::Newest);
     let states = match &params.state {
         None => Vec::new(),
         Some(list) => list

@@ -15,6 +15,7 @@ use crate::domain::deadline::{
 };
 use crate::domain::role::Role;
 use crate::error::ApiError;
+use crate::error::extractors::Json;
 use crate::error::extractors::read_body;
 use crate::state::{AppState, now};
 use crate::store::StoreError;
@@ -29,7 +30,7 @@ pub fn configure(cfg: &mut ServiceConfig) {
 }
 
 #[derive(Debug, Deserialize, ToSchema)]
-pub struct PreviewRequest {
+pub struct DeadlinePreviewRequest {
     /// When the clock starts (receipt), RFC 3339.
     pub start: DateTime<Utc>,
     /// `work_hours`, `work_days` or `natural_hours`.
@@ -54,7 +55,7 @@ pub struct PreviewResponse {
 /// 422 `beyond_calendar` when the calendar does not reach that far.
 #[utoipa::path(
     tag = "deadlines",
-    request_body = PreviewRequest,
+    request_body = DeadlinePreviewRequest,
     security(("bearer" = [])),
     responses(
         (status = 200, body = PreviewResponse),
@@ -67,7 +68,7 @@ pub struct PreviewResponse {
 async fn preview(
     user: AuthUser,
     state: web::Data<AppState>,
-    body: web::Json<PreviewRequest>,
+    body: Json<DeadlinePreviewRequest>,
 ) -> Result<web::Json<PreviewResponse>, ApiError> {
     user.require(Role::is_staff, "deadline previews are for staff")?;
     let request = body.into_inner();
@@ -252,11 +253,13 @@ pub struct ProfileInput {
     /// A category code or prefix (`02`, `0201`), or `*` for every category;
     /// absent for a profile used only where a category or rule names it.
     #[serde(default)]
+    #[schema(pattern = r"^(\*|[0-9]{1,8})$")]
     pub category_prefix: Option<String>,
     pub urgency: Urgency,
     pub phases: PhaseLimits,
     /// Overrides the city's warning fraction (0–1).
     #[serde(default)]
+    #[schema(minimum = 0.0, maximum = 1.0)]
     pub warning_fraction: Option<f64>,
 }
 
@@ -264,7 +267,7 @@ pub struct ProfileInput {
 /// covers the same category prefix and urgency.
 #[utoipa::path(
     tag = "admin",
-    params(("id" = String, Path)),
+    params(("id" = String, Path, pattern = "^[A-Za-z0-9_-]{1,64}$")),
     request_body = ProfileInput,
     security(("bearer" = [])),
     responses(
@@ -280,7 +283,7 @@ async fn save_profile(
     user: AuthUser,
     state: web::Data<AppState>,
     id: web::Path<String>,
-    body: web::Json<ProfileInput>,
+    body: Json<ProfileInput>,
 ) -> Result<HttpResponse, ApiError> {
     let actor = require_admin(&user)?;
     let id = id.into_inner();

@@ -15,6 +15,7 @@ use crate::domain::case::CaseState;
 use crate::domain::geo::{Crs, LatLon};
 use crate::domain::report::{self, ReportInput};
 use crate::error::ApiError;
+use crate::error::extractors::Json;
 use crate::limits::CitizenWork;
 use crate::state::{AppState, now};
 use crate::store::{CaseRecord, CaseRouting, CreateReportError, IdempotencyClaim, NewReport};
@@ -236,7 +237,7 @@ async fn create_report(
     user: AuthUser,
     state: web::Data<AppState>,
     req: HttpRequest,
-    body: web::Json<NewReportRequest>,
+    body: Json<NewReportRequest>,
 ) -> Result<HttpResponse, ApiError> {
     user.require(
         |r| r.may_report(),

@@ -10,6 +10,7 @@ use crate::auth::AuthUser;
 use crate::domain::geo::LatLon;
 use crate::domain::routing::Explanation;
 use crate::error::ApiError;
+use crate::error::extractors::Json;
 use crate::state::{AppState, now};
 
 pub fn configure(cfg: &mut ServiceConfig) {
@@ -18,7 +19,7 @@ pub fn configure(cfg: &mut ServiceConfig) {
 
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
-pub struct PreviewRequest {
+pub struct RoutingPreviewRequest {
     pub location: LocationInput,
     /// A category code (大类 or 小类).
     pub category: String,
@@ -29,7 +30,7 @@ pub struct PreviewRequest {
 /// co-units, deadline profile). Staff only.
 #[utoipa::path(
     tag = "routing",
-    request_body = PreviewRequest,
+    request_body = RoutingPreviewRequest,
     security(("bearer" = [])),
     responses(
         (status = 200, body = Explanation),
@@ -42,7 +43,7 @@ pub struct PreviewRequest {
 async fn preview(
     user: AuthUser,
     state: web::Data<AppState>,
-    body: web::Json<PreviewRequest>,
+    body: Json<RoutingPreviewRequest>,
 ) -> Result<web::Json<Explanation>, ApiError> {
     user.require(|r| r.is_staff(), "routing previews are for staff")?;
     let given = LatLon::new(body.location.lat, body.location.lon)

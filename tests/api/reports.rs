@@ -299,6 +299,17 @@ async fn bad_reports_get_clear_answers_and_change_nothing() {
             "description_too_long",
             "description",
         ),
+        // A value of the wrong type is named by where it sits.
+        (
+            with(&|b| b["location"]["lat"] = json!("31.87")),
+            "invalid_body",
+            "location.lat",
+        ),
+        (
+            with(&|b| b["photo_ids"] = json!([photo, "not-a-uuid"])),
+            "invalid_body",
+            "photo_ids[1]",
+        ),
     ];
     for (body, code, field) in cases {
         let problem = assert_problem(
