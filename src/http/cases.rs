@@ -437,12 +437,16 @@ pub struct QueueParams {
     /// Comma-separated states, e.g. `dispatched,in_progress`.
     pub state: Option<String>,
     /// Cases with an assignment (lead or co-unit) of this unit.
+    #[param(pattern = "^[A-Za-z0-9_-]{1,64}$")]
     pub unit: Option<String>,
     /// Category code or prefix.
+    #[param(pattern = "^[A-Za-z0-9_-]{1,64}$")]
     pub category: Option<String>,
     /// Zone code on the case's zone path.
+    #[param(pattern = "^[A-Za-z0-9_-]{1,64}$")]
     pub zone: Option<String>,
     /// `app`, `inspector`, `hotline`…
+    #[param(pattern = "^[A-Za-z0-9_-]{1,64}$")]
     pub source: Option<String>,
     /// Cases whose earliest running clock is due before this instant.
     pub due_before: Option<DateTime<Utc>>,

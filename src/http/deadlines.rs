@@ -324,19 +324,14 @@ async fn save_profile(
         ));
     }
     let phases = input.phases;
-    let limits = [
-        phases.verify,
-        phases.dispatch,
-        phases.sign,
-        phases.handle,
-        phases.check,
-        phases.rework,
-    ];
-    if limits.iter().any(|l| l.amount == 0 || l.amount > 10_000) {
+    if let Some((phase, limit)) = phases.named().into_iter().find(|(_, l)| !l.is_settable()) {
         return Err(ApiError::invalid_field(
-            "phases",
+            format!("phases.{phase}"),
             "invalid_limit",
-            "every phase limit is between 1 and 10000 of its unit",
+            format!(
+                "{phase} is {limit}; every phase limit is between 1 and {} of its unit",
+                Limit::MAX_AMOUNT
+            ),
         ));
     }
     if !phases.rework_is_shorter() {

@@ -1452,9 +1452,19 @@ async fn deadline_profiles_are_administered_and_the_default_stays() {
     );
     let clash = put("another-03", &profile).await.expect("put");
     assert_problem(clash, 409, "profile_conflict").await;
-    let mut bad = profile.clone();
-    bad["phases"]["handle"]["amount"] = json!(0);
-    assert_problem(put("bad", &bad).await.expect("put"), 422, "invalid_limit").await;
+    // Every phase is checked, the case's own resolve limit included (a limit
+    // of millions would fail every case filed under the profile).
+    for (phase, amount) in [
+        ("handle", 0),
+        ("resolve", 0),
+        ("resolve", 2_147_483_648_u64),
+    ] {
+        let mut bad = profile.clone();
+        bad["phases"][phase] = json!({"amount": amount, "unit": "work_days"});
+        let problem =
+            assert_problem(put("bad", &bad).await.expect("put"), 422, "invalid_limit").await;
+        assert_eq!(problem["field"], format!("phases.{phase}"), "{problem}");
+    }
     let mut slow_rework = profile.clone();
     slow_rework["phases"]["rework"] = json!({"amount": 2, "unit": "work_days"});
     assert_problem(

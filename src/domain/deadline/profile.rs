@@ -24,11 +24,23 @@ pub enum Unit {
 /// A time limit such as "3 个工作日" or "2 工作小时".
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, ToSchema)]
 pub struct Limit {
+    #[schema(minimum = 1, maximum = 10000)]
     pub amount: u32,
     pub unit: Unit,
 }
 
 impl Limit {
+    /// The most of any unit a profile may set: over a year even in work hours,
+    /// while a slip of the keyboard (a limit of millions) is refused instead of
+    /// failing every case filed under the profile.
+    pub const MAX_AMOUNT: u32 = 10_000;
+
+    /// Whether a profile may use this limit: at least one of its unit, at most
+    /// [`Limit::MAX_AMOUNT`].
+    pub fn is_settable(&self) -> bool {
+        (1..=Self::MAX_AMOUNT).contains(&self.amount)
+    }
+
     pub const fn work_hours(amount: u32) -> Self {
         Self {
             amount,
@@ -119,6 +131,29 @@ fn default_dispatch() -> Limit {
 }
 
 impl PhaseLimits {
+    /// Every phase's limit with the phase's field name; destructured, so a
+    /// phase added later cannot be left out of the checks that use this.
+    pub fn named(&self) -> [(&'static str, Limit); 7] {
+        let PhaseLimits {
+            verify,
+            dispatch,
+            sign,
+            handle,
+            check,
+            rework,
+            resolve,
+        } = *self;
+        [
+            ("verify", verify),
+            ("dispatch", dispatch),
+            ("sign", sign),
+            ("handle", handle),
+            ("check", check),
+            ("rework", rework),
+            ("resolve", resolve),
+        ]
+    }
+
     /// Rework (返工) follows a failed check, so its limit must be shorter than
     /// the handle limit. Limits in different units are not comparable without a
     /// calendar (a work day is not a fixed number of hours), so they pass.
@@ -195,6 +230,25 @@ impl DeadlineProfile {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_settable_limit_is_one_to_the_maximum_of_its_unit() {
+        for (amount, settable) in [
+            (0, false),
+            (1, true),
+            (Limit::MAX_AMOUNT, true),
+            (Limit::MAX_AMOUNT + 1, false),
+            (u32::MAX, false),
+        ] {
+            for limit in [
+                Limit::work_hours(amount),
+                Limit::work_days(amount),
+                Limit::natural_hours(amount),
+            ] {
+                assert_eq!(limit.is_settable(), settable, "{limit}");
+            }
+        }
+    }
 
     #[test]
     fn rework_must_be_shorter_than_handling_in_the_same_unit() {
