@@ -78,6 +78,21 @@ pub(super) async fn refresh_reference_data(state: &AppState) -> Result<(), ApiEr
     Ok(())
 }
 
+/// A unit's one reference is its parent, so a missing one is named.
+fn missing_parent(unit: &UnitRecord) -> impl FnOnce(StoreError) -> ApiError + '_ {
+    move |err| match err {
+        StoreError::MissingReference(_) => ApiError::invalid_field(
+            "parent_code",
+            "unknown_reference",
+            format!(
+                "there is no unit {:?} to be the parent",
+                unit.parent_code.as_deref().unwrap_or_default()
+            ),
+        ),
+        other => other.into(),
+    }
+}
+
 fn missing_reference(err: StoreError) -> ApiError {
     match err {
         StoreError::MissingReference(what) => ApiError::unprocessable(
@@ -240,7 +255,7 @@ async fn create_unit(
                 detail: format!("unit {} already exists", unit.code),
             });
         }
-        Err(e) => return Err(missing_reference(e)),
+        Err(e) => return Err(missing_parent(&unit)(e)),
     }
     refresh_reference_data(&state).await?;
     Ok(HttpResponse::Created().json(unit_view(unit)))
@@ -287,7 +302,7 @@ async fn update_unit(
         .repo
         .update_unit(&unit, &actor, now())
         .await
-        .map_err(missing_reference)?
+        .map_err(missing_parent(&unit))?
     {
         return Err(ApiError::NotFound("unit"));
     }

@@ -60,13 +60,27 @@ async fn admins_manage_units_and_others_cannot() {
 
     let orphan =
         json!({"code": "DEPT-C", "name": "C", "kind": "department", "parent_code": "NOPE"});
-    assert_problem(
+    let problem = assert_problem(
         app.post_json("/api/v1/admin/units", Some(&admin.token), &orphan)
             .await,
         422,
         "unknown_reference",
     )
     .await;
+    assert_eq!(problem["field"], "parent_code", "{problem}");
+    let adopted = app
+        .client
+        .put(app.url("/api/v1/admin/units/DEPT-A"))
+        .bearer_auth(&admin.token)
+        .json(&json!({"name": "A", "kind": "department", "parent_code": "NOPE"}))
+        .send()
+        .await
+        .unwrap();
+    let problem = assert_problem(adopted, 422, "unknown_reference").await;
+    assert!(
+        problem["detail"].as_str().unwrap().contains("NOPE"),
+        "{problem}"
+    );
     let bad_kind = json!({"code": "DEPT-D", "name": "D", "kind": "ministry"});
     let problem = assert_problem(
         app.post_json("/api/v1/admin/units", Some(&admin.token), &bad_kind)
