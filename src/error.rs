@@ -278,7 +278,7 @@ impl From<crate::store::StoreError> for ApiError {
 pub mod extractors {
     use std::ops::Deref;
 
-    use actix_web::dev::Payload;
+    use actix_web::dev::{Decompress, Payload};
     use actix_web::error::{PathError, QueryPayloadError};
     use actix_web::{FromRequest, HttpMessage, HttpRequest, mime, web};
     use futures_util::future::LocalBoxFuture;
@@ -325,7 +325,13 @@ pub mod extractors {
                 req.mime_type(),
                 Ok(Some(m)) if m.subtype() == mime::JSON || m.suffix() == Some(mime::JSON)
             );
-            let body = web::Payload::from_request(req, payload);
+            // Bodies sent with a Content-Encoding are unpacked first, as
+            // `web::Json` did, and the limit counts the unpacked bytes.
+            let decoder = Decompress::from_headers(payload.take(), req.headers());
+            let mut unpacked: Payload = Payload::Stream {
+                payload: Box::pin(decoder),
+            };
+            let body = web::Payload::from_request(req, &mut unpacked);
             Box::pin(async move {
                 if !is_json {
                     return Err(ApiError::UnsupportedMediaType(
@@ -341,7 +347,7 @@ pub mod extractors {
 
     /// Malformed JSON is a 400 `malformed_json`; JSON of the wrong shape a 422
     /// `invalid_body` naming the path of the value that did not fit.
-    pub fn parse_json<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {
+    fn parse_json<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {
         let mut reader = serde_json::Deserializer::from_slice(bytes);
         let parsed = serde_path_to_error::deserialize(&mut reader);
         let value = match parsed {

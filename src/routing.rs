@@ -7,6 +7,7 @@ use std::sync::atomic::{AtomicI64, Ordering};
 
 use arc_swap::ArcSwap;
 
+use crate::domain::code::is_code;
 use crate::domain::routing::{RoutingTable, Rule, Zone, ZoneKind, parse_zone_geometry};
 use crate::error::ItemError;
 use crate::store::{Repository, RoutingData, RuleRecord, StoreError, ZoneRecord};
@@ -122,6 +123,12 @@ pub fn parse_zone_collection_with_progress(
             refuse("the feature has no geometry".into());
             continue;
         };
+        if !is_code(&code_value) {
+            refuse(format!(
+                "zone code {code_value:?} is not 1–64 letters, digits, '-' or '_'"
+            ));
+            continue;
+        }
         if !seen.insert(code_value.clone()) {
             refuse(format!(
                 "zone code {code_value} appears more than once in this file"

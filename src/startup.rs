@@ -164,7 +164,9 @@ async fn observe(
 
 /// HTTP requires HEAD wherever GET is served. The GET route answers it; the
 /// connection's encoder, which saw the request as HEAD, sends the headers
-/// (length included) without the body.
+/// (length included) without the body. Changing the method needs the only
+/// handle on the request (`head_mut` panics otherwise): no outer middleware
+/// may keep a clone, which `head_answers_like_get_without_the_body` would show.
 async fn head_as_get(
     mut req: ServiceRequest,
     next: Next<impl MessageBody + 'static>,

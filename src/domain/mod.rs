@@ -3,6 +3,7 @@
 
 pub mod case;
 pub mod clock;
+pub mod code;
 pub mod deadline;
 pub mod evidence;
 pub mod geo;

@@ -15,12 +15,18 @@ pub struct InvalidPhone;
 /// document: an optional `+86`, `0086` or `86`, then a mobile number (`1`,
 /// `3`–`9`, nine more digits), with spaces, dashes and brackets anywhere after
 /// the `+`. A test keeps the two in agreement.
-pub const PHONE_PATTERN: &str = r"^\s*(\+[ ()-]*8[ ()-]*6|[ ()-]*(0[ ()-]*0[ ()-]*)?8[ ()-]*6)?[ ()-]*1[ ()-]*[3-9]([ ()-]*[0-9]){9}[ ()-]*\s*$";
+/// Whitespace is named character by character rather than as `\s`, whose
+/// members differ between Rust, ECMA-262 (what OpenAPI tools use) and Python.
+pub const PHONE_PATTERN: &str = r"^[ \t\n\r\u3000]*(\+[ ()-]*8[ ()-]*6|[ ()-]*(0[ ()-]*0[ ()-]*)?8[ ()-]*6)?[ ()-]*1[ ()-]*[3-9]([ ()-]*[0-9]){9}[ ()-]*[ \t\n\r\u3000]*$";
+
+/// What may surround a number: ASCII blanks and the ideographic space a
+/// Chinese keyboard types.
+const SURROUNDING_BLANKS: [char; 5] = [' ', '\t', '\n', '\r', '\u{3000}'];
 
 impl Phone {
     /// Accepts `13812345678`, `+86 138 1234 5678`, `0086-138-1234-5678`, `86…`.
     pub fn parse(input: &str) -> Result<Phone, InvalidPhone> {
-        let trimmed = input.trim();
+        let trimmed = input.trim_matches(SURROUNDING_BLANKS);
         let (plus, rest) = match trimmed.strip_prefix('+') {
             Some(rest) => (true, rest),
             None => (false, trimmed),
@@ -86,6 +92,7 @@ mod tests {
             "008613812345678",
             "8613812345678",
             " 138-1234-5678 ",
+            "\u{3000}138 1234 5678\u{3000}",
         ] {
             let phone = Phone::parse(input).unwrap_or_else(|_| panic!("{input:?} should parse"));
             assert_eq!(phone.as_e164(), "+8613812345678", "{input:?}");
@@ -124,6 +131,12 @@ mod tests {
             "8613812345678",
             " 138-1234-5678 ",
             "\t13812345678\n",
+            "\u{3000}13812345678\u{3000}",
+            "\u{feff}13812345678",
+            "\u{85}13812345678",
+            "\u{1c}13812345678",
+            "\u{a0}13812345678",
+            "13812345678\u{2028}",
             "",
             "+",
             "12345",

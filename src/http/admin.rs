@@ -11,6 +11,7 @@ use utoipa_actix_web::service_config::ServiceConfig;
 use uuid::Uuid;
 
 use crate::auth::AuthUser;
+use crate::domain::code::is_code;
 use crate::domain::deadline::Urgency;
 use crate::domain::role::Role;
 use crate::domain::routing::Conflict;
@@ -79,8 +80,8 @@ pub(super) async fn refresh_reference_data(state: &AppState) -> Result<(), ApiEr
 }
 
 /// A unit's one reference is its parent, so a missing one is named.
-fn missing_parent(unit: &UnitRecord) -> impl FnOnce(StoreError) -> ApiError + '_ {
-    move |err| match err {
+fn missing_parent(unit: &UnitRecord, err: StoreError) -> ApiError {
+    match err {
         StoreError::MissingReference(_) => ApiError::invalid_field(
             "parent_code",
             "unknown_reference",
@@ -150,13 +151,10 @@ impl UnitKind {
     }
 }
 
-/// Longest unit code, in characters.
-const MAX_UNIT_CODE_CHARS: usize = 64;
-
 #[derive(Debug, Serialize, Deserialize, ToSchema)]
 pub struct NewUnit {
     /// Stable code, e.g. `DEPT-CGJ`.
-    #[schema(min_length = 1, max_length = 64, pattern = r"\S")]
+    #[schema(pattern = "^[A-Za-z0-9_-]{1,64}$")]
     pub code: String,
     #[serde(flatten)]
     pub unit: UnitInput,
@@ -174,11 +172,11 @@ pub struct UnitView {
 }
 
 fn unit_record(code: String, input: UnitInput) -> Result<UnitRecord, ApiError> {
-    if code.trim().is_empty() || code.chars().count() > MAX_UNIT_CODE_CHARS {
+    if !is_code(&code) {
         return Err(ApiError::invalid_field(
             "code",
             "invalid_code",
-            "code must be 1–64 characters",
+            "a unit code is 1–64 letters, digits, '-' or '_'",
         ));
     }
     if input.name.trim().is_empty() {
@@ -255,7 +253,7 @@ async fn create_unit(
                 detail: format!("unit {} already exists", unit.code),
             });
         }
-        Err(e) => return Err(missing_parent(&unit)(e)),
+        Err(e) => return Err(missing_parent(&unit, e)),
     }
     refresh_reference_data(&state).await?;
     Ok(HttpResponse::Created().json(unit_view(unit)))
@@ -302,7 +300,7 @@ async fn update_unit(
         .repo
         .update_unit(&unit, &actor, now())
         .await
-        .map_err(missing_parent(&unit))?
+        .map_err(|e| missing_parent(&unit, e))?
     {
         return Err(ApiError::NotFound("unit"));
     }
@@ -870,4 +868,26 @@ async fn audit_log(
         "the audit log is for admins and supervisors",
     )?;
     Ok(web::Json(state.repo.audit_log(limit_of(&query)?).await?))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::UnitKind;
+
+    #[test]
+    fn a_unit_kind_is_stored_as_it_is_sent() {
+        for kind in [
+            UnitKind::Department,
+            UnitKind::StreetOffice,
+            UnitKind::Community,
+            UnitKind::Enterprise,
+            UnitKind::Property,
+            UnitKind::GridTeam,
+        ] {
+            let sent = serde_json::to_value(kind).expect("serialises");
+            assert_eq!(sent, kind.as_str());
+            let read: UnitKind = serde_json::from_value(sent).expect("reads back");
+            assert_eq!(read.as_str(), kind.as_str());
+        }
+    }
 }

@@ -12,6 +12,7 @@ use uuid::Uuid;
 use crate::auth::AuthUser;
 use crate::domain::case::{Action, ActionEnvelope, Actor, CaseState, PendingRequest, Refusal};
 use crate::domain::clock::{Clock, ClockStatus};
+use crate::domain::code::is_code;
 use crate::domain::deadline::{Explanation, Limit, Urgency};
 use crate::domain::role::Role;
 use crate::error::ApiError;
@@ -585,11 +586,7 @@ async fn list(state: &AppState, params: QueueParams) -> Result<web::Json<CasePag
         ("source", &params.source),
     ] {
         if let Some(v) = value
-            && (v.is_empty()
-                || v.len() > 64
-                || !v
-                    .bytes()
-                    .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_'))
+            && !is_code(v)
         {
             return Err(invalid_query(format!(
                 "{name} must be a code of letters, digits, '-' or '_'"

@@ -10,6 +10,7 @@ use utoipa_actix_web::service_config::ServiceConfig;
 use super::admin::{deletion_response, refresh_reference_data, require_admin};
 use crate::auth::AuthUser;
 use crate::deadlines::{DeadlinesError, load_calendar_years, parse_calendar_file};
+use crate::domain::code::is_code;
 use crate::domain::deadline::{
     ANY_CATEGORY, DeadlineError, DeadlineProfile, Explanation, Limit, PhaseLimits, Unit, Urgency,
 };
@@ -288,12 +289,7 @@ async fn save_profile(
     let actor = require_admin(&user)?;
     let id = id.into_inner();
     let input = body.into_inner();
-    if id.is_empty()
-        || id.len() > 64
-        || !id
-            .bytes()
-            .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
-    {
+    if !is_code(&id) {
         return Err(ApiError::invalid_field(
             "id",
             "invalid_id",

@@ -193,11 +193,12 @@ struct Route {
     methods: Vec<&'static str>,
 }
 
-/// The methods served at `path` when some documented path matches it (HEAD
-/// wherever GET is, as HTTP requires); `None` for a path the API does not have.
-/// The routes come from the OpenAPI document, which a test keeps equal to what
-/// is served.
-pub fn methods_at(path: &str) -> Option<&'static [&'static str]> {
+/// The methods served at `path` (HEAD wherever GET is, as HTTP requires), over
+/// every documented path that matches it: `/admin/zones/import` is also
+/// `/admin/zones/{code}`, and the router tries both. `None` for a path the API
+/// does not have. The routes come from the OpenAPI document, which a test keeps
+/// equal to what is served.
+pub fn methods_at(path: &str) -> Option<Vec<&'static str>> {
     static ROUTES: std::sync::LazyLock<Vec<Route>> = std::sync::LazyLock::new(|| {
         let mut api = openapi().clone();
         api.paths
@@ -219,15 +220,23 @@ pub fn methods_at(path: &str) -> Option<&'static [&'static str]> {
             .collect()
     });
     let segments: Vec<&str> = path.split('/').collect();
-    let route = ROUTES.iter().find(|route| {
+    let mut methods: Vec<&'static str> = Vec::new();
+    let matching = ROUTES.iter().filter(|route| {
         route.segments.len() == segments.len()
             && route
                 .segments
                 .iter()
                 .zip(&segments)
                 .all(|(want, got)| want.as_deref().is_none_or(|want| want == *got))
-    })?;
-    Some(&route.methods)
+    });
+    for route in matching {
+        for method in &route.methods {
+            if !methods.contains(method) {
+                methods.push(method);
+            }
+        }
+    }
+    (!methods.is_empty()).then_some(methods)
 }
 
 /// utoipa types every response body `application/json`; problems go out as
@@ -288,5 +297,39 @@ mod tests {
             }
         }
         assert!(as_plain_json.is_empty(), "{as_plain_json:?}");
+    }
+
+    /// utoipa takes a pattern only as a literal, so the document's copies of
+    /// the code rule are checked against `CODE_PATTERN` here.
+    #[test]
+    fn code_patterns_in_the_document_are_the_code_rule() {
+        fn patterns(value: &serde_json::Value, found: &mut Vec<String>) {
+            match value {
+                serde_json::Value::Object(map) => {
+                    for (key, value) in map {
+                        match (key.as_str(), value.as_str()) {
+                            ("pattern", Some(pattern)) => found.push(pattern.to_owned()),
+                            _ => patterns(value, found),
+                        }
+                    }
+                }
+                serde_json::Value::Array(items) => {
+                    items.iter().for_each(|item| patterns(item, found));
+                }
+                _ => {}
+            }
+        }
+        let api = serde_json::to_value(super::openapi()).expect("the document serialises");
+        let mut found = Vec::new();
+        patterns(&api, &mut found);
+        let codes: Vec<&String> = found
+            .iter()
+            .filter(|p| p.contains("A-Za-z0-9_-]{1,64}"))
+            .collect();
+        // A unit's code, a deadline profile's id, four filters on each of two queues.
+        assert_eq!(codes.len(), 10, "{codes:?}");
+        for pattern in codes {
+            assert_eq!(pattern, crate::domain::code::CODE_PATTERN);
+        }
     }
 }

@@ -518,6 +518,46 @@ async fn malformed_token_requests_are_problems() {
         .await
         .unwrap();
     assert_problem(r, 415, "unsupported_media_type").await;
+    // JSON followed by anything else is not JSON.
+    let r = app
+        .client
+        .post(app.url("/api/v1/auth/otp"))
+        .header("content-type", "application/json")
+        .body(r#"{"phone": "13800000043"} {}"#)
+        .send()
+        .await
+        .unwrap();
+    assert_problem(r, 400, "malformed_json").await;
+}
+
+/// A body sent gzip-compressed is unpacked before it is read, and its limit
+/// counts the unpacked bytes.
+#[tokio::test]
+async fn gzipped_json_bodies_are_read() {
+    use std::io::Write;
+    let app = spawn_app().await;
+    let gzip = |body: &[u8]| {
+        let mut encoder = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::best());
+        encoder.write_all(body).unwrap();
+        encoder.finish().unwrap()
+    };
+    let send = |body: Vec<u8>| {
+        app.client
+            .post(app.url("/api/v1/auth/otp"))
+            .header("content-type", "application/json")
+            .header("content-encoding", "gzip")
+            .body(body)
+            .send()
+    };
+    let sent = send(gzip(br#"{"phone": "13800000044"}"#)).await.unwrap();
+    assert_eq!(sent.status(), 202);
+    assert!(app.sms.last_code("13800000044").is_some());
+    // Eight MiB of spaces pack into a few kilobytes; unpacked, they are over
+    // the JSON limit.
+    let padded = format!(r#"{{"phone": "13800000045"{}}}"#, " ".repeat(8 << 20));
+    let packed = gzip(padded.as_bytes());
+    assert!(packed.len() < 64 * 1024);
+    assert_problem(send(packed).await.unwrap(), 413, "body_too_large").await;
 }
 
 /// What the sign_in_purge job removes: codes and refresh tokens past their

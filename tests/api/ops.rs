@@ -211,6 +211,12 @@ async fn a_method_a_path_does_not_serve_is_405_with_allow() {
     for (method, path, allow) in [
         (reqwest::Method::DELETE, "/healthz".to_owned(), "GET, HEAD"),
         (reqwest::Method::HEAD, "/api/v1/reports".to_owned(), "POST"),
+        // Also `/admin/zones/{code}`, which the router tries too.
+        (
+            reqwest::Method::DELETE,
+            "/api/v1/admin/zones/import".to_owned(),
+            "POST, GET, HEAD",
+        ),
         (reqwest::Method::PUT, "/api/v1/reports".to_owned(), "POST"),
         (
             reqwest::Method::GET,

@@ -1,0 +1,42 @@
+//! Codes name reference data (units, zones) in URLs, queue filters and logs,
+//! so they keep to characters that need no escaping anywhere.
+
+/// The rule as the API document states it; a test keeps the two equal.
+pub const CODE_PATTERN: &str = "^[A-Za-z0-9_-]{1,64}$";
+
+const MAX_CODE_CHARS: usize = 64;
+
+/// 1–64 ASCII letters, digits, `-` or `_`.
+pub fn is_code(s: &str) -> bool {
+    (1..=MAX_CODE_CHARS).contains(&s.len())
+        && s.bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_documented_pattern_accepts_exactly_the_codes() {
+        let pattern = regex::Regex::new(CODE_PATTERN).unwrap();
+        let long = "A".repeat(64);
+        let too_long = "A".repeat(65);
+        for (input, code) in [
+            ("DEPT-CGJ", true),
+            ("320582-C01", true),
+            ("grid_team_7", true),
+            (long.as_str(), true),
+            ("", false),
+            (too_long.as_str(), false),
+            ("DEPT CGJ", false),
+            ("玄武区", false),
+            ("a%b", false),
+            ("a\"b", false),
+            ("DEPT-CGJ\n", false),
+        ] {
+            assert_eq!(is_code(input), code, "{input:?}");
+            assert_eq!(pattern.is_match(input), code, "{input:?}");
+        }
+    }
+}
