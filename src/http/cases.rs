@@ -571,11 +571,13 @@ async fn list(state: &AppState, params: QueueParams) -> Result<web::Json<CasePag
     let sort = params.sort.unwrap_or(CaseSort::Newest);
     let states = match &params.state {
         None => Vec::new(),
+        // `state=` and stray commas, as form builders send them, filter nothing.
         Some(list) => list
             .split(',')
+            .map(str::trim)
+            .filter(|s| !s.is_empty())
             .map(|s| {
-                CaseState::parse(s.trim())
-                    .ok_or_else(|| invalid_query(format!("unknown state {:?}", s.trim())))
+                CaseState::parse(s).ok_or_else(|| invalid_query(format!("unknown state {s:?}")))
             })
             .collect::<Result<Vec<_>, _>>()?,
     };

@@ -979,6 +979,23 @@ async fn the_queue_filters_and_pages() {
         )
         .await;
     assert_eq!(by_category["items"].as_array().expect("items").len(), 3);
+    // An empty state list, or stray commas in one, filters nothing extra.
+    let all = app
+        .get_json("/api/v1/cases?category=03", Some(&operator.token))
+        .await;
+    for lenient in ["state=&category=03", "state=,&category=03"] {
+        let listed = app
+            .get_json(&format!("/api/v1/cases?{lenient}"), Some(&operator.token))
+            .await;
+        assert_eq!(listed["items"], all["items"], "{lenient}");
+    }
+    let submitted = app
+        .get_json("/api/v1/cases?state=submitted", Some(&operator.token))
+        .await;
+    let commas = app
+        .get_json("/api/v1/cases?state=,submitted,", Some(&operator.token))
+        .await;
+    assert_eq!(commas["items"], submitted["items"]);
 
     for bad in [
         "/api/v1/cases?state=open",
