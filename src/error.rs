@@ -273,8 +273,9 @@ impl From<crate::store::StoreError> for ApiError {
     }
 }
 
-/// Turns the framework's own extractor errors (bad JSON, bad query, bad path,
-/// oversized bodies) into problems, so no client ever sees a text/plain error.
+/// The JSON body extractor and the settings of the framework's own extractors,
+/// so that bad JSON, a bad query or path and oversized bodies are problems too:
+/// no client ever sees a text/plain error.
 pub mod extractors {
     use std::ops::Deref;
 
