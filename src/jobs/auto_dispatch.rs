@@ -6,6 +6,7 @@
 use std::sync::Arc;
 use std::time::Duration;
 
+use chrono::{DateTime, Utc};
 use tokio::sync::Notify;
 use tracing::Instrument;
 
@@ -14,9 +15,18 @@ use crate::workflow::{Workflow, WorkflowError};
 
 const BATCH: i64 = 100;
 
+/// How long a report whose dispatch failed waits before the next try. Its
+/// cause (a calendar not yet loaded, a rule naming a unit gone) is fixed by a
+/// person, seldom within minutes; an operator can dispatch it meanwhile.
+pub const RETRY_AFTER: chrono::Duration = chrono::Duration::minutes(15);
+
 /// One pass over the waiting reports; returns how many were dispatched.
-pub async fn run_once(workflow: &Workflow, repo: &dyn crate::store::Repository) -> usize {
-    let ids = match repo.auto_dispatch_candidates(BATCH).await {
+pub async fn run_once(
+    workflow: &Workflow,
+    repo: &dyn crate::store::Repository,
+    now: DateTime<Utc>,
+) -> usize {
+    let ids = match repo.auto_dispatch_candidates(now, BATCH).await {
         Ok(ids) => ids,
         Err(e) => {
             tracing::error!(error = %e, "cannot list reports waiting for dispatch");
@@ -24,21 +34,41 @@ pub async fn run_once(workflow: &Workflow, repo: &dyn crate::store::Repository) 
         }
     };
     let mut dispatched = 0;
+    let mut failed: Vec<(uuid::Uuid, WorkflowError)> = Vec::new();
     for id in ids {
-        match file_and_dispatch(workflow, id).await {
+        match file_and_dispatch(workflow, id, now).await {
             Ok(true) => dispatched += 1,
             Ok(false) => {}
             // Another instance got there first.
             Err(WorkflowError::Refused(Refusal::StaleVersion)) => {}
             Err(e) => {
-                tracing::warn!(case = %id, error = %e, "automatic dispatch failed; the case waits for an operator")
+                // Set aside, so it neither holds back the reports behind it
+                // nor is tried (and logged) again on every pass.
+                if let Err(store) = repo.defer_auto_dispatch(id, now + RETRY_AFTER).await {
+                    tracing::error!(case = %id, error = %store, "cannot set a failed dispatch aside");
+                }
+                tracing::debug!(case = %id, error = %e, "automatic dispatch failed");
+                failed.push((id, e));
             }
         }
+    }
+    if let Some((first, error)) = failed.first() {
+        tracing::warn!(
+            count = failed.len(),
+            first_case = %first,
+            first_error = %error,
+            retry_minutes = RETRY_AFTER.num_minutes(),
+            "reports could not be dispatched automatically; they wait in the queue for an operator and are tried again later"
+        );
     }
     dispatched
 }
 
-async fn file_and_dispatch(workflow: &Workflow, id: uuid::Uuid) -> Result<bool, WorkflowError> {
+async fn file_and_dispatch(
+    workflow: &Workflow,
+    id: uuid::Uuid,
+    now: DateTime<Utc>,
+) -> Result<bool, WorkflowError> {
     let Some(case) = workflow.case(id).await? else {
         return Ok(false);
     };
@@ -48,9 +78,7 @@ async fn file_and_dispatch(workflow: &Workflow, id: uuid::Uuid) -> Result<bool, 
     let Some(lead_unit) = case.routed_lead.clone() else {
         return Ok(false);
     };
-    workflow
-        .act_as_system(&case, Action::File, crate::state::now())
-        .await?;
+    workflow.act_as_system(&case, Action::File, now).await?;
     let Some(filed) = workflow.case(id).await? else {
         return Ok(false);
     };
@@ -58,9 +86,7 @@ async fn file_and_dispatch(workflow: &Workflow, id: uuid::Uuid) -> Result<bool, 
         lead_unit,
         co_units: filed.routed_co_units.clone(),
     };
-    workflow
-        .act_as_system(&filed, dispatch, crate::state::now())
-        .await?;
+    workflow.act_as_system(&filed, dispatch, now).await?;
     Ok(true)
 }
 
@@ -81,7 +107,9 @@ pub fn spawn(
                 _ = wake.notified() => {}
             }
             let span = tracing::debug_span!("job", name = "auto_dispatch");
-            let count = run_once(&workflow, repo.as_ref()).instrument(span).await;
+            let count = run_once(&workflow, repo.as_ref(), crate::state::now())
+                .instrument(span)
+                .await;
             if count > 0 {
                 tracing::debug!(count, "reports dispatched automatically");
             }

@@ -329,8 +329,15 @@ pub trait Repository: Send + Sync + 'static {
     async fn case_clocks(&self, case_id: Uuid) -> Result<Vec<Clock>, StoreError>;
     /// The dispatch queue and unit inboxes.
     async fn list_cases(&self, query: &CaseQuery) -> Result<Vec<CaseSummary>, StoreError>;
-    /// Submitted, routed cases of auto-dispatch categories, oldest first.
-    async fn auto_dispatch_candidates(&self, limit: i64) -> Result<Vec<Uuid>, StoreError>;
+    /// Submitted, routed cases of auto-dispatch categories not deferred past
+    /// `now`, oldest first.
+    async fn auto_dispatch_candidates(
+        &self,
+        now: DateTime<Utc>,
+        limit: i64,
+    ) -> Result<Vec<Uuid>, StoreError>;
+    /// Leaves a case out of automatic dispatch until `until`.
+    async fn defer_auto_dispatch(&self, id: Uuid, until: DateTime<Utc>) -> Result<(), StoreError>;
     /// Cases closed before `closed_before`, oldest closing first.
     async fn archive_candidates(
         &self,

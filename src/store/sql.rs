@@ -772,8 +772,12 @@ macro_rules! impl_repository {
                 self.wf_list(query).await
             }
 
-            async fn auto_dispatch_candidates(&self, limit: i64) -> Result<Vec<Uuid>, StoreError> {
-                self.wf_auto_dispatch_candidates(limit).await
+            async fn auto_dispatch_candidates(&self, now: DateTime<Utc>, limit: i64) -> Result<Vec<Uuid>, StoreError> {
+                self.wf_auto_dispatch_candidates(now, limit).await
+            }
+
+            async fn defer_auto_dispatch(&self, id: Uuid, until: DateTime<Utc>) -> Result<(), StoreError> {
+                self.wf_defer_auto_dispatch(id, until).await
             }
 
             async fn archive_candidates(&self, closed_before: DateTime<Utc>, limit: i64) -> Result<Vec<Uuid>, StoreError> {

@@ -906,16 +906,27 @@ macro_rules! impl_workflow {
                     q.fetch_all(self.reader()).await?.into_iter().map(CaseSummary::try_from).collect()
                 }
 
-                pub(super) async fn wf_auto_dispatch_candidates(&self, limit: i64) -> Result<Vec<Uuid>, StoreError> {
+                pub(super) async fn wf_auto_dispatch_candidates(&self, now: DateTime<Utc>, limit: i64) -> Result<Vec<Uuid>, StoreError> {
                     let ids: Vec<String> = sqlx::query_scalar(
                         "SELECT c.id FROM cases c JOIN categories k ON k.code = c.category_code \
                          WHERE c.state = 'submitted' AND c.lead_unit IS NOT NULL AND k.auto_dispatch \
-                         ORDER BY c.id LIMIT $1",
+                           AND (c.auto_dispatch_after IS NULL OR c.auto_dispatch_after <= $1) \
+                         ORDER BY c.id LIMIT $2",
                     )
+                    .bind(now)
                     .bind(limit)
                     .fetch_all(self.reader())
                     .await?;
                     ids.iter().map(|id| $crate::store::records::parse_id(id)).collect()
+                }
+
+                pub(super) async fn wf_defer_auto_dispatch(&self, id: Uuid, until: DateTime<Utc>) -> Result<(), StoreError> {
+                    sqlx::query("UPDATE cases SET auto_dispatch_after = $1 WHERE id = $2")
+                        .bind(until)
+                        .bind(id.to_string())
+                        .execute(self.writer())
+                        .await?;
+                    Ok(())
                 }
 
                 pub(super) async fn wf_archive_candidates(&self, closed_before: DateTime<Utc>, limit: i64) -> Result<Vec<Uuid>, StoreError> {

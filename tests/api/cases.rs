@@ -5,8 +5,8 @@ use std::time::Duration;
 
 use civicsnap::domain::case::{Action, ActionEnvelope, Actor};
 use civicsnap::domain::role::Role;
-use civicsnap::jobs::archive;
 use civicsnap::jobs::deadline_sweeper::sweep_once;
+use civicsnap::jobs::{archive, auto_dispatch};
 use civicsnap::state::now;
 use civicsnap::store::WorkflowCase;
 use serde_json::{Value, json};
@@ -867,6 +867,53 @@ async fn a_co_unit_hands_back_its_share_and_the_case_stays_with_its_lead() {
         .find(|r| r["case_id"] == case.to_string())
         .expect("the approved return is listed");
     assert_eq!(noted["unit"], CO);
+}
+
+/// A report whose automatic dispatch fails (here: its deadlines would fall past
+/// every loaded calendar) is set aside for `RETRY_AFTER`, so it neither holds
+/// back the reports behind it nor is retried on every pass; it stays submitted
+/// for an operator, and is tried again once the wait is over.
+#[tokio::test]
+async fn a_report_that_cannot_be_dispatched_automatically_is_set_aside() {
+    let app = manual_app().await;
+    let reporter = app.citizen().await;
+    let case = case_id(&app.file_report(&reporter.token).await);
+    let workflow = app.state.workflow.as_ref();
+    let repo = app.state.repo.as_ref();
+    let beyond_every_calendar = "2099-06-01T02:00:00Z"
+        .parse::<chrono::DateTime<chrono::Utc>>()
+        .expect("time");
+    assert_eq!(
+        repo.auto_dispatch_candidates(beyond_every_calendar, 100)
+            .await
+            .expect("candidates"),
+        vec![case]
+    );
+    assert_eq!(
+        auto_dispatch::run_once(workflow, repo, beyond_every_calendar).await,
+        0
+    );
+    assert_eq!(state_of(&app, case).await, "submitted");
+    let set_aside = repo
+        .auto_dispatch_candidates(beyond_every_calendar, 100)
+        .await
+        .expect("candidates");
+    assert!(set_aside.is_empty(), "{set_aside:?}");
+    let later = beyond_every_calendar + auto_dispatch::RETRY_AFTER;
+    assert_eq!(
+        repo.auto_dispatch_candidates(later, 100)
+            .await
+            .expect("candidates"),
+        vec![case]
+    );
+    // Tried again then, and set aside again while the cause lasts.
+    assert_eq!(auto_dispatch::run_once(workflow, repo, later).await, 0);
+    let again = repo
+        .auto_dispatch_candidates(later, 100)
+        .await
+        .expect("candidates");
+    assert!(again.is_empty(), "{again:?}");
+    assert_eq!(state_of(&app, case).await, "submitted");
 }
 
 #[tokio::test]
