@@ -17,6 +17,11 @@ macro_rules! impl_reference_data {
             const RULE_COLUMNS: &str = "id, version, category_prefix, zone_code, lead_unit, co_units, \
                 deadline_profile, priority, valid_from, valid_to, active, note";
 
+            /// Records a change to reference data: its audit entry, a new
+            /// reference version (which every instance's routing table and
+            /// deadline book follow), and another chance for the reports set
+            /// aside by automatic dispatch, since this change may be what they
+            /// were waiting for (next year's calendar, a unit, a rule).
             pub(in super::super) async fn audit(
                 tx: &mut sqlx::Transaction<'static, $db>,
                 actor: &Actor,
@@ -41,6 +46,9 @@ macro_rules! impl_reference_data {
                 .execute(&mut **tx)
                 .await?;
                 sqlx::query("UPDATE routing_state SET version = version + 1 WHERE id = 1").execute(&mut **tx).await?;
+                sqlx::query("UPDATE cases SET auto_dispatch_after = NULL WHERE auto_dispatch_after IS NOT NULL")
+                    .execute(&mut **tx)
+                    .await?;
                 Ok(())
             }
 

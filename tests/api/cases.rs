@@ -914,6 +914,24 @@ async fn a_report_that_cannot_be_dispatched_automatically_is_set_aside() {
         .expect("candidates");
     assert!(again.is_empty(), "{again:?}");
     assert_eq!(state_of(&app, case).await, "submitted");
+    // Any change to reference data (next year's calendar, a unit, a rule) may
+    // be what it waited for, so it is tried again at the next pass.
+    let admin = app.user(Role::Admin).await;
+    let renamed = app
+        .client
+        .put(app.url(&format!("/api/v1/admin/units/{LEAD}")))
+        .bearer_auth(&admin.token)
+        .json(&json!({"name": "城管局", "kind": "department"}))
+        .send()
+        .await
+        .expect("put");
+    assert_eq!(renamed.status(), 200);
+    assert_eq!(
+        repo.auto_dispatch_candidates(later, 100)
+            .await
+            .expect("candidates"),
+        vec![case]
+    );
 }
 
 #[tokio::test]
