@@ -26,6 +26,8 @@ pub async fn run_once(
     repo: &dyn crate::store::Repository,
     now: DateTime<Utc>,
 ) -> usize {
+    // The reference data this pass counts deadlines and checks units with.
+    let seen_version = workflow.deadlines().version();
     let ids = match repo.auto_dispatch_candidates(now, BATCH).await {
         Ok(ids) => ids,
         Err(e) => {
@@ -41,26 +43,41 @@ pub async fn run_once(
             Ok(false) => {}
             // Another instance got there first.
             Err(WorkflowError::Refused(Refusal::StaleVersion)) => {}
+            // A busy or unreachable database: the next pass tries again.
+            Err(e @ WorkflowError::Store(_)) => {
+                tracing::warn!(case = %id, error = %e, "automatic dispatch failed");
+            }
             Err(e) => {
-                // Set aside, so it neither holds back the reports behind it
-                // nor is tried (and logged) again on every pass.
-                if let Err(store) = repo.defer_auto_dispatch(id, now + RETRY_AFTER).await {
-                    tracing::error!(case = %id, error = %store, "cannot set a failed dispatch aside");
-                }
                 tracing::debug!(case = %id, error = %e, "automatic dispatch failed");
                 failed.push((id, e));
             }
         }
     }
-    if let Some((first, error)) = failed.first() {
-        tracing::warn!(
-            count = failed.len(),
-            first_case = %first,
-            first_error = %error,
-            retry_minutes = RETRY_AFTER.num_minutes(),
-            "reports could not be dispatched automatically; they wait in the queue for an operator and are tried again later"
-        );
-    }
+    let Some((first, error)) = failed.first() else {
+        return dispatched;
+    };
+    // Set aside, so they neither hold back the reports behind them nor are
+    // tried (and logged) again on every pass.
+    let ids: Vec<uuid::Uuid> = failed.iter().map(|(id, _)| *id).collect();
+    let set_aside = match repo
+        .defer_auto_dispatch(&ids, now + RETRY_AFTER, seen_version)
+        .await
+    {
+        Ok(count) => count,
+        Err(e) => {
+            tracing::error!(error = %e, "cannot set failed dispatches aside");
+            0
+        }
+    };
+    tracing::warn!(
+        count = failed.len(),
+        set_aside,
+        first_case = %first,
+        first_error = %error,
+        retry_minutes = RETRY_AFTER.num_minutes(),
+        "reports could not be dispatched automatically; they wait in the queue for an operator \
+         (those still submitted are tried again later, or after the next change to reference data)"
+    );
     dispatched
 }
 

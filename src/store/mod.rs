@@ -336,8 +336,15 @@ pub trait Repository: Send + Sync + 'static {
         now: DateTime<Utc>,
         limit: i64,
     ) -> Result<Vec<Uuid>, StoreError>;
-    /// Leaves a case out of automatic dispatch until `until`.
-    async fn defer_auto_dispatch(&self, id: Uuid, until: DateTime<Utc>) -> Result<(), StoreError>;
+    /// Leaves these cases, if still submitted, out of automatic dispatch until
+    /// `until`, unless reference data moved past `seen_version` meanwhile (the
+    /// change may be what they need); returns how many were set aside.
+    async fn defer_auto_dispatch(
+        &self,
+        ids: &[Uuid],
+        until: DateTime<Utc>,
+        seen_version: i64,
+    ) -> Result<u64, StoreError>;
     /// Cases closed before `closed_before`, oldest closing first.
     async fn archive_candidates(
         &self,

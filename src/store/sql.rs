@@ -776,8 +776,8 @@ macro_rules! impl_repository {
                 self.wf_auto_dispatch_candidates(now, limit).await
             }
 
-            async fn defer_auto_dispatch(&self, id: Uuid, until: DateTime<Utc>) -> Result<(), StoreError> {
-                self.wf_defer_auto_dispatch(id, until).await
+            async fn defer_auto_dispatch(&self, ids: &[Uuid], until: DateTime<Utc>, seen_version: i64) -> Result<u64, StoreError> {
+                self.wf_defer_auto_dispatch(ids, until, seen_version).await
             }
 
             async fn archive_candidates(&self, closed_before: DateTime<Utc>, limit: i64) -> Result<Vec<Uuid>, StoreError> {

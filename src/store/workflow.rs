@@ -920,13 +920,25 @@ macro_rules! impl_workflow {
                     ids.iter().map(|id| $crate::store::records::parse_id(id)).collect()
                 }
 
-                pub(super) async fn wf_defer_auto_dispatch(&self, id: Uuid, until: DateTime<Utc>) -> Result<(), StoreError> {
-                    sqlx::query("UPDATE cases SET auto_dispatch_after = $1 WHERE id = $2")
-                        .bind(until)
-                        .bind(id.to_string())
-                        .execute(self.writer())
-                        .await?;
-                    Ok(())
+                pub(super) async fn wf_defer_auto_dispatch(&self, ids: &[Uuid], until: DateTime<Utc>, seen_version: i64) -> Result<u64, StoreError> {
+                    if ids.is_empty() {
+                        return Ok(0);
+                    }
+                    // One statement for the pass (SQLite has one writer); the
+                    // version check leaves alone a case whose failure a
+                    // reference change committed meanwhile may have mended.
+                    let placeholders: Vec<String> = (3..3 + ids.len()).map(|i| format!("${i}")).collect();
+                    let sql = format!(
+                        "UPDATE cases SET auto_dispatch_after = $1 \
+                         WHERE state = 'submitted' AND (SELECT version FROM routing_state WHERE id = 1) = $2 \
+                           AND id IN ({})",
+                        placeholders.join(", ")
+                    );
+                    let mut query = sqlx::query(AssertSqlSafe(sql)).bind(until).bind(seen_version);
+                    for id in ids {
+                        query = query.bind(id.to_string());
+                    }
+                    Ok(query.execute(self.writer()).await?.rows_affected())
                 }
 
                 pub(super) async fn wf_archive_candidates(&self, closed_before: DateTime<Utc>, limit: i64) -> Result<Vec<Uuid>, StoreError> {

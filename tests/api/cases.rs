@@ -932,6 +932,20 @@ async fn a_report_that_cannot_be_dispatched_automatically_is_set_aside() {
             .expect("candidates"),
         vec![case]
     );
+    // A pass that counted on reference data older than the store's does not
+    // set anything aside: the newer data may be what the report needed.
+    let current = workflow.deadlines().version();
+    let stale_pass = repo
+        .defer_auto_dispatch(&[case], later + auto_dispatch::RETRY_AFTER, current - 1)
+        .await
+        .expect("defer");
+    assert_eq!(stale_pass, 0);
+    assert_eq!(
+        repo.defer_auto_dispatch(&[case], later + auto_dispatch::RETRY_AFTER, current)
+            .await
+            .expect("defer"),
+        1
+    );
 }
 
 #[tokio::test]
