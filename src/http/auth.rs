@@ -35,6 +35,14 @@ pub struct OtpRequest {
 #[serde(transparent)]
 pub struct PhoneText(String);
 
+impl PhoneText {
+    /// The number in its stored form, or the 422 that names the field.
+    fn parse(&self) -> Result<Phone, ApiError> {
+        Phone::parse(&self.0)
+            .map_err(|e| ApiError::invalid_field("phone", "invalid_phone", e.to_string()))
+    }
+}
+
 impl utoipa::PartialSchema for PhoneText {
     fn schema() -> RefOr<Schema> {
         ObjectBuilder::new()
@@ -78,8 +86,7 @@ async fn request_otp(
     state: web::Data<AppState>,
     body: Json<OtpRequest>,
 ) -> Result<HttpResponse, ApiError> {
-    let phone = Phone::parse(&body.phone.0)
-        .map_err(|e| ApiError::invalid_field("phone", "invalid_phone", e.to_string()))?;
+    let phone = body.phone.parse()?;
     let auth = &state.settings.auth;
     let now = now();
     throttle_client(&req, &state, ClientLimit::Codes, now).await?;
@@ -245,8 +252,7 @@ async fn token(
     let refresh_ttl = Duration::days(state.settings.auth.refresh_ttl_days as i64);
     let user = match body.into_inner() {
         TokenRequest::Otp { phone, code } => {
-            let phone = Phone::parse(&phone.0)
-                .map_err(|e| ApiError::invalid_field("phone", "invalid_phone", e.to_string()))?;
+            let phone = phone.parse()?;
             let record =
                 state.repo.count_otp_attempt(&phone).await?.ok_or_else(|| {
                     invalid_grant("no valid code for this phone; request a new one")

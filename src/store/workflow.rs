@@ -927,18 +927,22 @@ macro_rules! impl_workflow {
                     // One statement for the pass (SQLite has one writer); the
                     // version check leaves alone a case whose failure a
                     // reference change committed meanwhile may have mended.
-                    let placeholders: Vec<String> = (3..3 + ids.len()).map(|i| format!("${i}")).collect();
-                    let sql = format!(
-                        "UPDATE cases SET auto_dispatch_after = $1 \
-                         WHERE state = 'submitted' AND (SELECT version FROM routing_state WHERE id = 1) = $2 \
-                           AND id IN ({})",
-                        placeholders.join(", ")
-                    );
-                    let mut query = sqlx::query(AssertSqlSafe(sql)).bind(until).bind(seen_version);
-                    for id in ids {
-                        query = query.bind(id.to_string());
-                    }
-                    Ok(query.execute(self.writer()).await?.rows_affected())
+                    static SQL: std::sync::LazyLock<String> = std::sync::LazyLock::new(|| {
+                        format!(
+                            "UPDATE cases SET auto_dispatch_after = $2 \
+                             WHERE id {} AND state = 'submitted' \
+                               AND (SELECT version FROM routing_state WHERE id = 1) = $3",
+                            bulk::ID_IN
+                        )
+                    });
+                    let ids: Vec<String> = ids.iter().map(Uuid::to_string).collect();
+                    Ok(sqlx::query(AssertSqlSafe(SQL.as_str()))
+                        .bind(bulk::id_list(&ids))
+                        .bind(until)
+                        .bind(seen_version)
+                        .execute(self.writer())
+                        .await?
+                        .rows_affected())
                 }
 
                 pub(super) async fn wf_archive_candidates(&self, closed_before: DateTime<Utc>, limit: i64) -> Result<Vec<Uuid>, StoreError> {
