@@ -139,21 +139,24 @@ pub fn days_until_calendar_ends(last: NaiveDate, today: NaiveDate) -> Option<i64
     (days <= CALENDAR_WARNING_DAYS).then_some(days)
 }
 
+/// A calendar file in JSON: one year as in `calendars/cn-2026.json`, or an
+/// array of years.
+#[derive(serde::Deserialize, utoipa::ToSchema)]
+#[serde(untagged)]
+pub enum CalendarFile {
+    One(CalendarYear),
+    Many(Vec<CalendarYear>),
+}
+
 /// Calendar years from an uploaded file: CSV (see [`CalendarYear::from_csv`]) or
 /// JSON holding one year or an array of years.
 pub fn parse_calendar_file(text: &str, csv: bool) -> Result<Vec<CalendarYear>, CalendarError> {
     if csv {
         return CalendarYear::from_csv(text);
     }
-    #[derive(serde::Deserialize)]
-    #[serde(untagged)]
-    enum OneOrMany {
-        One(CalendarYear),
-        Many(Vec<CalendarYear>),
-    }
-    match serde_json::from_str::<OneOrMany>(text) {
-        Ok(OneOrMany::One(year)) => Ok(vec![year]),
-        Ok(OneOrMany::Many(years)) => Ok(years),
+    match serde_json::from_str::<CalendarFile>(text) {
+        Ok(CalendarFile::One(year)) => Ok(vec![year]),
+        Ok(CalendarFile::Many(years)) => Ok(years),
         // The untagged error says nothing useful; parse as one year for a message.
         Err(_) => serde_json::from_str::<CalendarYear>(text)
             .map(|year| vec![year])

@@ -1,5 +1,5 @@
-//! Codes name reference data (units, zones) in URLs, queue filters and logs,
-//! so they keep to characters that need no escaping anywhere.
+//! Codes name reference data (units, zones, categories) in URLs, queue filters
+//! and logs, so they keep to characters that need no escaping anywhere.
 
 /// The rule as the API document states it; a test keeps the two equal.
 pub const CODE_PATTERN: &str = "^[A-Za-z0-9_-]{1,64}$";
@@ -11,6 +11,18 @@ pub fn is_code(s: &str) -> bool {
     (1..=MAX_CODE_CHARS).contains(&s.len())
         && s.bytes()
             .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
+}
+
+/// The category rule as the API document states it; a test keeps the two equal.
+pub const CATEGORY_CODE_PATTERN: &str = "^[0-9]{2}([0-9]{2})?$";
+
+/// What [`is_category_code`] holds, for refusals.
+pub const CATEGORY_CODE_RULE: &str =
+    "a category code is 2 digits (大类) or 4 digits (小类, its 大类's two then its own)";
+
+/// A category code: a 大类 is 2 digits, a 小类 4 (its 大类's two, then its own).
+pub fn is_category_code(s: &str) -> bool {
+    matches!(s.len(), 2 | 4) && s.bytes().all(|b| b.is_ascii_digit())
 }
 
 #[cfg(test)]
@@ -36,6 +48,26 @@ mod tests {
             ("DEPT-CGJ\n", false),
         ] {
             assert_eq!(is_code(input), code, "{input:?}");
+            assert_eq!(pattern.is_match(input), code, "{input:?}");
+        }
+    }
+
+    #[test]
+    fn the_documented_category_pattern_accepts_exactly_the_category_codes() {
+        let pattern = regex::Regex::new(CATEGORY_CODE_PATTERN).unwrap();
+        for (input, code) in [
+            ("04", true),
+            ("0401", true),
+            ("", false),
+            ("4", false),
+            ("040", false),
+            ("04011", false),
+            ("0a01", false),
+            ("０４", false),
+            (" 04", false),
+            ("04\n", false),
+        ] {
+            assert_eq!(is_category_code(input), code, "{input:?}");
             assert_eq!(pattern.is_match(input), code, "{input:?}");
         }
     }

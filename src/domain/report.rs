@@ -3,6 +3,7 @@
 use chrono::NaiveDate;
 use uuid::Uuid;
 
+use super::code::{CATEGORY_CODE_RULE, is_category_code};
 use super::geo::{Crs, LatLon, ServiceArea};
 
 /// The most photos one submission may carry: a citizen's report, or a unit's
@@ -65,12 +66,8 @@ fn invalid(field: &'static str, code: &'static str, message: impl Into<String>) 
 
 pub fn validate(input: ReportInput, rules: &ReportRules) -> Result<ValidReport, InvalidReport> {
     let category = input.category.trim().to_owned();
-    if category.is_empty() || category.len() > 32 {
-        return Err(invalid(
-            "category",
-            "invalid_category",
-            "category must be a category code",
-        ));
+    if !is_category_code(&category) {
+        return Err(invalid("category", "invalid_category", CATEGORY_CODE_RULE));
     }
     let given = LatLon::new(input.lat, input.lon)
         .map_err(|e| invalid("location", "invalid_location", e.to_string()))?;
@@ -184,7 +181,7 @@ mod tests {
 
     fn input() -> ReportInput {
         ReportInput {
-            category: " dumping.garbage ".into(),
+            category: " 0401 ".into(),
             lat: 31.8753,
             lon: 120.5539,
             accuracy_m: Some(8.0),
@@ -204,7 +201,7 @@ mod tests {
     #[test]
     fn accepts_and_trims_a_good_report() {
         let r = validate(input(), &rules()).unwrap();
-        assert_eq!(r.category, "dumping.garbage");
+        assert_eq!(r.category, "0401");
         assert_eq!(r.address.as_deref(), Some("暨阳中路"));
         assert_eq!(r.description, "楼道里飞线充电");
         assert_eq!(

@@ -6,15 +6,18 @@
 use actix_web::{HttpResponse, delete, get, post, put, web};
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
+use utoipa::openapi::RefOr;
+use utoipa::openapi::schema::{ArrayBuilder, ObjectBuilder, Schema, Type};
 use utoipa::{IntoParams, ToSchema};
 use utoipa_actix_web::service_config::ServiceConfig;
 use uuid::Uuid;
 
 use crate::auth::AuthUser;
-use crate::domain::code::is_code;
+use crate::domain::code::{CODE_PATTERN, is_category_code, is_code};
 use crate::domain::deadline::Urgency;
 use crate::domain::role::Role;
 use crate::domain::routing::Conflict;
+use crate::domain::routing::ZoneKind;
 use crate::error::extractors::Json;
 use crate::error::extractors::read_body;
 use crate::error::{ApiError, ItemError};
@@ -113,6 +116,7 @@ pub struct UnitInput {
     pub kind: UnitKind,
     /// The unit overdue cases escalate to.
     #[serde(default)]
+    #[schema(pattern = "^[A-Za-z0-9_-]{1,64}$")]
     pub parent_code: Option<String>,
     /// `[{name, phone}]`.
     #[serde(default)]
@@ -404,11 +408,13 @@ async fn save_category(
     let actor = require_admin(&user)?;
     let code = code.into_inner();
     let input = body.into_inner();
-    let digits = |s: &str| s.bytes().all(|b| b.is_ascii_digit());
-    let shape_ok = match &input.parent_code {
-        None => code.len() == 2 && digits(&code),
-        Some(parent) => code.len() == 4 && digits(&code) && code.starts_with(parent.as_str()),
-    };
+    let shape_ok = is_category_code(&code)
+        && match &input.parent_code {
+            None => code.len() == 2,
+            Some(parent) => {
+                code.len() == 4 && parent.len() == 2 && code.starts_with(parent.as_str())
+            }
+        };
     if !shape_ok {
         return Err(ApiError::invalid_field(
             "code",
@@ -520,10 +526,56 @@ pub struct ImportReport {
     pub updated: usize,
 }
 
+/// The zone import's body in the API document. The `geojson` crate reads the
+/// file (`parse_zone_collection`) and brings no schema, so this says what that
+/// reading accepts.
+pub struct ZoneImportFile;
+
+impl utoipa::PartialSchema for ZoneImportFile {
+    fn schema() -> RefOr<Schema> {
+        let string = || ObjectBuilder::new().schema_type(Type::String);
+        let tag = |value: &str| string().enum_values(Some([value]));
+        let code = || string().pattern(Some(CODE_PATTERN));
+        let properties = ObjectBuilder::new()
+            .schema_type(Type::Object)
+            .property("code", code())
+            .property("name", string())
+            .property("kind", ZoneKind::schema())
+            .property(
+                "parent",
+                code().description(Some("The enclosing zone's code; absent for a top zone.")),
+            )
+            .required("code")
+            .required("name")
+            .required("kind");
+        let geometry = ObjectBuilder::new()
+            .schema_type(Type::Object)
+            .description(Some("A GeoJSON Polygon or MultiPolygon in WGS84."));
+        let feature = ObjectBuilder::new()
+            .schema_type(Type::Object)
+            .property("type", tag("Feature"))
+            .property("properties", properties)
+            .property("geometry", geometry)
+            .required("type")
+            .required("properties")
+            .required("geometry");
+        ObjectBuilder::new()
+            .schema_type(Type::Object)
+            .description(Some("A GeoJSON FeatureCollection of zones."))
+            .property("type", tag("FeatureCollection"))
+            .property("features", ArrayBuilder::new().items(feature))
+            .required("type")
+            .required("features")
+            .into()
+    }
+}
+
+impl ToSchema for ZoneImportFile {}
+
 /// Imports a GeoJSON FeatureCollection of zones (properties `code`, `name`,
 /// `kind`, `parent`), upserting by code. All or nothing: any bad feature refuses
 /// the whole import, with the reason for each bad feature by index.
-#[utoipa::path(tag = "admin", request_body(content = Object, content_type = "application/geo+json", description = "A GeoJSON FeatureCollection"),
+#[utoipa::path(tag = "admin", request_body(content = ZoneImportFile, content_type = "application/geo+json", description = "A GeoJSON FeatureCollection"),
     security(("bearer" = [])),
     responses((status = 200, body = ImportReport), (status = 413, body = crate::error::Problem), (status = 422, body = crate::error::Problem)))]
 #[post("/api/v1/admin/zones/import")]

@@ -458,7 +458,7 @@ pub struct QueueParams {
     /// `newest` (default), `oldest` or `due` (soonest first; only cases with a running clock).
     #[param(inline)]
     pub sort: Option<CaseSort>,
-    /// `next_cursor` of the previous page.
+    /// `next_cursor` of the previous page; absent or empty for the first.
     pub cursor: Option<String>,
     /// 1–200, default 50.
     #[param(minimum = 1, maximum = 200)]
@@ -595,9 +595,11 @@ async fn list(state: &AppState, params: QueueParams) -> Result<web::Json<CasePag
             )));
         }
     }
+    // An empty `cursor=` is the first page, as an empty `state=` is no filter.
     let after = params
         .cursor
         .as_deref()
+        .filter(|c| !c.is_empty())
         .map(|c| parse_cursor(c, sort))
         .transpose()?;
     let query = CaseQuery {

@@ -39,6 +39,7 @@ pub struct DeadlinePreviewRequest {
     pub amount: u32,
     /// Calendar to count on; the city's own when absent.
     #[serde(default)]
+    #[schema(pattern = "^[A-Za-z0-9_-]{1,64}$")]
     pub jurisdiction: Option<String>,
 }
 
@@ -176,7 +177,13 @@ const MAX_CALENDAR_BYTES: usize = 256 * 1024;
 /// Refused whole (422) when a year is invalid or would leave a gap.
 #[utoipa::path(
     tag = "admin",
-    request_body(content = Object, content_type = "application/json", description = "One calendar year or an array; or text/csv"),
+    request_body(
+        description = "One calendar year or an array of years; or CSV rows `jurisdiction,date,kind,name`",
+        content(
+            (crate::deadlines::CalendarFile = "application/json"),
+            (String = "text/csv"),
+        ),
+    ),
     security(("bearer" = [])),
     responses(
         (status = 200, body = CalendarLoadResult),

@@ -322,14 +322,27 @@ mod tests {
         let api = serde_json::to_value(super::openapi()).expect("the document serialises");
         let mut found = Vec::new();
         patterns(&api, &mut found);
-        let codes: Vec<&String> = found
-            .iter()
-            .filter(|p| p.contains("A-Za-z0-9_-]{1,64}"))
-            .collect();
-        // A unit's code, a deadline profile's id, four filters on each of two queues.
-        assert_eq!(codes.len(), 10, "{codes:?}");
-        for pattern in codes {
-            assert_eq!(pattern, crate::domain::code::CODE_PATTERN);
-        }
+        let copies_of = |rule: &str, marker: &str| {
+            let copies: Vec<&String> = found.iter().filter(|p| p.contains(marker)).collect();
+            for pattern in &copies {
+                assert_eq!(pattern.as_str(), rule);
+            }
+            copies.len()
+        };
+        // A unit's code and its parent's, a zone's code and its parent's in an
+        // import, a deadline profile's id, a calendar's jurisdiction (loaded and
+        // previewed), four filters on each of two queues.
+        assert_eq!(
+            copies_of(crate::domain::code::CODE_PATTERN, "A-Za-z0-9_-]{1,64}"),
+            15
+        );
+        // A category's path, a report's category, a routing preview's category.
+        assert_eq!(
+            copies_of(
+                crate::domain::code::CATEGORY_CODE_PATTERN,
+                "[0-9]{2}([0-9]{2})?"
+            ),
+            3
+        );
     }
 }

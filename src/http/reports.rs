@@ -44,6 +44,7 @@ pub struct LocationInput {
 #[serde(deny_unknown_fields)]
 pub struct NewReportRequest {
     /// A leaf category code from `GET /api/v1/categories`.
+    #[schema(pattern = "^[0-9]{2}([0-9]{2})?$")]
     pub category: String,
     pub location: LocationInput,
     #[serde(default)]

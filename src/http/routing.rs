@@ -7,6 +7,7 @@ use utoipa_actix_web::service_config::ServiceConfig;
 
 use super::reports::LocationInput;
 use crate::auth::AuthUser;
+use crate::domain::code::{CATEGORY_CODE_RULE, is_category_code};
 use crate::domain::geo::LatLon;
 use crate::domain::routing::Explanation;
 use crate::error::ApiError;
@@ -22,6 +23,7 @@ pub fn configure(cfg: &mut ServiceConfig) {
 pub struct RoutingPreviewRequest {
     pub location: LocationInput,
     /// A category code (大类 or 小类).
+    #[schema(pattern = "^[0-9]{2}([0-9]{2})?$")]
     pub category: String,
 }
 
@@ -49,11 +51,11 @@ async fn preview(
     let given = LatLon::new(body.location.lat, body.location.lon)
         .map_err(|e| ApiError::invalid_field("location", "invalid_location", e.to_string()))?;
     let category = body.category.trim();
-    if category.is_empty() || category.len() > 32 {
+    if !is_category_code(category) {
         return Err(ApiError::invalid_field(
             "category",
             "invalid_category",
-            "category must be a category code",
+            CATEGORY_CODE_RULE,
         ));
     }
     let location = given.to_wgs84(body.location.crs);

@@ -1058,11 +1058,16 @@ async fn the_queue_filters_and_pages() {
         )
         .await;
     assert_eq!(by_category["items"].as_array().expect("items").len(), 3);
-    // An empty state list, or stray commas in one, filters nothing extra.
+    // An empty state list, or stray commas in one, filters nothing extra; an
+    // empty cursor is the first page.
     let all = app
         .get_json("/api/v1/cases?category=03", Some(&operator.token))
         .await;
-    for lenient in ["state=&category=03", "state=,&category=03"] {
+    for lenient in [
+        "state=&category=03",
+        "state=,&category=03",
+        "cursor=&category=03",
+    ] {
         let listed = app
             .get_json(&format!("/api/v1/cases?{lenient}"), Some(&operator.token))
             .await;
@@ -1500,6 +1505,13 @@ async fn admins_load_calendar_years_as_csv_or_json() {
     )
     .await;
     assert_problem(broken, 422, "invalid_calendar").await;
+    let nameless = put(
+        r#"[{"jurisdiction": "", "year": 2027}]"#,
+        "application/json",
+        admin.token.clone(),
+    )
+    .await;
+    assert_problem(nameless, 422, "invalid_calendar").await;
     let wrong_type = put("x", "text/plain", admin.token.clone()).await;
     assert_problem(wrong_type, 415, "unsupported_media_type").await;
     assert_problem(

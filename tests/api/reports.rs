@@ -275,6 +275,11 @@ async fn bad_reports_get_clear_answers_and_change_nothing() {
             "category",
         ),
         (
+            with(&|b| b["category"] = json!("dumping.garbage")),
+            "invalid_category",
+            "category",
+        ),
+        (
             with(&|b| b["category"] = json!("03")),
             "unknown_category",
             "category",

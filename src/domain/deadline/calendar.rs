@@ -10,10 +10,14 @@ use std::collections::BTreeMap;
 use chrono::{Datelike, NaiveDate, Weekday};
 use serde::{Deserialize, Serialize};
 
+use crate::domain::code::is_code;
+
 /// One year's arrangement as published.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct CalendarYear {
+    /// Whose calendar: `CN` for the State Council's national one.
+    #[schema(pattern = "^[A-Za-z0-9_-]{1,64}$")]
     pub jurisdiction: String,
     pub year: i32,
     /// Free-form source/version tag (e.g. the notice number); recorded in
@@ -60,6 +64,10 @@ pub enum CalendarError {
         #[source]
         source: serde_json::Error,
     },
+    #[error(
+        "calendar {year}: jurisdiction {jurisdiction:?} is not a code of 1–64 letters, digits, '-' or '_'"
+    )]
+    InvalidJurisdiction { year: i32, jurisdiction: String },
     #[error("calendar year {year} is outside the supported range")]
     YearOutOfRange { year: i32 },
     #[error("calendar {year}: holiday range {first}..{last} is inverted")]
@@ -323,6 +331,12 @@ impl CalendarYear {
     /// from; [`Calendar::from_parsed`] adds the checks across years.
     fn validate(&self) -> Result<(), CalendarError> {
         year_start(self.year)?;
+        if !is_code(&self.jurisdiction) {
+            return Err(CalendarError::InvalidJurisdiction {
+                year: self.year,
+                jurisdiction: self.jurisdiction.clone(),
+            });
+        }
         let in_reach = |d: NaiveDate| (self.year - 1..=self.year + 1).contains(&d.year());
         let outside = |date| CalendarError::DateOutsideYear {
             year: self.year,
@@ -776,6 +790,14 @@ mod tests {
             (
                 vec![r#"{"jurisdiction":"CN","year":999999}"#.into()],
                 "YearOutOfRange",
+            ),
+            (
+                vec![r#"{"jurisdiction":"","year":2030}"#.into()],
+                "InvalidJurisdiction",
+            ),
+            (
+                vec![r#"{"jurisdiction":"C N","year":2030}"#.into()],
+                "InvalidJurisdiction",
             ),
         ];
         for (files, expected) in cases {
