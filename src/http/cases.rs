@@ -519,7 +519,8 @@ async fn queue(
     list(&state, params).await
 }
 
-/// A unit's inbox: cases on which the unit has an assignment.
+/// A unit's inbox: cases on which the unit has an assignment. The `unit` filter,
+/// if given, must be the same unit (400 otherwise).
 #[utoipa::path(
     tag = "cases",
     params(("code" = String, Path), QueueParams),
@@ -546,6 +547,13 @@ async fn unit_inbox(
         }
     }
     let mut params = params.into_inner();
+    // The path names the unit; a different `unit` filter would be silently
+    // replaced, so it is refused instead.
+    if params.unit.as_ref().is_some_and(|u| *u != code) {
+        return Err(invalid_query(format!(
+            "this inbox lists {code}'s cases; `unit` filters the dispatch queue, /api/v1/cases"
+        )));
+    }
     params.unit = Some(code);
     list(&state, params).await
 }

@@ -347,6 +347,26 @@ async fn unit_staff_see_only_their_own_units_cases() {
         assert_eq!(inbox["items"][0]["id"], case.to_string(), "{unit}: {inbox}");
         assert_eq!(inbox["items"][0]["lead_unit"], LEAD);
     }
+    // An inbox is its path's unit: another `unit` filter is refused, not ignored.
+    let same = app
+        .get_json(
+            &format!("/api/v1/units/{LEAD}/cases?unit={LEAD}"),
+            Some(&operator.token),
+        )
+        .await;
+    assert_eq!(same["items"][0]["id"], case.to_string());
+    for other in [OTHER, ""] {
+        assert_problem(
+            app.get(
+                &format!("/api/v1/units/{LEAD}/cases?unit={other}"),
+                Some(&operator.token),
+            )
+            .await,
+            400,
+            "invalid_query",
+        )
+        .await;
+    }
     let suspension = act(
         &app,
         &co,
