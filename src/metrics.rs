@@ -1,5 +1,6 @@
 //! Prometheus metrics served at `/metrics`: request counts and latency by route
-//! and status, photo-processing time, and the photo queue.
+//! and status, photo-processing time, the photo queue, and how the background
+//! jobs fare.
 
 use std::sync::atomic::AtomicI64;
 use std::time::Duration;
@@ -21,6 +22,19 @@ struct RequestLabels {
     status: u16,
 }
 
+/// Labels of the job pass counter.
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct JobPassLabels {
+    job: String,
+    /// `ok` or `failed`.
+    outcome: String,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct JobLabels {
+    job: String,
+}
+
 fn latency_histogram() -> Histogram {
     Histogram::new(exponential_buckets(0.000_5, 2.0, 16))
 }
@@ -36,6 +50,8 @@ pub struct Metrics {
     pub photos_in_progress: Gauge<i64, AtomicI64>,
     /// End of the city's working calendar (Unix time), set when scraped.
     pub calendar_end: Gauge<i64, AtomicI64>,
+    job_passes: Family<JobPassLabels, Counter>,
+    job_last_success: Family<JobLabels, Gauge<i64, AtomicI64>>,
 }
 
 impl Default for Metrics {
@@ -55,6 +71,8 @@ impl Metrics {
         let photo_queue = Gauge::<i64, AtomicI64>::default();
         let photos_in_progress = Gauge::<i64, AtomicI64>::default();
         let calendar_end = Gauge::<i64, AtomicI64>::default();
+        let job_passes = Family::<JobPassLabels, Counter>::default();
+        let job_last_success = Family::<JobLabels, Gauge<i64, AtomicI64>>::default();
         registry.register(
             "http_requests",
             "HTTP requests by route and status",
@@ -86,6 +104,18 @@ impl Metrics {
              are refused, so alert well before it (0: no calendar loaded)",
             calendar_end.clone(),
         );
+        registry.register(
+            "job_passes",
+            "Passes of each background job by outcome (the log says why one failed)",
+            job_passes.clone(),
+        );
+        registry.register(
+            "job_last_success_seconds",
+            "When each background job last finished a pass without error (Unix time); the \
+             deadline sweeper runs every workflow.sweep_interval_secs, so alert when it falls \
+             minutes behind",
+            job_last_success.clone(),
+        );
         Metrics {
             registry,
             requests,
@@ -94,6 +124,8 @@ impl Metrics {
             photo_queue,
             photos_in_progress,
             calendar_end,
+            job_passes,
+            job_last_success,
         }
     }
 
@@ -107,6 +139,22 @@ impl Metrics {
         self.latency
             .get_or_create(&labels)
             .observe(elapsed.as_secs_f64());
+    }
+
+    /// A pass of the background job `job` finished at `finished_at` (Unix time).
+    pub fn observe_job_pass(&self, job: &str, succeeded: bool, finished_at: i64) {
+        let labels = JobPassLabels {
+            job: job.to_owned(),
+            outcome: if succeeded { "ok" } else { "failed" }.to_owned(),
+        };
+        self.job_passes.get_or_create(&labels).inc();
+        if succeeded {
+            self.job_last_success
+                .get_or_create(&JobLabels {
+                    job: job.to_owned(),
+                })
+                .set(finished_at);
+        }
     }
 
     pub fn observe_photo(&self, elapsed: Duration) {
@@ -147,5 +195,20 @@ mod tests {
         );
         assert!(text.contains("civicsnap_photo_processing_seconds_count 1"));
         assert!(text.contains("civicsnap_photo_queue_depth 3"));
+    }
+
+    #[test]
+    fn a_failed_pass_is_counted_but_keeps_the_last_success() {
+        let metrics = Metrics::new();
+        metrics.observe_job_pass("deadline_sweeper", true, 1_800_000_000);
+        metrics.observe_job_pass("deadline_sweeper", false, 1_800_000_030);
+        let text = metrics.render();
+        for line in [
+            r#"civicsnap_job_passes_total{job="deadline_sweeper",outcome="ok"} 1"#,
+            r#"civicsnap_job_passes_total{job="deadline_sweeper",outcome="failed"} 1"#,
+            r#"civicsnap_job_last_success_seconds{job="deadline_sweeper"} 1800000000"#,
+        ] {
+            assert!(text.contains(line), "{line} in {text}");
+        }
     }
 }

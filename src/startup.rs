@@ -79,6 +79,7 @@ struct Engines {
     routing: Arc<LiveRouting>,
     workflow: Arc<Workflow>,
     auto_dispatch: Arc<Notify>,
+    metrics: Arc<Metrics>,
 }
 
 fn build_state(
@@ -108,7 +109,7 @@ fn build_state(
         sms,
         photo_workers: PhotoWorkers::new(slots)
             .map_err(|e| anyhow::anyhow!("starting the photo worker threads: {e}"))?,
-        metrics: Arc::new(Metrics::new()),
+        metrics: engines.metrics,
         report_rules: ReportRules {
             max_description_chars: settings.reports.max_description_chars,
             max_address_chars: 200,
@@ -226,11 +227,13 @@ impl Application {
                 .await
                 .context("loading working calendars and deadline profiles")?,
         );
+        let metrics = Arc::new(Metrics::new());
         jobs::reference_refresh::spawn(
             repo.clone(),
             routing.clone(),
             deadlines.clone(),
             Duration::from_secs(settings.routing.refresh_secs.max(1)),
+            metrics.clone(),
         );
         let workflow = Arc::new(Workflow::new(
             repo.clone(),
@@ -244,6 +247,7 @@ impl Application {
                 repo.clone(),
                 auto_dispatch.clone(),
                 Duration::from_secs(settings.workflow.auto_dispatch_interval_secs.max(1)),
+                metrics.clone(),
             );
         }
         jobs::deadline_sweeper::spawn(
@@ -251,15 +255,22 @@ impl Application {
             format!("instance-{}", uuid::Uuid::now_v7()),
             Duration::from_secs(settings.workflow.sweep_interval_secs.max(1)),
             settings.workflow.sweep_batch,
+            metrics.clone(),
         );
         jobs::photo_cleanup::spawn(
             repo.clone(),
             photos.clone(),
             Duration::from_secs(settings.photos.cleanup_interval_secs.max(1)),
             Duration::from_secs(settings.photos.unattached_ttl_hours * 3600),
+            metrics.clone(),
         );
-        jobs::sign_in_purge::spawn(repo.clone(), SIGN_IN_PURGE_INTERVAL);
-        jobs::archive::spawn(workflow.clone(), repo.clone(), ARCHIVE_INTERVAL);
+        jobs::sign_in_purge::spawn(repo.clone(), SIGN_IN_PURGE_INTERVAL, metrics.clone());
+        jobs::archive::spawn(
+            workflow.clone(),
+            repo.clone(),
+            ARCHIVE_INTERVAL,
+            metrics.clone(),
+        );
         let listener = TcpListener::bind((settings.server.host.as_str(), settings.server.port))
             .with_context(|| {
                 format!("binding {}:{}", settings.server.host, settings.server.port)
@@ -279,14 +290,23 @@ impl Application {
                 routing,
                 workflow,
                 auto_dispatch,
+                metrics: metrics.clone(),
             },
             overrides,
         )?);
         let limits = state.citizen_limits.clone();
-        jobs::every("citizen_limits_trim", LIMITS_TRIM_INTERVAL, move || {
-            let limits = limits.clone();
-            async move { limits.trim() }
-        });
+        jobs::every(
+            "citizen_limits_trim",
+            LIMITS_TRIM_INTERVAL,
+            metrics,
+            move || {
+                let limits = limits.clone();
+                async move {
+                    limits.trim();
+                    jobs::Pass::Succeeded
+                }
+            },
+        );
         let app_state = state.clone();
         let server = HttpServer::new(move || {
             App::new()

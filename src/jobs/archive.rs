@@ -8,22 +8,24 @@ use std::time::Duration;
 
 use chrono::{DateTime, Utc};
 
+use super::Pass;
 use crate::domain::case::{Action, CaseState, Refusal};
-use crate::store::Repository;
+use crate::metrics::Metrics;
+use crate::store::{Repository, StoreError};
 use crate::workflow::{Workflow, WorkflowError};
 
 const BATCH: i64 = 200;
 
-/// One pass at `now`; returns how many cases were archived.
-pub async fn run_once(workflow: &Workflow, repo: &dyn Repository, now: DateTime<Utc>) -> usize {
+/// One pass at `now`; returns how many cases were archived, or why the cases
+/// to archive could not be listed. A case that fails on its own is logged and
+/// left for the next pass.
+pub async fn run_once(
+    workflow: &Workflow,
+    repo: &dyn Repository,
+    now: DateTime<Utc>,
+) -> Result<usize, StoreError> {
     let closed_before = now - workflow.rules().reopen_window;
-    let ids = match repo.archive_candidates(closed_before, BATCH).await {
-        Ok(ids) => ids,
-        Err(e) => {
-            tracing::error!(error = %e, "cannot list closed cases to archive");
-            return 0;
-        }
-    };
+    let ids = repo.archive_candidates(closed_before, BATCH).await?;
     let mut archived = 0;
     for id in ids {
         match archive(workflow, id, now).await {
@@ -34,7 +36,7 @@ pub async fn run_once(workflow: &Workflow, repo: &dyn Repository, now: DateTime<
             Err(e) => tracing::warn!(case = %id, error = %e, "archiving failed"),
         }
     }
-    archived
+    Ok(archived)
 }
 
 async fn archive(
@@ -52,15 +54,23 @@ async fn archive(
     Ok(true)
 }
 
-pub fn spawn(workflow: Arc<Workflow>, repo: Arc<dyn Repository>, interval: Duration) {
-    super::every("archive", interval, move || {
+pub fn spawn(
+    workflow: Arc<Workflow>,
+    repo: Arc<dyn Repository>,
+    interval: Duration,
+    metrics: Arc<Metrics>,
+) {
+    super::every("archive", interval, metrics, move || {
         let workflow = workflow.clone();
         let repo = repo.clone();
         async move {
-            let count = run_once(&workflow, repo.as_ref(), crate::state::now()).await;
-            if count > 0 {
-                tracing::info!(count, "closed cases archived");
+            let archived = run_once(&workflow, repo.as_ref(), crate::state::now()).await;
+            match &archived {
+                Ok(0) => {}
+                Ok(count) => tracing::info!(count, "closed cases archived"),
+                Err(e) => tracing::error!(error = %e, "cannot list closed cases to archive"),
             }
+            Pass::of(&archived)
         }
     });
 }

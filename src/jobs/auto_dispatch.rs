@@ -10,7 +10,10 @@ use chrono::{DateTime, Utc};
 use tokio::sync::Notify;
 use tracing::Instrument;
 
+use super::Pass;
 use crate::domain::case::{Action, CaseState, Refusal};
+use crate::metrics::Metrics;
+use crate::store::StoreError;
 use crate::workflow::{Workflow, WorkflowError};
 
 const BATCH: i64 = 100;
@@ -20,21 +23,17 @@ const BATCH: i64 = 100;
 /// person, seldom within minutes; an operator can dispatch it meanwhile.
 pub const RETRY_AFTER: chrono::Duration = chrono::Duration::minutes(15);
 
-/// One pass over the waiting reports; returns how many were dispatched.
+/// One pass over the waiting reports; returns how many were dispatched, or
+/// the database error that kept it from listing them or setting failures aside.
+/// A report that fails on its own is logged and set aside, not an error.
 pub async fn run_once(
     workflow: &Workflow,
     repo: &dyn crate::store::Repository,
     now: DateTime<Utc>,
-) -> usize {
+) -> Result<usize, StoreError> {
     // The reference data this pass counts deadlines and checks units with.
     let seen_version = workflow.deadlines().version();
-    let ids = match repo.auto_dispatch_candidates(now, BATCH).await {
-        Ok(ids) => ids,
-        Err(e) => {
-            tracing::error!(error = %e, "cannot list reports waiting for dispatch");
-            return 0;
-        }
-    };
+    let ids = repo.auto_dispatch_candidates(now, BATCH).await?;
     let mut dispatched = 0;
     let mut failed: Vec<(uuid::Uuid, WorkflowError)> = Vec::new();
     for id in ids {
@@ -54,31 +53,24 @@ pub async fn run_once(
         }
     }
     let Some((first, error)) = failed.first() else {
-        return dispatched;
+        return Ok(dispatched);
     };
     // Set aside, so they neither hold back the reports behind them nor are
     // tried (and logged) again on every pass.
     let ids: Vec<uuid::Uuid> = failed.iter().map(|(id, _)| *id).collect();
-    let set_aside = match repo
+    let set_aside = repo
         .defer_auto_dispatch(&ids, now + RETRY_AFTER, seen_version)
-        .await
-    {
-        Ok(count) => count,
-        Err(e) => {
-            tracing::error!(error = %e, "cannot set failed dispatches aside");
-            0
-        }
-    };
+        .await;
     tracing::warn!(
         count = failed.len(),
-        set_aside,
+        set_aside = set_aside.as_ref().ok(),
         first_case = %first,
         first_error = %error,
         retry_minutes = RETRY_AFTER.num_minutes(),
         "reports could not be dispatched automatically; they wait in the queue for an operator \
          (those still submitted are tried again later, or after the next change to reference data)"
     );
-    dispatched
+    set_aside.map(|_| dispatched)
 }
 
 async fn file_and_dispatch(
@@ -114,6 +106,7 @@ pub fn spawn(
     repo: Arc<dyn crate::store::Repository>,
     wake: Arc<Notify>,
     interval: Duration,
+    metrics: Arc<Metrics>,
 ) {
     tokio::spawn(async move {
         let mut ticker = tokio::time::interval(interval);
@@ -124,12 +117,15 @@ pub fn spawn(
                 _ = wake.notified() => {}
             }
             let span = tracing::debug_span!("job", name = "auto_dispatch");
-            let count = run_once(&workflow, repo.as_ref(), crate::state::now())
+            let dispatched = run_once(&workflow, repo.as_ref(), crate::state::now())
                 .instrument(span)
                 .await;
-            if count > 0 {
-                tracing::debug!(count, "reports dispatched automatically");
+            match &dispatched {
+                Ok(0) => {}
+                Ok(count) => tracing::debug!(count, "reports dispatched automatically"),
+                Err(e) => tracing::error!(error = %e, "automatic dispatch pass failed; retrying"),
             }
+            super::record(&metrics, "auto_dispatch", Pass::of(&dispatched));
         }
     });
 }

@@ -12,6 +12,8 @@ use std::time::Duration;
 
 use chrono::{DateTime, Utc};
 
+use super::Pass;
+use crate::metrics::Metrics;
 use crate::store::{Repository, StoreError, SweepReport};
 
 const LEASE: &str = "deadline_sweeper";
@@ -40,24 +42,30 @@ pub async fn sweep_once(
 }
 
 /// Runs [`sweep_once`] every `interval` until the process stops.
-pub fn spawn(repo: Arc<dyn Repository>, holder: String, interval: Duration, batch: i64) {
+pub fn spawn(
+    repo: Arc<dyn Repository>,
+    holder: String,
+    interval: Duration,
+    batch: i64,
+    metrics: Arc<Metrics>,
+) {
     // A lease outlives a few missed ticks, so a live holder keeps it, and
     // expires soon enough that another instance takes over after a crash.
     let lease_ttl = chrono::Duration::from_std(interval * 4)
         .unwrap_or(chrono::Duration::minutes(2))
         .max(chrono::Duration::seconds(10));
-    super::every("deadline_sweeper", interval, move || {
+    super::every("deadline_sweeper", interval, metrics, move || {
         let (repo, holder) = (repo.clone(), holder.clone());
         async move {
-            match sweep_once(
+            let swept = sweep_once(
                 repo.as_ref(),
                 &holder,
                 crate::state::now(),
                 batch,
                 lease_ttl,
             )
-            .await
-            {
+            .await;
+            match &swept {
                 Ok(report) if !report.is_empty() => tracing::info!(
                     clocks = report.clocks,
                     warnings = report.warnings,
@@ -67,6 +75,7 @@ pub fn spawn(repo: Arc<dyn Repository>, holder: String, interval: Duration, batc
                 Ok(_) => {}
                 Err(e) => tracing::error!(error = %e, "deadline sweep failed; retrying next tick"),
             }
+            Pass::of(&swept)
         }
     });
 }

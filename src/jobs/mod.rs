@@ -8,24 +8,60 @@ pub mod reference_refresh;
 pub mod sign_in_purge;
 
 use std::future::Future;
+use std::sync::Arc;
 use std::time::Duration;
 
 use tracing::Instrument;
 
+use crate::metrics::Metrics;
+
+/// How a job's pass went. The pass logs its own errors; this only feeds the
+/// job metrics, so a job that keeps failing is seen without reading the log.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Pass {
+    Succeeded,
+    Failed,
+}
+
+impl Pass {
+    /// `Failed` when `result` is an error (which the caller has logged).
+    pub fn of<T, E>(result: &Result<T, E>) -> Pass {
+        if result.is_ok() {
+            Pass::Succeeded
+        } else {
+            Pass::Failed
+        }
+    }
+}
+
+/// Counts a finished pass of `name` in `metrics`.
+fn record(metrics: &Metrics, name: &str, pass: Pass) {
+    metrics.observe_job_pass(
+        name,
+        pass == Pass::Succeeded,
+        crate::state::now().timestamp(),
+    );
+}
+
 /// Runs `pass` every `interval` until the process stops, each pass in a `job`
-/// span named `name`. A pass that overruns delays the next tick instead of
-/// bunching the missed ones.
-pub(crate) fn every<F, Fut>(name: &'static str, interval: Duration, mut pass: F)
-where
+/// span named `name` and counted in `metrics`. A pass that overruns delays the
+/// next tick instead of bunching the missed ones.
+pub(crate) fn every<F, Fut>(
+    name: &'static str,
+    interval: Duration,
+    metrics: Arc<Metrics>,
+    mut pass: F,
+) where
     F: FnMut() -> Fut + Send + 'static,
-    Fut: Future<Output = ()> + Send + 'static,
+    Fut: Future<Output = Pass> + Send + 'static,
 {
     tokio::spawn(async move {
         let mut ticker = tokio::time::interval(interval);
         ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         loop {
             ticker.tick().await;
-            pass().instrument(tracing::info_span!("job", name)).await;
+            let outcome = pass().instrument(tracing::info_span!("job", name)).await;
+            record(&metrics, name, outcome);
         }
     });
 }

@@ -8,6 +8,8 @@ use std::time::Duration;
 
 use chrono::{DateTime, Utc};
 
+use super::Pass;
+use crate::metrics::Metrics;
 use crate::objects::{ObjectKey, PhotoStore};
 use crate::store::{Repository, StoreError};
 
@@ -54,15 +56,19 @@ pub fn spawn(
     photos: Arc<dyn PhotoStore>,
     interval: Duration,
     max_age: Duration,
+    metrics: Arc<Metrics>,
 ) {
-    super::every("photo_cleanup", interval, move || {
+    super::every("photo_cleanup", interval, metrics, move || {
         let (repo, photos) = (repo.clone(), photos.clone());
         async move {
-            match run_once(repo.as_ref(), photos.as_ref(), crate::state::now(), max_age).await {
+            let removed =
+                run_once(repo.as_ref(), photos.as_ref(), crate::state::now(), max_age).await;
+            match &removed {
                 Ok(0) => {}
                 Ok(n) => tracing::info!(removed = n, "removed unattached photos"),
                 Err(e) => tracing::error!(error = %e, "photo cleanup failed"),
             }
+            Pass::of(&removed)
         }
     });
 }

@@ -5,7 +5,9 @@
 use std::sync::Arc;
 use std::time::Duration;
 
+use super::Pass;
 use crate::deadlines::LiveDeadlines;
+use crate::metrics::Metrics;
 use crate::routing::LiveRouting;
 use crate::store::Repository;
 
@@ -14,23 +16,31 @@ pub fn spawn(
     routing: Arc<LiveRouting>,
     deadlines: Arc<LiveDeadlines>,
     interval: Duration,
+    metrics: Arc<Metrics>,
 ) {
-    super::every("reference_refresh", interval, move || {
+    super::every("reference_refresh", interval, metrics, move || {
         let (repo, routing, deadlines) = (repo.clone(), routing.clone(), deadlines.clone());
         async move {
-            match routing.refresh(repo.as_ref()).await {
+            let routed = routing.refresh(repo.as_ref()).await;
+            match &routed {
                 Ok(true) => tracing::info!(version = routing.version(), "routing table rebuilt"),
                 Ok(false) => {}
                 Err(e) => {
                     tracing::error!(error = %e, "routing table refresh failed; keeping the previous table")
                 }
             }
-            match deadlines.refresh(repo.as_ref()).await {
+            let booked = deadlines.refresh(repo.as_ref()).await;
+            match &booked {
                 Ok(true) => tracing::info!(version = deadlines.version(), "deadline book rebuilt"),
                 Ok(false) => {}
                 Err(e) => {
                     tracing::error!(error = %e, "deadline book refresh failed; keeping the previous book")
                 }
+            }
+            // An instance that keeps an old table or book is what the metric is for.
+            match (Pass::of(&routed), Pass::of(&booked)) {
+                (Pass::Succeeded, Pass::Succeeded) => Pass::Succeeded,
+                _ => Pass::Failed,
             }
         }
     });

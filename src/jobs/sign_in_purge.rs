@@ -6,6 +6,8 @@
 use std::sync::Arc;
 use std::time::Duration;
 
+use super::Pass;
+use crate::metrics::Metrics;
 use crate::store::Repository;
 
 /// Request counts are kept this long: the longest window counted (a phone's
@@ -13,16 +15,18 @@ use crate::store::Repository;
 /// another instance still finds its window.
 const KEPT_FOR: chrono::Duration = chrono::Duration::hours(25);
 
-pub fn spawn(repo: Arc<dyn Repository>, interval: Duration) {
-    super::every("sign_in_purge", interval, move || {
+pub fn spawn(repo: Arc<dyn Repository>, interval: Duration, metrics: Arc<Metrics>) {
+    super::every("sign_in_purge", interval, metrics, move || {
         let repo = repo.clone();
         async move {
             let now = crate::state::now();
-            match repo.purge_sign_in_records(now, now - KEPT_FOR).await {
+            let purged = repo.purge_sign_in_records(now, now - KEPT_FOR).await;
+            match &purged {
                 Ok(0) => {}
                 Ok(rows) => tracing::info!(rows, "purged expired sign-in records"),
                 Err(e) => tracing::error!(error = %e, "purging sign-in records failed"),
             }
+            Pass::of(&purged)
         }
     });
 }

@@ -520,17 +520,29 @@ async fn closed_cases_are_archived_once_the_reopen_window_has_passed() {
     let repo = app.state.repo.as_ref();
     let window = workflow.rules().reopen_window;
     let within = closed_at + window - chrono::Duration::minutes(1);
-    assert_eq!(archive::run_once(workflow, repo, within).await, 0);
+    assert_eq!(
+        archive::run_once(workflow, repo, within)
+            .await
+            .expect("pass"),
+        0
+    );
     assert_eq!(state_of(&app, case).await, "closed");
     let past = closed_at + window + chrono::Duration::minutes(1);
-    assert_eq!(archive::run_once(workflow, repo, past).await, 1);
+    assert_eq!(
+        archive::run_once(workflow, repo, past).await.expect("pass"),
+        1
+    );
     assert_eq!(state_of(&app, case).await, "archived");
     assert!(
         kinds(&app, &operator, case)
             .await
             .contains(&"archived".to_owned())
     );
-    assert_eq!(archive::run_once(workflow, repo, past).await, 0, "once");
+    assert_eq!(
+        archive::run_once(workflow, repo, past).await.expect("pass"),
+        0,
+        "once"
+    );
 }
 
 /// Due time of the lead's running handle clock (处置).
@@ -910,7 +922,9 @@ async fn a_report_that_cannot_be_dispatched_automatically_is_set_aside() {
         vec![case]
     );
     assert_eq!(
-        auto_dispatch::run_once(workflow, repo, beyond_every_calendar).await,
+        auto_dispatch::run_once(workflow, repo, beyond_every_calendar)
+            .await
+            .expect("pass"),
         0
     );
     assert_eq!(state_of(&app, case).await, "submitted");
@@ -927,7 +941,12 @@ async fn a_report_that_cannot_be_dispatched_automatically_is_set_aside() {
         vec![case]
     );
     // Tried again then, and set aside again while the cause lasts.
-    assert_eq!(auto_dispatch::run_once(workflow, repo, later).await, 0);
+    assert_eq!(
+        auto_dispatch::run_once(workflow, repo, later)
+            .await
+            .expect("pass"),
+        0
+    );
     let again = repo
         .auto_dispatch_candidates(later, 100)
         .await

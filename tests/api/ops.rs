@@ -102,6 +102,59 @@ async fn metrics_count_requests_by_route() {
     );
 }
 
+/// Every job runs a first pass at start; /metrics tells when each last got
+/// through one, so a stuck sweeper is seen without reading the log.
+#[tokio::test]
+async fn metrics_say_when_each_background_job_last_succeeded() {
+    let app = spawn_app().await;
+    let jobs = [
+        "deadline_sweeper",
+        "reference_refresh",
+        "photo_cleanup",
+        "sign_in_purge",
+        "archive",
+    ];
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    loop {
+        let text = app.get("/metrics", None).await.text().await.unwrap();
+        let missing: Vec<&str> = jobs
+            .iter()
+            .copied()
+            .filter(|job| {
+                !text.contains(&format!(
+                    r#"civicsnap_job_passes_total{{job="{job}",outcome="ok"}}"#
+                ))
+            })
+            .collect();
+        if missing.is_empty() {
+            for job in jobs {
+                let line = text
+                    .lines()
+                    .find(|l| {
+                        l.starts_with(&format!(
+                            r#"civicsnap_job_last_success_seconds{{job="{job}"}}"#
+                        ))
+                    })
+                    .unwrap_or_else(|| panic!("{job} in {text}"));
+                let at: i64 = line
+                    .rsplit(' ')
+                    .next()
+                    .and_then(|v| v.parse().ok())
+                    .expect("a Unix time");
+                let age = civicsnap::state::now().timestamp() - at;
+                assert!((0..60).contains(&age), "{line}");
+            }
+            assert!(!text.contains(r#"outcome="failed""#), "{text}");
+            return;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "no successful pass of {missing:?} in {text}"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+}
+
 #[tokio::test]
 async fn unknown_routes_and_bad_ids_are_problems() {
     let app = spawn_app().await;
