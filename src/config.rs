@@ -556,6 +556,13 @@ impl Settings {
                     .into(),
             ));
         }
+        // Calendars are uploaded under a code, so the city's must be one to be loadable.
+        if !crate::domain::code::is_code(&self.workflow.jurisdiction) {
+            return Err(ConfigError::Invalid(format!(
+                "workflow.jurisdiction {:?} must be a code of 1-64 letters, digits, '-' or '_' (e.g. CN)",
+                self.workflow.jurisdiction
+            )));
+        }
         if !(0.0..=1.0).contains(&self.workflow.warning_fraction) {
             return Err(ConfigError::Invalid(
                 "workflow.warning_fraction must be between 0 and 1".into(),
@@ -761,6 +768,19 @@ mod tests {
         let mut settings = Settings::default();
         settings.server.metrics_token = Some("0123456789abcdef".into());
         settings.validate().expect("a 16-byte token");
+    }
+
+    #[test]
+    fn the_city_jurisdiction_must_be_a_code() {
+        for bad in ["", "江苏", "CN JS"] {
+            let mut settings = Settings::default();
+            settings.workflow.jurisdiction = bad.into();
+            let err = settings.validate().expect_err(bad);
+            assert!(err.to_string().contains("workflow.jurisdiction"), "{err}");
+        }
+        let mut settings = Settings::default();
+        settings.workflow.jurisdiction = "CN-JS".into();
+        settings.validate().expect("a code");
     }
 
     #[test]

@@ -175,6 +175,7 @@ pub fn check_calendar_update(
         return Err(CalendarError::Empty);
     }
     for year in new {
+        year.check_jurisdiction()?;
         if let Some(old) = stored
             .iter()
             .find(|s| s.jurisdiction == year.jurisdiction && s.year == year.year)
@@ -415,6 +416,27 @@ mod tests {
         // Replacing a stored year is fine.
         check_calendar_update(stored.clone(), &[stored[1].clone()]).expect("replace");
         assert!(check_calendar_update(stored, &[]).is_err());
+    }
+
+    #[test]
+    fn an_upload_needs_a_coded_jurisdiction_but_stored_years_still_build() {
+        let stored = shipped();
+        for jurisdiction in ["", "C N", "江苏"] {
+            let mut year = stored[1].clone();
+            year.jurisdiction = jurisdiction.into();
+            let err = check_calendar_update(stored.clone(), std::slice::from_ref(&year))
+                .expect_err(jurisdiction);
+            assert!(
+                matches!(err, CalendarError::InvalidJurisdiction { .. }),
+                "{jurisdiction:?}: {err}"
+            );
+            // A year stored before the rule keeps loading.
+            let mut old = stored.clone();
+            for y in &mut old {
+                y.jurisdiction = jurisdiction.into();
+            }
+            Calendar::from_parsed(old).expect(jurisdiction);
+        }
     }
 
     #[test]

@@ -26,7 +26,7 @@ struct RequestLabels {
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 struct JobPassLabels {
     job: String,
-    /// `ok` or `failed`.
+    /// `ok`, `failed` or `skipped` (another instance holds the job's lease).
     outcome: String,
 }
 
@@ -141,11 +141,22 @@ impl Metrics {
             .observe(elapsed.as_secs_f64());
     }
 
-    /// A pass of the background job `job` finished at `finished_at` (Unix time).
-    pub fn observe_job_pass(&self, job: &str, succeeded: bool, finished_at: i64) {
+    /// Shows `job` with no successful pass yet (last success 0), so an alert on
+    /// its age fires for a job that fails from the start too.
+    pub fn job_started(&self, job: &str) {
+        self.job_last_success
+            .get_or_create(&JobLabels {
+                job: job.to_owned(),
+            })
+            .set(0);
+    }
+
+    /// A pass of the background job `job` ended with `outcome` at `finished_at`
+    /// (Unix time); `succeeded` moves its last success.
+    pub fn observe_job_pass(&self, job: &str, outcome: &str, succeeded: bool, finished_at: i64) {
         let labels = JobPassLabels {
             job: job.to_owned(),
-            outcome: if succeeded { "ok" } else { "failed" }.to_owned(),
+            outcome: outcome.to_owned(),
         };
         self.job_passes.get_or_create(&labels).inc();
         if succeeded {
@@ -200,12 +211,20 @@ mod tests {
     #[test]
     fn a_failed_pass_is_counted_but_keeps_the_last_success() {
         let metrics = Metrics::new();
-        metrics.observe_job_pass("deadline_sweeper", true, 1_800_000_000);
-        metrics.observe_job_pass("deadline_sweeper", false, 1_800_000_030);
+        metrics.job_started("deadline_sweeper");
+        assert!(
+            metrics
+                .render()
+                .contains(r#"civicsnap_job_last_success_seconds{job="deadline_sweeper"} 0"#)
+        );
+        metrics.observe_job_pass("deadline_sweeper", "ok", true, 1_800_000_000);
+        metrics.observe_job_pass("deadline_sweeper", "failed", false, 1_800_000_030);
+        metrics.observe_job_pass("deadline_sweeper", "skipped", false, 1_800_000_060);
         let text = metrics.render();
         for line in [
             r#"civicsnap_job_passes_total{job="deadline_sweeper",outcome="ok"} 1"#,
             r#"civicsnap_job_passes_total{job="deadline_sweeper",outcome="failed"} 1"#,
+            r#"civicsnap_job_passes_total{job="deadline_sweeper",outcome="skipped"} 1"#,
             r#"civicsnap_job_last_success_seconds{job="deadline_sweeper"} 1800000000"#,
         ] {
             assert!(text.contains(line), "{line} in {text}");

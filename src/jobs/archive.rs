@@ -16,8 +16,9 @@ use crate::workflow::{Workflow, WorkflowError};
 
 const BATCH: i64 = 200;
 
-/// One pass at `now`; returns how many cases were archived, or why the cases
-/// to archive could not be listed. A case that fails on its own is logged and
+/// One pass at `now`; returns how many cases were archived, or a database
+/// error: listing the cases, or archiving one of them (the others were still
+/// tried). Each is logged here. A case that fails on its own is logged and
 /// left for the next pass.
 pub async fn run_once(
     workflow: &Workflow,
@@ -25,18 +26,29 @@ pub async fn run_once(
     now: DateTime<Utc>,
 ) -> Result<usize, StoreError> {
     let closed_before = now - workflow.rules().reopen_window;
-    let ids = repo.archive_candidates(closed_before, BATCH).await?;
+    let ids = repo
+        .archive_candidates(closed_before, BATCH)
+        .await
+        .inspect_err(|e| tracing::error!(error = %e, "cannot list closed cases to archive"))?;
     let mut archived = 0;
+    let mut database_error = None;
     for id in ids {
         match archive(workflow, id, now).await {
             Ok(true) => archived += 1,
             Ok(false) => {}
             // Another instance, or a reopen, got there first.
             Err(WorkflowError::Refused(Refusal::StaleVersion)) => {}
+            Err(WorkflowError::Store(e)) => {
+                tracing::warn!(case = %id, error = %e, "archiving failed");
+                database_error.get_or_insert(e);
+            }
             Err(e) => tracing::warn!(case = %id, error = %e, "archiving failed"),
         }
     }
-    Ok(archived)
+    match database_error {
+        Some(e) => Err(e),
+        None => Ok(archived),
+    }
 }
 
 async fn archive(
@@ -65,10 +77,9 @@ pub fn spawn(
         let repo = repo.clone();
         async move {
             let archived = run_once(&workflow, repo.as_ref(), crate::state::now()).await;
-            match &archived {
-                Ok(0) => {}
-                Ok(count) => tracing::info!(count, "closed cases archived"),
-                Err(e) => tracing::error!(error = %e, "cannot list closed cases to archive"),
+            // Errors were logged by the pass, with what failed.
+            if let Ok(count @ 1..) = archived {
+                tracing::info!(count, "closed cases archived");
             }
             Pass::of(&archived)
         }

@@ -23,9 +23,10 @@ const BATCH: i64 = 100;
 /// person, seldom within minutes; an operator can dispatch it meanwhile.
 pub const RETRY_AFTER: chrono::Duration = chrono::Duration::minutes(15);
 
-/// One pass over the waiting reports; returns how many were dispatched, or
-/// the database error that kept it from listing them or setting failures aside.
-/// A report that fails on its own is logged and set aside, not an error.
+/// One pass over the waiting reports; returns how many were dispatched, or a
+/// database error: listing them, setting failures aside, or dispatching one of
+/// them (the others were still tried). Each is logged here. A report refused
+/// for a reason of its own is set aside, which is no error of the pass.
 pub async fn run_once(
     workflow: &Workflow,
     repo: &dyn crate::store::Repository,
@@ -33,9 +34,13 @@ pub async fn run_once(
 ) -> Result<usize, StoreError> {
     // The reference data this pass counts deadlines and checks units with.
     let seen_version = workflow.deadlines().version();
-    let ids = repo.auto_dispatch_candidates(now, BATCH).await?;
+    let ids = repo
+        .auto_dispatch_candidates(now, BATCH)
+        .await
+        .inspect_err(|e| tracing::error!(error = %e, "cannot list reports waiting for dispatch"))?;
     let mut dispatched = 0;
     let mut failed: Vec<(uuid::Uuid, WorkflowError)> = Vec::new();
+    let mut database_error = None;
     for id in ids {
         match file_and_dispatch(workflow, id, now).await {
             Ok(true) => dispatched += 1,
@@ -43,8 +48,9 @@ pub async fn run_once(
             // Another instance got there first.
             Err(WorkflowError::Refused(Refusal::StaleVersion)) => {}
             // A busy or unreachable database: the next pass tries again.
-            Err(e @ WorkflowError::Store(_)) => {
+            Err(WorkflowError::Store(e)) => {
                 tracing::warn!(case = %id, error = %e, "automatic dispatch failed");
+                database_error.get_or_insert(e);
             }
             Err(e) => {
                 tracing::debug!(case = %id, error = %e, "automatic dispatch failed");
@@ -52,25 +58,41 @@ pub async fn run_once(
             }
         }
     }
-    let Some((first, error)) = failed.first() else {
-        return Ok(dispatched);
-    };
-    // Set aside, so they neither hold back the reports behind them nor are
-    // tried (and logged) again on every pass.
-    let ids: Vec<uuid::Uuid> = failed.iter().map(|(id, _)| *id).collect();
-    let set_aside = repo
-        .defer_auto_dispatch(&ids, now + RETRY_AFTER, seen_version)
-        .await;
-    tracing::warn!(
-        count = failed.len(),
-        set_aside = set_aside.as_ref().ok(),
-        first_case = %first,
-        first_error = %error,
-        retry_minutes = RETRY_AFTER.num_minutes(),
-        "reports could not be dispatched automatically; they wait in the queue for an operator \
-         (those still submitted are tried again later, or after the next change to reference data)"
-    );
-    set_aside.map(|_| dispatched)
+    if let Some((first, error)) = failed.first() {
+        // Set aside, so they neither hold back the reports behind them nor are
+        // tried (and logged) again on every pass.
+        let ids: Vec<uuid::Uuid> = failed.iter().map(|(id, _)| *id).collect();
+        match repo
+            .defer_auto_dispatch(&ids, now + RETRY_AFTER, seen_version)
+            .await
+        {
+            Ok(set_aside) => tracing::warn!(
+                count = failed.len(),
+                set_aside,
+                first_case = %first,
+                first_error = %error,
+                retry_minutes = RETRY_AFTER.num_minutes(),
+                "reports could not be dispatched automatically; they wait in the queue for an \
+                 operator (those still submitted are tried again later, or after the next change \
+                 to reference data)"
+            ),
+            Err(e) => {
+                tracing::error!(
+                    count = failed.len(),
+                    first_case = %first,
+                    first_error = %error,
+                    error = %e,
+                    "reports could not be dispatched automatically, nor set aside: they wait in \
+                     the queue for an operator and are tried again at the next pass"
+                );
+                database_error.get_or_insert(e);
+            }
+        }
+    }
+    match database_error {
+        Some(e) => Err(e),
+        None => Ok(dispatched),
+    }
 }
 
 async fn file_and_dispatch(
@@ -108,6 +130,7 @@ pub fn spawn(
     interval: Duration,
     metrics: Arc<Metrics>,
 ) {
+    metrics.job_started("auto_dispatch");
     tokio::spawn(async move {
         let mut ticker = tokio::time::interval(interval);
         ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
@@ -120,10 +143,9 @@ pub fn spawn(
             let dispatched = run_once(&workflow, repo.as_ref(), crate::state::now())
                 .instrument(span)
                 .await;
-            match &dispatched {
-                Ok(0) => {}
-                Ok(count) => tracing::debug!(count, "reports dispatched automatically"),
-                Err(e) => tracing::error!(error = %e, "automatic dispatch pass failed; retrying"),
+            // Errors were logged by the pass, with what failed.
+            if let Ok(count @ 1..) = dispatched {
+                tracing::debug!(count, "reports dispatched automatically");
             }
             super::record(&metrics, "auto_dispatch", Pass::of(&dispatched));
         }

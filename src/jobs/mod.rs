@@ -21,6 +21,18 @@ use crate::metrics::Metrics;
 pub enum Pass {
     Succeeded,
     Failed,
+    /// Another instance holds the job's lease: nothing was tried here.
+    Skipped,
+}
+
+impl Pass {
+    fn outcome(self) -> &'static str {
+        match self {
+            Pass::Succeeded => "ok",
+            Pass::Failed => "failed",
+            Pass::Skipped => "skipped",
+        }
+    }
 }
 
 impl Pass {
@@ -38,6 +50,7 @@ impl Pass {
 fn record(metrics: &Metrics, name: &str, pass: Pass) {
     metrics.observe_job_pass(
         name,
+        pass.outcome(),
         pass == Pass::Succeeded,
         crate::state::now().timestamp(),
     );
@@ -55,6 +68,7 @@ pub(crate) fn every<F, Fut>(
     F: FnMut() -> Fut + Send + 'static,
     Fut: Future<Output = Pass> + Send + 'static,
 {
+    metrics.job_started(name);
     tokio::spawn(async move {
         let mut ticker = tokio::time::interval(interval);
         ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);

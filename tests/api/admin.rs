@@ -320,13 +320,20 @@ async fn categories_are_saved_by_admins() {
             .iter()
             .any(|c| c["code"] == "0305")
     );
-    let bad = put(
-        "0405",
-        json!({"parent_code": "03", "name_zh": "x", "name_en": "x"}),
-    )
-    .await
-    .unwrap();
-    assert_problem(bad, 422, "invalid_code").await;
+    // Not under its parent, a parent that is no 大类, a 大类 of the wrong shape.
+    for (code, parent) in [
+        ("0405", json!("03")),
+        ("0305", json!("0")),
+        ("3", Value::Null),
+    ] {
+        let bad = put(
+            code,
+            json!({"parent_code": parent, "name_zh": "x", "name_en": "x"}),
+        )
+        .await
+        .unwrap();
+        assert_problem(bad, 422, "invalid_code").await;
+    }
 }
 
 #[tokio::test]

@@ -1184,7 +1184,8 @@ async fn an_action_read_before_a_sweep_does_not_undo_its_events() {
         + chrono::Duration::minutes(1);
     let swept = sweep_once(repo, "sweeper", later, 100, ttl)
         .await
-        .expect("sweep");
+        .expect("sweep")
+        .expect("the lease");
     assert!(swept.overdue >= 1, "{swept:?}");
     app.state
         .workflow
@@ -1211,7 +1212,8 @@ async fn an_action_read_before_a_sweep_does_not_undo_its_events() {
     // The resumed clocks keep their marks, so a later sweep owes them nothing.
     let again = sweep_once(repo, "sweeper", later + chrono::Duration::days(1), 100, ttl)
         .await
-        .expect("sweep again");
+        .expect("sweep again")
+        .expect("the lease");
     assert_eq!(again.clocks, 0, "{again:?}");
     let events = repo.case_events(case).await.expect("events");
     for clock in repo.case_clocks(case).await.expect("clocks") {
@@ -1257,7 +1259,8 @@ async fn overdue_escalates_to_the_units_parent_and_the_dispatch_centre() {
         chrono::Duration::seconds(60),
     )
     .await
-    .expect("sweep");
+    .expect("sweep")
+    .expect("the lease");
     let events = repo.case_events(case).await.expect("events");
     let escalated: Vec<&Value> = events
         .iter()
@@ -1388,9 +1391,16 @@ async fn two_sweepers_give_every_clock_its_events_exactly_once() {
         sweep_once(repo, "sweeper-b", later, 2, ttl),
     );
     let (a, b) = (a.expect("sweep a"), b.expect("sweep b"));
-    let again = sweep_once(repo, "sweeper-a", later, 2, ttl)
+    // On SQLite the one that finds the other's lease does nothing.
+    let holder = if a.is_some() {
+        "sweeper-a"
+    } else {
+        "sweeper-b"
+    };
+    let again = sweep_once(repo, holder, later, 2, ttl)
         .await
-        .expect("sweep again");
+        .expect("sweep again")
+        .expect("the lease");
     assert_eq!(again.clocks, 0, "nothing is due twice");
 
     let mut warnings = 0;
@@ -1440,7 +1450,7 @@ async fn two_sweepers_give_every_clock_its_events_exactly_once() {
     }
     assert_eq!(warnings, 18);
     assert_eq!(overdue, 18);
-    assert!(a.overdue + b.overdue <= 18);
+    assert!(a.map_or(0, |a| a.overdue) + b.map_or(0, |b| b.overdue) <= 18);
     // Deadline events reach the outbox with the state changes.
     let outbox = repo.outbox(0, 1000).await.expect("outbox");
     assert_eq!(

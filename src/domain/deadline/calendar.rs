@@ -329,14 +329,22 @@ impl Calendar {
 impl CalendarYear {
     /// The checks one year must pass on its own, whatever format it came
     /// from; [`Calendar::from_parsed`] adds the checks across years.
-    fn validate(&self) -> Result<(), CalendarError> {
-        year_start(self.year)?;
-        if !is_code(&self.jurisdiction) {
-            return Err(CalendarError::InvalidJurisdiction {
+    /// Refuses a jurisdiction that is not a code. Checked on uploads only,
+    /// not in [`Calendar::from_parsed`]: years stored before the rule must
+    /// keep loading.
+    pub fn check_jurisdiction(&self) -> Result<(), CalendarError> {
+        if is_code(&self.jurisdiction) {
+            Ok(())
+        } else {
+            Err(CalendarError::InvalidJurisdiction {
                 year: self.year,
                 jurisdiction: self.jurisdiction.clone(),
-            });
+            })
         }
+    }
+
+    fn validate(&self) -> Result<(), CalendarError> {
+        year_start(self.year)?;
         let in_reach = |d: NaiveDate| (self.year - 1..=self.year + 1).contains(&d.year());
         let outside = |date| CalendarError::DateOutsideYear {
             year: self.year,
@@ -481,8 +489,10 @@ impl CalendarYear {
                     )));
                 }
             };
-            if jurisdiction.is_empty() {
-                return Err(err("the jurisdiction is empty".into()));
+            if !is_code(jurisdiction) {
+                return Err(err(format!(
+                    "jurisdiction `{jurisdiction}` is not a code of 1–64 letters, digits, '-' or '_'"
+                )));
             }
             let date = parse_iso_date(date)
                 .ok_or_else(|| err(format!("`{date}` is not a date in YYYY-MM-DD form")))?;
@@ -791,14 +801,6 @@ mod tests {
                 vec![r#"{"jurisdiction":"CN","year":999999}"#.into()],
                 "YearOutOfRange",
             ),
-            (
-                vec![r#"{"jurisdiction":"","year":2030}"#.into()],
-                "InvalidJurisdiction",
-            ),
-            (
-                vec![r#"{"jurisdiction":"C N","year":2030}"#.into()],
-                "InvalidJurisdiction",
-            ),
         ];
         for (files, expected) in cases {
             let refs: Vec<&str> = files.iter().map(String::as_str).collect();
@@ -1011,6 +1013,7 @@ CN,2026-10-10,workday,国庆调休
             (format!("{h}CN,2026-01-01,rest\n"), 2, "neither"),
             (format!("{h}CN,2026-01-01,\n"), 2, "neither"),
             (format!("{h},2026-01-01,holiday\n"), 2, "jurisdiction"),
+            (format!("{h}C N,2026-01-01,holiday\n"), 2, "not a code"),
             (
                 format!("{h}CN,2026-01-05,workday\n"),
                 2,
