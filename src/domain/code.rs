@@ -25,6 +25,12 @@ pub fn is_category_code(s: &str) -> bool {
     matches!(s.len(), 2 | 4) && s.bytes().all(|b| b.is_ascii_digit())
 }
 
+/// What a routing rule matches categories by: a category code (a 大类 also
+/// covers its 小类), or empty for every category.
+pub fn is_category_prefix(s: &str) -> bool {
+    s.is_empty() || is_category_code(s)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -49,6 +55,20 @@ mod tests {
         ] {
             assert_eq!(is_code(input), code, "{input:?}");
             assert_eq!(pattern.is_match(input), code, "{input:?}");
+        }
+    }
+
+    #[test]
+    fn a_category_prefix_is_a_whole_level() {
+        for (input, prefix) in [
+            ("", true),
+            ("03", true),
+            ("0301", true),
+            ("030", false),
+            ("030101", false),
+            ("*", false),
+        ] {
+            assert_eq!(is_category_prefix(input), prefix, "{input:?}");
         }
     }
 

@@ -13,7 +13,7 @@ use utoipa_actix_web::service_config::ServiceConfig;
 use uuid::Uuid;
 
 use crate::auth::AuthUser;
-use crate::domain::code::{CODE_PATTERN, is_category_code, is_code};
+use crate::domain::code::{CODE_PATTERN, is_category_code, is_category_prefix, is_code};
 use crate::domain::deadline::Urgency;
 use crate::domain::role::Role;
 use crate::domain::routing::Conflict;
@@ -619,7 +619,7 @@ fn import_check(text: &str) -> Result<Vec<crate::store::ZoneRecord>, ApiError> {
 #[derive(Debug, Serialize, Deserialize, ToSchema)]
 pub struct RuleInput {
     /// Category code or a whole-level prefix ("03" matches "0301"); "" matches all.
-    #[schema(pattern = "^([0-9]{2}){0,4}$")]
+    #[schema(pattern = "^([0-9]{2}){0,2}$")]
     pub category_prefix: String,
     /// Absent for a citywide rule.
     #[serde(default)]
@@ -677,10 +677,7 @@ async fn checked_rule(
     input: RuleInput,
 ) -> Result<RuleRecord, ApiError> {
     let prefix = input.category_prefix.trim().to_owned();
-    if !prefix.len().is_multiple_of(2)
-        || prefix.len() > 8
-        || !prefix.bytes().all(|b| b.is_ascii_digit())
-    {
+    if !is_category_prefix(&prefix) {
         return Err(ApiError::invalid_field(
             "category_prefix",
             "invalid_category_prefix",

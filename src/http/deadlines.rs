@@ -10,7 +10,7 @@ use utoipa_actix_web::service_config::ServiceConfig;
 use super::admin::{deletion_response, refresh_reference_data, require_admin};
 use crate::auth::AuthUser;
 use crate::deadlines::{DeadlinesError, load_calendar_years, parse_calendar_file};
-use crate::domain::code::is_code;
+use crate::domain::code::{is_category_code, is_code};
 use crate::domain::deadline::{
     ANY_CATEGORY, DeadlineError, DeadlineProfile, Explanation, Limit, PhaseLimits, Unit, Urgency,
 };
@@ -261,7 +261,7 @@ pub struct ProfileInput {
     /// A category code or prefix (`02`, `0201`), or `*` for every category;
     /// absent for a profile used only where a category or rule names it.
     #[serde(default)]
-    #[schema(pattern = r"^(\*|[0-9]{1,8})$")]
+    #[schema(pattern = r"^(\*|[0-9]{2}|[0-9]{4})$")]
     pub category_prefix: Option<String>,
     pub urgency: Urgency,
     pub phases: PhaseLimits,
@@ -303,17 +303,15 @@ async fn save_profile(
             "a profile id is 1–64 letters, digits, '-' or '_'",
         ));
     }
-    let prefix_ok = input.category_prefix.as_deref().is_none_or(|prefix| {
-        prefix == ANY_CATEGORY
-            || (!prefix.is_empty()
-                && prefix.len() <= 8
-                && prefix.bytes().all(|b| b.is_ascii_digit()))
-    });
+    let prefix_ok = input
+        .category_prefix
+        .as_deref()
+        .is_none_or(|prefix| prefix == ANY_CATEGORY || is_category_code(prefix));
     if !prefix_ok {
         return Err(ApiError::invalid_field(
             "category_prefix",
             "invalid_category_prefix",
-            "category_prefix is a category code or prefix of digits, or *",
+            "category_prefix is a category code (a 大类 also covers its 小类), or *",
         ));
     }
     if input

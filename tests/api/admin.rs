@@ -229,14 +229,17 @@ async fn rules_are_versioned_checked_for_ties_and_route_reports() {
         "unknown_zone",
     )
     .await;
-    let odd = json!({"category_prefix": "030", "lead_unit": "DEPT-POWER", "priority": 1});
-    assert_problem(
-        app.post_json("/api/v1/admin/rules", Some(&admin.token), &odd)
-            .await,
-        422,
-        "invalid_category_prefix",
-    )
-    .await;
+    // Half a level, or deeper than a 小类: no category could ever match.
+    for prefix in ["030", "030101"] {
+        let odd = json!({"category_prefix": prefix, "lead_unit": "DEPT-POWER", "priority": 1});
+        assert_problem(
+            app.post_json("/api/v1/admin/rules", Some(&admin.token), &odd)
+                .await,
+            422,
+            "invalid_category_prefix",
+        )
+        .await;
+    }
 
     // A report is routed by the more specific rule, and keeps its version.
     let citizen = app.citizen().await;

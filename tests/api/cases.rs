@@ -1622,6 +1622,16 @@ async fn deadline_profiles_are_administered_and_the_default_stays() {
             assert_problem(put("bad", &bad).await.expect("put"), 422, "invalid_limit").await;
         assert_eq!(problem["field"], format!("phases.{phase}"), "{problem}");
     }
+    for prefix in ["030", "030101", ""] {
+        let mut odd = profile.clone();
+        odd["category_prefix"] = json!(prefix);
+        assert_problem(
+            put("odd", &odd).await.expect("put"),
+            422,
+            "invalid_category_prefix",
+        )
+        .await;
+    }
     let mut slow_rework = profile.clone();
     slow_rework["phases"]["rework"] = json!({"amount": 2, "unit": "work_days"});
     assert_problem(
