@@ -587,7 +587,7 @@ async fn import_zones(
     let actor = require_admin(&user)?;
     let body = read_body(payload, MAX_IMPORT_BYTES).await?;
     let text = std::str::from_utf8(&body)
-        .map_err(|_| ApiError::bad_request("invalid_body", "the body is not UTF-8"))?;
+        .map_err(|_| ApiError::unprocessable("invalid_zones", "the file is not UTF-8"))?;
     let zones = import_check(text)?;
     let current = state.repo.routing_data().await?;
     let checked = zones.clone();

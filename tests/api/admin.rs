@@ -173,6 +173,17 @@ async fn zone_imports_are_all_or_nothing() {
         "nothing partial was stored"
     );
     assert!(app.state.repo.zone("320582-D10").await.unwrap().is_none());
+    // A file that is not text is a bad file, as for calendars.
+    let binary = app
+        .client
+        .post(app.url("/api/v1/admin/zones/import"))
+        .bearer_auth(&admin.token)
+        .header("content-type", "application/geo+json")
+        .body(vec![0xff_u8, 0xfe, 0x7b])
+        .send()
+        .await
+        .unwrap();
+    assert_problem(binary, 422, "invalid_zones").await;
 
     let zone = app
         .get_json("/api/v1/admin/zones/320582009001001", Some(&admin.token))
