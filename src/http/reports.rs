@@ -30,10 +30,13 @@ const IDEMPOTENCY_HEADER: &str = "Idempotency-Key";
 
 #[derive(Debug, Serialize, Deserialize, ToSchema)]
 pub struct LocationInput {
+    #[schema(minimum = -90, maximum = 90)]
     pub lat: f64,
+    #[schema(minimum = -180, maximum = 180)]
     pub lon: f64,
     /// Horizontal accuracy the phone reported, in metres.
     #[serde(default)]
+    #[schema(minimum = 0)]
     pub accuracy_m: Option<f64>,
     /// Coordinate system of `lat`/`lon`; stored converted to WGS84.
     #[serde(default)]
