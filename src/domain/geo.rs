@@ -29,6 +29,16 @@ pub enum PositionError {
     Latitude,
     #[error("longitude must be a number between -180 and 180")]
     Longitude,
+    #[error("accuracy_m must be a non-negative number of metres")]
+    Accuracy,
+}
+
+/// A horizontal accuracy as a phone reports it: finite and not negative.
+pub fn check_accuracy(accuracy_m: Option<f64>) -> Result<Option<f64>, PositionError> {
+    match accuracy_m {
+        Some(a) if !a.is_finite() || a < 0.0 => Err(PositionError::Accuracy),
+        other => Ok(other),
+    }
 }
 
 impl LatLon {
@@ -233,6 +243,20 @@ mod tests {
             Err(PositionError::Longitude)
         );
         assert!(LatLon::new(90.0, -180.0).is_ok());
+    }
+
+    #[test]
+    fn an_accuracy_is_a_finite_distance() {
+        for bad in [-1.0, -0.001, f64::NAN, f64::INFINITY] {
+            assert_eq!(
+                check_accuracy(Some(bad)),
+                Err(PositionError::Accuracy),
+                "{bad}"
+            );
+        }
+        for good in [None, Some(0.0), Some(12.5)] {
+            assert_eq!(check_accuracy(good), Ok(good));
+        }
     }
 
     #[test]

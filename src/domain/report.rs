@@ -4,7 +4,7 @@ use chrono::NaiveDate;
 use uuid::Uuid;
 
 use super::code::{CATEGORY_CODE_RULE, is_category_code};
-use super::geo::{Crs, LatLon, ServiceArea};
+use super::geo::{Crs, LatLon, ServiceArea, check_accuracy};
 
 /// The most photos one submission may carry: a citizen's report, or a unit's
 /// report of work done.
@@ -82,16 +82,8 @@ pub fn validate(input: ReportInput, rules: &ReportRules) -> Result<ValidReport, 
             ),
         ));
     }
-    let accuracy_m = match input.accuracy_m {
-        Some(a) if !a.is_finite() || a < 0.0 => {
-            return Err(invalid(
-                "location",
-                "invalid_location",
-                "accuracy_m must be a non-negative number of metres",
-            ));
-        }
-        other => other,
-    };
+    let accuracy_m = check_accuracy(input.accuracy_m)
+        .map_err(|e| invalid("location", "invalid_location", e.to_string()))?;
     let description = input.description.trim().to_owned();
     let chars = description.chars().count();
     if chars > rules.max_description_chars {

@@ -8,7 +8,7 @@ use utoipa_actix_web::service_config::ServiceConfig;
 use super::reports::LocationInput;
 use crate::auth::AuthUser;
 use crate::domain::code::{CATEGORY_CODE_RULE, is_category_code};
-use crate::domain::geo::LatLon;
+use crate::domain::geo::{LatLon, PositionError, check_accuracy};
 use crate::domain::routing::Explanation;
 use crate::error::ApiError;
 use crate::error::extractors::Json;
@@ -48,8 +48,10 @@ async fn preview(
     body: Json<RoutingPreviewRequest>,
 ) -> Result<web::Json<Explanation>, ApiError> {
     user.require(|r| r.is_staff(), "routing previews are for staff")?;
-    let given = LatLon::new(body.location.lat, body.location.lon)
-        .map_err(|e| ApiError::invalid_field("location", "invalid_location", e.to_string()))?;
+    let invalid_location =
+        |e: PositionError| ApiError::invalid_field("location", "invalid_location", e.to_string());
+    let given = LatLon::new(body.location.lat, body.location.lon).map_err(invalid_location)?;
+    check_accuracy(body.location.accuracy_m).map_err(invalid_location)?;
     let category = body.category.trim();
     if !is_category_code(category) {
         return Err(ApiError::invalid_field(

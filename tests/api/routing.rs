@@ -102,6 +102,14 @@ async fn preview_explains_the_decision_to_staff_only() {
         "invalid_location",
     )
     .await;
+    let vague = json!({"location": {"lat": sample.lat, "lon": sample.lon, "accuracy_m": -1}, "category": "0301"});
+    assert_problem(
+        app.post_json("/api/v1/routing/preview", Some(&operator.token), &vague)
+            .await,
+        422,
+        "invalid_location",
+    )
+    .await;
     let dotted =
         json!({"location": {"lat": sample.lat, "lon": sample.lon}, "category": "dumping.garbage"});
     assert_problem(
