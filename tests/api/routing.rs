@@ -94,31 +94,29 @@ async fn preview_explains_the_decision_to_staff_only() {
         "forbidden",
     )
     .await;
-    let bad = json!({"location": {"lat": 95.0, "lon": 120.5}, "category": "0301"});
-    assert_problem(
-        app.post_json("/api/v1/routing/preview", Some(&operator.token), &bad)
-            .await,
-        422,
-        "invalid_location",
-    )
-    .await;
-    let vague = json!({"location": {"lat": sample.lat, "lon": sample.lon, "accuracy_m": -1}, "category": "0301"});
-    assert_problem(
-        app.post_json("/api/v1/routing/preview", Some(&operator.token), &vague)
-            .await,
-        422,
-        "invalid_location",
-    )
-    .await;
-    let dotted =
-        json!({"location": {"lat": sample.lat, "lon": sample.lon}, "category": "dumping.garbage"});
-    assert_problem(
-        app.post_json("/api/v1/routing/preview", Some(&operator.token), &dotted)
-            .await,
-        422,
-        "invalid_category",
-    )
-    .await;
+    let (lat, lon) = (sample.lat, sample.lon);
+    for (bad, code) in [
+        (
+            json!({"location": {"lat": 95.0, "lon": 120.5}, "category": "0301"}),
+            "invalid_location",
+        ),
+        (
+            json!({"location": {"lat": lat, "lon": lon, "accuracy_m": -1}, "category": "0301"}),
+            "invalid_location",
+        ),
+        (
+            json!({"location": {"lat": lat, "lon": lon}, "category": "dumping.garbage"}),
+            "invalid_category",
+        ),
+    ] {
+        assert_problem(
+            app.post_json("/api/v1/routing/preview", Some(&operator.token), &bad)
+                .await,
+            422,
+            code,
+        )
+        .await;
+    }
 }
 
 #[tokio::test]
