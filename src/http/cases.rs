@@ -436,6 +436,7 @@ async fn deadlines(
 #[into_params(parameter_in = Query)]
 pub struct QueueParams {
     /// Comma-separated states, e.g. `dispatched,in_progress`.
+    #[param(value_type = Option<Vec<CaseState>>, style = Form, explode = false)]
     pub state: Option<String>,
     /// Cases with an assignment (lead or co-unit) of this unit.
     #[param(pattern = "^[A-Za-z0-9_-]{1,64}$")]
