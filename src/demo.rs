@@ -184,6 +184,33 @@ mod tests {
         );
     }
 
+    /// Seeding writes straight into the store, past the admin API's checks, so
+    /// the demo's data is held to them here.
+    #[test]
+    fn the_demo_data_passes_the_admin_checks() {
+        use crate::domain::code::{is_category_prefix, is_category_under, is_profile_prefix};
+        let data = reference_data().unwrap();
+        for category in &data.categories {
+            assert!(
+                is_category_under(&category.code, category.parent_code.as_deref()),
+                "{}",
+                category.code
+            );
+        }
+        for rule in &data.rules {
+            assert!(
+                is_category_prefix(&rule.category_prefix),
+                "{}",
+                rule.category_prefix
+            );
+        }
+        for profile in deadline_profiles().unwrap() {
+            if let Some(prefix) = &profile.category_prefix {
+                assert!(is_profile_prefix(prefix), "{}: {prefix}", profile.id);
+            }
+        }
+    }
+
     #[derive(Deserialize)]
     struct Sample {
         lat: f64,

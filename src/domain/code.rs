@@ -25,10 +25,31 @@ pub fn is_category_code(s: &str) -> bool {
     matches!(s.len(), 2 | 4) && s.bytes().all(|b| b.is_ascii_digit())
 }
 
+/// A category code in its place: a 大类 (2 digits) has no parent; a 小类
+/// (4 digits) begins with its 大类's code.
+pub fn is_category_under(code: &str, parent: Option<&str>) -> bool {
+    is_category_code(code)
+        && match parent {
+            None => code.len() == 2,
+            Some(parent) => code.len() == 4 && parent.len() == 2 && code.starts_with(parent),
+        }
+}
+
+/// The rule prefix as the API document states it; a test keeps the two equal.
+pub const CATEGORY_PREFIX_PATTERN: &str = "^([0-9]{2}){0,2}$";
+
 /// What a routing rule matches categories by: a category code (a 大类 also
 /// covers its 小类), or empty for every category.
 pub fn is_category_prefix(s: &str) -> bool {
     s.is_empty() || is_category_code(s)
+}
+
+/// The profile prefix as the API document states it; a test keeps the two equal.
+pub const PROFILE_PREFIX_PATTERN: &str = r"^(\*|[0-9]{2}|[0-9]{4})$";
+
+/// What a deadline profile matches categories by: a category code, or `*`.
+pub fn is_profile_prefix(s: &str) -> bool {
+    s == super::deadline::ANY_CATEGORY || is_category_code(s)
 }
 
 #[cfg(test)]
@@ -59,16 +80,47 @@ mod tests {
     }
 
     #[test]
-    fn a_category_prefix_is_a_whole_level() {
-        for (input, prefix) in [
-            ("", true),
-            ("03", true),
-            ("0301", true),
-            ("030", false),
-            ("030101", false),
-            ("*", false),
+    fn a_category_sits_under_its_parent() {
+        for (code, parent, fits) in [
+            ("03", None, true),
+            ("0301", Some("03"), true),
+            ("0301", None, false),
+            ("03", Some("03"), false),
+            ("0401", Some("03"), false),
+            ("0301", Some("0"), false),
+            ("0301", Some("0301"), false),
+            ("3", None, false),
         ] {
-            assert_eq!(is_category_prefix(input), prefix, "{input:?}");
+            assert_eq!(
+                is_category_under(code, parent),
+                fits,
+                "{code} under {parent:?}"
+            );
+        }
+    }
+
+    #[test]
+    fn the_documented_prefix_patterns_accept_exactly_the_prefixes() {
+        let rule = regex::Regex::new(CATEGORY_PREFIX_PATTERN).unwrap();
+        let profile = regex::Regex::new(PROFILE_PREFIX_PATTERN).unwrap();
+        // (input, a rule's prefix, a profile's prefix)
+        for (input, for_rule, for_profile) in [
+            ("", true, false),
+            ("*", false, true),
+            ("03", true, true),
+            ("0301", true, true),
+            ("0", false, false),
+            ("030", false, false),
+            ("030101", false, false),
+            ("03010101", false, false),
+            ("**", false, false),
+            (" 03", false, false),
+            ("ab", false, false),
+        ] {
+            assert_eq!(is_category_prefix(input), for_rule, "{input:?}");
+            assert_eq!(rule.is_match(input), for_rule, "{input:?}");
+            assert_eq!(is_profile_prefix(input), for_profile, "{input:?}");
+            assert_eq!(profile.is_match(input), for_profile, "{input:?}");
         }
     }
 

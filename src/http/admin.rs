@@ -13,7 +13,7 @@ use utoipa_actix_web::service_config::ServiceConfig;
 use uuid::Uuid;
 
 use crate::auth::AuthUser;
-use crate::domain::code::{CODE_PATTERN, is_category_code, is_category_prefix, is_code};
+use crate::domain::code::{CODE_PATTERN, is_category_prefix, is_category_under, is_code};
 use crate::domain::deadline::Urgency;
 use crate::domain::role::Role;
 use crate::domain::routing::Conflict;
@@ -408,14 +408,7 @@ async fn save_category(
     let actor = require_admin(&user)?;
     let code = code.into_inner();
     let input = body.into_inner();
-    let shape_ok = is_category_code(&code)
-        && match &input.parent_code {
-            None => code.len() == 2,
-            Some(parent) => {
-                code.len() == 4 && parent.len() == 2 && code.starts_with(parent.as_str())
-            }
-        };
-    if !shape_ok {
+    if !is_category_under(&code, input.parent_code.as_deref()) {
         return Err(ApiError::invalid_field(
             "code",
             "invalid_code",
@@ -681,7 +674,8 @@ async fn checked_rule(
         return Err(ApiError::invalid_field(
             "category_prefix",
             "invalid_category_prefix",
-            "category_prefix must be empty or whole two-digit levels such as \"03\" or \"0301\"",
+            "category_prefix must be empty (every category) or a category code: a 2-digit 大类 \
+             (which covers its 小类) or a 4-digit 小类",
         ));
     }
     if let (Some(from), Some(to)) = (input.valid_from, input.valid_to)

@@ -10,9 +10,9 @@ use utoipa_actix_web::service_config::ServiceConfig;
 use super::admin::{deletion_response, refresh_reference_data, require_admin};
 use crate::auth::AuthUser;
 use crate::deadlines::{DeadlinesError, load_calendar_years, parse_calendar_file};
-use crate::domain::code::{is_category_code, is_code};
+use crate::domain::code::{is_code, is_profile_prefix};
 use crate::domain::deadline::{
-    ANY_CATEGORY, DeadlineError, DeadlineProfile, Explanation, Limit, PhaseLimits, Unit, Urgency,
+    DeadlineError, DeadlineProfile, Explanation, Limit, PhaseLimits, Unit, Urgency,
 };
 use crate::domain::role::Role;
 use crate::error::ApiError;
@@ -306,7 +306,7 @@ async fn save_profile(
     let prefix_ok = input
         .category_prefix
         .as_deref()
-        .is_none_or(|prefix| prefix == ANY_CATEGORY || is_category_code(prefix));
+        .is_none_or(is_profile_prefix);
     if !prefix_ok {
         return Err(ApiError::invalid_field(
             "category_prefix",

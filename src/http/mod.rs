@@ -344,5 +344,14 @@ mod tests {
             ),
             3
         );
+        // A routing rule's category prefix; a deadline profile's.
+        assert_eq!(
+            copies_of(crate::domain::code::CATEGORY_PREFIX_PATTERN, "{2}){0,"),
+            1
+        );
+        assert_eq!(
+            copies_of(crate::domain::code::PROFILE_PREFIX_PATTERN, r"(\*|"),
+            1
+        );
     }
 }

@@ -107,7 +107,9 @@ pub struct RuleSummary {
     pub priority: i32,
 }
 
-/// "" or whole two-digit levels of ASCII digits.
+/// "" or whole two-digit levels of ASCII digits: what the table builds from.
+/// Saving a rule holds it to the stricter `code::is_category_prefix` (a 大类
+/// or 小类 code); this stays looser so rules stored before that still load.
 pub(crate) fn is_valid_category_prefix(prefix: &str) -> bool {
     prefix.len().is_multiple_of(2) && prefix.bytes().all(|b| b.is_ascii_digit())
 }
