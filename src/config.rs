@@ -559,8 +559,9 @@ impl Settings {
         // Calendars are uploaded under a code, so the city's must be one to be loadable.
         if !crate::domain::code::is_code(&self.workflow.jurisdiction) {
             return Err(ConfigError::Invalid(format!(
-                "workflow.jurisdiction {:?} must be a code of 1-64 letters, digits, '-' or '_' (e.g. CN)",
-                self.workflow.jurisdiction
+                "workflow.jurisdiction {:?} must be {} (e.g. CN)",
+                self.workflow.jurisdiction,
+                crate::domain::code::CODE_RULE
             )));
         }
         if !(0.0..=1.0).contains(&self.workflow.warning_fraction) {

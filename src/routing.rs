@@ -7,7 +7,7 @@ use std::sync::atomic::{AtomicI64, Ordering};
 
 use arc_swap::ArcSwap;
 
-use crate::domain::code::is_code;
+use crate::domain::code::{CODE_RULE, is_code};
 use crate::domain::routing::{RoutingTable, Rule, Zone, ZoneKind, parse_zone_geometry};
 use crate::error::ItemError;
 use crate::store::{Repository, RoutingData, RuleRecord, StoreError, ZoneRecord};
@@ -124,9 +124,7 @@ pub fn parse_zone_collection_with_progress(
             continue;
         };
         if !is_code(&code_value) {
-            refuse(format!(
-                "zone code {code_value:?} is not 1–64 letters, digits, '-' or '_'"
-            ));
+            refuse(format!("zone code {code_value:?} is not {CODE_RULE}"));
             continue;
         }
         if !seen.insert(code_value.clone()) {

@@ -6,6 +6,9 @@ pub const CODE_PATTERN: &str = "^[A-Za-z0-9_-]{1,64}$";
 
 const MAX_CODE_CHARS: usize = 64;
 
+/// What [`is_code`] holds, for refusals.
+pub const CODE_RULE: &str = "a code of 1–64 letters, digits, '-' or '_'";
+
 /// 1–64 ASCII letters, digits, `-` or `_`.
 pub fn is_code(s: &str) -> bool {
     (1..=MAX_CODE_CHARS).contains(&s.len())
@@ -56,27 +59,37 @@ pub fn is_profile_prefix(s: &str) -> bool {
 mod tests {
     use super::*;
 
+    /// The documented `pattern` and the `rule` the code applies answer each
+    /// input as `expected` says.
+    fn pattern_is_rule(pattern: &str, rule: fn(&str) -> bool, cases: &[(&str, bool)]) {
+        let regex = regex::Regex::new(pattern).unwrap();
+        for &(input, expected) in cases {
+            assert_eq!(rule(input), expected, "{input:?}");
+            assert_eq!(regex.is_match(input), expected, "{pattern} on {input:?}");
+        }
+    }
+
     #[test]
     fn the_documented_pattern_accepts_exactly_the_codes() {
-        let pattern = regex::Regex::new(CODE_PATTERN).unwrap();
         let long = "A".repeat(64);
         let too_long = "A".repeat(65);
-        for (input, code) in [
-            ("DEPT-CGJ", true),
-            ("320582-C01", true),
-            ("grid_team_7", true),
-            (long.as_str(), true),
-            ("", false),
-            (too_long.as_str(), false),
-            ("DEPT CGJ", false),
-            ("玄武区", false),
-            ("a%b", false),
-            ("a\"b", false),
-            ("DEPT-CGJ\n", false),
-        ] {
-            assert_eq!(is_code(input), code, "{input:?}");
-            assert_eq!(pattern.is_match(input), code, "{input:?}");
-        }
+        pattern_is_rule(
+            CODE_PATTERN,
+            is_code,
+            &[
+                ("DEPT-CGJ", true),
+                ("320582-C01", true),
+                ("grid_team_7", true),
+                (long.as_str(), true),
+                ("", false),
+                (too_long.as_str(), false),
+                ("DEPT CGJ", false),
+                ("玄武区", false),
+                ("a%b", false),
+                ("a\"b", false),
+                ("DEPT-CGJ\n", false),
+            ],
+        );
     }
 
     #[test]
@@ -101,10 +114,8 @@ mod tests {
 
     #[test]
     fn the_documented_prefix_patterns_accept_exactly_the_prefixes() {
-        let rule = regex::Regex::new(CATEGORY_PREFIX_PATTERN).unwrap();
-        let profile = regex::Regex::new(PROFILE_PREFIX_PATTERN).unwrap();
         // (input, a rule's prefix, a profile's prefix)
-        for (input, for_rule, for_profile) in [
+        let cases = [
             ("", true, false),
             ("*", false, true),
             ("03", true, true),
@@ -116,31 +127,30 @@ mod tests {
             ("**", false, false),
             (" 03", false, false),
             ("ab", false, false),
-        ] {
-            assert_eq!(is_category_prefix(input), for_rule, "{input:?}");
-            assert_eq!(rule.is_match(input), for_rule, "{input:?}");
-            assert_eq!(is_profile_prefix(input), for_profile, "{input:?}");
-            assert_eq!(profile.is_match(input), for_profile, "{input:?}");
-        }
+        ];
+        let for_rule: Vec<(&str, bool)> = cases.iter().map(|&(i, r, _)| (i, r)).collect();
+        let for_profile: Vec<(&str, bool)> = cases.iter().map(|&(i, _, p)| (i, p)).collect();
+        pattern_is_rule(CATEGORY_PREFIX_PATTERN, is_category_prefix, &for_rule);
+        pattern_is_rule(PROFILE_PREFIX_PATTERN, is_profile_prefix, &for_profile);
     }
 
     #[test]
     fn the_documented_category_pattern_accepts_exactly_the_category_codes() {
-        let pattern = regex::Regex::new(CATEGORY_CODE_PATTERN).unwrap();
-        for (input, code) in [
-            ("04", true),
-            ("0401", true),
-            ("", false),
-            ("4", false),
-            ("040", false),
-            ("04011", false),
-            ("0a01", false),
-            ("０４", false),
-            (" 04", false),
-            ("04\n", false),
-        ] {
-            assert_eq!(is_category_code(input), code, "{input:?}");
-            assert_eq!(pattern.is_match(input), code, "{input:?}");
-        }
+        pattern_is_rule(
+            CATEGORY_CODE_PATTERN,
+            is_category_code,
+            &[
+                ("04", true),
+                ("0401", true),
+                ("", false),
+                ("4", false),
+                ("040", false),
+                ("04011", false),
+                ("0a01", false),
+                ("０４", false),
+                (" 04", false),
+                ("04\n", false),
+            ],
+        );
     }
 }

@@ -13,7 +13,9 @@ use utoipa_actix_web::service_config::ServiceConfig;
 use uuid::Uuid;
 
 use crate::auth::AuthUser;
-use crate::domain::code::{CODE_PATTERN, is_category_prefix, is_category_under, is_code};
+use crate::domain::code::{
+    CODE_PATTERN, CODE_RULE, is_category_prefix, is_category_under, is_code,
+};
 use crate::domain::deadline::Urgency;
 use crate::domain::role::Role;
 use crate::domain::routing::Conflict;
@@ -180,7 +182,7 @@ fn unit_record(code: String, input: UnitInput) -> Result<UnitRecord, ApiError> {
         return Err(ApiError::invalid_field(
             "code",
             "invalid_code",
-            "a unit code is 1–64 letters, digits, '-' or '_'",
+            format!("a unit's code is {CODE_RULE}"),
         ));
     }
     if input.name.trim().is_empty() {

@@ -12,7 +12,7 @@ use uuid::Uuid;
 use crate::auth::AuthUser;
 use crate::domain::case::{Action, ActionEnvelope, Actor, CaseState, PendingRequest, Refusal};
 use crate::domain::clock::{Clock, ClockStatus};
-use crate::domain::code::is_code;
+use crate::domain::code::{CODE_RULE, is_code};
 use crate::domain::deadline::{Explanation, Limit, Urgency};
 use crate::domain::role::Role;
 use crate::error::ApiError;
@@ -599,9 +599,7 @@ async fn list(state: &AppState, params: QueueParams) -> Result<web::Json<CasePag
         if let Some(v) = value
             && !is_code(v)
         {
-            return Err(invalid_query(format!(
-                "{name} must be a code of letters, digits, '-' or '_'"
-            )));
+            return Err(invalid_query(format!("{name} must be {CODE_RULE}")));
         }
     }
     // An empty `cursor=` is the first page, as an empty `state=` is no filter.

@@ -10,7 +10,7 @@ use utoipa_actix_web::service_config::ServiceConfig;
 use super::admin::{deletion_response, refresh_reference_data, require_admin};
 use crate::auth::AuthUser;
 use crate::deadlines::{DeadlinesError, load_calendar_years, parse_calendar_file};
-use crate::domain::code::{is_code, is_profile_prefix};
+use crate::domain::code::{CODE_RULE, is_code, is_profile_prefix};
 use crate::domain::deadline::{
     DeadlineError, DeadlineProfile, Explanation, Limit, PhaseLimits, Unit, Urgency,
 };
@@ -300,7 +300,7 @@ async fn save_profile(
         return Err(ApiError::invalid_field(
             "id",
             "invalid_id",
-            "a profile id is 1–64 letters, digits, '-' or '_'",
+            format!("a profile id is {CODE_RULE}"),
         ));
     }
     let prefix_ok = input

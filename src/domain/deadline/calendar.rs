@@ -10,7 +10,7 @@ use std::collections::BTreeMap;
 use chrono::{Datelike, NaiveDate, Weekday};
 use serde::{Deserialize, Serialize};
 
-use crate::domain::code::is_code;
+use crate::domain::code::{CODE_RULE, is_code};
 
 /// One year's arrangement as published.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
@@ -64,9 +64,7 @@ pub enum CalendarError {
         #[source]
         source: serde_json::Error,
     },
-    #[error(
-        "calendar {year}: jurisdiction {jurisdiction:?} is not a code of 1–64 letters, digits, '-' or '_'"
-    )]
+    #[error("calendar {year}: jurisdiction {jurisdiction:?} is not {CODE_RULE}")]
     InvalidJurisdiction { year: i32, jurisdiction: String },
     #[error("calendar year {year} is outside the supported range")]
     YearOutOfRange { year: i32 },
@@ -327,8 +325,6 @@ impl Calendar {
 }
 
 impl CalendarYear {
-    /// The checks one year must pass on its own, whatever format it came
-    /// from; [`Calendar::from_parsed`] adds the checks across years.
     /// Refuses a jurisdiction that is not a code. Checked on uploads only,
     /// not in [`Calendar::from_parsed`]: years stored before the rule must
     /// keep loading.
@@ -343,6 +339,8 @@ impl CalendarYear {
         }
     }
 
+    /// The checks one year must pass on its own, whatever format it came
+    /// from; [`Calendar::from_parsed`] adds the checks across years.
     fn validate(&self) -> Result<(), CalendarError> {
         year_start(self.year)?;
         let in_reach = |d: NaiveDate| (self.year - 1..=self.year + 1).contains(&d.year());
@@ -491,7 +489,7 @@ impl CalendarYear {
             };
             if !is_code(jurisdiction) {
                 return Err(err(format!(
-                    "jurisdiction `{jurisdiction}` is not a code of 1–64 letters, digits, '-' or '_'"
+                    "jurisdiction `{jurisdiction}` is not {CODE_RULE}"
                 )));
             }
             let date = parse_iso_date(date)
