@@ -144,28 +144,25 @@ impl Metrics {
     /// Shows `job` with no successful pass yet (last success 0), so an alert on
     /// its age fires for a job that fails from the start too.
     pub fn job_started(&self, job: &str) {
-        self.job_last_success
-            .get_or_create(&JobLabels {
-                job: job.to_owned(),
-            })
-            .set(0);
+        self.job_succeeded(job, 0);
     }
 
-    /// A pass of the background job `job` ended with `outcome` at `finished_at`
-    /// (Unix time); `succeeded` moves its last success.
-    pub fn observe_job_pass(&self, job: &str, outcome: &str, succeeded: bool, finished_at: i64) {
+    /// A pass of the background job `job` ended with `outcome`.
+    pub fn count_job_pass(&self, job: &str, outcome: &str) {
         let labels = JobPassLabels {
             job: job.to_owned(),
             outcome: outcome.to_owned(),
         };
         self.job_passes.get_or_create(&labels).inc();
-        if succeeded {
-            self.job_last_success
-                .get_or_create(&JobLabels {
-                    job: job.to_owned(),
-                })
-                .set(finished_at);
-        }
+    }
+
+    /// `job` last finished a pass without error at `finished_at` (Unix time).
+    pub fn job_succeeded(&self, job: &str, finished_at: i64) {
+        self.job_last_success
+            .get_or_create(&JobLabels {
+                job: job.to_owned(),
+            })
+            .set(finished_at);
     }
 
     pub fn observe_photo(&self, elapsed: Duration) {
@@ -217,9 +214,10 @@ mod tests {
                 .render()
                 .contains(r#"civicsnap_job_last_success_seconds{job="deadline_sweeper"} 0"#)
         );
-        metrics.observe_job_pass("deadline_sweeper", "ok", true, 1_800_000_000);
-        metrics.observe_job_pass("deadline_sweeper", "failed", false, 1_800_000_030);
-        metrics.observe_job_pass("deadline_sweeper", "skipped", false, 1_800_000_060);
+        metrics.count_job_pass("deadline_sweeper", "ok");
+        metrics.job_succeeded("deadline_sweeper", 1_800_000_000);
+        metrics.count_job_pass("deadline_sweeper", "failed");
+        metrics.count_job_pass("deadline_sweeper", "skipped");
         let text = metrics.render();
         for line in [
             r#"civicsnap_job_passes_total{job="deadline_sweeper",outcome="ok"} 1"#,

@@ -45,10 +45,7 @@ pub async fn run_once(
             Err(e) => tracing::warn!(case = %id, error = %e, "archiving failed"),
         }
     }
-    match database_error {
-        Some(e) => Err(e),
-        None => Ok(archived),
-    }
+    database_error.map_or(Ok(archived), Err)
 }
 
 async fn archive(

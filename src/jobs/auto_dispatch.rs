@@ -89,10 +89,7 @@ pub async fn run_once(
             }
         }
     }
-    match database_error {
-        Some(e) => Err(e),
-        None => Ok(dispatched),
-    }
+    database_error.map_or(Ok(dispatched), Err)
 }
 
 async fn file_and_dispatch(

@@ -66,20 +66,24 @@ pub fn spawn(
                 lease_ttl,
             )
             .await;
-            match &swept {
-                Ok(Some(report)) if !report.is_empty() => tracing::info!(
-                    clocks = report.clocks,
-                    warnings = report.warnings,
-                    overdue = report.overdue,
-                    "deadline sweep"
-                ),
-                Ok(_) => {}
-                Err(e) => tracing::error!(error = %e, "deadline sweep failed; retrying next tick"),
-            }
             match swept {
                 // The lease holder's own passes say whether sweeping works.
                 Ok(None) => Pass::Skipped,
-                other => Pass::of(&other),
+                Ok(Some(report)) => {
+                    if !report.is_empty() {
+                        tracing::info!(
+                            clocks = report.clocks,
+                            warnings = report.warnings,
+                            overdue = report.overdue,
+                            "deadline sweep"
+                        );
+                    }
+                    Pass::Succeeded
+                }
+                Err(e) => {
+                    tracing::error!(error = %e, "deadline sweep failed; retrying next tick");
+                    Pass::Failed
+                }
             }
         }
     });

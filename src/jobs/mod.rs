@@ -33,9 +33,7 @@ impl Pass {
             Pass::Skipped => "skipped",
         }
     }
-}
 
-impl Pass {
     /// `Failed` when `result` is an error (which the caller has logged).
     pub fn of<T, E>(result: &Result<T, E>) -> Pass {
         if result.is_ok() {
@@ -46,14 +44,13 @@ impl Pass {
     }
 }
 
-/// Counts a finished pass of `name` in `metrics`.
+/// Counts a finished pass of `name` in `metrics`; a successful one is also
+/// its last success.
 fn record(metrics: &Metrics, name: &str, pass: Pass) {
-    metrics.observe_job_pass(
-        name,
-        pass.outcome(),
-        pass == Pass::Succeeded,
-        crate::state::now().timestamp(),
-    );
+    metrics.count_job_pass(name, pass.outcome());
+    if pass == Pass::Succeeded {
+        metrics.job_succeeded(name, crate::state::now().timestamp());
+    }
 }
 
 /// Runs `pass` every `interval` until the process stops, each pass in a `job`
