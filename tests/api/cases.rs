@@ -915,42 +915,26 @@ async fn a_report_that_cannot_be_dispatched_automatically_is_set_aside() {
     let beyond_every_calendar = "2099-06-01T02:00:00Z"
         .parse::<chrono::DateTime<chrono::Utc>>()
         .expect("time");
-    assert_eq!(
-        repo.auto_dispatch_candidates(beyond_every_calendar, 100)
+    let candidates = async |at| {
+        repo.auto_dispatch_candidates(at, 100)
             .await
-            .expect("candidates"),
-        vec![case]
-    );
-    assert_eq!(
-        auto_dispatch::run_once(workflow, repo, beyond_every_calendar)
+            .expect("candidates")
+    };
+    let pass = async |at| {
+        auto_dispatch::run_once(workflow, repo, at)
             .await
-            .expect("pass"),
-        0
-    );
+            .expect("pass")
+    };
+    assert_eq!(candidates(beyond_every_calendar).await, vec![case]);
+    assert_eq!(pass(beyond_every_calendar).await, 0);
     assert_eq!(state_of(&app, case).await, "submitted");
-    let set_aside = repo
-        .auto_dispatch_candidates(beyond_every_calendar, 100)
-        .await
-        .expect("candidates");
+    let set_aside = candidates(beyond_every_calendar).await;
     assert!(set_aside.is_empty(), "{set_aside:?}");
     let later = beyond_every_calendar + auto_dispatch::RETRY_AFTER;
-    assert_eq!(
-        repo.auto_dispatch_candidates(later, 100)
-            .await
-            .expect("candidates"),
-        vec![case]
-    );
+    assert_eq!(candidates(later).await, vec![case]);
     // Tried again then, and set aside again while the cause lasts.
-    assert_eq!(
-        auto_dispatch::run_once(workflow, repo, later)
-            .await
-            .expect("pass"),
-        0
-    );
-    let again = repo
-        .auto_dispatch_candidates(later, 100)
-        .await
-        .expect("candidates");
+    assert_eq!(pass(later).await, 0);
+    let again = candidates(later).await;
     assert!(again.is_empty(), "{again:?}");
     assert_eq!(state_of(&app, case).await, "submitted");
     // Any change to reference data (next year's calendar, a unit, a rule) may
@@ -965,12 +949,7 @@ async fn a_report_that_cannot_be_dispatched_automatically_is_set_aside() {
         .await
         .expect("put");
     assert_eq!(renamed.status(), 200);
-    assert_eq!(
-        repo.auto_dispatch_candidates(later, 100)
-            .await
-            .expect("candidates"),
-        vec![case]
-    );
+    assert_eq!(candidates(later).await, vec![case]);
     // A pass that counted on reference data older than the store's does not
     // set anything aside: the newer data may be what the report needed.
     let current = workflow.deadlines().version();
