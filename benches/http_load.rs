@@ -354,14 +354,14 @@ async fn actions() {
                 co_units: vec![],
             },
         ] {
-            let loaded = state.workflow.case(case.id).await.unwrap().unwrap();
+            let session = state.workflow.open(case.id).await.unwrap().unwrap();
             let envelope = ActionEnvelope {
-                expected_version: loaded.version,
+                expected_version: session.case().version,
                 action,
             };
             state
                 .workflow
-                .act(&loaded, &system, &envelope, now())
+                .act(session, &system, &envelope, now())
                 .await
                 .unwrap();
         }

@@ -18,7 +18,7 @@ use crate::domain::clock::{Clock, ClockStatus};
 use crate::domain::deadline::{DeadlineError, DeadlineProfile, Urgency};
 use crate::domain::evidence::{EvidenceRefusal, EvidenceRules, PhotoEvidence, assess_after_photos};
 use crate::store::{
-    AssignmentRecord, CaseChange, NewEvent, PhotoRecord, Repository, SaveOutcome, StoreError,
+    AssignmentRecord, CaseChange, CaseSession, NewEvent, PhotoRecord, Repository, SaveOutcome, StoreError,
     WorkflowCase,
 };
 
@@ -105,59 +105,50 @@ impl Workflow {
         &self.rules
     }
 
-    /// Loads a case for an action; `None` when it does not exist.
-    pub async fn case(&self, id: Uuid) -> Result<Option<WorkflowCase>, WorkflowError> {
-        Ok(self.repo.workflow_case(id).await?)
+    /// Reads a case for an action: look at it with [`CaseSession::case`], then
+    /// pass it to [`Workflow::act`]. `None` when it does not exist.
+    pub async fn open(&self, id: Uuid) -> Result<Option<CaseSession>, WorkflowError> {
+        Ok(self.repo.open_case(id).await?)
     }
 
-    /// Applies `action` to `case` as the system actor (the background jobs),
-    /// against the version the case was loaded at.
+    /// Loads a case to look at; `None` when it does not exist.
+    pub async fn case(&self, id: Uuid) -> Result<Option<WorkflowCase>, WorkflowError> {
+        Ok(self.open(id).await?.map(CaseSession::into_case))
+    }
+
+    /// Applies `action` as the system actor (the background jobs), against the
+    /// version the case was read at.
     pub async fn act_as_system(
         &self,
-        case: &WorkflowCase,
+        session: CaseSession,
         action: Action,
         now: DateTime<Utc>,
     ) -> Result<ActionOutcome, WorkflowError> {
         let envelope = ActionEnvelope {
-            expected_version: case.version,
+            expected_version: session.case().version,
             action,
         };
-        self.act(case, &Actor::system(), &envelope, now).await
+        self.act(session, &Actor::system(), &envelope, now).await
     }
 
-    /// Applies `envelope` to `case` (loaded by [`Workflow::case`]) as `actor`.
+    /// Applies `envelope` as `actor` to the case `session` read.
     pub async fn act(
         &self,
-        case: &WorkflowCase,
+        mut session: CaseSession,
         actor: &Actor,
         envelope: &ActionEnvelope,
         now: DateTime<Utc>,
     ) -> Result<ActionOutcome, WorkflowError> {
-        let snapshot = snapshot(case, &self.rules);
-        let transition = apply_envelope(&snapshot, actor, envelope, now)?;
-        if let Action::Dispatch {
-            lead_unit,
-            co_units,
-        }
-        | Action::Reassign {
-            lead_unit,
-            co_units,
-        } = &envelope.action
-        {
-            let named: Vec<&str> = std::iter::once(lead_unit.as_str())
-                .chain(co_units.iter().map(String::as_str))
-                .collect();
-            if let Some(unit) = self.repo.inactive_units(&named).await?.into_iter().next() {
-                return Err(WorkflowError::InactiveUnit(unit));
-            }
-        }
-        let (after_photos, check_flags) = match &envelope.action {
-            Action::ReportDone { after_photo_ids } => {
-                self.judge_after_photos(case, actor, after_photo_ids)
-                    .await?
-            }
-            _ => (Vec::new(), Vec::new()),
-        };
+        let transition = apply_envelope(
+            &snapshot(session.case(), &self.rules),
+            actor,
+            envelope,
+            now,
+        )?;
+        let (after_photos, check_flags) = self
+            .read_beyond_case(&mut session, actor, &envelope.action)
+            .await?;
+        let case = session.case();
         let book = self.deadlines.book();
         let mut change = plan_change(
             case,
@@ -172,7 +163,8 @@ impl Workflow {
             change.after_photos = after_photos;
             change.after_photos_owner = Some(actor.id);
         }
-        let saved = match self.repo.save_case_change(&change).await {
+        let case_id = case.id;
+        let saved = match self.repo.save_case_change(&change, session).await {
             Err(StoreError::MissingReference(_)) => {
                 let what = match envelope.action {
                     Action::Merge { .. } => "master case",
@@ -184,7 +176,7 @@ impl Workflow {
         };
         match saved {
             SaveOutcome::Saved { version } => Ok(ActionOutcome {
-                case_id: case.id,
+                case_id,
                 from: transition.from,
                 state: transition.to,
                 version,
@@ -193,6 +185,42 @@ impl Workflow {
             }),
             SaveOutcome::Stale => Err(Refusal::StaleVersion.into()),
             SaveOutcome::PhotoUnavailable(id) => Err(WorkflowError::PhotoUnavailable(id)),
+        }
+    }
+
+    /// What some actions need read besides their case: whether the units they
+    /// name are active, and the evidence of after-photos. These reads take
+    /// connections of their own, so the session's goes back to the pool first.
+    async fn read_beyond_case(
+        &self,
+        session: &mut CaseSession,
+        actor: &Actor,
+        action: &Action,
+    ) -> Result<(Vec<Uuid>, Vec<serde_json::Value>), WorkflowError> {
+        match action {
+            Action::Dispatch {
+                lead_unit,
+                co_units,
+            }
+            | Action::Reassign {
+                lead_unit,
+                co_units,
+            } => {
+                session.release();
+                let named: Vec<&str> = std::iter::once(lead_unit.as_str())
+                    .chain(co_units.iter().map(String::as_str))
+                    .collect();
+                match self.repo.inactive_units(&named).await?.into_iter().next() {
+                    Some(unit) => Err(WorkflowError::InactiveUnit(unit)),
+                    None => Ok((Vec::new(), Vec::new())),
+                }
+            }
+            Action::ReportDone { after_photo_ids } => {
+                session.release();
+                self.judge_after_photos(session.case(), actor, after_photo_ids)
+                    .await
+            }
+            _ => Ok((Vec::new(), Vec::new())),
         }
     }
 

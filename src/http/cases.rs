@@ -19,7 +19,7 @@ use crate::error::ApiError;
 use crate::error::extractors::Json;
 use crate::limits::CitizenWork;
 use crate::state::{AppState, now};
-use crate::store::{CaseCursor, CaseQuery, CaseSort, CaseSummary, WorkflowCase};
+use crate::store::{CaseCursor, CaseQuery, CaseSession, CaseSort, CaseSummary, WorkflowCase};
 use crate::workflow::WorkflowError;
 
 pub fn configure(cfg: &mut ServiceConfig) {
@@ -59,19 +59,29 @@ pub(super) fn access(user: &AuthUser, case: &WorkflowCase) -> Option<Access> {
     }
 }
 
+/// A case read for an action, if `user` may see it; 404 otherwise.
+async fn visible_session(
+    state: &AppState,
+    user: &AuthUser,
+    id: Uuid,
+) -> Result<(CaseSession, Access), ApiError> {
+    let session = state
+        .workflow
+        .open(id)
+        .await
+        .map_err(workflow_error)?
+        .ok_or(ApiError::NotFound("case"))?;
+    let access = access(user, session.case()).ok_or(ApiError::NotFound("case"))?;
+    Ok((session, access))
+}
+
 async fn visible_case(
     state: &AppState,
     user: &AuthUser,
     id: Uuid,
 ) -> Result<(WorkflowCase, Access), ApiError> {
-    let case = state
-        .workflow
-        .case(id)
-        .await
-        .map_err(workflow_error)?
-        .ok_or(ApiError::NotFound("case"))?;
-    let access = access(user, &case).ok_or(ApiError::NotFound("case"))?;
-    Ok((case, access))
+    let (session, access) = visible_session(state, user, id).await?;
+    Ok((session.into_case(), access))
 }
 
 /// A case for staff views: the reporter, like anyone who may not see it, gets 404.
@@ -126,7 +136,7 @@ async fn take_action(
     id: web::Path<Uuid>,
     body: Json<ActionRequest>,
 ) -> Result<web::Json<ActionResult>, ApiError> {
-    let (case, _) = visible_case(&state, &user, id.into_inner()).await?;
+    let (session, _) = visible_session(&state, &user, id.into_inner()).await?;
     state
         .citizen_limits
         .spend(user.id, user.role, CitizenWork::Action)?;
@@ -138,7 +148,7 @@ async fn take_action(
     };
     let outcome = state
         .workflow
-        .act(&case, &actor, &envelope, now())
+        .act(session, &actor, &envelope, now())
         .await
         .map_err(workflow_error)?;
     Ok(web::Json(ActionResult {

@@ -53,13 +53,13 @@ async fn archive(
     id: uuid::Uuid,
     now: DateTime<Utc>,
 ) -> Result<bool, WorkflowError> {
-    let Some(case) = workflow.case(id).await? else {
+    let Some(session) = workflow.open(id).await? else {
         return Ok(false);
     };
-    if case.state != CaseState::Closed {
+    if session.case().state != CaseState::Closed {
         return Ok(false);
     }
-    workflow.act_as_system(&case, Action::Archive, now).await?;
+    workflow.act_as_system(session, Action::Archive, now).await?;
     Ok(true)
 }
 

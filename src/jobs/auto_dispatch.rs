@@ -97,24 +97,25 @@ async fn file_and_dispatch(
     id: uuid::Uuid,
     now: DateTime<Utc>,
 ) -> Result<bool, WorkflowError> {
-    let Some(case) = workflow.case(id).await? else {
+    let Some(submitted) = workflow.open(id).await? else {
         return Ok(false);
     };
+    let case = submitted.case();
     if case.state != CaseState::Submitted || !case.policy.auto_dispatch {
         return Ok(false);
     }
     let Some(lead_unit) = case.routed_lead.clone() else {
         return Ok(false);
     };
-    workflow.act_as_system(&case, Action::File, now).await?;
-    let Some(filed) = workflow.case(id).await? else {
+    workflow.act_as_system(submitted, Action::File, now).await?;
+    let Some(filed) = workflow.open(id).await? else {
         return Ok(false);
     };
     let dispatch = Action::Dispatch {
         lead_unit,
-        co_units: filed.routed_co_units.clone(),
+        co_units: filed.case().routed_co_units.clone(),
     };
-    workflow.act_as_system(&filed, dispatch, now).await?;
+    workflow.act_as_system(filed, dispatch, now).await?;
     Ok(true)
 }
 

@@ -666,7 +666,7 @@ pub mod postgres {
     /// Saves a change without after-photos in one statement (see
     /// `ChangeShape::sql`). `true` when saved, `false` for a stale version.
     pub async fn save_change(
-        pool: &sqlx::Pool<Postgres>,
+        executor: impl sqlx::Executor<'_, Database = Postgres>,
         change: &CaseChange,
     ) -> Result<bool, StoreError> {
         static SQL: LazyLock<Vec<String>> =
@@ -747,7 +747,7 @@ pub mod postgres {
             .bind(event.public)
             .bind(event.data.to_string())
             .bind(event.at)
-            .fetch_one(pool)
+            .fetch_one(executor)
             .await?;
         Ok(moved == 1)
     }

@@ -27,7 +27,7 @@ pub use postgres::PostgresRepository;
 pub use records::*;
 pub use sqlite::SqliteRepository;
 pub use workflow::{
-    ApprovedReturn, AssignmentRecord, CaseChange, CaseCursor, CaseQuery, CaseSort, CaseSummary,
+    ApprovedReturn, AssignmentRecord, CaseChange, CaseCursor, CaseSession, CaseQuery, CaseSort, CaseSummary,
     CategoryPolicy, DISPATCH_CENTRE, NewEvent, OutboxEntry, SaveOutcome, SweepReport, WorkflowCase,
     WorkflowFields,
 };
@@ -322,9 +322,15 @@ pub trait Repository: Send + Sync + 'static {
 
     // --- case workflow ------------------------------------------------------------
 
-    async fn workflow_case(&self, id: Uuid) -> Result<Option<WorkflowCase>, StoreError>;
-    /// Saves a transition if the case is still at `change.expected_version`.
-    async fn save_case_change(&self, change: &CaseChange) -> Result<SaveOutcome, StoreError>;
+    /// Reads a case for an action; `None` when it does not exist.
+    async fn open_case(&self, id: Uuid) -> Result<Option<CaseSession>, StoreError>;
+    /// Saves a transition if the case is still at `change.expected_version`, on
+    /// the connection `session` read it on when it still holds one.
+    async fn save_case_change(
+        &self,
+        change: &CaseChange,
+        session: CaseSession,
+    ) -> Result<SaveOutcome, StoreError>;
     /// Every clock the case ever ran, oldest first.
     async fn case_clocks(&self, case_id: Uuid) -> Result<Vec<Clock>, StoreError>;
     /// The dispatch queue and unit inboxes.

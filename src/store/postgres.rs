@@ -5,6 +5,7 @@ use std::time::Duration;
 
 use sqlx::postgres::PgPoolOptions;
 use sqlx::{Connection, Executor, Pool, Postgres};
+use uuid::Uuid;
 
 use super::batch::{
     BatchOutcome, PHOTO_LOOKUPS, PendingReport, PhotoLookups, REPORT_INTAKE, ReportIntake,
@@ -12,7 +13,7 @@ use super::batch::{
 };
 use super::bulk::postgres as bulk;
 use super::tracking::TrackingBlocks;
-use super::workflow::{CaseChange, SaveOutcome};
+use super::workflow::{CaseChange, CaseSession, SaveOutcome};
 use super::{CaseRecord, CreateReportError, StoreError};
 
 pub struct PostgresRepository {
@@ -151,10 +152,26 @@ impl PostgresRepository {
         Ok(true)
     }
 
+    /// Keeps the connection the case was read on for its save (see `CaseSession`).
+    async fn open_case_session(&self, id: Uuid) -> Result<Option<CaseSession>, StoreError> {
+        let mut connection = self.pool.acquire().await?;
+        Ok(workflow_sql::read_case(&mut *connection, id)
+            .await?
+            .map(|case| CaseSession::new(case, Some(connection))))
+    }
+
     /// With a connection per request, a change is one statement: no batching
     /// needed, and no BEGIN and COMMIT round trips.
-    async fn save_without_photos(&self, change: &CaseChange) -> Result<SaveOutcome, StoreError> {
-        Ok(if bulk::save_change(&self.pool, change).await? {
+    async fn save_without_photos(
+        &self,
+        change: &CaseChange,
+        session: CaseSession,
+    ) -> Result<SaveOutcome, StoreError> {
+        let saved = match session.into_connection() {
+            Some(mut connection) => bulk::save_change(&mut *connection, change).await?,
+            None => bulk::save_change(&self.pool, change).await?,
+        };
+        Ok(if saved {
             SaveOutcome::Saved {
                 version: change.expected_version + 1,
             }

@@ -756,12 +756,12 @@ macro_rules! impl_repository {
                 self.dl_save_calendar_years(years, actor, now).await
             }
 
-            async fn workflow_case(&self, id: Uuid) -> Result<Option<WorkflowCase>, StoreError> {
-                self.wf_case(id).await
+            async fn open_case(&self, id: Uuid) -> Result<Option<CaseSession>, StoreError> {
+                self.open_case_session(id).await
             }
 
-            async fn save_case_change(&self, change: &CaseChange) -> Result<SaveOutcome, StoreError> {
-                self.wf_save(change).await
+            async fn save_case_change(&self, change: &CaseChange, session: CaseSession) -> Result<SaveOutcome, StoreError> {
+                self.wf_save(change, session).await
             }
 
             async fn case_clocks(&self, case_id: Uuid) -> Result<Vec<$crate::domain::clock::Clock>, StoreError> {

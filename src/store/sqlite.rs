@@ -7,6 +7,7 @@ use std::time::Duration;
 
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
 use sqlx::{Pool, Sqlite};
+use uuid::Uuid;
 
 use super::StoreError;
 use super::batch::BatchOutcome;
@@ -15,7 +16,7 @@ use super::batch::{
 };
 use super::bulk::sqlite as bulk;
 use super::tracking::TrackingBlocks;
-use super::workflow::{CaseChange, SaveOutcome};
+use super::workflow::{CaseChange, CaseSession, SaveOutcome};
 
 pub struct SqliteRepository {
     writer: Pool<Sqlite>,
@@ -145,7 +146,19 @@ impl SqliteRepository {
     }
 
     /// With one write connection, changes queue for the batch writer (see `batch`).
-    async fn save_without_photos(&self, change: &CaseChange) -> Result<SaveOutcome, StoreError> {
+    /// Reads go to the reader pool, while saves queue for the one writer: there
+    /// is no connection worth keeping between the two.
+    async fn open_case_session(&self, id: Uuid) -> Result<Option<CaseSession>, StoreError> {
+        Ok(workflow_sql::read_case(&self.reader, id)
+            .await?
+            .map(|case| CaseSession::new(case, None)))
+    }
+
+    async fn save_without_photos(
+        &self,
+        change: &CaseChange,
+        _: CaseSession,
+    ) -> Result<SaveOutcome, StoreError> {
         self.changes.submit(change.clone()).await
     }
 

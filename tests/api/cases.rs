@@ -8,7 +8,7 @@ use civicsnap::domain::role::Role;
 use civicsnap::jobs::deadline_sweeper::sweep_once;
 use civicsnap::jobs::{archive, auto_dispatch};
 use civicsnap::state::now;
-use civicsnap::store::WorkflowCase;
+use civicsnap::store::{CaseSession, WorkflowCase};
 use serde_json::{Value, json};
 use uuid::Uuid;
 
@@ -63,9 +63,14 @@ async fn ok(app: &TestApp, caller: &Caller, case: Uuid, action: Value) -> Value 
 
 /// The case as the workflow sees it (state, version, assignments, clocks).
 async fn load(app: &TestApp, case: Uuid) -> WorkflowCase {
+    open(app, case).await.into_case()
+}
+
+/// The case read for an action, to pass to `Workflow::act`.
+async fn open(app: &TestApp, case: Uuid) -> CaseSession {
     app.state
         .workflow
-        .case(case)
+        .open(case)
         .await
         .expect("case loads")
         .expect("case exists")
@@ -1153,14 +1158,16 @@ async fn an_action_read_before_a_sweep_does_not_undo_its_events() {
 
     // The approval reads the case; a sweep a month on gives the running clocks
     // their warning and overdue events; only then is the approval saved.
-    let read_before = load(&app, case).await;
+    let read_before = open(&app, case).await;
     let later = read_before
+        .case()
         .clocks
         .iter()
         .map(|c| c.due_at)
         .max()
         .expect("running clocks")
         + chrono::Duration::minutes(1);
+    let version_before = read_before.case().version;
     let swept = sweep_once(repo, "sweeper", later, 100, ttl)
         .await
         .expect("sweep")
@@ -1169,20 +1176,21 @@ async fn an_action_read_before_a_sweep_does_not_undo_its_events() {
     app.state
         .workflow
         .act(
-            &read_before,
+            read_before,
             &supervisor,
-            &envelope(read_before.version, Action::ApproveSuspension),
+            &envelope(version_before, Action::ApproveSuspension),
             later,
         )
         .await
         .expect("the sweep does not change the case's version");
-    let suspended = load(&app, case).await;
+    let suspended = open(&app, case).await;
+    let version = suspended.case().version;
     app.state
         .workflow
         .act(
-            &suspended,
+            suspended,
             &supervisor,
-            &envelope(suspended.version, Action::Resume),
+            &envelope(version, Action::Resume),
             later + chrono::Duration::hours(1),
         )
         .await
@@ -1284,14 +1292,15 @@ async fn the_queue_finds_overdue_flagged_zoned_and_due_before_cases() {
     // Filed ten days ago and never dispatched: its dispatch clock ran out long since.
     let late = case_id(&app.file_report(&reporter.token).await);
     let filed_at = now() - chrono::Duration::days(10);
-    let submitted = load(&app, late).await;
+    let submitted = open(&app, late).await;
+    let version = submitted.case().version;
     app.state
         .workflow
         .act(
-            &submitted,
+            submitted,
             &Actor::new(operator.id, Role::Operator, None),
             &ActionEnvelope {
-                expected_version: submitted.version,
+                expected_version: version,
                 action: Action::File,
             },
             filed_at,
