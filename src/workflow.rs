@@ -18,8 +18,8 @@ use crate::domain::clock::{Clock, ClockStatus};
 use crate::domain::deadline::{DeadlineError, DeadlineProfile, Urgency};
 use crate::domain::evidence::{EvidenceRefusal, EvidenceRules, PhotoEvidence, assess_after_photos};
 use crate::store::{
-    AssignmentRecord, CaseChange, CaseSession, NewEvent, PhotoRecord, Repository, SaveOutcome, StoreError,
-    WorkflowCase,
+    AssignmentRecord, CaseChange, CaseSession, NewEvent, PhotoRecord, Repository, SaveOutcome,
+    StoreError, WorkflowCase,
 };
 
 #[derive(Debug, thiserror::Error)]
@@ -139,12 +139,8 @@ impl Workflow {
         envelope: &ActionEnvelope,
         now: DateTime<Utc>,
     ) -> Result<ActionOutcome, WorkflowError> {
-        let transition = apply_envelope(
-            &snapshot(session.case(), &self.rules),
-            actor,
-            envelope,
-            now,
-        )?;
+        let transition =
+            apply_envelope(&snapshot(session.case(), &self.rules), actor, envelope, now)?;
         let (after_photos, check_flags) = self
             .read_beyond_case(&mut session, actor, &envelope.action)
             .await?;

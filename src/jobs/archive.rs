@@ -59,7 +59,9 @@ async fn archive(
     if session.case().state != CaseState::Closed {
         return Ok(false);
     }
-    workflow.act_as_system(session, Action::Archive, now).await?;
+    workflow
+        .act_as_system(session, Action::Archive, now)
+        .await?;
     Ok(true)
 }
 

@@ -27,9 +27,9 @@ pub use postgres::PostgresRepository;
 pub use records::*;
 pub use sqlite::SqliteRepository;
 pub use workflow::{
-    ApprovedReturn, AssignmentRecord, CaseChange, CaseCursor, CaseSession, CaseQuery, CaseSort, CaseSummary,
-    CategoryPolicy, DISPATCH_CENTRE, NewEvent, OutboxEntry, SaveOutcome, SweepReport, WorkflowCase,
-    WorkflowFields,
+    ApprovedReturn, AssignmentRecord, CaseChange, CaseCursor, CaseQuery, CaseSession, CaseSort,
+    CaseSummary, CategoryPolicy, DISPATCH_CENTRE, NewEvent, OutboxEntry, SaveOutcome, SweepReport,
+    WorkflowCase, WorkflowFields,
 };
 
 #[derive(Debug, thiserror::Error)]

@@ -306,6 +306,36 @@ async fn a_stale_version_gets_409_and_of_two_racing_actions_one_wins() {
     assert_problem(stale, 409, "stale_version").await;
 }
 
+/// On PostgreSQL an action keeps the connection its case was read on for its
+/// save. Dispatch also reads the units it names; it hands that connection back
+/// first, or requests enough to hold every pooled connection (16) would each
+/// wait for a second one until the pool gives up.
+#[tokio::test]
+async fn actions_that_read_more_than_their_case_finish_when_they_outnumber_the_pool() {
+    let app = manual_app().await;
+    let operator = app.user(Role::Operator).await;
+    let mut cases = Vec::new();
+    for _ in 0..2 {
+        let reporter = app.citizen().await;
+        for _ in 0..20 {
+            let case = case_id(&app.file_report(&reporter.token).await);
+            ok(&app, &operator, case, json!({"action": "file"})).await;
+            cases.push(case);
+        }
+    }
+    let dispatches = cases.iter().map(|&case| {
+        act(
+            &app,
+            &operator,
+            case,
+            json!({"action": "dispatch", "lead_unit": LEAD}),
+        )
+    });
+    for response in futures_util::future::join_all(dispatches).await {
+        assert_eq!(response.status(), 200, "{:?}", response.text().await);
+    }
+}
+
 #[tokio::test]
 async fn unit_staff_see_only_their_own_units_cases() {
     let app = manual_app().await;
