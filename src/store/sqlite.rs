@@ -145,7 +145,6 @@ impl SqliteRepository {
         Ok(taken.rows_affected() == 1)
     }
 
-    /// With one write connection, changes queue for the batch writer (see `batch`).
     /// Reads go to the reader pool, while saves queue for the one writer: there
     /// is no connection worth keeping between the two.
     async fn open_case_session(&self, id: Uuid) -> Result<Option<CaseSession>, StoreError> {
@@ -154,6 +153,7 @@ impl SqliteRepository {
             .map(|case| CaseSession::new(case, None)))
     }
 
+    /// With one write connection, changes queue for the batch writer (see `batch`).
     async fn save_without_photos(
         &self,
         change: &CaseChange,

@@ -95,8 +95,8 @@ pub struct WorkflowCase {
 /// A case read for an action and, on PostgreSQL, the pooled connection it was
 /// read on, which then saves the change planned from it: an action takes one
 /// connection from the pool instead of two. sqlx pings every connection that goes
-/// back to the pool, so each checkout costs a round trip of its own (about 5 % of
-/// action throughput).
+/// back to the pool, so each checkout costs a round trip of its own: the second
+/// cost 3–17 % of action throughput (BENCHMARKS.md).
 ///
 /// Hold a session only across work that needs no other connection: requests
 /// that each hold one and wait for another could use up the pool between them.
