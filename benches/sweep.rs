@@ -200,7 +200,8 @@ async fn fixture(open: usize) -> Fixture {
             (url, Dialect::Sqlite, Some(dir), None)
         }
     };
-    let repo = store::connect(&url)
+    let connections = civicsnap::config::Settings::default().database_connections;
+    let repo = store::connect(&url, connections)
         .await
         .expect("store opens and migrates");
     let started = Instant::now();

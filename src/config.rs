@@ -21,6 +21,9 @@ pub struct Settings {
     pub dev_mode: bool,
     /// `sqlite://path` (created if missing) or `postgres://…`.
     pub database_url: String,
+    /// Connections one instance may hold open to PostgreSQL (SQLite sizes its own
+    /// pools). Every instance's count must fit under the server's `max_connections`.
+    pub database_connections: u32,
     /// Folder for the SQLite database, local photos and the dev JWT secret.
     pub data_dir: PathBuf,
     pub server: ServerSettings,
@@ -39,6 +42,7 @@ impl Default for Settings {
         Settings {
             dev_mode: true,
             database_url: "sqlite://./data/civicsnap.db".into(),
+            database_connections: 16,
             data_dir: PathBuf::from("./data"),
             server: ServerSettings::default(),
             storage: StorageSettings::default(),
@@ -132,6 +136,7 @@ impl fmt::Debug for Settings {
         f.debug_struct("Settings")
             .field("dev_mode", &self.dev_mode)
             .field("database", &redact_url(&self.database_url))
+            .field("database_connections", &self.database_connections)
             .field("data_dir", &self.data_dir)
             .field("server", &self.server)
             .field("storage", &self.storage)
@@ -544,6 +549,11 @@ impl Settings {
                 "database_url must start with sqlite:// or postgres://".into(),
             ));
         }
+        if self.database_connections == 0 {
+            return Err(ConfigError::Invalid(
+                "database_connections must be at least 1".into(),
+            ));
+        }
         if let Some(secret) = &self.auth.jwt_secret {
             if secret.len() < 32 {
                 return Err(ConfigError::Invalid(
@@ -769,6 +779,18 @@ mod tests {
         let mut settings = Settings::default();
         settings.server.metrics_token = Some("0123456789abcdef".into());
         settings.validate().expect("a 16-byte token");
+    }
+
+    #[test]
+    fn a_database_pool_needs_a_connection() {
+        let mut settings = Settings {
+            database_connections: 0,
+            ..Settings::default()
+        };
+        let err = settings.validate().expect_err("no connections");
+        assert!(err.to_string().contains("database_connections"), "{err}");
+        settings.database_connections = 1;
+        settings.validate().expect("one connection");
     }
 
     #[test]

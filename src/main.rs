@@ -2,6 +2,7 @@
 //! import-zones, calendar, token, user create.
 
 use std::io::BufRead;
+use std::sync::Arc;
 
 use anyhow::{Context, bail};
 use clap::{Parser, Subcommand};
@@ -12,7 +13,7 @@ use civicsnap::config::{Settings, redact_url};
 use civicsnap::domain::role::Role;
 use civicsnap::startup::Application;
 use civicsnap::state::now;
-use civicsnap::store::{self, NewUser};
+use civicsnap::store::{self, NewUser, Repository};
 
 #[derive(Parser)]
 #[command(
@@ -91,6 +92,11 @@ enum CalendarCommand {
     List,
 }
 
+/// The database the settings name, migrated, for a command.
+async fn open_store(settings: &Settings) -> Result<Arc<dyn Repository>, store::StoreError> {
+    store::connect(&settings.database_url, settings.database_connections).await
+}
+
 fn parse_role(s: &str) -> Result<Role, String> {
     Role::parse(s).ok_or_else(|| {
         let names: Vec<_> = Role::ALL.iter().map(|r| r.as_str()).collect();
@@ -110,7 +116,7 @@ async fn main() -> anyhow::Result<()> {
         Command::Serve => serve(Settings::load()?).await,
         Command::Migrate => {
             let settings = Settings::load()?;
-            store::connect(&settings.database_url).await?;
+            open_store(&settings).await?;
             println!(
                 "migrations applied to {}",
                 redact_url(&settings.database_url)
@@ -120,7 +126,7 @@ async fn main() -> anyhow::Result<()> {
         Command::ImportZones { file } => import_zones(Settings::load()?, &file).await,
         Command::SeedDemo => {
             let settings = Settings::load()?;
-            let repo = store::connect(&settings.database_url).await?;
+            let repo = open_store(&settings).await?;
             let accounts = civicsnap::demo::seed(repo.as_ref(), &settings.data_dir).await?;
             println!(
                 "demo city loaded into {}",
@@ -142,7 +148,7 @@ async fn main() -> anyhow::Result<()> {
             command: CalendarCommand::List,
         } => {
             let settings = Settings::load()?;
-            let repo = store::connect(&settings.database_url).await?;
+            let repo = open_store(&settings).await?;
             for stored in repo.calendar_years().await? {
                 let y = stored.year;
                 println!(
@@ -230,7 +236,7 @@ async fn token(
     let subject = match sub {
         Some(id) => id,
         None => {
-            let repo = store::connect(&settings.database_url).await?;
+            let repo = open_store(&settings).await?;
             let username = format!("dev-{role}");
             match repo.user_by_username(&username).await? {
                 Some(user) => user.id,
@@ -294,7 +300,7 @@ async fn create_user(
     let hash = tokio::task::spawn_blocking(move || hash_password(&password))
         .await?
         .map_err(anyhow::Error::msg)?;
-    let repo = store::connect(&settings.database_url).await?;
+    let repo = open_store(&settings).await?;
     if let Some(unit) = &unit
         && !repo.units().await?.iter().any(|u| &u.code == unit)
     {
@@ -330,7 +336,7 @@ async fn import_calendar(settings: Settings, file: &std::path::Path) -> anyhow::
         .extension()
         .is_some_and(|ext| ext.eq_ignore_ascii_case("csv"));
     let years = parse_calendar_file(&text, csv).context("the calendar file is invalid")?;
-    let repo = store::connect(&settings.database_url).await?;
+    let repo = open_store(&settings).await?;
     let admin = Actor {
         id: None,
         role: "admin".into(),
@@ -377,7 +383,7 @@ async fn import_zones(settings: Settings, file: &std::path::Path) -> anyhow::Res
             bail!("{} feature(s) refused; nothing was imported", errors.len());
         }
     };
-    let repo = store::connect(&settings.database_url).await?;
+    let repo = open_store(&settings).await?;
     table_after_import(repo.routing_data().await?, &zones)
         .context("the import would leave the zones inconsistent; nothing was imported")?;
     let spinner = indicatif::ProgressBar::new_spinner()

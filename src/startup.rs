@@ -205,7 +205,7 @@ impl Application {
         for warning in settings.dev_mode_warnings() {
             tracing::warn!("{warning}");
         }
-        let repo = store::connect(&settings.database_url)
+        let repo = store::connect(&settings.database_url, settings.database_connections)
             .await
             .context("opening the database")?;
         let photos = open_photo_store(&settings).await?;

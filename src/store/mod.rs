@@ -375,12 +375,16 @@ pub trait Repository: Send + Sync + 'static {
     async fn outbox(&self, after: i64, limit: i64) -> Result<Vec<OutboxEntry>, StoreError>;
 }
 
-/// Opens the backend the URL names and applies migrations.
-pub async fn connect(database_url: &str) -> Result<Arc<dyn Repository>, StoreError> {
+/// Opens the backend the URL names and applies migrations. `postgres_connections`
+/// caps a PostgreSQL pool; SQLite sizes its own.
+pub async fn connect(
+    database_url: &str,
+    postgres_connections: u32,
+) -> Result<Arc<dyn Repository>, StoreError> {
     let repository: Arc<dyn Repository> = if database_url.starts_with("sqlite:") {
         Arc::new(SqliteRepository::connect(database_url).await?)
     } else {
-        Arc::new(PostgresRepository::connect(database_url).await?)
+        Arc::new(PostgresRepository::connect(database_url, postgres_connections).await?)
     };
     repository.migrate().await?;
     Ok(repository)

@@ -32,9 +32,9 @@ const BEGIN_WRITE: &str = "BEGIN";
 impl PostgresRepository {
     const MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations/postgres");
 
-    pub async fn connect(url: &str) -> Result<PostgresRepository, StoreError> {
+    pub async fn connect(url: &str, connections: u32) -> Result<PostgresRepository, StoreError> {
         let pool = PgPoolOptions::new()
-            .max_connections(16)
+            .max_connections(connections)
             .min_connections(1)
             // sqlx pings every connection it hands out: one more round trip
             // before every statement, about 10 % of action throughput. sqlx

@@ -96,7 +96,8 @@ async fn user_create_reads_the_password_from_stdin_and_stores_only_its_hash() {
     assert!(created.status.success(), "{}", stderr(&created));
     assert!(!String::from_utf8_lossy(&created.stdout).contains(password));
 
-    let repo = civicsnap::store::connect(&deployment.database_url())
+    let connections = civicsnap::config::Settings::default().database_connections;
+    let repo = civicsnap::store::connect(&deployment.database_url(), connections)
         .await
         .expect("the database the command made");
     let user = repo
