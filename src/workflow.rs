@@ -1,7 +1,7 @@
 //! Taking an action on a case: load it, let `domain::case::apply` decide, turn
 //! the transition's effects into clocks, assignments and fields
 //! ([`plan_change`], pure), and save it all with a compare-and-swap on the
-//! case version. Used by the HTTP handlers and by the auto-dispatch job.
+//! case version. Used by the HTTP handlers and by the auto-dispatch and archive jobs.
 
 use std::sync::Arc;
 
