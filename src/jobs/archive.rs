@@ -38,11 +38,12 @@ pub async fn run_once(
             Ok(false) => {}
             // Another instance, or a reopen, got there first.
             Err(WorkflowError::Refused(Refusal::StaleVersion)) => {}
-            Err(WorkflowError::Store(e)) => {
+            Err(e) => {
                 tracing::warn!(case = %id, error = %e, "archiving failed");
-                database_error.get_or_insert(e);
+                if let WorkflowError::Store(e) = e {
+                    database_error.get_or_insert(e);
+                }
             }
-            Err(e) => tracing::warn!(case = %id, error = %e, "archiving failed"),
         }
     }
     database_error.map_or(Ok(archived), Err)
