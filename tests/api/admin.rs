@@ -14,11 +14,20 @@ fn feature(code: &str, name: &str, kind: &str, parent: Option<&str>, geometry: V
 }
 
 async fn import(app: &TestApp, token: &str, collection: &Value) -> reqwest::Response {
+    import_file(app, token, collection.to_string()).await
+}
+
+/// Posts `file` as is, which need not be JSON, nor text.
+async fn import_file(
+    app: &TestApp,
+    token: &str,
+    file: impl Into<reqwest::Body>,
+) -> reqwest::Response {
     app.client
         .post(app.url("/api/v1/admin/zones/import"))
         .bearer_auth(token)
         .header("content-type", "application/geo+json")
-        .body(collection.to_string())
+        .body(file)
         .send()
         .await
         .unwrap()
@@ -174,15 +183,7 @@ async fn zone_imports_are_all_or_nothing() {
     );
     assert!(app.state.repo.zone("320582-D10").await.unwrap().is_none());
     // A file that is not text is a bad file, as for calendars.
-    let binary = app
-        .client
-        .post(app.url("/api/v1/admin/zones/import"))
-        .bearer_auth(&admin.token)
-        .header("content-type", "application/geo+json")
-        .body(vec![0xff_u8, 0xfe, 0x7b])
-        .send()
-        .await
-        .unwrap();
+    let binary = import_file(&app, &admin.token, vec![0xff_u8, 0xfe, 0x7b]).await;
     assert_problem(binary, 422, "invalid_zones").await;
 
     let zone = app

@@ -3,12 +3,14 @@
 
 use std::time::Duration;
 
+use civicsnap::config::Settings;
 use civicsnap::domain::case::{Action, ActionEnvelope, Actor};
 use civicsnap::domain::role::Role;
 use civicsnap::jobs::deadline_sweeper::sweep_once;
 use civicsnap::jobs::{archive, auto_dispatch};
 use civicsnap::state::now;
 use civicsnap::store::{CaseSession, WorkflowCase};
+use civicsnap::workflow::{ActionOutcome, WorkflowError};
 use serde_json::{Value, json};
 use uuid::Uuid;
 
@@ -23,7 +25,15 @@ const OTHER: &str = "SO-320582001";
 
 /// The demo city without the auto-dispatch job, so each test drives every step.
 async fn manual_app() -> TestApp {
-    spawn_demo_app_with(|s| s.workflow.auto_dispatch = false).await
+    manual_app_with(|_| {}).await
+}
+
+async fn manual_app_with(adjust: impl FnOnce(&mut Settings)) -> TestApp {
+    spawn_demo_app_with(|s| {
+        s.workflow.auto_dispatch = false;
+        adjust(s);
+    })
+    .await
 }
 
 fn case_id(report: &Value) -> Uuid {
@@ -63,10 +73,15 @@ async fn ok(app: &TestApp, caller: &Caller, case: Uuid, action: Value) -> Value 
 
 /// The case as the workflow sees it (state, version, assignments, clocks).
 async fn load(app: &TestApp, case: Uuid) -> WorkflowCase {
-    open(app, case).await.into_case()
+    app.state
+        .workflow
+        .case(case)
+        .await
+        .expect("case loads")
+        .expect("case exists")
 }
 
-/// The case read for an action, to pass to `Workflow::act`.
+/// The case read for an action, to pass to [`act_on`].
 async fn open(app: &TestApp, case: Uuid) -> CaseSession {
     app.state
         .workflow
@@ -74,6 +89,22 @@ async fn open(app: &TestApp, case: Uuid) -> CaseSession {
         .await
         .expect("case loads")
         .expect("case exists")
+}
+
+/// Takes `action` as `actor` at `at` on the case `session` read, at the version
+/// it was read at: past the HTTP layer, so that a test can choose the time.
+async fn act_on(
+    app: &TestApp,
+    session: CaseSession,
+    actor: &Actor,
+    action: Action,
+    at: chrono::DateTime<chrono::Utc>,
+) -> Result<ActionOutcome, WorkflowError> {
+    let envelope = ActionEnvelope {
+        expected_version: session.case().version,
+        action,
+    };
+    app.state.workflow.act(session, actor, &envelope, at).await
 }
 
 async fn current_version(app: &TestApp, case: Uuid) -> i64 {
@@ -309,14 +340,12 @@ async fn a_stale_version_gets_409_and_of_two_racing_actions_one_wins() {
 /// On PostgreSQL an action keeps the connection its case was read on for its
 /// save. Dispatch, reassign and report_done also read units or photos; they hand
 /// that connection back first. With a pool of one connection, an action that held
-/// it while asking for another would wait out the pool's timeout and fail.
+/// it while asking for another would wait out the pool's timeout and fail. Only
+/// a run with `TEST_POSTGRES_URL` tests this: SQLite sizes its own pools and its
+/// sessions hold no connection.
 #[tokio::test]
 async fn actions_that_read_more_than_their_case_need_no_second_connection() {
-    let app = spawn_demo_app_with(|s| {
-        s.workflow.auto_dispatch = false;
-        s.database_connections = 1;
-    })
-    .await;
+    let app = manual_app_with(|s| s.database_connections = 1).await;
     let reporter = app.citizen().await;
     let operator = app.user(Role::Operator).await;
     let lead = app.user_of(Role::UnitStaff, LEAD).await;
@@ -1176,10 +1205,6 @@ async fn an_action_read_before_a_sweep_does_not_undo_its_events() {
     )
     .await;
     let supervisor = Actor::new(Uuid::now_v7(), Role::Supervisor, None);
-    let envelope = |version, action: Action| ActionEnvelope {
-        expected_version: version,
-        action,
-    };
     let repo = app.state.repo.as_ref();
     let ttl = chrono::Duration::seconds(60);
 
@@ -1196,34 +1221,29 @@ async fn an_action_read_before_a_sweep_does_not_undo_its_events() {
         .max()
         .expect("running clocks")
         + chrono::Duration::minutes(1);
-    let version_before = read_before.case().version;
     let swept = sweep_once(repo, "sweeper", later, 100, ttl)
         .await
         .expect("sweep")
         .expect("the lease");
     assert!(swept.overdue >= 1, "{swept:?}");
-    app.state
-        .workflow
-        .act(
-            read_before,
-            &supervisor,
-            &envelope(version_before, Action::ApproveSuspension),
-            later,
-        )
-        .await
-        .expect("the sweep does not change the case's version");
-    let suspended = open(&app, case).await;
-    let version = suspended.case().version;
-    app.state
-        .workflow
-        .act(
-            suspended,
-            &supervisor,
-            &envelope(version, Action::Resume),
-            later + chrono::Duration::hours(1),
-        )
-        .await
-        .expect("resumed");
+    act_on(
+        &app,
+        read_before,
+        &supervisor,
+        Action::ApproveSuspension,
+        later,
+    )
+    .await
+    .expect("the sweep does not change the case's version");
+    act_on(
+        &app,
+        open(&app, case).await,
+        &supervisor,
+        Action::Resume,
+        later + chrono::Duration::hours(1),
+    )
+    .await
+    .expect("resumed");
 
     // The resumed clocks keep their marks, so a later sweep owes them nothing.
     let again = sweep_once(repo, "sweeper", later + chrono::Duration::days(1), 100, ttl)
@@ -1321,21 +1341,15 @@ async fn the_queue_finds_overdue_flagged_zoned_and_due_before_cases() {
     // Filed ten days ago and never dispatched: its dispatch clock ran out long since.
     let late = case_id(&app.file_report(&reporter.token).await);
     let filed_at = now() - chrono::Duration::days(10);
-    let submitted = open(&app, late).await;
-    let version = submitted.case().version;
-    app.state
-        .workflow
-        .act(
-            submitted,
-            &Actor::new(operator.id, Role::Operator, None),
-            &ActionEnvelope {
-                expected_version: version,
-                action: Action::File,
-            },
-            filed_at,
-        )
-        .await
-        .expect("filed");
+    act_on(
+        &app,
+        open(&app, late).await,
+        &Actor::new(operator.id, Role::Operator, None),
+        Action::File,
+        filed_at,
+    )
+    .await
+    .expect("filed");
     // Reported done while its co-unit had not finished: flagged for the checker.
     let flagged = dispatched_case(&app, &operator, &reporter).await;
     ok(&app, &lead, flagged, json!({"action": "sign"})).await;
@@ -1802,11 +1816,7 @@ async fn a_deactivated_unit_is_not_given_cases() {
 /// timeline; staff are not capped.
 #[tokio::test]
 async fn a_citizens_actions_are_capped_per_hour() {
-    let app = spawn_demo_app_with(|s| {
-        s.workflow.auto_dispatch = false;
-        s.workflow.citizen_actions_per_hour = 2;
-    })
-    .await;
+    let app = manual_app_with(|s| s.workflow.citizen_actions_per_hour = 2).await;
     let reporter = app.citizen().await;
     let operator = app.user(Role::Operator).await;
     let case = case_id(&app.file_report(&reporter.token).await);
