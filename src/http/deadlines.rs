@@ -303,11 +303,9 @@ async fn save_profile(
             format!("a profile id is {CODE_RULE}"),
         ));
     }
-    let prefix_ok = input
-        .category_prefix
-        .as_deref()
-        .is_none_or(is_profile_prefix);
-    if !prefix_ok {
+    // Trimmed like a routing rule's prefix, so " 03" pasted from a sheet is "03".
+    let category_prefix = input.category_prefix.map(|p| p.trim().to_owned());
+    if !category_prefix.as_deref().is_none_or(is_profile_prefix) {
         return Err(ApiError::invalid_field(
             "category_prefix",
             "invalid_category_prefix",
@@ -344,7 +342,7 @@ async fn save_profile(
     }
     let profile = DeadlineProfile {
         id,
-        category_prefix: input.category_prefix,
+        category_prefix,
         urgency: input.urgency,
         phases,
         warning_fraction: input.warning_fraction,

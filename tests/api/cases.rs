@@ -1591,7 +1591,12 @@ async fn admins_load_calendar_years_as_csv_or_json() {
         admin.token.clone(),
     )
     .await;
-    assert_problem(nameless, 422, "invalid_calendar").await;
+    let problem = assert_problem(nameless, 422, "invalid_calendar").await;
+    let detail = problem["detail"].as_str().unwrap_or_default();
+    assert!(
+        detail.contains("calendar 2027") && detail.contains(r#"jurisdiction """#),
+        "{problem}"
+    );
     let wrong_type = put("x", "text/plain", admin.token.clone()).await;
     assert_problem(wrong_type, 415, "unsupported_media_type").await;
     assert_problem(
@@ -1638,7 +1643,10 @@ async fn deadline_profiles_are_administered_and_the_default_stays() {
         put("municipal-03", &profile).await.expect("put").status(),
         204
     );
-    let clash = put("another-03", &profile).await.expect("put");
+    // Padding is trimmed, so " 03 " is the same prefix as "03".
+    let mut padded = profile.clone();
+    padded["category_prefix"] = json!(" 03 ");
+    let clash = put("another-03", &padded).await.expect("put");
     assert_problem(clash, 409, "profile_conflict").await;
     // Every phase is checked, the case's own resolve limit included (a limit
     // of millions would fail every case filed under the profile).
@@ -1653,7 +1661,7 @@ async fn deadline_profiles_are_administered_and_the_default_stays() {
             assert_problem(put("bad", &bad).await.expect("put"), 422, "invalid_limit").await;
         assert_eq!(problem["field"], format!("phases.{phase}"), "{problem}");
     }
-    for prefix in ["030", "030101", ""] {
+    for prefix in ["030", "030101", "", "  "] {
         let mut odd = profile.clone();
         odd["category_prefix"] = json!(prefix);
         assert_problem(

@@ -113,6 +113,8 @@ async fn metrics_say_when_each_background_job_last_succeeded() {
         "photo_cleanup",
         "sign_in_purge",
         "archive",
+        "auto_dispatch",
+        "citizen_limits_trim",
     ];
     let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
     loop {
