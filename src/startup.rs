@@ -2,17 +2,16 @@
 
 use std::net::TcpListener;
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use actix_web::body::MessageBody;
 use actix_web::dev::{Server, ServiceRequest, ServiceResponse};
 use actix_web::http::Method;
-use actix_web::http::header::{HeaderName, HeaderValue};
 use actix_web::middleware::{Next, from_fn};
-use actix_web::{App, HttpMessage, HttpResponse, HttpServer, web};
+use actix_web::{App, HttpResponse, HttpServer, web};
 use anyhow::Context;
 use tokio::sync::Notify;
-use tracing_actix_web::{RequestId, TracingLogger};
+use tracing_actix_web::TracingLogger;
 use utoipa_actix_web::AppExt;
 
 use crate::auth::{JwtKeys, OtpCodes, SmsSender, default_sms_sender, load_jwt_secret};
@@ -129,7 +128,6 @@ fn build_state(
     })
 }
 
-const REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
 /// Expired codes and old request counts are small; hourly keeps the tables short.
 const SIGN_IN_PURGE_INTERVAL: Duration = Duration::from_secs(3600);
 /// Reopen windows are days long; archiving within the hour after is soon enough.
@@ -137,31 +135,6 @@ const ARCHIVE_INTERVAL: Duration = Duration::from_secs(3600);
 /// Citizens' hourly quotas refill within the hour; forgetting full ones every
 /// ten minutes keeps memory to the recent callers.
 const LIMITS_TRIM_INTERVAL: Duration = Duration::from_secs(600);
-
-/// Counts the request in the metrics and echoes the request id to the client.
-async fn observe(
-    req: ServiceRequest,
-    next: Next<impl MessageBody + 'static>,
-) -> Result<ServiceResponse<impl MessageBody + 'static>, actix_web::Error> {
-    let started = Instant::now();
-    let method = req.method().as_str().to_owned();
-    let request_id = req.extensions().get::<RequestId>().map(|id| id.to_string());
-    let metrics = req
-        .app_data::<web::Data<AppState>>()
-        .map(|state| state.metrics.clone());
-    let mut res = next.call(req).await?;
-    if let Some(metrics) = metrics {
-        let route = res
-            .request()
-            .match_pattern()
-            .unwrap_or_else(|| "unmatched".into());
-        metrics.observe_request(&method, &route, res.status().as_u16(), started.elapsed());
-    }
-    if let Some(value) = request_id.and_then(|id| HeaderValue::from_str(&id).ok()) {
-        res.headers_mut().insert(REQUEST_ID, value);
-    }
-    Ok(res)
-}
 
 /// HTTP requires HEAD wherever GET is served. The GET route answers it; the
 /// connection's encoder, which saw the request as HEAD, sends the headers
@@ -319,8 +292,8 @@ impl Application {
                 .into_app()
                 .default_service(web::to(not_found))
                 .wrap(from_fn(head_as_get))
-                .wrap(from_fn(observe))
-                .wrap(TracingLogger::default())
+                .wrap(from_fn(http::observe::observe))
+                .wrap(TracingLogger::<http::observe::RequestSpan>::new())
         })
         .workers(workers)
         .shutdown_timeout(30)

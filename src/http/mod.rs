@@ -8,6 +8,7 @@ pub mod cases;
 pub mod categories;
 pub mod client_ip;
 pub mod deadlines;
+pub mod observe;
 pub mod ops;
 pub mod photos;
 pub mod reports;
