@@ -175,7 +175,7 @@ pub fn check_calendar_update(
         return Err(CalendarError::Empty);
     }
     for year in new {
-        year.check_jurisdiction()?;
+        year.check_upload()?;
         if let Some(old) = stored
             .iter()
             .find(|s| s.jurisdiction == year.jurisdiction && s.year == year.year)
@@ -437,6 +437,40 @@ mod tests {
             }
             Calendar::from_parsed(old).expect(jurisdiction);
         }
+    }
+
+    #[test]
+    fn an_upload_brings_years_of_this_century_only() {
+        let stored = shipped();
+        for (year, loadable) in [
+            (0, false),
+            (1999, false),
+            (2000, true),
+            (2099, true),
+            (2100, false),
+            (20226, false),
+        ] {
+            let mut upload = stored[1].clone();
+            upload.jurisdiction = "TEST".into();
+            upload.year = year;
+            upload.holidays.clear();
+            upload.workdays.clear();
+            let result = check_calendar_update(vec![], std::slice::from_ref(&upload));
+            match result {
+                Ok(()) => assert!(loadable, "{year} was loaded"),
+                Err(CalendarError::YearNotUploadable { year: refused }) => {
+                    assert!(!loadable, "{year} was refused");
+                    assert_eq!(refused, year);
+                }
+                Err(other) => panic!("{year}: {other}"),
+            }
+        }
+        // A year stored before the rule keeps loading.
+        let mut old = stored[1].clone();
+        old.year = 1990;
+        old.holidays.clear();
+        old.workdays.clear();
+        Calendar::from_parsed(vec![old]).expect("a stored 1990");
     }
 
     #[test]

@@ -1578,6 +1578,20 @@ async fn admins_load_calendar_years_as_csv_or_json() {
     )
     .await;
     assert_problem(gap, 422, "invalid_calendar").await;
+    let typo = put(
+        r#"{"jurisdiction": "XX", "year": 20227}"#,
+        "application/json",
+        admin.token.clone(),
+    )
+    .await;
+    let problem = assert_problem(typo, 422, "invalid_calendar").await;
+    assert!(
+        problem["detail"]
+            .as_str()
+            .unwrap_or_default()
+            .contains("2000 to 2099"),
+        "{problem}"
+    );
     let broken = put(
         "jurisdiction,date,kind\nCN,2027-13-01,holiday\n",
         "text/csv",

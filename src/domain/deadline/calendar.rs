@@ -19,6 +19,7 @@ pub struct CalendarYear {
     /// Whose calendar: `CN` for the State Council's national one.
     #[schema(pattern = "^[A-Za-z0-9_-]{1,64}$")]
     pub jurisdiction: String,
+    #[schema(minimum = 2000, maximum = 2099)]
     pub year: i32,
     /// Free-form source/version tag (e.g. the notice number); recorded in
     /// explanations so a deadline can be traced to the data it used.
@@ -68,6 +69,12 @@ pub enum CalendarError {
     InvalidJurisdiction { year: i32, jurisdiction: String },
     #[error("calendar year {year} is outside the supported range")]
     YearOutOfRange { year: i32 },
+    #[error(
+        "calendar year {year} cannot be loaded: years from {} to {} can",
+        UPLOADABLE_YEARS.start(),
+        UPLOADABLE_YEARS.end()
+    )]
+    YearNotUploadable { year: i32 },
     #[error("calendar {year}: holiday range {first}..{last} is inverted")]
     InvertedRange {
         year: i32,
@@ -324,19 +331,27 @@ impl Calendar {
     }
 }
 
+/// The years an upload may bring. Deadlines run from now on, so a year far from
+/// this century is a typo (`0`, `20226`), and one that would stand until an admin
+/// noticed: it would also count as the jurisdiction's calendar reaching that far.
+pub const UPLOADABLE_YEARS: std::ops::RangeInclusive<i32> = 2000..=2099;
+
 impl CalendarYear {
-    /// Refuses a jurisdiction that is not a code. Checked on uploads only,
-    /// not in [`Calendar::from_parsed`]: years stored before the rule must
-    /// keep loading.
-    pub fn check_jurisdiction(&self) -> Result<(), CalendarError> {
-        if is_code(&self.jurisdiction) {
-            Ok(())
-        } else {
-            Err(CalendarError::InvalidJurisdiction {
+    /// Refuses what an upload may not bring: a jurisdiction that is not a code,
+    /// a year outside [`UPLOADABLE_YEARS`]. Checked on uploads only, not in
+    /// [`Calendar::from_parsed`]: years stored before these rules must keep
+    /// loading.
+    pub fn check_upload(&self) -> Result<(), CalendarError> {
+        if !is_code(&self.jurisdiction) {
+            return Err(CalendarError::InvalidJurisdiction {
                 year: self.year,
                 jurisdiction: self.jurisdiction.clone(),
-            })
+            });
         }
+        if !UPLOADABLE_YEARS.contains(&self.year) {
+            return Err(CalendarError::YearNotUploadable { year: self.year });
+        }
+        Ok(())
     }
 
     /// The checks one year must pass on its own, whatever format it came
