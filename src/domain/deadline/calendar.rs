@@ -332,8 +332,7 @@ impl Calendar {
 }
 
 /// The years an upload may bring. Deadlines run from now on, so a year far from
-/// this century is a typo (`0`, `20226`), and one that would stand until an admin
-/// noticed: it would also count as the jurisdiction's calendar reaching that far.
+/// this century is a typo (`0`, `20226`).
 pub const UPLOADABLE_YEARS: std::ops::RangeInclusive<i32> = 2000..=2099;
 
 impl CalendarYear {
