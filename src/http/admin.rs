@@ -241,7 +241,7 @@ async fn list_units(
 
 /// Adds a unit.
 #[utoipa::path(tag = "admin", request_body = NewUnit, security(("bearer" = [])),
-    responses((status = 201, body = UnitView), (status = 409, body = crate::error::Problem), (status = 422, body = crate::error::Problem)))]
+    responses((status = 201, body = UnitView), (status = 409, body = crate::error::Problem), (status = 422, body = crate::error::Problem), (status = 403, body = crate::error::Problem)))]
 #[post("/api/v1/admin/units")]
 async fn create_unit(
     user: AuthUser,
@@ -271,7 +271,8 @@ async fn create_unit(
 #[utoipa::path(tag = "admin", request_body = UnitInput, params(("code" = String, Path)), security(("bearer" = [])),
     responses((status = 200, body = UnitView), (status = 404, body = crate::error::Problem),
         (status = 409, description = "Active rules still route to the unit (`unit_in_use`)", body = crate::error::Problem),
-        (status = 422, body = crate::error::Problem)))]
+        (status = 422, body = crate::error::Problem),
+        (status = 403, body = crate::error::Problem)))]
 #[put("/api/v1/admin/units/{code}")]
 async fn update_unit(
     user: AuthUser,
@@ -317,7 +318,7 @@ async fn update_unit(
 /// Removes a unit nothing refers to; one that cases, rules, staff or other units
 /// refer to can only be deactivated.
 #[utoipa::path(tag = "admin", params(("code" = String, Path)), security(("bearer" = [])),
-    responses((status = 204), (status = 404, body = crate::error::Problem), (status = 409, body = crate::error::Problem)))]
+    responses((status = 204), (status = 404, body = crate::error::Problem), (status = 409, body = crate::error::Problem), (status = 403, body = crate::error::Problem)))]
 #[delete("/api/v1/admin/units/{code}")]
 async fn delete_unit(
     user: AuthUser,
@@ -399,7 +400,7 @@ fn two() -> u32 {
 
 /// Creates or changes a category (two-level code: 2 digits, or 4 under a 2-digit parent).
 #[utoipa::path(tag = "admin", request_body = CategoryInput, params(("code" = String, Path, pattern = "^[0-9]{2}([0-9]{2})?$")), security(("bearer" = [])),
-    responses((status = 204), (status = 422, body = crate::error::Problem)))]
+    responses((status = 204), (status = 422, body = crate::error::Problem), (status = 403, body = crate::error::Problem)))]
 #[put("/api/v1/admin/categories/{code}")]
 async fn save_category(
     user: AuthUser,
@@ -466,7 +467,7 @@ pub struct ZoneFilter {
 }
 
 /// Zones, without their geometry.
-#[utoipa::path(tag = "admin", params(ZoneFilter), security(("bearer" = [])), responses((status = 200, body = Vec<ZoneView>)))]
+#[utoipa::path(tag = "admin", params(ZoneFilter), security(("bearer" = [])), responses((status = 200, body = Vec<ZoneView>), (status = 403, body = crate::error::Problem)))]
 #[get("/api/v1/admin/zones")]
 async fn list_zones(
     user: AuthUser,
@@ -492,7 +493,7 @@ async fn list_zones(
 
 /// One zone with its geometry.
 #[utoipa::path(tag = "admin", params(("code" = String, Path)), security(("bearer" = [])),
-    responses((status = 200, body = ZoneView), (status = 404, body = crate::error::Problem)))]
+    responses((status = 200, body = ZoneView), (status = 404, body = crate::error::Problem), (status = 403, body = crate::error::Problem)))]
 #[get("/api/v1/admin/zones/{code}")]
 async fn get_zone(
     user: AuthUser,
@@ -572,7 +573,7 @@ impl ToSchema for ZoneImportFile {}
 /// the whole import, with the reason for each bad feature by index.
 #[utoipa::path(tag = "admin", request_body(content = ZoneImportFile, content_type = "application/geo+json", description = "A GeoJSON FeatureCollection"),
     security(("bearer" = [])),
-    responses((status = 200, body = ImportReport), (status = 413, body = crate::error::Problem), (status = 422, body = crate::error::Problem)))]
+    responses((status = 200, body = ImportReport), (status = 413, body = crate::error::Problem), (status = 422, body = crate::error::Problem), (status = 403, body = crate::error::Problem)))]
 #[post("/api/v1/admin/zones/import")]
 async fn import_zones(
     user: AuthUser,
@@ -750,7 +751,7 @@ async fn checked_rule(
 }
 
 /// Current versions of all rules.
-#[utoipa::path(tag = "admin", security(("bearer" = [])), responses((status = 200, body = Vec<RuleView>)))]
+#[utoipa::path(tag = "admin", security(("bearer" = [])), responses((status = 200, body = Vec<RuleView>), (status = 403, body = crate::error::Problem)))]
 #[get("/api/v1/admin/rules")]
 async fn list_rules(
     user: AuthUser,
@@ -770,7 +771,7 @@ async fn list_rules(
 }
 
 /// Pairs of rules whose order is ambiguous somewhere (should be empty).
-#[utoipa::path(tag = "admin", security(("bearer" = [])), responses((status = 200, body = Vec<Conflict>)))]
+#[utoipa::path(tag = "admin", security(("bearer" = [])), responses((status = 200, body = Vec<Conflict>), (status = 403, body = crate::error::Problem)))]
 #[get("/api/v1/admin/rules/conflicts")]
 async fn rule_conflicts(
     user: AuthUser,
@@ -787,7 +788,7 @@ async fn rule_conflicts(
 
 /// Adds a rule (version 1). 409 when it would tie with an active rule.
 #[utoipa::path(tag = "admin", request_body = RuleInput, security(("bearer" = [])),
-    responses((status = 201, body = RuleView), (status = 409, body = crate::error::Problem), (status = 422, body = crate::error::Problem)))]
+    responses((status = 201, body = RuleView), (status = 409, body = crate::error::Problem), (status = 422, body = crate::error::Problem), (status = 403, body = crate::error::Problem)))]
 #[post("/api/v1/admin/rules")]
 async fn create_rule(
     user: AuthUser,
@@ -807,7 +808,7 @@ async fn create_rule(
 
 /// Changes a rule by adding a version; cases keep the version that routed them.
 #[utoipa::path(tag = "admin", request_body = RuleInput, params(("id" = Uuid, Path)), security(("bearer" = [])),
-    responses((status = 200, body = RuleView), (status = 404, body = crate::error::Problem), (status = 409, body = crate::error::Problem)))]
+    responses((status = 200, body = RuleView), (status = 404, body = crate::error::Problem), (status = 409, body = crate::error::Problem), (status = 403, body = crate::error::Problem)))]
 #[put("/api/v1/admin/rules/{id}")]
 async fn update_rule(
     user: AuthUser,
@@ -832,7 +833,7 @@ async fn update_rule(
 
 /// Every version of a rule, oldest first.
 #[utoipa::path(tag = "admin", params(("id" = Uuid, Path)), security(("bearer" = [])),
-    responses((status = 200, body = Vec<RuleView>), (status = 404, body = crate::error::Problem)))]
+    responses((status = 200, body = Vec<RuleView>), (status = 404, body = crate::error::Problem), (status = 403, body = crate::error::Problem)))]
 #[get("/api/v1/admin/rules/{id}/versions")]
 async fn rule_versions(
     user: AuthUser,
@@ -849,7 +850,7 @@ async fn rule_versions(
 
 /// Removes a rule no case was routed by; otherwise deactivate it (PUT with `active: false`).
 #[utoipa::path(tag = "admin", params(("id" = Uuid, Path)), security(("bearer" = [])),
-    responses((status = 204), (status = 404, body = crate::error::Problem), (status = 409, body = crate::error::Problem)))]
+    responses((status = 204), (status = 404, body = crate::error::Problem), (status = 409, body = crate::error::Problem), (status = 403, body = crate::error::Problem)))]
 #[delete("/api/v1/admin/rules/{id}")]
 async fn delete_rule(
     user: AuthUser,
@@ -901,7 +902,7 @@ async fn approved_returns(
 }
 
 /// Who changed reference data, and when, newest first.
-#[utoipa::path(tag = "admin", params(LimitQuery), security(("bearer" = [])), responses((status = 200, body = Vec<Object>)))]
+#[utoipa::path(tag = "admin", params(LimitQuery), security(("bearer" = [])), responses((status = 200, body = Vec<Object>), (status = 403, body = crate::error::Problem)))]
 #[get("/api/v1/admin/audit")]
 async fn audit_log(
     user: AuthUser,

@@ -280,6 +280,25 @@ pub fn openapi_yaml() -> &'static str {
 
 #[cfg(test)]
 mod tests {
+    /// Every admin operation checks the caller's role, so each can answer 403;
+    /// the document must say so where the annotation is written.
+    #[test]
+    fn every_admin_operation_documents_the_refusal() {
+        let api = serde_json::to_value(super::openapi()).expect("the document serialises");
+        let mut undocumented = Vec::new();
+        for (path, item) in api["paths"].as_object().expect("paths") {
+            if !path.starts_with("/api/v1/admin/") {
+                continue;
+            }
+            for (method, operation) in item.as_object().expect("path item") {
+                if operation["responses"].get("403").is_none() {
+                    undocumented.push(format!("{method} {path}"));
+                }
+            }
+        }
+        assert!(undocumented.is_empty(), "no 403: {undocumented:?}");
+    }
+
     #[test]
     fn every_problem_response_is_documented_as_problem_json() {
         let yaml = super::openapi_yaml();

@@ -193,6 +193,7 @@ fn etag_of(bytes: &[u8]) -> String {
     security(("bearer" = [])),
     responses(
         (status = 201, body = PhotoView),
+        (status = 400, description = "Not a readable multipart upload (`invalid_multipart`)", body = crate::error::Problem),
         (status = 401, body = crate::error::Problem),
         (status = 403, body = crate::error::Problem),
         (status = 413, description = "Larger than the byte limit", body = crate::error::Problem),
