@@ -154,38 +154,44 @@ impl fmt::Debug for Settings {
 /// `postgres://user:secret@host/db?password=secret` ->
 /// `postgres://user:***@host/db?password=***`: libpq takes a password in either.
 pub fn redact_url(url: &str) -> String {
-    let (base, query) = match url.split_once('?') {
-        Some((base, query)) => (base, Some(query)),
-        None => (url, None),
-    };
-    let mut redacted = match (base.find("://"), base.rfind('@')) {
-        (Some(scheme_end), Some(at)) if at > scheme_end => {
-            let userinfo = &base[scheme_end + 3..at];
-            match userinfo.split_once(':') {
-                Some((user, _)) => {
-                    format!("{}{}:***{}", &base[..scheme_end + 3], user, &base[at..])
-                }
-                None => base.to_owned(),
-            }
+    // The user information ends at the last `@`: a password may hold an
+    // unencoded `?` or `/`, so the query cannot be split off first. An `@` in
+    // the query instead masks more than the password, never less.
+    let after_scheme = url.find("://").map_or(0, |i| i + 3);
+    let (mut redacted, rest) = match url[after_scheme..].rfind('@') {
+        Some(at) => {
+            let at = after_scheme + at;
+            let head = match url[after_scheme..at].split_once(':') {
+                Some((user, _)) => format!("{}{user}:***", &url[..after_scheme]),
+                None => url[..at].to_owned(),
+            };
+            (head, &url[at..])
         }
-        _ => base.to_owned(),
+        None => (String::new(), url),
     };
-    if let Some(query) = query {
-        let params: Vec<String> = query
-            .split('&')
-            .map(|param| match param.split_once('=') {
-                Some((name, _))
-                    if name.eq_ignore_ascii_case("password")
-                        || name.eq_ignore_ascii_case("sslpassword") =>
-                {
-                    format!("{name}=***")
-                }
-                _ => param.to_owned(),
-            })
-            .collect();
-        redacted.push('?');
-        redacted.push_str(&params.join("&"));
-    }
+    let Some((base, query)) = rest.split_once('?') else {
+        redacted.push_str(rest);
+        return redacted;
+    };
+    redacted.push_str(base);
+    let params: Vec<String> = query
+        .split('&')
+        .map(|param| match param.split_once('=') {
+            // Names are compared as the driver reads them, percent-decoded.
+            Some((name, _))
+                if ["password", "sslpassword"].iter().any(|secret| {
+                    percent_encoding::percent_decode_str(name)
+                        .decode_utf8_lossy()
+                        .eq_ignore_ascii_case(secret)
+                }) =>
+            {
+                format!("{name}=***")
+            }
+            _ => param.to_owned(),
+        })
+        .collect();
+    redacted.push('?');
+    redacted.push_str(&params.join("&"));
     redacted
 }
 
@@ -661,6 +667,23 @@ mod tests {
         assert_eq!(
             redact_url("postgres://app:hunter2@db/x?sslmode=disable"),
             "postgres://app:***@db/x?sslmode=disable"
+        );
+        // Characters a password should have percent-encoded, but may not have.
+        for password in ["p?w0rd", "a/b", "x@y", "?@/"] {
+            let redacted = redact_url(&format!("postgres://app:{password}@db/x?sslmode=disable"));
+            assert_eq!(
+                redacted, "postgres://app:***@db/x?sslmode=disable",
+                "{password}"
+            );
+        }
+        assert_eq!(
+            redact_url("postgres://app@db/x?pass%77ord=hunter2&SSL%70assword=x"),
+            "postgres://app@db/x?pass%77ord=***&SSL%70assword=***"
+        );
+        // An `@` in the query masks too much rather than too little.
+        assert_eq!(
+            redact_url("postgres://app:hunter2@db/x?application_name=a@b"),
+            "postgres://app:***@b"
         );
     }
 
