@@ -41,22 +41,21 @@ pub(super) enum Access {
     Unit,
 }
 
-/// Who may see `case`, or `None` (answered as 404).
+/// Who may see `case`, or `None` (answered as 404). Staff who filed the report
+/// themselves (an inspector on patrol) still see it as staff: their role, not
+/// the report, decides the view.
 pub(super) fn access(user: &AuthUser, case: &WorkflowCase) -> Option<Access> {
-    if case.reporter_id == user.id {
-        return Some(Access::Reporter);
-    }
-    match user.role {
+    let as_staff = match user.role {
         Role::Operator | Role::Supervisor | Role::Inspector | Role::Admin => Some(Access::Centre),
-        Role::UnitStaff | Role::UnitLead => {
-            let unit = user.unit_id.as_deref()?;
+        Role::UnitStaff | Role::UnitLead => user.unit_id.as_deref().and_then(|unit| {
             case.assignments
                 .iter()
                 .any(|a| a.unit == unit)
                 .then_some(Access::Unit)
-        }
+        }),
         Role::Citizen | Role::Integrator => None,
-    }
+    };
+    as_staff.or_else(|| (case.reporter_id == user.id).then_some(Access::Reporter))
 }
 
 /// A case read for an action, if `user` may see it; 404 otherwise.

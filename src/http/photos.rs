@@ -289,16 +289,22 @@ enum Rendition {
     Thumbnail,
 }
 
-/// The uploader, and staff who may see the photo's case. Of photos not yet in a
-/// case, unit staff see only their own uploads; the centre's staff see them all.
+/// The uploader, staff who may see the photo's case, and the case's reporter,
+/// whose report lists the units' after-photos: what was done about it. Of
+/// photos not yet in a case, unit staff see only their own uploads; the
+/// centre's staff see them all.
 async fn may_see(state: &AppState, user: &AuthUser, photo: &PhotoRecord) -> Result<bool, ApiError> {
     if photo.owner_id == user.id {
         return Ok(true);
     }
-    match photo.case_id {
-        Some(case) => staff_sees_case(state, user, case).await,
-        None => Ok(user.role.is_staff() && !user.role.is_unit_role()),
+    let Some(case) = photo.case_id else {
+        return Ok(user.role.is_staff() && !user.role.is_unit_role());
+    };
+    if staff_sees_case(state, user, case).await? {
+        return Ok(true);
     }
+    let case = state.repo.case_by_id(case).await?;
+    Ok(case.is_some_and(|case| case.reporter_id == user.id))
 }
 
 async fn serve(

@@ -416,10 +416,11 @@ async fn get_report(
         .case_by_id(id.into_inner())
         .await?
         .ok_or(ApiError::NotFound("report"))?;
-    let audience = if case.reporter_id == user.id {
-        Audience::Reporter
-    } else if staff_sees_case(&state, &user, case.id).await? {
+    // Staff who filed the report see it as staff, like its case (`cases::access`).
+    let audience = if staff_sees_case(&state, &user, case.id).await? {
         Audience::Staff
+    } else if case.reporter_id == user.id {
+        Audience::Reporter
     } else {
         return Err(ApiError::NotFound("report"));
     };

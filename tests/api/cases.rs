@@ -177,6 +177,50 @@ async fn report_done(app: &TestApp, unit: &Caller, case: Uuid) -> Value {
 }
 
 #[tokio::test]
+async fn the_reporter_sees_the_after_photos_and_staff_who_report_see_as_staff() {
+    let app = manual_app().await;
+    let reporter = app.citizen().await;
+    let stranger = app.citizen().await;
+    let operator = app.user(Role::Operator).await;
+    let lead = app.user_of(Role::UnitStaff, LEAD).await;
+    let case = signed_case(&app, &operator, &reporter, &lead).await;
+    report_done(&app, &lead, case).await;
+    let report = app
+        .get_json(&format!("/api/v1/reports/{case}"), Some(&reporter.token))
+        .await;
+    let photos = report["photos"].as_array().expect("photos");
+    assert_eq!(
+        photos.len(),
+        2,
+        "the report's photo and the unit's: {report}"
+    );
+    for photo in photos {
+        for url in [&photo["display_url"], &photo["thumbnail_url"]] {
+            let url = url.as_str().expect("a URL");
+            let seen = app.get(url, Some(&reporter.token)).await;
+            assert_eq!(seen.status(), 200, "{url}");
+            assert_problem(app.get(url, Some(&stranger.token)).await, 404, "not_found").await;
+        }
+    }
+
+    // An inspector who files a report on patrol still sees its case as staff.
+    let inspector = app.user(Role::Inspector).await;
+    let own = app.file_report(&inspector.token).await;
+    let own_case = case_id(&own);
+    let detail = app
+        .get(&format!("/api/v1/cases/{own_case}"), Some(&inspector.token))
+        .await;
+    assert_eq!(detail.status(), 200);
+    let as_staff = app
+        .get_json(
+            &format!("/api/v1/reports/{own_case}"),
+            Some(&inspector.token),
+        )
+        .await;
+    assert!(as_staff["routing"].is_object(), "{as_staff}");
+}
+
+#[tokio::test]
 async fn a_report_goes_round_the_whole_loop_to_closed() {
     let app = manual_app().await;
     let reporter = app.citizen().await;
