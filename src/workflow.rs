@@ -470,7 +470,7 @@ pub fn plan_change(
                         && (c.phase == Phase::Handle
                             || (c.phase == Phase::Resolve && c.due_at < *new_due))
                 }) {
-                    clock.extend_to(*new_due);
+                    clock.extend_to(*new_due, clock_context.calculator()?)?;
                     touched.push(clock.id);
                 }
                 fields.extensions_granted = *extensions_granted;

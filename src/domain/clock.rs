@@ -174,15 +174,25 @@ impl Clock {
     }
 
     /// An approved extension: the due time moves; a warning not yet given moves
-    /// with it so the unit is warned before the new date rather than at once.
-    pub fn extend_to(&mut self, new_due: DateTime<Utc>) {
+    /// with it so the unit is warned before the new date rather than at once,
+    /// at the same fraction of the now longer clock, counted as the clock counts.
+    pub fn extend_to(
+        &mut self,
+        new_due: DateTime<Utc>,
+        calculator: &DeadlineCalculator,
+    ) -> Result<(), DeadlineError> {
         if self.warned_at.is_none() {
-            let span = (new_due - self.started_at).max(chrono::Duration::zero());
-            let warn_after = span.num_milliseconds() as f64 * self.explanation.warning_fraction;
-            self.warning_at = self.started_at + chrono::Duration::milliseconds(warn_after as i64);
+            self.warning_at = calculator.warning_before(
+                self.started_at,
+                self.limit,
+                new_due,
+                &self.pauses,
+                self.explanation.warning_fraction,
+            )?;
         }
         self.due_at = new_due;
         self.extended_to = Some(new_due);
+        Ok(())
     }
 
     /// When the sweeper must next look at this clock, or `None` when it owes
@@ -386,7 +396,7 @@ mod tests {
         // 12:00: working time paused is 9/30 13:30–17:30 (4 h) and 10/8
         // 08:30–12:00 (3.5 h), 国庆 in between counting nothing.
         let extended = local(2026, 10, 9, 17, 30);
-        clock.extend_to(extended);
+        clock.extend_to(extended, &calc).expect("extends");
         clock.pause(local(2026, 9, 30, 12, 0));
         clock
             .resume(local(2026, 10, 8, 12, 0), &calc)
@@ -404,11 +414,59 @@ mod tests {
         let start = local(2026, 3, 2, 10, 0);
         let mut clock = handle_clock(Limit::work_hours(4), start);
         let new_due = local(2026, 3, 6, 17, 30);
-        clock.extend_to(new_due);
+        clock.extend_to(new_due, &calculator()).expect("extends");
         assert_eq!(clock.due_at, new_due);
         assert_eq!(clock.extended_to, Some(new_due));
-        assert!(clock.warning_at > start && clock.warning_at < new_due);
+        // 4 work hours from Mon 10:00 became Mon 10:00 to Fri 17:30: 2 h + 4 h
+        // on Monday and 30 h Tuesday to Friday, 36 office hours; 80 % is 28.8 h.
+        // Monday to Thursday hold 28.5 h, so 18 minutes into Friday: 08:48.
+        assert_eq!(clock.warning_at, local(2026, 3, 6, 8, 48));
         assert_eq!(clock.next_check_at(), Some(clock.warning_at));
+    }
+
+    #[test]
+    fn an_extended_warning_counts_working_days_as_the_clock_does() {
+        // 3 work days from Mon 3/2, extended to Mon 3/16 17:30: the days
+        // counted are 3/3 (receipt day not counted) to 3/16, ten working days.
+        // Eight of them are 80 %: close of business Thu 3/12, not a point
+        // 80 % of the way through the calendar (Fri 3/13 evening).
+        let calc = calculator();
+        let mut clock = handle_clock(Limit::work_days(3), local(2026, 3, 2, 10, 0));
+        clock
+            .extend_to(local(2026, 3, 16, 17, 30), &calc)
+            .expect("extends");
+        assert_eq!(clock.warning_at, local(2026, 3, 12, 17, 30));
+
+        // A warning already given stays where it was.
+        let mut warned = handle_clock(Limit::work_days(3), local(2026, 3, 2, 10, 0));
+        let given = warned.warning_at;
+        warned.warned_at = Some(given);
+        warned
+            .extend_to(local(2026, 3, 16, 17, 30), &calc)
+            .expect("extends");
+        assert_eq!(warned.warning_at, given);
+    }
+
+    #[test]
+    fn a_suspension_after_the_extended_date_gives_no_more_time() {
+        // 3 work days from Mon 3/2 10:00, extended to Fri 3/6 17:30; suspended
+        // only on Mon 3/9, once that date had passed: nothing was left to pause.
+        let calc = calculator();
+        let mut clock = handle_clock(Limit::work_days(3), local(2026, 3, 2, 10, 0));
+        let extended = local(2026, 3, 6, 17, 30);
+        clock.extend_to(extended, &calc).expect("extends");
+        clock.pause(local(2026, 3, 9, 9, 0));
+        clock.resume(local(2026, 3, 10, 9, 0), &calc).expect("resumes");
+        assert_eq!(clock.due_at, extended);
+        assert_eq!(clock.extended_to, Some(extended));
+
+        // Suspended before it, the office time left is kept: from Fri 3/6
+        // 16:30 (one hour left) to Mon 3/9 09:00, due Mon 3/9 10:00.
+        let mut early = handle_clock(Limit::work_days(3), local(2026, 3, 2, 10, 0));
+        early.extend_to(extended, &calc).expect("extends");
+        early.pause(local(2026, 3, 6, 16, 30));
+        early.resume(local(2026, 3, 9, 9, 0), &calc).expect("resumes");
+        assert_eq!(early.due_at, local(2026, 3, 9, 10, 0));
     }
 
     #[test]

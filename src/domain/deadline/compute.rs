@@ -291,7 +291,9 @@ impl DeadlineCalculator {
 
     /// `at` moved on by the counted time (office time for work units, elapsed
     /// time for natural hours) inside `pause`: how a due time fixed by an
-    /// extension follows a suspension, as a computed one does.
+    /// extension follows a suspension, as a computed one does. A pause that
+    /// begins once the clock has reached `at` moves nothing: time had already
+    /// run out (the rule `solve` applies to computed due times).
     pub fn shift_past_pause(
         &self,
         at: DateTime<Utc>,
@@ -306,15 +308,47 @@ impl DeadlineCalculator {
             });
         }
         let clock = Clock::counting(unit);
-        let paused = self.value(clock, to)? - self.value(clock, from)?;
-        if paused == 0 {
+        let (at_value, from_value) = (self.value(clock, at)?, self.value(clock, from)?);
+        let paused = self.value(clock, to)? - from_value;
+        if paused == 0 || from_value >= at_value {
             return Ok(at);
         }
-        let target = self
-            .value(clock, at)?
+        let target = at_value
             .checked_add(paused)
             .ok_or(DeadlineError::Overflow)?;
         Ok(self.instant(clock, target)?.max(at))
+    }
+
+    /// The warning of a clock started at `start` under `limit` whose due time
+    /// an extension fixed at `due`: `fraction` of the counted time from the
+    /// limit's origin to `due`, less the time `pauses` held before `due` —
+    /// placed the way a computed warning is, so in office time for work units.
+    pub fn warning_before(
+        &self,
+        start: DateTime<Utc>,
+        limit: Limit,
+        due: DateTime<Utc>,
+        pauses: &[Pause],
+        fraction: f64,
+    ) -> Result<DateTime<Utc>, DeadlineError> {
+        check_fraction(fraction)?;
+        let plan = self.plan(start, limit)?;
+        let end = self.value(plan.clock, due)?.max(plan.origin);
+        let pauses = normalise_pauses(start, pauses)?;
+        let paused: i64 = pauses
+            .iter()
+            .map(|&(ps, pe)| {
+                let a = self.value_saturating(plan.clock, ps).clamp(plan.origin, end);
+                let b = self.value_saturating(plan.clock, pe).clamp(a, end);
+                b - a
+            })
+            .sum();
+        let running = Plan {
+            span: end - plan.origin - paused,
+            ..plan
+        };
+        let target = warning_target(&running, fraction)?;
+        Ok(self.solve(&running, start, target, &pauses)?.0.min(due))
     }
 
     fn plan(&self, start: DateTime<Utc>, limit: Limit) -> Result<Plan, DeadlineError> {
