@@ -283,6 +283,14 @@ pub fn snapshot(case: &WorkflowCase, rules: &WorkflowRules) -> CaseSnapshot {
             unit: a.unit.clone(),
             signed: a.signed_at.is_some(),
             finished: a.finished_at.is_some(),
+            sign_window_ends: case
+                .clocks
+                .iter()
+                .filter(|c| {
+                    c.is_active() && c.phase == Phase::Sign && c.unit.as_deref() == Some(&a.unit)
+                })
+                .map(|c| c.due_at)
+                .max(),
         })
         .collect();
     CaseSnapshot {
@@ -624,7 +632,7 @@ fn add_clock(clocks: &mut Vec<Clock>, touched: &mut Vec<Uuid>, clock: Clock) {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::domain::case::apply;
+    use crate::domain::case::{ReturnReason, apply};
     use crate::domain::deadline::{CalendarYear, DEFAULT_TZ, Limit, PhaseLimits};
     use crate::domain::geo::LatLon;
     use crate::domain::role::Role;
@@ -931,6 +939,29 @@ mod tests {
     }
 
     #[test]
+    fn rework_reopens_an_unsigned_co_units_window_to_hand_its_share_back() {
+        let now = monday();
+        let mut c = dispatched(now);
+        step(&mut c, &staff("LEAD"), Action::Sign, now);
+        report_done(&mut c, "LEAD", now);
+        // The check fails the next day, long after the dispatch's sign window.
+        let next_day = now + Duration::days(1);
+        let fail = Action::FailCheck {
+            reason: "仍有线缆".into(),
+        };
+        step(&mut c, &operator(), fail, next_day);
+        let case = snapshot(&c, &rules());
+        assert!(case.sign_window_ends.is_none_or(|end| end <= next_day));
+        let co_window = case.co_units[0].sign_window_ends.expect("its own window");
+        assert!(co_window > next_day);
+        let hand_back = Action::RequestReturn {
+            reason: ReturnReason::NotOurs,
+        };
+        let change = step(&mut c, &staff("CO"), hand_back, next_day);
+        assert_eq!(change.event.kind, "return_requested");
+    }
+
+    #[test]
     fn an_approved_return_stops_the_units_clocks_while_the_case_clock_runs_on() {
         let now = monday();
         let mut c = dispatched(now);
@@ -944,7 +975,7 @@ mod tests {
             &mut c,
             &staff("LEAD"),
             Action::RequestReturn {
-                reason: crate::domain::case::ReturnReason::NotOurs,
+                reason: ReturnReason::NotOurs,
             },
             now,
         );

@@ -137,6 +137,10 @@ pub struct Assignment {
     pub unit: String,
     pub signed: bool,
     pub finished: bool,
+    /// End of this unit's own sign window (the due time of its running sign
+    /// clock), within which it may hand its share back. A failed check
+    /// restarts an unsigned co-unit's sign clock, and with it this window.
+    pub sign_window_ends: Option<DateTime<Utc>>,
 }
 
 /// A unit's request waiting for the centre's decision. Only one may be pending at a
@@ -916,19 +920,19 @@ pub fn apply(
             }
             // A co-unit hands back only its own share (协办 not ours), and only
             // before it has signed for it.
-            let unit = match co_assignment_of(case, actor) {
+            let (unit, window_ends) = match co_assignment_of(case, actor) {
                 Some(assignment) if assignment.signed => {
                     return Err(Refusal::InvalidInput(
                         "this assignment is signed: it can no longer be returned".into(),
                     ));
                 }
-                Some(assignment) => assignment.unit.as_str(),
-                None => lead_unit_of(case, actor)?,
+                Some(assignment) => (assignment.unit.as_str(), assignment.sign_window_ends),
+                None => (lead_unit_of(case, actor)?, case.sign_window_ends),
             };
-            // A return is the unit's answer to the dispatch, due within the sign
+            // A return is the unit's answer to the dispatch, due within its sign
             // window, signed or not; afterwards the case is the unit's, and a
             // return would reset deadlines it has already missed.
-            if case.sign_window_ends.is_none_or(|end| now >= end) {
+            if window_ends.is_none_or(|end| now >= end) {
                 return Err(Refusal::OutsideWindow);
             }
             no_pending(case)?;
@@ -1551,6 +1555,7 @@ mod tests {
                 unit: CO.into(),
                 signed: false,
                 finished: false,
+                sign_window_ends: Some(now() + Duration::hours(1)),
             }],
             reporter_id: reporter_id(),
             dispatched_at: Some(now() - Duration::hours(2)),
@@ -2089,11 +2094,16 @@ mod tests {
                 }
             }]
         );
-        case.sign_window_ends = Some(now() - Duration::minutes(1));
+        // Its own window counts, not the lead's: closed while the lead's is
+        // open, or open (restarted by rework) after the lead's has closed.
+        case.co_units[0].sign_window_ends = Some(now() - Duration::minutes(1));
         assert_eq!(
             apply(&case, &co, &request, now()),
             Err(Refusal::OutsideWindow)
         );
+        case.co_units[0].sign_window_ends = Some(now() + Duration::hours(1));
+        case.sign_window_ends = Some(now() - Duration::minutes(1));
+        apply(&case, &co, &request, now()).expect("within its own window");
         case.sign_window_ends = Some(now() + Duration::hours(1));
         case.co_units[0].signed = true;
         assert_eq!(
@@ -2652,6 +2662,7 @@ mod tests {
             unit: "U-DONE".into(),
             signed: true,
             finished: true,
+            sign_window_ends: None,
         });
         case.pending_request = Some(pending_extension());
         let t = apply(&case, &lead_staff(), &sample(ActionKind::ReportDone), now()).unwrap();
@@ -2759,6 +2770,7 @@ mod tests {
             unit: "U-CO2".into(),
             signed: true,
             finished: false,
+            sign_window_ends: None,
         });
         case.co_units[0].signed = true;
         let t = apply(&case, &staff_of(CO), &sample(ActionKind::ReportDone), now()).unwrap();
@@ -2834,6 +2846,7 @@ mod tests {
                 unit: LEAD.into(),
                 signed: true,
                 finished: false,
+                sign_window_ends: None,
             });
             let got = apply(&case, &who, &sample(ActionKind::ReportDone), now()).map(|t| t.to);
             assert_eq!(got, want, "{state:?} {:?}", who.unit);

@@ -456,7 +456,9 @@ mod tests {
         let extended = local(2026, 3, 6, 17, 30);
         clock.extend_to(extended, &calc).expect("extends");
         clock.pause(local(2026, 3, 9, 9, 0));
-        clock.resume(local(2026, 3, 10, 9, 0), &calc).expect("resumes");
+        clock
+            .resume(local(2026, 3, 10, 9, 0), &calc)
+            .expect("resumes");
         assert_eq!(clock.due_at, extended);
         assert_eq!(clock.extended_to, Some(extended));
 
@@ -465,7 +467,9 @@ mod tests {
         let mut early = handle_clock(Limit::work_days(3), local(2026, 3, 2, 10, 0));
         early.extend_to(extended, &calc).expect("extends");
         early.pause(local(2026, 3, 6, 16, 30));
-        early.resume(local(2026, 3, 9, 9, 0), &calc).expect("resumes");
+        early
+            .resume(local(2026, 3, 9, 9, 0), &calc)
+            .expect("resumes");
         assert_eq!(early.due_at, local(2026, 3, 9, 10, 0));
     }
 

@@ -338,7 +338,9 @@ impl DeadlineCalculator {
         let paused: i64 = pauses
             .iter()
             .map(|&(ps, pe)| {
-                let a = self.value_saturating(plan.clock, ps).clamp(plan.origin, end);
+                let a = self
+                    .value_saturating(plan.clock, ps)
+                    .clamp(plan.origin, end);
                 let b = self.value_saturating(plan.clock, pe).clamp(a, end);
                 b - a
             })
