@@ -559,6 +559,7 @@ pub fn plan_change(
             data,
             at: now,
         },
+        outbox: transition.public || transition.to != transition.from,
         now,
     })
 }

@@ -557,7 +557,7 @@ pub mod postgres {
             ChangeShape {
                 assignments: change.assignments.is_some(),
                 clocks: !change.clocks.is_empty(),
-                outbox: change.event.public,
+                outbox: change.outbox,
             }
         }
 

@@ -162,6 +162,11 @@ pub struct CaseChange {
     pub after_photos: Vec<Uuid>,
     pub after_photos_owner: Option<Uuid>,
     pub event: NewEvent,
+    /// Whether the event goes to the outbox: every public one, and every state
+    /// change, public or not (a return to the centre, a reassignment, the
+    /// archive), so that a platform following the outbox always knows the
+    /// state its reporter sees.
+    pub outbox: bool,
     pub now: DateTime<Utc>,
 }
 
@@ -793,9 +798,12 @@ macro_rules! impl_workflow {
                 let events: Vec<(&str, &NewEvent)> =
                     saved_changes.iter().map(|(id, change)| (*id, &change.event)).collect();
                 bulk::insert_events(tx, &events).await?;
-                let public: Vec<(&str, &NewEvent)> =
-                    events.into_iter().filter(|(_, event)| event.public).collect();
-                bulk::insert_outbox(tx, &public).await?;
+                let queued: Vec<(&str, &NewEvent)> = saved_changes
+                    .iter()
+                    .filter(|(_, change)| change.outbox)
+                    .map(|(id, change)| (*id, &change.event))
+                    .collect();
+                bulk::insert_outbox(tx, &queued).await?;
                 Ok(saved)
             }
 

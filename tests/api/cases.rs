@@ -324,7 +324,8 @@ async fn a_report_goes_round_the_whole_loop_to_closed() {
         assert!(all.iter().any(|k| k == internal), "{internal} in {all:?}");
     }
 
-    // Every public state change went to the outbox, once.
+    // Every state change went to the outbox, once; the internal steps above
+    // changed no state.
     let outbox = app.state.repo.outbox(0, 100).await.expect("outbox");
     let mine: Vec<&str> = outbox
         .iter()
@@ -940,6 +941,15 @@ async fn a_return_sends_the_case_back_for_dispatch() {
     assert_eq!(phases, ["resolve", "dispatch"], "{:?}", returned.clocks);
     // The former lead no longer sees the case.
     assert_hidden(&app, &format!("/api/v1/cases/{case}/timeline"), &lead).await;
+    // Not a public event, but the state the reporter sees changed: the outbox
+    // has it, and not the request or its refusal, which changed nothing.
+    let outbox = app.state.repo.outbox(0, 100).await.expect("outbox");
+    let queued: Vec<&str> = outbox
+        .iter()
+        .filter(|e| e.case_id == case)
+        .map(|e| e.kind.as_str())
+        .collect();
+    assert_eq!(queued, ["submitted", "filed", "dispatched", "returned"]);
 
     // The approval is noted for the review of the routing rules.
     let returns = app
