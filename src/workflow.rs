@@ -314,6 +314,7 @@ pub fn snapshot(case: &WorkflowCase, rules: &WorkflowRules) -> CaseSnapshot {
         rework_count: case.fields.rework_count,
         pending_request: case.fields.pending_request.clone(),
         reporter_may_check: case.policy.reporter_may_check,
+        rating: case.fields.rating,
     }
 }
 
@@ -497,6 +498,7 @@ pub fn plan_change(
             Effect::SetClosedAt { at } => fields.closed_at = Some(*at),
             Effect::ClearClosedAt => fields.closed_at = None,
             Effect::RecordRating { score } => fields.rating = Some(*score),
+            Effect::ClearRating => fields.rating = None,
         }
     }
     fields.check_flags.extend(evidence_flags);

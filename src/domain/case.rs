@@ -201,7 +201,13 @@ pub struct CaseSnapshot {
     pub pending_request: Option<PendingRequest>,
     /// Category policy: the reporter may pass the check (核查) themselves.
     pub reporter_may_check: bool,
+    /// The reporter's satisfaction (回访), 1–5, given in the app or taken by an
+    /// operator on a call-back; a reopen needs it at [`DISSATISFIED_AT_MOST`].
+    pub rating: Option<u8>,
 }
+
+/// The highest rating that counts as dissatisfied (不满意): 1 or 2 of 5.
+pub const DISSATISFIED_AT_MOST: u8 = 2;
 
 /// Who is acting. Build with [`Actor::new`] or [`Actor::system`].
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -587,6 +593,8 @@ pub enum Effect {
     RecordRating {
         score: u8,
     },
+    /// A reopen answers the rating; the next round is rated afresh.
+    ClearRating,
 }
 
 /// The result of an allowed action: the caller appends one timeline event of
@@ -623,6 +631,11 @@ pub enum Refusal {
     MissingAfterPhoto,
     #[error("the time allowed for this action has passed")]
     OutsideWindow,
+    #[error(
+        "a closed case is reopened when its reporter is dissatisfied: a rating of \
+         {DISSATISFIED_AT_MOST} or less, given in the app or taken on a call-back"
+    )]
+    ReporterNotDissatisfied,
     #[error("no more extensions may be granted for this case")]
     ExtensionCapReached,
     #[error("there is no matching request waiting for a decision")]
@@ -644,6 +657,7 @@ impl Refusal {
             Refusal::MissingReason => "missing_reason",
             Refusal::MissingAfterPhoto => "missing_after_photo",
             Refusal::OutsideWindow => "outside_window",
+            Refusal::ReporterNotDissatisfied => "reporter_not_dissatisfied",
             Refusal::ExtensionCapReached => "extension_cap_reached",
             Refusal::NoPendingRequest => "no_pending_request",
             Refusal::RequestPending => "request_pending",
@@ -1207,9 +1221,13 @@ pub fn apply(
             if !within {
                 return Err(Refusal::OutsideWindow);
             }
+            if case.rating.is_none_or(|score| score > DISSATISFIED_AT_MOST) {
+                return Err(Refusal::ReporterNotDissatisfied);
+            }
             // 重办 is a new round of work with its own overall limit.
             let mut effects = vec![
                 E::ClearClosedAt,
+                E::ClearRating,
                 E::StartClock {
                     phase: Phase::Resolve,
                 },
@@ -1568,6 +1586,9 @@ mod tests {
             rework_count: 0,
             pending_request: None,
             reporter_may_check: true,
+            // Dissatisfied, so that a closed case may be reopened where the
+            // tables expect it; `reopen_needs_a_dissatisfied_reporter` varies it.
+            rating: Some(1),
         }
     }
 
@@ -2642,6 +2663,29 @@ mod tests {
             apply(&case, &op(), &Action::Reopen { reason: " ".into() }, now()),
             Err(Refusal::MissingReason)
         );
+    }
+
+    #[test]
+    fn reopen_needs_a_dissatisfied_reporter() {
+        // (the reporter's rating, expected)
+        let table: [(Option<u8>, Result<CaseState, Refusal>); 5] = [
+            (Some(1), Ok(CaseState::InProgress)),
+            (Some(DISSATISFIED_AT_MOST), Ok(CaseState::InProgress)),
+            (Some(3), Err(Refusal::ReporterNotDissatisfied)),
+            (Some(5), Err(Refusal::ReporterNotDissatisfied)),
+            // Not asked yet: a call-back records the rating first.
+            (None, Err(Refusal::ReporterNotDissatisfied)),
+        ];
+        for (rating, want) in table {
+            let mut case = case_in(CaseState::Closed);
+            case.rating = rating;
+            let got = apply(&case, &op(), &sample(ActionKind::Reopen), now());
+            assert_eq!(got.clone().map(|t| t.to), want, "{rating:?}");
+            if let Ok(t) = got {
+                // The next round is rated afresh.
+                assert!(t.effects.contains(&Effect::ClearRating), "{:?}", t.effects);
+            }
+        }
     }
 
     #[test]

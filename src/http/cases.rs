@@ -124,7 +124,7 @@ pub struct ActionResult {
         (status = 403, body = crate::error::Problem, description = "wrong_role, wrong_unit"),
         (status = 404, body = crate::error::Problem),
         (status = 409, body = crate::error::Problem, description = "stale_version, wrong_state, request_pending, no_pending_request"),
-        (status = 422, body = crate::error::Problem, description = "missing_reason, missing_after_photo, outside_window, extension_cap_reached, invalid_input, same_photo_as_before, photo_unavailable, unknown_unit, inactive_unit, unknown_case, deadline_unavailable"),
+        (status = 422, body = crate::error::Problem, description = "missing_reason, missing_after_photo, outside_window, reporter_not_dissatisfied, extension_cap_reached, invalid_input, same_photo_as_before, photo_unavailable, unknown_unit, inactive_unit, unknown_case, deadline_unavailable"),
         (status = 429, body = crate::error::Problem, description = "This citizen's actions for the hour are used up"),
     )
 )]
@@ -198,6 +198,7 @@ fn refusal_error(refusal: &Refusal) -> ApiError {
         Refusal::MissingReason
         | Refusal::MissingAfterPhoto
         | Refusal::OutsideWindow
+        | Refusal::ReporterNotDissatisfied
         | Refusal::ExtensionCapReached
         | Refusal::InvalidInput(_) => ApiError::unprocessable(code, detail),
     }

@@ -724,15 +724,15 @@ async fn category_policy_caps_extensions_and_may_let_the_reporter_confirm_the_fi
     ok(&app, &reporter, case, json!({"action": "pass_check"})).await;
     assert_eq!(state_of(&app, case).await, "closed");
 
-    // Reopened within the window (重办), the case works on under the new cap.
-    ok(
-        &app,
-        &operator,
-        case,
-        json!({"action": "reopen", "reason": "市民反映仍有飞线"}),
-    )
-    .await;
+    // Reopened within the window (重办) once the reporter is dissatisfied — here
+    // told on the operator's call-back (回访) — the case works on under the new cap.
+    let reopen = json!({"action": "reopen", "reason": "市民反映仍有飞线"});
+    let unheard = act(&app, &operator, case, reopen.clone()).await;
+    assert_problem(unheard, 422, "reporter_not_dissatisfied").await;
+    ok(&app, &operator, case, json!({"action": "rate", "score": 2})).await;
+    ok(&app, &operator, case, reopen).await;
     assert_eq!(state_of(&app, case).await, "in_progress");
+    assert_eq!(load(&app, case).await.fields.rating, None, "rated afresh");
     let after_reopen = act(&app, &lead, case, request(handle_due(&app, case).await)).await;
     assert_problem(after_reopen, 422, "extension_cap_reached").await;
 }
