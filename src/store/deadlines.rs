@@ -149,7 +149,10 @@ macro_rules! impl_deadline_data {
                         .execute(&mut *tx)
                         .await?;
                         let entity_id = format!("{}/{}", y.jurisdiction, y.year);
-                        let data = serde_json::json!({"version": version});
+                        // The row above is replaced by the next load of this year;
+                        // the audit log keeps each loaded document, so a deadline
+                        // counted on an earlier one can still be recomputed.
+                        let data = serde_json::json!({"version": version, "document": y});
                         audit(&mut tx, actor, "load", "calendar_year", &entity_id, data, now).await?;
                     }
                     tx.commit().await?;

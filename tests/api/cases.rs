@@ -1611,6 +1611,27 @@ async fn admins_load_calendar_years_as_csv_or_json() {
     assert_eq!(loaded.status(), 200);
     let body: Value = loaded.json().await.expect("JSON");
     assert_eq!(body["loaded"], json!(["CN/2027"]));
+    // The audit log keeps the document loaded, for when the year is replaced.
+    let audit = app
+        .get_json("/api/v1/admin/audit?limit=10", Some(&admin.token))
+        .await;
+    let entry = audit
+        .as_array()
+        .expect("a list")
+        .iter()
+        .find(|e| e["entity"] == "calendar_year" && e["entity_id"] == "CN/2027")
+        .expect("the load is audited");
+    assert_eq!(entry["data"]["version"], "2027-test", "{entry}");
+    assert_eq!(
+        entry["data"]["document"]["holidays"],
+        json!(["2027-01-01"]),
+        "{entry}"
+    );
+    assert_eq!(
+        entry["data"]["document"]["workdays"],
+        json!(["2027-02-06"]),
+        "{entry}"
+    );
 
     // 2027 now counts: the preview reaches past New Year.
     let response = app
