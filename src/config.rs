@@ -154,26 +154,29 @@ impl fmt::Debug for Settings {
 /// `postgres://user:secret@host/db?password=secret` ->
 /// `postgres://user:***@host/db?password=***`: libpq takes a password in either.
 pub fn redact_url(url: &str) -> String {
-    // The user information ends at the last `@`: a password may hold an
-    // unencoded `?` or `/`, so the query cannot be split off first. An `@` in
-    // the query instead masks more than the password, never less.
-    let after_scheme = url.find("://").map_or(0, |i| i + 3);
-    let (mut redacted, rest) = match url[after_scheme..].rfind('@') {
-        Some(at) => {
-            let at = after_scheme + at;
-            let head = match url[after_scheme..at].split_once(':') {
-                Some((user, _)) => format!("{}{user}:***", &url[..after_scheme]),
-                None => url[..at].to_owned(),
-            };
-            (head, &url[at..])
-        }
-        None => (String::new(), url),
+    let (scheme, rest) = url.split_at(url.find("://").map_or(0, |i| i + 3));
+    let (before_query, query) = match rest.split_once('?') {
+        Some((before, query)) => (before, Some(query)),
+        None => (rest, None),
     };
-    let Some((base, query)) = rest.split_once('?') else {
-        redacted.push_str(rest);
+    // An `@` only after the first `?` is a password holding an unencoded `?`, or
+    // an `@` in a query value: which one cannot be told, so all of it is masked.
+    if !before_query.contains('@') && query.is_some_and(|q| q.contains('@')) {
+        return format!("{scheme}***");
+    }
+    let mut redacted = scheme.to_owned();
+    // The user information ends at the last `@` before the query: a password
+    // may hold an unencoded `@` or `/`.
+    match before_query.rsplit_once('@') {
+        Some((userinfo, host)) => match userinfo.split_once(':') {
+            Some((user, _)) => redacted.push_str(&format!("{user}:***@{host}")),
+            None => redacted.push_str(before_query),
+        },
+        None => redacted.push_str(before_query),
+    }
+    let Some(query) = query else {
         return redacted;
     };
-    redacted.push_str(base);
     let params: Vec<String> = query
         .split('&')
         .map(|param| match param.split_once('=') {
@@ -668,22 +671,39 @@ mod tests {
             redact_url("postgres://app:hunter2@db/x?sslmode=disable"),
             "postgres://app:***@db/x?sslmode=disable"
         );
-        // Characters a password should have percent-encoded, but may not have.
-        for password in ["p?w0rd", "a/b", "x@y", "?@/"] {
+        // Characters a password should have percent-encoded, but may not have;
+        // with a `?` in it, where the query starts cannot be told.
+        for (password, shown) in [
+            ("a/b", "postgres://app:***@db/x?sslmode=disable"),
+            ("x@y", "postgres://app:***@db/x?sslmode=disable"),
+            ("p?w0rd", "postgres://***"),
+            ("?@/", "postgres://***"),
+        ] {
             let redacted = redact_url(&format!("postgres://app:{password}@db/x?sslmode=disable"));
-            assert_eq!(
-                redacted, "postgres://app:***@db/x?sslmode=disable",
-                "{password}"
-            );
+            assert_eq!(redacted, shown, "{password}");
         }
         assert_eq!(
             redact_url("postgres://app@db/x?pass%77ord=hunter2&SSL%70assword=x"),
             "postgres://app@db/x?pass%77ord=***&SSL%70assword=***"
         );
-        // An `@` in the query masks too much rather than too little.
+        // An `@` in a query value, with or without user information.
         assert_eq!(
             redact_url("postgres://app:hunter2@db/x?application_name=a@b"),
-            "postgres://app:***@b"
+            "postgres://app:***@db/x?application_name=a@b"
+        );
+        assert_eq!(
+            redact_url("postgres://app@db/x?password=secret&application_name=a@b"),
+            "postgres://app@db/x?password=***&application_name=a@b"
+        );
+        assert_eq!(
+            redact_url("postgres://app:pw@db/x?password=se@cret&sslmode=require"),
+            "postgres://app:***@db/x?password=***&sslmode=require"
+        );
+        // Where an `@` comes only after the first `?`, it cannot be told whether
+        // the password or the query holds it: everything is masked.
+        assert_eq!(
+            redact_url("postgres://db/x?password=se@cret"),
+            "postgres://***"
         );
     }
 

@@ -332,6 +332,8 @@ pub fn plan_change(
     let mut fields = case.fields.clone();
     let mut assignments = case.assignments.clone();
     let mut assignments_changed = false;
+    // Which units hold the case, not only how far they are with it.
+    let mut units_changed = false;
     let mut clocks: Vec<Clock> = case.clocks.clone();
     let mut touched: Vec<Uuid> = Vec::new();
     let rework = transition
@@ -391,6 +393,7 @@ pub fn plan_change(
                     })
                     .collect();
                 assignments_changed = true;
+                units_changed = true;
                 fields.dispatched_at = Some(now);
                 // Each co-unit signs on a clock of its own.
                 for unit in co_units {
@@ -401,6 +404,7 @@ pub fn plan_change(
             Effect::DropCoUnit { unit } => {
                 assignments.retain(|a| a.lead || &a.unit != unit);
                 assignments_changed = true;
+                units_changed = true;
                 stop_clocks(&mut clocks, &mut touched, now, |c| {
                     c.unit.as_ref() == Some(unit)
                 });
@@ -422,6 +426,7 @@ pub fn plan_change(
                 stop_clocks(&mut clocks, &mut touched, now, is_co_unit_clock);
                 assignments.clear();
                 assignments_changed = true;
+                units_changed = true;
                 fields.dispatched_at = None;
                 fields.sign_window_ends = None;
             }
@@ -561,7 +566,7 @@ pub fn plan_change(
             data,
             at: now,
         },
-        outbox: transition.public || transition.to != transition.from,
+        outbox: transition.public || transition.to != transition.from || units_changed,
         now,
     })
 }

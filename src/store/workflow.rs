@@ -162,10 +162,11 @@ pub struct CaseChange {
     pub after_photos: Vec<Uuid>,
     pub after_photos_owner: Option<Uuid>,
     pub event: NewEvent,
-    /// Whether the event goes to the outbox: every public one, and every state
-    /// change, public or not (a return to the centre, a reassignment, the
-    /// archive), so that a platform following the outbox always knows the
-    /// state its reporter sees.
+    /// Whether the event goes to the outbox: every public one, and every change
+    /// of state or of the units assigned, public or not (a return to the
+    /// centre, a reassignment, a co-unit's share handed back, the archive), so
+    /// that a platform following the outbox always knows the state its
+    /// reporter sees and who handles the case.
     pub outbox: bool,
     pub now: DateTime<Utc>,
 }

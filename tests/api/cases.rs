@@ -1014,6 +1014,17 @@ async fn a_co_unit_hands_back_its_share_and_the_case_stays_with_its_lead() {
         .find(|r| r["case_id"] == case.to_string())
         .expect("the approved return is listed");
     assert_eq!(noted["unit"], CO);
+    // The state stays, but who handles the case changed: the outbox says so.
+    let outbox = app.state.repo.outbox(0, 100).await.expect("outbox");
+    let queued: Vec<&str> = outbox
+        .iter()
+        .filter(|e| e.case_id == case)
+        .map(|e| e.kind.as_str())
+        .collect();
+    assert_eq!(
+        queued,
+        ["submitted", "filed", "dispatched", "co_unit_returned"]
+    );
 }
 
 /// A report whose automatic dispatch fails (here: its deadlines would fall past
