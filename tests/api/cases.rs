@@ -135,6 +135,16 @@ async fn kinds(app: &TestApp, caller: &Caller, case: Uuid) -> Vec<String> {
         .collect()
 }
 
+/// The kinds of `case`'s outbox rows, oldest first.
+async fn outbox_kinds(app: &TestApp, case: Uuid) -> Vec<String> {
+    let outbox = app.state.repo.outbox(0, 100).await.expect("outbox");
+    outbox
+        .into_iter()
+        .filter(|row| row.case_id == case)
+        .map(|row| row.kind)
+        .collect()
+}
+
 /// A report filed and dispatched by an operator to LEAD with CO as co-unit.
 async fn dispatched_case(app: &TestApp, operator: &Caller, reporter: &Caller) -> Uuid {
     let case = case_id(&app.file_report(&reporter.token).await);
@@ -326,12 +336,7 @@ async fn a_report_goes_round_the_whole_loop_to_closed() {
 
     // Every state change went to the outbox, once; the internal steps above
     // changed no state.
-    let outbox = app.state.repo.outbox(0, 100).await.expect("outbox");
-    let mine: Vec<&str> = outbox
-        .iter()
-        .filter(|e| e.case_id == case)
-        .map(|e| e.kind.as_str())
-        .collect();
+    let mine = outbox_kinds(&app, case).await;
     assert_eq!(
         mine,
         [
@@ -943,12 +948,7 @@ async fn a_return_sends_the_case_back_for_dispatch() {
     assert_hidden(&app, &format!("/api/v1/cases/{case}/timeline"), &lead).await;
     // Not a public event, but the state the reporter sees changed: the outbox
     // has it, and not the request or its refusal, which changed nothing.
-    let outbox = app.state.repo.outbox(0, 100).await.expect("outbox");
-    let queued: Vec<&str> = outbox
-        .iter()
-        .filter(|e| e.case_id == case)
-        .map(|e| e.kind.as_str())
-        .collect();
+    let queued = outbox_kinds(&app, case).await;
     assert_eq!(queued, ["submitted", "filed", "dispatched", "returned"]);
 
     // The approval is noted for the review of the routing rules.
@@ -1015,12 +1015,7 @@ async fn a_co_unit_hands_back_its_share_and_the_case_stays_with_its_lead() {
         .expect("the approved return is listed");
     assert_eq!(noted["unit"], CO);
     // The state stays, but who handles the case changed: the outbox says so.
-    let outbox = app.state.repo.outbox(0, 100).await.expect("outbox");
-    let queued: Vec<&str> = outbox
-        .iter()
-        .filter(|e| e.case_id == case)
-        .map(|e| e.kind.as_str())
-        .collect();
+    let queued = outbox_kinds(&app, case).await;
     assert_eq!(
         queued,
         ["submitted", "filed", "dispatched", "co_unit_returned"]
