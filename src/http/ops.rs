@@ -166,8 +166,8 @@ fn same_secret(presented: &str, expected: &str) -> bool {
     Sha256::digest(presented.as_bytes()) == Sha256::digest(expected.as_bytes())
 }
 
-/// This API's OpenAPI 3.1 description.
-#[utoipa::path(tag = "ops", responses((status = 200, content_type = "application/yaml", body = String)))]
+/// This API's OpenAPI 3.1 description, as YAML.
+#[utoipa::path(tag = "ops", responses((status = 200, content_type = "application/yaml", body = Object)))]
 #[get("/api/v1/openapi.yaml")]
 async fn openapi_yaml() -> HttpResponse {
     HttpResponse::Ok()
