@@ -16,7 +16,7 @@ use utoipa::ToSchema;
 use utoipa_actix_web::service_config::ServiceConfig;
 use uuid::Uuid;
 
-use super::reports::staff_sees_case;
+use super::cases::{access, workflow_error};
 use crate::auth::AuthUser;
 use crate::domain::geo::LatLon;
 use crate::error::ApiError;
@@ -289,22 +289,22 @@ enum Rendition {
     Thumbnail,
 }
 
-/// The uploader, staff who may see the photo's case, and the case's reporter,
-/// whose report lists the units' after-photos: what was done about it. Of
-/// photos not yet in a case, unit staff see only their own uploads; the
-/// centre's staff see them all.
+/// The uploader, and whoever may see the photo's case (`cases::access`): the
+/// centre's staff, the units assigned to it, and its reporter, whose report
+/// lists the units' after-photos too. Of photos not yet in a case, unit staff
+/// see only their own uploads; the centre's staff see them all.
 async fn may_see(state: &AppState, user: &AuthUser, photo: &PhotoRecord) -> Result<bool, ApiError> {
     if photo.owner_id == user.id {
         return Ok(true);
     }
-    let Some(case) = photo.case_id else {
-        return Ok(user.role.is_staff() && !user.role.is_unit_role());
-    };
-    if staff_sees_case(state, user, case).await? {
+    if user.role.is_staff() && !user.role.is_unit_role() {
         return Ok(true);
     }
-    let case = state.repo.case_by_id(case).await?;
-    Ok(case.is_some_and(|case| case.reporter_id == user.id))
+    let Some(case) = photo.case_id else {
+        return Ok(false);
+    };
+    let case = state.workflow.case(case).await.map_err(workflow_error)?;
+    Ok(case.is_some_and(|case| access(user, &case).is_some()))
 }
 
 async fn serve(

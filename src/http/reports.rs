@@ -428,8 +428,7 @@ async fn get_report(
 }
 
 /// Whether the caller sees a case as staff: the centre's roles every case, unit
-/// staff once it is assigned to their unit (lead or co-unit). The photos of a
-/// case follow the same rule.
+/// staff once it is assigned to their unit (lead or co-unit).
 pub(super) async fn staff_sees_case(
     state: &AppState,
     user: &AuthUser,
