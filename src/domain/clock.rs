@@ -154,14 +154,11 @@ impl Clock {
             Some(self.explanation.warning_fraction),
         )?;
         if let Some(extended) = self.extended_to {
-            let unit = self.limit.unit;
-            let moved = calculator.shift_past_pause(extended, unit, pause)?;
+            let moved = calculator.shift_past_pause(extended, self.limit.unit, pause)?;
+            // The warning was placed against the extended date; it moves with it.
+            self.warning_at = self.extended_warning(calculator, moved, &pauses)?;
             self.extended_to = Some(moved);
             self.due_at = moved;
-            // The warning was placed against the extended date; it moves with it.
-            self.warning_at = calculator
-                .shift_past_pause(self.warning_at, unit, pause)?
-                .min(moved);
         } else {
             self.due_at = due_at;
             self.warning_at = warning_at.min(due_at);
@@ -181,18 +178,31 @@ impl Clock {
         new_due: DateTime<Utc>,
         calculator: &DeadlineCalculator,
     ) -> Result<(), DeadlineError> {
-        if self.warned_at.is_none() {
-            self.warning_at = calculator.warning_before(
-                self.started_at,
-                self.limit,
-                new_due,
-                &self.pauses,
-                self.explanation.warning_fraction,
-            )?;
-        }
+        self.warning_at = self.extended_warning(calculator, new_due, &self.pauses)?;
         self.due_at = new_due;
         self.extended_to = Some(new_due);
         Ok(())
+    }
+
+    /// Where the warning stands once an extension has fixed the due time at
+    /// `due`: a warning already given stays; one not yet given falls at the
+    /// clock's fraction of the counted time to `due`, `pauses` not counted.
+    fn extended_warning(
+        &self,
+        calculator: &DeadlineCalculator,
+        due: DateTime<Utc>,
+        pauses: &[Pause],
+    ) -> Result<DateTime<Utc>, DeadlineError> {
+        if self.warned_at.is_some() {
+            return Ok(self.warning_at);
+        }
+        calculator.warning_before(
+            self.started_at,
+            self.limit,
+            due,
+            pauses,
+            self.explanation.warning_fraction,
+        )
     }
 
     /// When the sweeper must next look at this clock, or `None` when it owes
