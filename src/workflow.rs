@@ -283,14 +283,7 @@ pub fn snapshot(case: &WorkflowCase, rules: &WorkflowRules) -> CaseSnapshot {
             unit: a.unit.clone(),
             signed: a.signed_at.is_some(),
             finished: a.finished_at.is_some(),
-            sign_window_ends: case
-                .clocks
-                .iter()
-                .filter(|c| {
-                    c.is_active() && c.phase == Phase::Sign && c.unit.as_deref() == Some(&a.unit)
-                })
-                .map(|c| c.due_at)
-                .max(),
+            sign_window_ends: sign_window_end(&case.clocks, Some(&a.unit)),
         })
         .collect();
     CaseSnapshot {
@@ -508,11 +501,7 @@ pub fn plan_change(
     }
     fields.check_flags.extend(evidence_flags);
     if transition.to == CaseState::Dispatched {
-        fields.sign_window_ends = clocks
-            .iter()
-            .filter(|c| c.is_active() && c.unit.is_none() && c.phase == Phase::Sign)
-            .map(|c| c.due_at)
-            .max();
+        fields.sign_window_ends = sign_window_end(&clocks, None);
     }
     // A paused clock is due at no time yet: a suspended case is never overdue.
     fields.due_at = clocks
@@ -569,6 +558,16 @@ pub fn plan_change(
         outbox: transition.public || transition.to != transition.from || units_changed,
         now,
     })
+}
+
+/// When the sign window of `unit` (`None`: the case's lead) ends: the due time
+/// of its running sign clock.
+fn sign_window_end(clocks: &[Clock], unit: Option<&str>) -> Option<DateTime<Utc>> {
+    clocks
+        .iter()
+        .filter(|c| c.is_active() && c.phase == Phase::Sign && c.unit.as_deref() == unit)
+        .map(|c| c.due_at)
+        .max()
 }
 
 struct ClockContext<'a> {
