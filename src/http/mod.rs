@@ -374,4 +374,14 @@ mod tests {
             1
         );
     }
+
+    /// The same for the years a calendar upload may bring.
+    #[test]
+    fn the_documented_calendar_years_are_the_uploadable_ones() {
+        use crate::domain::deadline::UPLOADABLE_YEARS;
+        let api = serde_json::to_value(super::openapi()).expect("the document serialises");
+        let year = &api["components"]["schemas"]["CalendarYear"]["properties"]["year"];
+        assert_eq!(year["minimum"], *UPLOADABLE_YEARS.start(), "{year}");
+        assert_eq!(year["maximum"], *UPLOADABLE_YEARS.end(), "{year}");
+    }
 }

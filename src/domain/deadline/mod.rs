@@ -17,7 +17,7 @@ mod compute;
 mod office_hours;
 mod profile;
 
-pub use calendar::{Calendar, CalendarError, CalendarYear, HolidaySpan};
+pub use calendar::{Calendar, CalendarError, CalendarYear, HolidaySpan, UPLOADABLE_YEARS};
 pub use compute::{
     DEFAULT_TZ, DEFAULT_WARNING_FRACTION, Deadline, DeadlineCalculator, DeadlineError, Explanation,
     Pause, local_midnight,
