@@ -154,7 +154,8 @@ impl Clock {
             Some(self.explanation.warning_fraction),
         )?;
         if let Some(extended) = self.extended_to {
-            let moved = calculator.shift_past_pause(extended, self.limit.unit, pause)?;
+            let moved =
+                calculator.shift_past_pause(extended, self.started_at, self.limit, pause)?;
             // The warning was placed against the extended date; it moves with it.
             self.warning_at = self.extended_warning(calculator, moved, &pauses)?;
             self.extended_to = Some(moved);
@@ -481,6 +482,24 @@ mod tests {
             .resume(local(2026, 3, 9, 9, 0), &calc)
             .expect("resumes");
         assert_eq!(early.due_at, local(2026, 3, 9, 10, 0));
+    }
+
+    #[test]
+    fn a_suspension_on_the_receipt_day_leaves_an_extended_date_where_it_was() {
+        // 3 work days from Mon 3/2 10:00 (due Thu 3/5 17:30), extended to Fri
+        // 3/6 17:30, suspended Mon 14:00–16:00: Monday is the receipt day, never
+        // counted, so the suspension took no time from the unit.
+        let calc = calculator();
+        let mut clock = handle_clock(Limit::work_days(3), local(2026, 3, 2, 10, 0));
+        let extended = local(2026, 3, 6, 17, 30);
+        clock.extend_to(extended, &calc).expect("extends");
+        clock.pause(local(2026, 3, 2, 14, 0));
+        clock
+            .resume(local(2026, 3, 2, 16, 0), &calc)
+            .expect("resumes");
+        assert_eq!(clock.due_at, extended);
+        // 80 % of Tue–Fri's 30 office hours: 24 h, Fri 10:00.
+        assert_eq!(clock.warning_at, local(2026, 3, 6, 10, 0));
     }
 
     #[test]

@@ -99,16 +99,6 @@ enum Clock {
     Natural,
 }
 
-impl Clock {
-    /// The clock a limit in `unit` is counted on.
-    fn counting(unit: Unit) -> Clock {
-        match unit {
-            Unit::NaturalHours => Clock::Natural,
-            Unit::WorkHours | Unit::WorkDays => Clock::Work,
-        }
-    }
-}
-
 /// What a limit means on its clock: counting starts at `origin`, and `span`
 /// of clock time must elapse.
 struct Plan {
@@ -291,13 +281,16 @@ impl DeadlineCalculator {
 
     /// `at` moved on by the counted time (office time for work units, elapsed
     /// time for natural hours) inside `pause`: how a due time fixed by an
-    /// extension follows a suspension, as a computed one does. A pause that
-    /// begins once the clock has reached `at` moves nothing: time had already
-    /// run out (the rule `solve` applies to computed due times).
+    /// extension follows a suspension, as a computed one does. The pause is
+    /// measured as the clock started at `start` under `limit` counts, so the
+    /// receipt day of a work-day limit, never counted, adds nothing. A pause
+    /// that begins once the clock has reached `at` moves nothing: time had
+    /// already run out (the rule `solve` applies to computed due times).
     pub fn shift_past_pause(
         &self,
         at: DateTime<Utc>,
-        unit: Unit,
+        start: DateTime<Utc>,
+        limit: Limit,
         pause: Pause,
     ) -> Result<DateTime<Utc>, DeadlineError> {
         let (from, to) = pause;
@@ -307,16 +300,17 @@ impl DeadlineCalculator {
                 end: to,
             });
         }
-        let clock = Clock::counting(unit);
-        let (at_value, from_value) = (self.value(clock, at)?, self.value(clock, from)?);
-        let paused = self.value(clock, to)? - from_value;
+        let plan = self.plan(start, limit)?;
+        let counted = |t| Ok::<_, DeadlineError>(self.value(plan.clock, t)?.max(plan.origin));
+        let (at_value, from_value) = (self.value(plan.clock, at)?, counted(from)?);
+        let paused = counted(to)? - from_value;
         if paused == 0 || from_value >= at_value {
             return Ok(at);
         }
         let target = at_value
             .checked_add(paused)
             .ok_or(DeadlineError::Overflow)?;
-        Ok(self.instant(clock, target)?.max(at))
+        Ok(self.instant(plan.clock, target)?.max(at))
     }
 
     /// The warning of a clock started at `start` under `limit` whose due time

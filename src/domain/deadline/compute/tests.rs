@@ -541,69 +541,99 @@ fn pause_errors() {
 
 #[test]
 fn a_fixed_due_time_shifts_past_a_pause_by_the_counted_time() {
-    use super::super::Unit;
     let c = calc();
-    // (at, unit, pause from, pause to, expected)
-    let table: &[(&str, Unit, &str, &str, &str)] = &[
+    // (clock start, limit, fixed due time, pause from, pause to, expected)
+    let table: &[(&str, Limit, &str, &str, &str, &str)] = &[
         // 2 office hours paused (Tue 09:00–11:00) move Fri 17:30 past the
         // weekend to Mon 10:30.
         (
+            "2026-03-02 08:30",
+            wh(16),
             "2026-03-06 17:30",
-            Unit::WorkHours,
             "2026-03-03 09:00",
             "2026-03-03 11:00",
             "2026-03-09 10:30",
         ),
         // Work days count office time too.
         (
+            "2026-03-02 10:00",
+            wd(3),
             "2026-03-06 17:30",
-            Unit::WorkDays,
             "2026-03-03 09:00",
             "2026-03-03 11:00",
             "2026-03-09 10:30",
         ),
+        // ... but never the receipt day (民法典 第201条): a pause on it moves
+        // nothing, as it moves nothing on a computed due time.
+        (
+            "2026-03-02 10:00",
+            wd(3),
+            "2026-03-06 17:30",
+            "2026-03-02 14:00",
+            "2026-03-02 16:00",
+            "2026-03-06 17:30",
+        ),
+        // A pause from the receipt day into the next counts the next day's
+        // part only: Tue 08:30–12:00, 3.5 office hours, Fri 17:30 → Mon 12:00.
+        (
+            "2026-03-02 10:00",
+            wd(3),
+            "2026-03-06 17:30",
+            "2026-03-02 14:00",
+            "2026-03-03 12:00",
+            "2026-03-09 12:00",
+        ),
         // A pause over lunch and the night holds no office time: no move.
         (
+            "2026-03-02 08:30",
+            wh(16),
             "2026-03-06 17:30",
-            Unit::WorkHours,
             "2026-03-03 17:30",
             "2026-03-04 08:30",
             "2026-03-06 17:30",
         ),
         // 国庆: 9/30 17:30 to 10/8 08:30 holds nothing either.
         (
+            "2026-09-29 09:00",
+            wd(3),
             "2026-10-09 12:00",
-            Unit::WorkDays,
             "2026-09-30 17:30",
             "2026-10-08 08:30",
             "2026-10-09 12:00",
         ),
         // Natural hours move by the elapsed time, nights and holidays included.
         (
+            "2026-03-02 08:30",
+            nh(72),
             "2026-03-06 17:30",
-            Unit::NaturalHours,
             "2026-03-03 17:30",
             "2026-03-04 08:30",
             "2026-03-07 08:30",
         ),
     ];
-    for &(due, unit, from, to, want) in table {
+    for &(start, limit, due, from, to, want) in table {
         assert_eq!(
-            c.shift_past_pause(at(due), unit, (at(from), at(to))),
+            c.shift_past_pause(at(due), at(start), limit, (at(from), at(to))),
             Ok(at(want)),
-            "{due} {unit:?} paused {from}–{to}"
+            "{due} {limit:?} from {start}, paused {from}–{to}"
         );
     }
     let (s, e) = (at("2026-03-03 11:00"), at("2026-03-03 09:00"));
     assert_eq!(
-        c.shift_past_pause(at("2026-03-06 17:30"), Unit::WorkHours, (s, e)),
+        c.shift_past_pause(
+            at("2026-03-06 17:30"),
+            at("2026-03-02 08:30"),
+            wh(16),
+            (s, e)
+        ),
         Err(DeadlineError::InvalidPause { start: s, end: e })
     );
     // Moving past the loaded calendar is an error, not a guess.
     assert!(matches!(
         c.shift_past_pause(
             at("2026-12-31 17:00"),
-            Unit::WorkHours,
+            at("2026-12-29 09:00"),
+            wh(8),
             (at("2026-12-30 09:00"), at("2026-12-30 11:00"))
         ),
         Err(DeadlineError::BeyondCalendar { .. })
