@@ -7,6 +7,7 @@ use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 use uuid::Uuid;
 
+use crate::domain::instant;
 use crate::domain::role::Role;
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize, ToSchema)]
@@ -293,6 +294,7 @@ pub enum Action {
     DenyReturn,
     RequestExtension {
         reason: String,
+        #[serde(deserialize_with = "crate::domain::instant::deserialize")]
         new_due: DateTime<Utc>,
     },
     ApproveExtension,
@@ -1026,7 +1028,7 @@ pub fn apply(
                     request: PendingRequest::Extension {
                         unit: unit.to_owned(),
                         reason: reason.trim().to_owned(),
-                        new_due: *new_due,
+                        new_due: instant::to_stored_precision(*new_due),
                     },
                 }],
             )

@@ -7,6 +7,7 @@ pub mod code;
 pub mod deadline;
 pub mod evidence;
 pub mod geo;
+pub mod instant;
 pub mod phone;
 pub mod report;
 pub mod role;

@@ -17,6 +17,7 @@ use crate::domain::code::{
     CODE_PATTERN, CODE_RULE, is_category_prefix, is_category_under, is_code,
 };
 use crate::domain::deadline::Urgency;
+use crate::domain::instant;
 use crate::domain::role::Role;
 use crate::domain::routing::Conflict;
 use crate::domain::routing::ZoneKind;
@@ -628,9 +629,9 @@ pub struct RuleInput {
     pub deadline_profile: Option<String>,
     /// Higher wins before zone size and prefix length are compared.
     pub priority: i32,
-    #[serde(default)]
+    #[serde(default, deserialize_with = "instant::deserialize_option")]
     pub valid_from: Option<DateTime<Utc>>,
-    #[serde(default)]
+    #[serde(default, deserialize_with = "instant::deserialize_option")]
     pub valid_to: Option<DateTime<Utc>>,
     #[serde(default = "yes")]
     pub active: bool,
@@ -731,8 +732,8 @@ async fn checked_rule(
         co_units: input.co_units,
         deadline_profile: input.deadline_profile,
         priority: i64::from(input.priority),
-        valid_from: input.valid_from,
-        valid_to: input.valid_to,
+        valid_from: input.valid_from.map(instant::to_stored_precision),
+        valid_to: input.valid_to.map(instant::to_stored_precision),
         active: input.active,
         note: input.note,
     };

@@ -14,6 +14,7 @@ use crate::domain::case::{Action, ActionEnvelope, Actor, CaseState, PendingReque
 use crate::domain::clock::{Clock, ClockStatus};
 use crate::domain::code::{CODE_RULE, is_code};
 use crate::domain::deadline::{Explanation, Limit, Urgency};
+use crate::domain::instant;
 use crate::domain::role::Role;
 use crate::error::ApiError;
 use crate::error::extractors::Json;
@@ -460,16 +461,18 @@ pub struct QueueParams {
     /// `app`, `inspector`, `hotline`…
     #[param(pattern = "^[A-Za-z0-9_-]{1,64}$")]
     pub source: Option<String>,
-    /// Cases whose earliest running clock is due before this instant.
+    /// Cases whose earliest running clock is due before this instant (years 1–9999).
+    #[serde(default, deserialize_with = "instant::deserialize_option")]
     pub due_before: Option<DateTime<Utc>>,
-    /// Only cases past due now.
+    /// `true`: only cases past due now; `false`: only cases that are not.
     pub overdue: Option<bool>,
     /// Only cases flagged for a human look (photo far away, doubtful proof).
     pub flagged: Option<bool>,
     /// `newest` (default), `oldest` or `due` (soonest first; only cases with a running clock).
     #[param(inline)]
     pub sort: Option<CaseSort>,
-    /// `next_cursor` of the previous page; absent or empty for the first.
+    /// `next_cursor` of the previous page, sent with the same `sort` and filters
+    /// (400 otherwise; `limit` may change); absent or empty for the first.
     pub cursor: Option<String>,
     /// 1–200, default 50.
     #[param(minimum = 1, maximum = 200)]
@@ -612,31 +615,34 @@ async fn list(state: &AppState, params: QueueParams) -> Result<web::Json<CasePag
             return Err(invalid_query(format!("{name} must be {CODE_RULE}")));
         }
     }
-    // An empty `cursor=` is the first page, as an empty `state=` is no filter.
-    let after = params
-        .cursor
-        .as_deref()
-        .filter(|c| !c.is_empty())
-        .map(|c| parse_cursor(c, sort))
-        .transpose()?;
-    let query = CaseQuery {
+    let mut query = CaseQuery {
         states,
         unit: params.unit,
         category: params.category,
         zone: params.zone,
         source: params.source,
-        due_before: params.due_before,
-        overdue_at: params.overdue.filter(|o| *o).map(|_| at),
+        // Stored due times are whole microseconds: one is before the given
+        // instant exactly when it is before the next whole microsecond.
+        due_before: params.due_before.map(instant::up_to_microsecond),
+        overdue: params.overdue.map(|overdue| (overdue, at)),
         flagged: params.flagged,
         sort,
-        after,
+        after: None,
         limit: i64::from(limit) + 1,
     };
+    let walk = Walk::of(&query);
+    // An empty `cursor=` is the first page, as an empty `state=` is no filter.
+    query.after = params
+        .cursor
+        .as_deref()
+        .filter(|c| !c.is_empty())
+        .map(|c| walk.parse(c))
+        .transpose()?;
     let mut rows = state.repo.list_cases(&query).await?;
     let more = rows.len() > limit as usize;
     rows.truncate(limit as usize);
     let next_cursor = if more {
-        rows.last().map(|r| cursor_of(r, sort))
+        rows.last().map(|r| walk.cursor_after(r))
     } else {
         None
     };
@@ -666,32 +672,106 @@ fn invalid_query(detail: impl Into<String>) -> ApiError {
     ApiError::bad_request("invalid_query", detail)
 }
 
-/// Cursors are opaque to clients: the id, and for `due` order the due time.
-fn cursor_of(row: &CaseSummary, sort: CaseSort) -> String {
-    match (sort, row.due_at) {
-        (CaseSort::Due, Some(due)) => format!("{}~{}", due.timestamp_micros(), row.id),
-        _ => row.id.to_string(),
-    }
+/// One walk through a queue: its order and filters. A cursor names the walk it
+/// belongs to and the last case given out, so a cursor used with another order
+/// or other filters is refused rather than continuing some other walk
+/// (as Google's API guidelines, AIP-158, ask). The page size may change.
+struct Walk {
+    /// The order's letter and a digest of the filters.
+    tag: String,
+    sort: CaseSort,
 }
 
-fn parse_cursor(text: &str, sort: CaseSort) -> Result<CaseCursor, ApiError> {
-    let bad = || invalid_query("cursor is not one this endpoint gave out");
-    let (due, id) = match (sort, text.split_once('~')) {
-        (CaseSort::Due, Some((micros, id))) => {
-            let micros: i64 = micros.parse().map_err(|_| bad())?;
-            (
-                Some(DateTime::from_timestamp_micros(micros).ok_or_else(bad)?),
-                id,
-            )
+impl Walk {
+    fn of(query: &CaseQuery) -> Walk {
+        use sha2::{Digest, Sha256};
+        let mut states: Vec<&str> = query.states.iter().map(|s| s.as_str()).collect();
+        states.sort_unstable();
+        states.dedup();
+        let text = |value: &Option<String>| value.clone().unwrap_or_default();
+        let filters = [
+            states.join(","),
+            text(&query.unit),
+            text(&query.category),
+            text(&query.zone),
+            text(&query.source),
+            query
+                .due_before
+                .map(|t| t.to_rfc3339_opts(chrono::SecondsFormat::Nanos, true))
+                .unwrap_or_default(),
+            query
+                .overdue
+                .map(|(o, _)| o.to_string())
+                .unwrap_or_default(),
+            query.flagged.map(|f| f.to_string()).unwrap_or_default(),
+        ]
+        .join("\u{1f}");
+        let digest = Sha256::digest(filters.as_bytes());
+        let order = match query.sort {
+            CaseSort::Newest => 'n',
+            CaseSort::Oldest => 'o',
+            CaseSort::Due => 'd',
+        };
+        Walk {
+            tag: format!("{order}{}", hex::encode(&digest[..4])),
+            sort: query.sort,
         }
-        (CaseSort::Due, None) => return Err(bad()),
-        (_, Some(_)) => return Err(bad()),
-        (_, None) => (None, text),
-    };
-    Ok(CaseCursor {
-        id: Uuid::parse_str(id).map_err(|_| bad())?,
-        due_at: due,
-    })
+    }
+
+    /// `tag~id`, and for `due` order `tag~seconds.nanoseconds~id`: the due time
+    /// to the nanosecond, as the database holds it.
+    fn cursor_after(&self, row: &CaseSummary) -> String {
+        match (self.sort, row.due_at) {
+            (CaseSort::Due, Some(due)) => format!(
+                "{}~{}.{:09}~{}",
+                self.tag,
+                due.timestamp(),
+                due.timestamp_subsec_nanos(),
+                row.id
+            ),
+            _ => format!("{}~{}", self.tag, row.id),
+        }
+    }
+
+    fn parse(&self, cursor: &str) -> Result<CaseCursor, ApiError> {
+        let bad = || invalid_query("cursor is not one this endpoint gave out");
+        let (tag, position) = cursor.split_once('~').ok_or_else(bad)?;
+        if tag != self.tag {
+            let well_formed = tag.len() == self.tag.len()
+                && tag.starts_with(['n', 'o', 'd'])
+                && tag[1..].bytes().all(|b| b.is_ascii_hexdigit());
+            return Err(if well_formed {
+                invalid_query(
+                    "the cursor belongs to another order or other filters; \
+                     start again without a cursor",
+                )
+            } else {
+                bad()
+            });
+        }
+        let (due_at, id) = match self.sort {
+            CaseSort::Due => {
+                let (due, id) = position.split_once('~').ok_or_else(bad)?;
+                let (seconds, nanos) = due
+                    .split_once('.')
+                    .filter(|(_, nanos)| nanos.len() == 9)
+                    .ok_or_else(bad)?;
+                let due = seconds
+                    .parse()
+                    .ok()
+                    .zip(nanos.parse().ok())
+                    .and_then(|(s, n)| DateTime::from_timestamp(s, n))
+                    .and_then(|t| instant::checked(t).ok())
+                    .ok_or_else(bad)?;
+                (Some(due), id)
+            }
+            CaseSort::Newest | CaseSort::Oldest => (None, position),
+        };
+        Ok(CaseCursor {
+            id: Uuid::parse_str(id).map_err(|_| bad())?,
+            due_at,
+        })
+    }
 }
 
 #[cfg(test)]
@@ -714,24 +794,77 @@ mod tests {
         }
     }
 
+    fn walk(sort: CaseSort, states: Vec<CaseState>) -> Walk {
+        Walk::of(&CaseQuery {
+            states,
+            sort,
+            ..CaseQuery::default()
+        })
+    }
+
     #[test]
-    fn cursors_round_trip_for_every_order() {
-        let due = DateTime::from_timestamp_micros(1_790_000_000_123_456).expect("time");
+    fn cursors_round_trip_for_every_order_to_the_nanosecond() {
+        // A due time from a database that keeps nanoseconds (SQLite's text).
+        let due = DateTime::from_timestamp(1_790_000_000, 123_456_789).expect("time");
         let row = summary(Some(due));
         for sort in [CaseSort::Newest, CaseSort::Oldest, CaseSort::Due] {
-            let cursor = parse_cursor(&cursor_of(&row, sort), sort).expect("parses");
+            let walk = walk(sort, vec![]);
+            let cursor = walk.parse(&walk.cursor_after(&row)).expect("parses");
             assert_eq!(cursor.id, row.id);
             assert_eq!(cursor.due_at, (sort == CaseSort::Due).then_some(due));
         }
     }
 
     #[test]
-    fn foreign_cursors_are_refused() {
+    fn a_cursor_belongs_to_its_order_and_filters() {
         let row = summary(Some(Utc::now()));
-        let due_cursor = cursor_of(&row, CaseSort::Due);
-        assert!(parse_cursor(&due_cursor, CaseSort::Newest).is_err());
-        assert!(parse_cursor(&row.id.to_string(), CaseSort::Due).is_err());
-        assert!(parse_cursor("nonsense", CaseSort::Newest).is_err());
-        assert!(parse_cursor("x~y", CaseSort::Due).is_err());
+        let filed = walk(CaseSort::Newest, vec![CaseState::Filed]);
+        let cursor = filed.cursor_after(&row);
+        // The order of the states named does not make another walk.
+        let same = walk(CaseSort::Newest, vec![CaseState::Filed, CaseState::Filed]);
+        assert_eq!(same.parse(&cursor).expect("the same walk").id, row.id);
+        for other in [
+            walk(CaseSort::Oldest, vec![CaseState::Filed]),
+            walk(CaseSort::Due, vec![CaseState::Filed]),
+            walk(CaseSort::Newest, vec![]),
+            walk(CaseSort::Newest, vec![CaseState::Dispatched]),
+        ] {
+            let refusal = other.parse(&cursor).expect_err("another walk").problem();
+            assert_eq!(refusal.code, "invalid_query");
+            assert!(
+                refusal
+                    .detail
+                    .as_deref()
+                    .unwrap_or_default()
+                    .contains("another order or other filters"),
+                "{refusal:?}"
+            );
+        }
+    }
+
+    #[test]
+    fn malformed_cursors_are_refused() {
+        let due = walk(CaseSort::Due, vec![]);
+        let tag = &due.tag;
+        let id = Uuid::now_v7();
+        for cursor in [
+            "nonsense".to_owned(),
+            "x~y".to_owned(),
+            id.to_string(),
+            format!("{tag}~{id}"),
+            format!("{tag}~1790000000~{id}"),
+            format!("{tag}~1790000000.5x~{id}"),
+            format!("{tag}~1790000000.1000000000~{id}"),
+            format!("{tag}~1790000000.000000000~not-a-uuid"),
+            // Before year 1: PostgreSQL could not compare it.
+            format!("{tag}~-1000000000000000000.000000000~{id}"),
+        ] {
+            let refusal = due.parse(&cursor).expect_err("malformed").problem();
+            assert_eq!(
+                refusal.detail.as_deref(),
+                Some("cursor is not one this endpoint gave out"),
+                "{cursor}"
+            );
+        }
     }
 }

@@ -195,5 +195,6 @@ super::deadlines::impl_deadline_data!(PostgresRepository, sqlx::Postgres);
 super::workflow::impl_workflow!(
     PostgresRepository,
     sqlx::Postgres,
-    "FOR UPDATE OF k SKIP LOCKED"
+    "FOR UPDATE OF k SKIP LOCKED",
+    "strpos"
 );

@@ -230,4 +230,4 @@ super::sql::impl_repository!(SqliteRepository, sqlx::Sqlite, "sqlite");
 super::reference::impl_reference_data!(SqliteRepository, sqlx::Sqlite);
 super::deadlines::impl_deadline_data!(SqliteRepository, sqlx::Sqlite);
 // The single writer connection already serialises sweeps within a process.
-super::workflow::impl_workflow!(SqliteRepository, sqlx::Sqlite, "");
+super::workflow::impl_workflow!(SqliteRepository, sqlx::Sqlite, "", "instr");

@@ -210,8 +210,9 @@ pub struct CaseQuery {
     pub zone: Option<String>,
     pub source: Option<String>,
     pub due_before: Option<DateTime<Utc>>,
-    /// Only cases whose earliest running clock is past due at this instant.
-    pub overdue_at: Option<DateTime<Utc>>,
+    /// `(true, now)`: only cases whose earliest running clock is past due at
+    /// `now`; `(false, now)`: only cases that are not.
+    pub overdue: Option<(bool, DateTime<Utc>)>,
     pub flagged: Option<bool>,
     pub sort: CaseSort,
     pub after: Option<CaseCursor>,
@@ -227,7 +228,7 @@ impl Default for CaseQuery {
             zone: None,
             source: None,
             due_before: None,
-            overdue_at: None,
+            overdue: None,
             flagged: None,
             sort: CaseSort::Newest,
             after: None,
@@ -642,7 +643,9 @@ pub(super) enum QueueBind {
 }
 
 /// Builds the queue query. Every value is a bind; only fixed SQL is formatted in.
-pub(super) fn queue_sql(query: &CaseQuery) -> QueueSql {
+/// `find` is the dialect's `(text, substring)` search, 0 when absent: SQLite's
+/// `instr`, PostgreSQL's `strpos`.
+pub(super) fn queue_sql(query: &CaseQuery, find: &str) -> QueueSql {
     let mut binds: Vec<QueueBind> = Vec::new();
     let next = |bind: QueueBind, binds: &mut Vec<QueueBind>| {
         binds.push(bind);
@@ -663,17 +666,20 @@ pub(super) fn queue_sql(query: &CaseQuery) -> QueueSql {
             "EXISTS (SELECT 1 FROM case_assignments a WHERE a.case_id = c.id AND a.unit_code = {p})"
         ));
     }
+    // Codes may hold `_`, a LIKE wildcard, and SQLite's LIKE ignores case, so
+    // codes are compared as plain text.
     if let Some(category) = &query.category {
-        let exact = next(QueueBind::Text(category.clone()), &mut binds);
-        let prefix = next(QueueBind::Text(format!("{category}%")), &mut binds);
+        let prefix = next(QueueBind::Text(category.clone()), &mut binds);
+        let length = next(QueueBind::Text(category.clone()), &mut binds);
         conditions.push(format!(
-            "(c.category_code = {exact} OR c.category_code LIKE {prefix})"
+            "substr(c.category_code, 1, length({length})) = {prefix}"
         ));
     }
     if let Some(zone) = &query.zone {
-        // zone_path is a JSON array of codes; the handler allows only code characters.
-        let p = next(QueueBind::Text(format!("%\"{zone}\"%")), &mut binds);
-        conditions.push(format!("c.zone_path LIKE {p}"));
+        // zone_path is a JSON array of codes; the handler allows only code
+        // characters, which JSON writes as they are.
+        let p = next(QueueBind::Text(format!("\"{zone}\"")), &mut binds);
+        conditions.push(format!("{find}(c.zone_path, {p}) > 0"));
     }
     if let Some(source) = &query.source {
         let p = next(QueueBind::Text(source.clone()), &mut binds);
@@ -683,9 +689,17 @@ pub(super) fn queue_sql(query: &CaseQuery) -> QueueSql {
         let p = next(QueueBind::Time(before), &mut binds);
         conditions.push(format!("c.due_at < {p}"));
     }
-    if let Some(now) = query.overdue_at {
-        let p = next(QueueBind::Time(now), &mut binds);
-        conditions.push(format!("c.due_at < {p}"));
+    // Past due means due at `now` or earlier, as the sweeper counts it.
+    match query.overdue {
+        Some((true, now)) => {
+            let p = next(QueueBind::Time(now), &mut binds);
+            conditions.push(format!("c.due_at <= {p}"));
+        }
+        Some((false, now)) => {
+            let p = next(QueueBind::Time(now), &mut binds);
+            conditions.push(format!("(c.due_at IS NULL OR c.due_at > {p})"));
+        }
+        None => {}
     }
     match query.flagged {
         Some(true) => {
@@ -746,9 +760,10 @@ pub(super) fn queue_sql(query: &CaseQuery) -> QueueSql {
 }
 
 /// Expands to inherent `wf_*` methods on a backend; the `Repository` impl
-/// delegates. `$claim` is the row-locking clause of the sweeper's claim query.
+/// delegates. `$claim` is the row-locking clause of the sweeper's claim query,
+/// `$find` the dialect's substring search (see [`queue_sql`]).
 macro_rules! impl_workflow {
-    ($repo:ident, $db:ty, $claim:literal) => {
+    ($repo:ident, $db:ty, $claim:literal, $find:literal) => {
         mod workflow_sql {
             use super::*;
             use chrono::{DateTime, Utc};
@@ -948,7 +963,7 @@ macro_rules! impl_workflow {
                 }
 
                 pub(super) async fn wf_list(&self, query: &CaseQuery) -> Result<Vec<CaseSummary>, StoreError> {
-                    let built = queue_sql(query);
+                    let built = queue_sql(query, $find);
                     let mut q = sqlx::query_as::<$db, CaseSummaryRow>(AssertSqlSafe(built.sql));
                     for bind in built.binds {
                         q = match bind {
@@ -1272,14 +1287,14 @@ mod tests {
             limit: 20,
             ..CaseQuery::default()
         };
-        let built = queue_sql(&query);
+        let built = queue_sql(&query, "instr");
         assert_eq!(built.binds.len(), 9);
         assert!(built.sql.contains("c.state IN ($1, $2)"));
         assert!(built.sql.contains("a.unit_code = $3"));
         assert!(
             built
                 .sql
-                .contains("c.category_code = $4 OR c.category_code LIKE $5")
+                .contains("substr(c.category_code, 1, length($5)) = $4")
         );
         assert!(
             built
@@ -1294,8 +1309,26 @@ mod tests {
     }
 
     #[test]
+    fn a_zone_is_found_as_a_whole_quoted_code_and_overdue_both_ways() {
+        let query = CaseQuery {
+            zone: Some("320582_R01".into()),
+            overdue: Some((false, DateTime::<Utc>::MIN_UTC)),
+            ..CaseQuery::default()
+        };
+        let built = queue_sql(&query, "strpos");
+        assert!(built.sql.contains("strpos(c.zone_path, $1) > 0"));
+        assert!(matches!(&built.binds[0], QueueBind::Text(t) if t == "\"320582_R01\""));
+        assert!(built.sql.contains("(c.due_at IS NULL OR c.due_at > $2)"));
+        let overdue = CaseQuery {
+            overdue: Some((true, DateTime::<Utc>::MIN_UTC)),
+            ..CaseQuery::default()
+        };
+        assert!(queue_sql(&overdue, "instr").sql.contains("c.due_at <= $1"));
+    }
+
+    #[test]
     fn an_unfiltered_queue_is_newest_first() {
-        let built = queue_sql(&CaseQuery::default());
+        let built = queue_sql(&CaseQuery::default(), "instr");
         assert!(!built.sql.contains("FROM cases c WHERE"));
         assert!(built.sql.ends_with("ORDER BY c.id DESC LIMIT $1"));
         assert_eq!(built.binds.len(), 1);

@@ -14,6 +14,8 @@ use civicsnap::workflow::{ActionOutcome, WorkflowError};
 use serde_json::{Value, json};
 use uuid::Uuid;
 
+mod queue;
+
 use crate::helpers::{
     Caller, TestApp, assert_problem, jpeg, spawn_app, spawn_app_with_shipped_calendars,
     spawn_demo_app, spawn_demo_app_with,
@@ -1147,109 +1149,6 @@ async fn routed_reports_are_filed_and_dispatched_automatically() {
 }
 
 #[tokio::test]
-async fn the_queue_filters_and_pages() {
-    let app = manual_app().await;
-    let reporter = app.citizen().await;
-    let operator = app.user(Role::Operator).await;
-    let first = case_id(&app.file_report(&reporter.token).await);
-    let second = case_id(&app.file_report(&reporter.token).await);
-    let third = dispatched_case(&app, &operator, &reporter).await;
-
-    let page = app
-        .get_json(
-            "/api/v1/cases?state=submitted&limit=1",
-            Some(&operator.token),
-        )
-        .await;
-    assert_eq!(page["items"][0]["id"], second.to_string());
-    let cursor = page["next_cursor"].as_str().expect("a second page");
-    let page = app
-        .get_json(
-            &format!("/api/v1/cases?state=submitted&limit=1&cursor={cursor}"),
-            Some(&operator.token),
-        )
-        .await;
-    assert_eq!(page["items"][0]["id"], first.to_string());
-    assert!(page["next_cursor"].is_null());
-
-    let due = app
-        .get_json(
-            "/api/v1/cases?sort=due&unit=DEPT-CGJ",
-            Some(&operator.token),
-        )
-        .await;
-    assert_eq!(due["items"].as_array().expect("items").len(), 1);
-    assert_eq!(due["items"][0]["id"], third.to_string());
-    assert!(
-        due["items"][0]["due_at"]
-            .as_str()
-            .expect("due")
-            .ends_with("+08:00")
-    );
-    let overdue = app
-        .get_json("/api/v1/cases?overdue=true", Some(&operator.token))
-        .await;
-    assert_eq!(overdue["items"], json!([]));
-    let by_category = app
-        .get_json(
-            "/api/v1/cases?category=03&source=app",
-            Some(&operator.token),
-        )
-        .await;
-    assert_eq!(by_category["items"].as_array().expect("items").len(), 3);
-    // An empty state list, or stray commas in one, filters nothing extra; an
-    // empty cursor is the first page.
-    let all = app
-        .get_json("/api/v1/cases?category=03", Some(&operator.token))
-        .await;
-    for lenient in [
-        "state=&category=03",
-        "state=,&category=03",
-        "cursor=&category=03",
-    ] {
-        let listed = app
-            .get_json(&format!("/api/v1/cases?{lenient}"), Some(&operator.token))
-            .await;
-        assert_eq!(listed["items"], all["items"], "{lenient}");
-    }
-    let submitted = app
-        .get_json("/api/v1/cases?state=submitted", Some(&operator.token))
-        .await;
-    let commas = app
-        .get_json("/api/v1/cases?state=,submitted,", Some(&operator.token))
-        .await;
-    assert_eq!(commas["items"], submitted["items"]);
-
-    for bad in [
-        "/api/v1/cases?state=open",
-        "/api/v1/cases?sort=random",
-        "/api/v1/cases?limit=0",
-        "/api/v1/cases?cursor=nonsense",
-        "/api/v1/cases?zone=%25",
-    ] {
-        assert_problem(
-            app.get(bad, Some(&operator.token)).await,
-            400,
-            "invalid_query",
-        )
-        .await;
-    }
-    assert_problem(
-        app.get("/api/v1/cases", Some(&reporter.token)).await,
-        403,
-        "forbidden",
-    )
-    .await;
-    assert_problem(
-        app.get("/api/v1/units/NOPE/cases", Some(&operator.token))
-            .await,
-        404,
-        "not_found",
-    )
-    .await;
-}
-
-#[tokio::test]
 async fn an_action_read_before_a_sweep_does_not_undo_its_events() {
     let app = manual_app().await;
     let reporter = app.citizen().await;
@@ -1373,88 +1272,6 @@ async fn overdue_escalates_to_the_units_parent_and_the_dispatch_centre() {
         assert_eq!(e["unit"], OTHER);
         assert_eq!(e["to"], json!(["DEPT-CGJ", "dispatch_centre"]));
     }
-}
-
-#[tokio::test]
-async fn the_queue_finds_overdue_flagged_zoned_and_due_before_cases() {
-    let app = manual_app().await;
-    let reporter = app.citizen().await;
-    let operator = app.user(Role::Operator).await;
-    let lead = app.user_of(Role::UnitStaff, LEAD).await;
-    let ids = |page: &Value| -> Vec<String> {
-        page["items"]
-            .as_array()
-            .unwrap_or_else(|| panic!("a page: {page}"))
-            .iter()
-            .map(|c| c["id"].as_str().unwrap_or_default().to_owned())
-            .collect()
-    };
-    let queue = |query: String| {
-        let app = &app;
-        let token = operator.token.clone();
-        async move {
-            app.get_json(&format!("/api/v1/cases?{query}"), Some(&token))
-                .await
-        }
-    };
-
-    // Filed ten days ago and never dispatched: its dispatch clock ran out long since.
-    let late = case_id(&app.file_report(&reporter.token).await);
-    let filed_at = now() - chrono::Duration::days(10);
-    act_on(
-        &app,
-        open(&app, late).await,
-        &Actor::new(operator.id, Role::Operator, None),
-        Action::File,
-        filed_at,
-    )
-    .await
-    .expect("filed");
-    // Reported done while its co-unit had not finished: flagged for the checker.
-    let flagged = dispatched_case(&app, &operator, &reporter).await;
-    ok(&app, &lead, flagged, json!({"action": "sign"})).await;
-    report_done(&app, &lead, flagged).await;
-
-    assert_eq!(ids(&queue("overdue=true".into()).await), [late.to_string()]);
-    assert_eq!(
-        ids(&queue("flagged=true".into()).await),
-        [flagged.to_string()]
-    );
-    let due = load(&app, late).await.fields.due_at.expect("due");
-    let at = |t: chrono::DateTime<chrono::Utc>| t.to_rfc3339().replace('+', "%2B");
-    let before_late = queue(format!(
-        "due_before={}",
-        at(due + chrono::Duration::minutes(1))
-    ))
-    .await;
-    assert_eq!(ids(&before_late), [late.to_string()]);
-    let none = queue(format!(
-        "due_before={}",
-        at(due - chrono::Duration::minutes(1))
-    ))
-    .await;
-    assert_eq!(ids(&none), Vec::<String>::new());
-
-    // Both lie in the demo city's zones; no case lies in a zone that does not exist.
-    let zone_path = app
-        .state
-        .repo
-        .case_by_id(late)
-        .await
-        .expect("case")
-        .expect("exists")
-        .routing
-        .zone_path;
-    let innermost = zone_path.last().expect("a zone path");
-    let mut zoned = ids(&queue(format!("zone={innermost}")).await);
-    zoned.sort();
-    let mut both = vec![late.to_string(), flagged.to_string()];
-    both.sort();
-    assert_eq!(zoned, both);
-    assert_eq!(
-        ids(&queue("zone=NO-SUCH-ZONE".into()).await),
-        Vec::<String>::new()
-    );
 }
 
 #[tokio::test]
