@@ -269,8 +269,29 @@ impl ResponseError for ApiError {
 
 impl From<crate::store::StoreError> for ApiError {
     fn from(err: crate::store::StoreError) -> ApiError {
+        if refused_nul(&err) {
+            return nul_refused();
+        }
         ApiError::Internal(err.into())
     }
+}
+
+/// PostgreSQL refuses U+0000 in text (SQLSTATE 22021), where SQLite stores
+/// it. JSON bodies are checked before they get there; this catches the rest
+/// (a percent-encoded `%00` in a path) as the client's mistake it is.
+fn refused_nul(err: &crate::store::StoreError) -> bool {
+    matches!(
+        err,
+        crate::store::StoreError::Database(sqlx::Error::Database(db))
+            if db.code().as_deref() == Some("22021")
+    )
+}
+
+fn nul_refused() -> ApiError {
+    ApiError::unprocessable(
+        "invalid_text",
+        "text may not contain the NUL character (U+0000)",
+    )
 }
 
 /// The JSON body extractor and the settings of the framework's own extractors,
@@ -364,7 +385,21 @@ pub mod extractors {
             Err(e) => return Err(malformed(e.into_inner())),
         };
         reader.end().map_err(malformed)?;
+        if holds_escaped_nul(bytes) {
+            return Err(super::nul_refused());
+        }
         Ok(value)
+    }
+
+    /// Whether a JSON text holds the escape `\u0000` (a raw NUL byte is not JSON
+    /// at all): PostgreSQL cannot store it and SQLite can, so it is refused
+    /// before either sees it. `\\u0000` is a backslash and `u0000`, not a NUL.
+    pub(super) fn holds_escaped_nul(json: &[u8]) -> bool {
+        const ESCAPE: &[u8] = b"\\u0000";
+        json.windows(ESCAPE.len()).enumerate().any(|(at, window)| {
+            window == ESCAPE
+                && json[..at].iter().rev().take_while(|&&b| b == b'\\').count() % 2 == 0
+        })
     }
 
     fn malformed(e: serde_json::Error) -> ApiError {
@@ -401,6 +436,15 @@ pub mod extractors {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn an_escaped_nul_is_found_and_an_escaped_backslash_is_not_one() {
+        use extractors::holds_escaped_nul;
+        assert!(holds_escaped_nul(br#"{"description":"a\u0000b"}"#));
+        assert!(holds_escaped_nul(br#"{"u":"\\\u0000"}"#));
+        assert!(!holds_escaped_nul(br#"{"path":"C:\\u0000"}"#));
+        assert!(!holds_escaped_nul(br#"{"text":"\u0001"}"#));
+    }
 
     #[test]
     fn an_unavailable_service_is_named_but_its_failure_is_not_sent() {

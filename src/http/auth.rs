@@ -267,7 +267,11 @@ async fn token(
             if !state.otp.matches(&phone, code.trim(), &record.code_hash) {
                 return Err(invalid_grant("wrong code"));
             }
-            state.repo.delete_otp(&phone).await?;
+            // Of requests that bring the same code at once, only the one that
+            // deletes it signs in.
+            if !state.repo.withdraw_otp(&phone, &record.code_hash).await? {
+                return Err(invalid_grant("the code has been used; request a new one"));
+            }
             state.repo.citizen_for_phone(&phone, now).await?
         }
         TokenRequest::Password { username, password } => {

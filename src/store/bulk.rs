@@ -136,7 +136,7 @@ pub mod postgres {
     use crate::domain::clock::Clock;
     use crate::store::batch::PendingReport;
     use crate::store::sql::{
-        CASE_COLUMNS, CREATED_STATUS, REPORTABLE_CATEGORY, UNATTACHED_OWNER, value_rows,
+        CASE_COLUMNS, CREATED_STATUS, FORGET_GPS, REPORTABLE_CATEGORY, UNATTACHED_OWNER, value_rows,
     };
     use crate::store::workflow::{
         CASE_ROW_PARAMS, CLOCK_COLUMNS, CLOCK_UPSERT, CaseChange, bind_case_row, case_update_sql,
@@ -377,7 +377,7 @@ pub mod postgres {
                        rule_version, lead_unit, co_units, deadline_profile, suggested_zone) \
                    WHERE EXISTS (SELECT 1 FROM categories WHERE code = r.category_code AND {REPORTABLE_CATEGORY}) \
                    RETURNING 1), \
-                 attached AS (UPDATE photos SET case_id = a.new_case, position = a.pos \
+                 attached AS (UPDATE photos SET case_id = a.new_case, position = a.pos, {FORGET_GPS} \
                    FROM UNNEST({}) AS a(photo, new_case, reporter, pos) \
                    WHERE id = a.photo AND {UNATTACHED_OWNER} = a.reporter \
                    RETURNING 1), \

@@ -131,8 +131,9 @@ pub trait Repository: Send + Sync + 'static {
     async fn count_otp_attempt(&self, phone: &Phone) -> Result<Option<OtpRecord>, StoreError>;
     async fn delete_otp(&self, phone: &Phone) -> Result<(), StoreError>;
     /// Deletes `phone`'s code only if it is still the one hashed `code_hash`:
-    /// a code that could not be sent is withdrawn without touching a newer one.
-    async fn withdraw_otp(&self, phone: &Phone, code_hash: &str) -> Result<(), StoreError>;
+    /// a code that could not be sent is withdrawn without touching a newer one,
+    /// and a code is redeemed once. `true` when this call deleted it.
+    async fn withdraw_otp(&self, phone: &Phone, code_hash: &str) -> Result<bool, StoreError>;
     /// The count of a request window, without counting this look.
     async fn client_requests(
         &self,

@@ -34,6 +34,10 @@ pub(super) const PHOTO_COLUMNS: &str = "id, owner_id, case_id, source_type, widt
 /// instead of looking the ids up (report intake's writer spent most of its time
 /// there). An expression leaves the primary key as the only way in.
 pub(super) const UNATTACHED_OWNER: &str = "CASE WHEN case_id IS NULL THEN owner_id END";
+/// A reporter's photo keeps its own GPS fix only until the report is filed: the
+/// distance to the report point is taken then, and exact reporter positions are
+/// kept only as the report point (DESIGN, privacy).
+pub(super) const FORGET_GPS: &str = "gps_lat = NULL, gps_lon = NULL";
 /// The status an idempotency record of a stored report replays: 201 Created.
 pub(super) const CREATED_STATUS: i64 = 201;
 /// A category a report may be filed under: an active leaf (small class).
@@ -56,7 +60,7 @@ macro_rules! impl_repository {
 
         use $crate::domain::phone::Phone;
         use $crate::domain::role::Role;
-        use $crate::store::sql::{placeholders, value_rows, CASE_COLUMNS, CREATED_STATUS, PHOTO_COLUMNS, REPORTABLE_CATEGORY, UNATTACHED_OWNER, USER_COLUMNS};
+        use $crate::store::sql::{placeholders, value_rows, CASE_COLUMNS, CREATED_STATUS, FORGET_GPS, PHOTO_COLUMNS, REPORTABLE_CATEGORY, UNATTACHED_OWNER, USER_COLUMNS};
         use $crate::store::records::{CaseEventRow, CasePhotoRow, CaseRow, PhotoRow, RefreshRow, RuleRow, UnitRow, UserRow};
         use $crate::store::*;
         use $crate::store::batch::{BatchOutcome, PendingReport, PhotoLookup};
@@ -254,8 +258,8 @@ macro_rules! impl_repository {
                     }
                 }
                 let sql = format!(
-                    "UPDATE photos SET case_id = CASE id{case_of} END, position = CASE id{position_of} END \
-                     WHERE id IN ({}) AND {UNATTACHED_OWNER} = CASE id{owner_of} END",
+                    "UPDATE photos SET case_id = CASE id{case_of} END, position = CASE id{position_of} END, \
+                       {FORGET_GPS} WHERE id IN ({}) AND {UNATTACHED_OWNER} = CASE id{owner_of} END",
                     ids.join(", ")
                 );
                 let mut attach = sqlx::query::<$db>(AssertSqlSafe(sql));
@@ -413,13 +417,13 @@ macro_rules! impl_repository {
                 Ok(())
             }
 
-            async fn withdraw_otp(&self, phone: &Phone, code_hash: &str) -> Result<(), StoreError> {
-                sqlx::query("DELETE FROM otp_codes WHERE phone = $1 AND code_hash = $2")
+            async fn withdraw_otp(&self, phone: &Phone, code_hash: &str) -> Result<bool, StoreError> {
+                let deleted = sqlx::query("DELETE FROM otp_codes WHERE phone = $1 AND code_hash = $2")
                     .bind(phone.as_e164())
                     .bind(code_hash)
                     .execute(self.writer())
                     .await?;
-                Ok(())
+                Ok(deleted.rows_affected() == 1)
             }
 
             async fn client_requests(&self, client: &str, window_start: DateTime<Utc>) -> Result<i64, StoreError> {

@@ -618,3 +618,27 @@ async fn expired_sign_in_records_are_purged_and_live_ones_kept() {
     assert!(repo.insert_refresh_token(&again("old")).await.is_ok());
     assert!(repo.insert_refresh_token(&again("current")).await.is_err());
 }
+
+#[tokio::test]
+async fn a_one_time_code_signs_in_once_even_when_sent_twice_at_once() {
+    let app = spawn_app().await;
+    let phone = "13900000777";
+    let sent = app
+        .post_json("/api/v1/auth/otp", None, &json!({ "phone": phone }))
+        .await;
+    assert_eq!(sent.status(), 202);
+    let code = app.sms.last_code(phone).expect("code sent");
+    let body = json!({"grant_type": "otp", "phone": phone, "code": code});
+    let requests = (0..5).map(|_| app.post_json("/api/v1/auth/token", None, &body));
+    let statuses: Vec<u16> = futures_util::future::join_all(requests)
+        .await
+        .into_iter()
+        .map(|r| r.status().as_u16())
+        .collect();
+    let signed_in = statuses.iter().filter(|&&s| s == 200).count();
+    assert_eq!(signed_in, 1, "{statuses:?}");
+    assert!(
+        statuses.iter().all(|&s| s == 200 || s == 400),
+        "{statuses:?}"
+    );
+}

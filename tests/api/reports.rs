@@ -706,3 +706,76 @@ async fn a_citizen_is_capped_per_hour_and_told_when_to_come_back() {
         app.file_report(&inspector.token).await;
     }
 }
+
+#[tokio::test]
+async fn text_with_a_nul_character_is_refused_alike_on_both_databases() {
+    let app = spawn_app().await;
+    let citizen = app.citizen().await;
+    for field in ["description", "address"] {
+        let photo = app.photo(&citizen.token, jpeg(40, 30)).await;
+        let mut body = report_body(&[photo]);
+        body[field] = json!("路灯不亮\u{0}第二行");
+        let response = app
+            .post_json("/api/v1/reports", Some(&citizen.token), &body)
+            .await;
+        assert_problem(response, 422, "invalid_text").await;
+    }
+    let sign_in = json!({"grant_type": "password", "username": "admin\u{0}", "password": "x"});
+    let response = app.post_json("/api/v1/auth/token", None, &sign_in).await;
+    assert_problem(response, 422, "invalid_text").await;
+    // A backslash before `u0000` is text, not a NUL.
+    let photo = app.photo(&citizen.token, jpeg(40, 30)).await;
+    let mut body = report_body(&[photo]);
+    body["description"] = json!("C:\\u0000 路灯");
+    let response = app
+        .post_json("/api/v1/reports", Some(&citizen.token), &body)
+        .await;
+    assert_eq!(response.status(), 201);
+}
+
+#[tokio::test]
+async fn a_misspelt_location_field_is_refused_not_dropped() {
+    let app = spawn_app().await;
+    let citizen = app.citizen().await;
+    let photo = app.photo(&citizen.token, jpeg(40, 30)).await;
+    let mut body = report_body(&[photo]);
+    body["location"]["CRS"] = json!("gcj02");
+    let response = app
+        .post_json("/api/v1/reports", Some(&citizen.token), &body)
+        .await;
+    let problem = assert_problem(response, 422, "invalid_body").await;
+    assert!(
+        problem["detail"]
+            .as_str()
+            .unwrap_or_default()
+            .contains("CRS"),
+        "{problem}"
+    );
+}
+
+#[tokio::test]
+async fn a_reporters_photo_forgets_its_gps_fix_once_the_report_is_filed() {
+    let app = spawn_app().await;
+    let citizen = app.citizen().await;
+    let uploaded: Value = app
+        .upload(&citizen.token, fixture("street-12mp.jpg"), "IMG_0001.JPG")
+        .await
+        .json()
+        .await
+        .expect("photo");
+    assert!(uploaded["gps"].is_object(), "{uploaded}");
+    let id: Uuid = uploaded["id"].as_str().expect("id").parse().expect("uuid");
+    let response = app
+        .post_json("/api/v1/reports", Some(&citizen.token), &report_body(&[id]))
+        .await;
+    assert_eq!(response.status(), 201);
+    let stored = app
+        .state
+        .repo
+        .photo(id)
+        .await
+        .expect("reads")
+        .expect("kept");
+    assert!(stored.case_id.is_some());
+    assert_eq!(stored.gps, None);
+}
