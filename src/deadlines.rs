@@ -212,10 +212,13 @@ pub async fn load_calendar_years(
     years: &[CalendarYear],
     actor: &Actor,
 ) -> Result<(), DeadlinesError> {
-    let stored = stored_or_shipped_years(repo).await?;
-    check_calendar_update(stored, years)?;
-    repo.save_calendar_years(years, actor, crate::state::now())
-        .await?;
+    let years: Vec<CalendarYear> = years.iter().cloned().map(CalendarYear::versioned).collect();
+    // Seeds the shipped years into an empty table, so a first upload joins them.
+    stored_or_shipped_years(repo).await?;
+    repo.save_calendar_years(&years, actor, crate::state::now(), &|stored| {
+        check_calendar_update(stored, &years)
+    })
+    .await??;
     Ok(())
 }
 
@@ -246,8 +249,9 @@ async fn stored_or_shipped_years(
         id: None,
         role: "system".into(),
     };
-    repo.save_calendar_years(&shipped, &actor, crate::state::now())
-        .await?;
+    // Known good; whatever another instance seeded meanwhile is the same data.
+    repo.save_calendar_years(&shipped, &actor, crate::state::now(), &|_| Ok(()))
+        .await??;
     tracing::info!(
         years = shipped.len(),
         "loaded the shipped working calendars"
@@ -390,10 +394,20 @@ mod tests {
             ),
             "{err}"
         );
-        // Correcting a stored year (one day fewer) is still an ordinary replacement.
+        // Correcting a stored year (one day fewer) is still an ordinary
+        // replacement, under a version of its own.
         let mut corrected = stored[1].clone();
         corrected.workdays.pop();
-        check_calendar_update(stored, &[corrected]).expect("a correction is accepted");
+        corrected.version = Some("2026-v2".into());
+        check_calendar_update(stored.clone(), &[corrected.clone()])
+            .expect("a correction is accepted");
+        corrected.version = stored[1].version.clone();
+        let err =
+            check_calendar_update(stored, &[corrected]).expect_err("same version, other days");
+        assert!(
+            matches!(err, CalendarError::VersionReused { year: 2026, .. }),
+            "{err}"
+        );
     }
 
     #[test]

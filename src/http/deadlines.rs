@@ -328,8 +328,8 @@ async fn save_profile(
             format!("phases.{phase}"),
             "invalid_limit",
             format!(
-                "{phase} is {limit}; every phase limit is between 1 and {} of its unit",
-                Limit::MAX_AMOUNT
+                "{phase} is {limit}; a phase limit is between 1 and {} of its unit",
+                Limit::max_amount(limit.unit)
             ),
         ));
     }
@@ -347,6 +347,23 @@ async fn save_profile(
         phases,
         warning_fraction: input.warning_fraction,
     };
+    // As it cannot be deleted, the default cannot be moved off `*` and normal
+    // urgency either: that would leave cases with no profile to fall back on.
+    let stored = state.repo.deadline_profiles().await?;
+    if !profile.is_the_default()
+        && stored
+            .iter()
+            .any(|p| p.id == profile.id && p.is_the_default())
+    {
+        return Err(ApiError::Conflict {
+            code: "profile_in_use",
+            detail: format!(
+                "{} is the default profile (*, normal urgency) every case falls back on; \
+                 change its limits, not its category or urgency",
+                profile.id
+            ),
+        });
+    }
     match state
         .repo
         .save_deadline_profile(&profile, &actor, now())

@@ -4,7 +4,11 @@
 
 use chrono::{DateTime, Utc};
 
-use crate::domain::deadline::CalendarYear;
+use crate::domain::deadline::{CalendarError, CalendarYear};
+
+/// What a calendar load must pass, given every year stored when it begins.
+pub type CalendarCheck<'a> =
+    dyn Fn(Vec<CalendarYear>) -> Result<(), CalendarError> + Send + Sync + 'a;
 
 /// A calendar year as loaded, with who loaded it and when.
 #[derive(Debug, Clone, PartialEq)]
@@ -29,13 +33,13 @@ pub(super) struct CalendarRow {
 }
 
 macro_rules! impl_deadline_data {
-    ($repo:ident, $db:ty) => {
+    ($repo:ident, $db:ty, $lock_calendars:literal) => {
         mod deadline_sql {
             use super::*;
             use chrono::{DateTime, Utc};
 
-            use $crate::domain::deadline::{CalendarYear, DeadlineProfile, Urgency, ANY_CATEGORY};
-            use $crate::store::deadlines::{CalendarRow, ProfileRow, StoredCalendarYear};
+            use $crate::domain::deadline::{CalendarError, CalendarYear, DeadlineProfile, Urgency, ANY_CATEGORY};
+            use $crate::store::deadlines::{CalendarCheck, CalendarRow, ProfileRow, StoredCalendarYear};
             use $crate::store::*;
 
             use super::reference_sql::audit;
@@ -128,12 +132,26 @@ macro_rules! impl_deadline_data {
                     .collect()
                 }
 
-                pub(super) async fn dl_save_calendar_years(&self, years: &[CalendarYear], actor: &Actor, now: DateTime<Utc>)
-                    -> Result<(), StoreError> {
+                pub(super) async fn dl_save_calendar_years(&self, years: &[CalendarYear], actor: &Actor, now: DateTime<Utc>,
+                    check: &CalendarCheck<'_>) -> Result<Result<(), CalendarError>, StoreError> {
                     let mut tx = self.writer().begin_with(BEGIN_WRITE).await?;
+                    if !$lock_calendars.is_empty() {
+                        sqlx::query($lock_calendars).execute(&mut *tx).await?;
+                    }
+                    let stored = sqlx::query_as::<$db, CalendarRow>("SELECT document, loaded_at FROM calendar_years")
+                        .fetch_all(&mut *tx)
+                        .await?
+                        .into_iter()
+                        .map(|row| serde_json::from_str(&row.document).map_err(|e| corrupt("calendar year", e)))
+                        .collect::<Result<Vec<CalendarYear>, StoreError>>()?;
+                    if let Err(refusal) = check(stored) {
+                        return Ok(Err(refusal));
+                    }
                     for y in years {
                         let document = serde_json::to_string(y).map_err(|e| corrupt("calendar year", e))?;
-                        let version = y.version.clone().unwrap_or_else(|| format!("{}-{}", y.jurisdiction, y.year));
+                        // Uploads come versioned (`CalendarYear::versioned`); the name is the
+                        // one explanations give a year without a version.
+                        let version = y.version.clone().unwrap_or_else(|| "unversioned".to_owned());
                         sqlx::query(
                             "INSERT INTO calendar_years (jurisdiction, year, version, document, loaded_by, loaded_at) \
                              VALUES ($1, $2, $3, $4, $5, $6) \
@@ -156,7 +174,7 @@ macro_rules! impl_deadline_data {
                         audit(&mut tx, actor, "load", "calendar_year", &entity_id, data, now).await?;
                     }
                     tx.commit().await?;
-                    Ok(())
+                    Ok(Ok(()))
                 }
             }
         }

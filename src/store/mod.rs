@@ -19,10 +19,10 @@ use chrono::{DateTime, Utc};
 use uuid::Uuid;
 
 use crate::domain::clock::Clock;
-use crate::domain::deadline::{CalendarYear, DeadlineProfile};
+use crate::domain::deadline::{CalendarError, CalendarYear, DeadlineProfile};
 use crate::domain::phone::Phone;
 
-pub use deadlines::StoredCalendarYear;
+pub use deadlines::{CalendarCheck, StoredCalendarYear};
 pub use postgres::PostgresRepository;
 pub use records::*;
 pub use sqlite::SqliteRepository;
@@ -313,13 +313,17 @@ pub trait Repository: Send + Sync + 'static {
         now: DateTime<Utc>,
     ) -> Result<Deletion, StoreError>;
     async fn calendar_years(&self) -> Result<Vec<StoredCalendarYear>, StoreError>;
-    /// Loads or replaces whole years, in one transaction.
+    /// Loads or replaces whole years, in one transaction, if `check` passes on
+    /// the years stored when that transaction begins. Loads are serialised, so
+    /// two cannot each pass against the years from before the other (and leave
+    /// a calendar that no longer builds).
     async fn save_calendar_years(
         &self,
         years: &[CalendarYear],
         actor: &Actor,
         now: DateTime<Utc>,
-    ) -> Result<(), StoreError>;
+        check: &CalendarCheck<'_>,
+    ) -> Result<Result<(), CalendarError>, StoreError>;
 
     // --- case workflow ------------------------------------------------------------
 

@@ -191,7 +191,12 @@ impl PostgresRepository {
 
 super::sql::impl_repository!(PostgresRepository, sqlx::Postgres, "postgres");
 super::reference::impl_reference_data!(PostgresRepository, sqlx::Postgres);
-super::deadlines::impl_deadline_data!(PostgresRepository, sqlx::Postgres);
+// Readers go on; a second load waits for the first to commit.
+super::deadlines::impl_deadline_data!(
+    PostgresRepository,
+    sqlx::Postgres,
+    "LOCK TABLE calendar_years IN SHARE ROW EXCLUSIVE MODE"
+);
 super::workflow::impl_workflow!(
     PostgresRepository,
     sqlx::Postgres,

@@ -756,8 +756,9 @@ macro_rules! impl_repository {
             }
 
             async fn save_calendar_years(&self, years: &[$crate::domain::deadline::CalendarYear], actor: &Actor,
-                now: DateTime<Utc>) -> Result<(), StoreError> {
-                self.dl_save_calendar_years(years, actor, now).await
+                now: DateTime<Utc>, check: &$crate::store::CalendarCheck<'_>)
+                -> Result<Result<(), $crate::domain::deadline::CalendarError>, StoreError> {
+                self.dl_save_calendar_years(years, actor, now, check).await
             }
 
             async fn open_case(&self, id: Uuid) -> Result<Option<CaseSession>, StoreError> {

@@ -228,6 +228,7 @@ fn spawn_checkpointer(connection: Pool<Sqlite>) -> tokio::task::JoinHandle<()> {
 
 super::sql::impl_repository!(SqliteRepository, sqlx::Sqlite, "sqlite");
 super::reference::impl_reference_data!(SqliteRepository, sqlx::Sqlite);
-super::deadlines::impl_deadline_data!(SqliteRepository, sqlx::Sqlite);
+// Write transactions begin IMMEDIATE, which already serialises loads.
+super::deadlines::impl_deadline_data!(SqliteRepository, sqlx::Sqlite, "");
 // The single writer connection already serialises sweeps within a process.
 super::workflow::impl_workflow!(SqliteRepository, sqlx::Sqlite, "", "instr");

@@ -6,6 +6,7 @@ mod auth;
 mod calendar_stand_in;
 mod cases;
 mod cli;
+mod deadlines;
 mod helpers;
 mod ops;
 mod photos;

@@ -5,7 +5,7 @@
 //! Parsing takes `&str`; loading files is the caller's job so this module
 //! stays free of I/O.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 
 use chrono::{Datelike, NaiveDate, Weekday};
 use serde::{Deserialize, Serialize};
@@ -42,11 +42,6 @@ pub enum HolidaySpan {
 }
 
 impl HolidaySpan {
-    fn days(self) -> usize {
-        let (first, last) = self.bounds();
-        usize::try_from((last - first).num_days() + 1).unwrap_or(0)
-    }
-
     fn bounds(self) -> (NaiveDate, NaiveDate) {
         match self {
             Self::Day(d) => (d, d),
@@ -106,6 +101,18 @@ pub enum CalendarError {
         year: i32,
         new_days: usize,
         stored_days: usize,
+    },
+    #[error("calendar {year}: {date} is listed twice")]
+    ListedTwice { year: i32, date: NaiveDate },
+    #[error(
+        "calendar {jurisdiction} {year}: version {version:?} is already stored with other days; \
+         give the corrected year a version of its own, so that deadlines can be traced to the \
+         days they were counted on"
+    )]
+    VersionReused {
+        jurisdiction: String,
+        year: i32,
+        version: String,
     },
 }
 
@@ -350,6 +357,14 @@ impl CalendarYear {
         if !UPLOADABLE_YEARS.contains(&self.year) {
             return Err(CalendarError::YearNotUploadable { year: self.year });
         }
+        // In a hand-kept file a repeat is usually a typo for another date, and
+        // repeats would pass a fragment off as a whole year to `check_replaces`.
+        if let (_, _, Some(date)) = self.listed() {
+            return Err(CalendarError::ListedTwice {
+                year: self.year,
+                date,
+            });
+        }
         Ok(())
     }
 
@@ -391,6 +406,28 @@ impl CalendarYear {
         Ok(())
     }
 
+    /// The days listed as holidays (ranges counted day by day) and as make-up
+    /// workdays, and the first date listed twice in either, if one is.
+    fn listed(&self) -> (BTreeSet<NaiveDate>, BTreeSet<NaiveDate>, Option<NaiveDate>) {
+        let mut twice = None;
+        let mut holidays = BTreeSet::new();
+        for span in &self.holidays {
+            let (first, last) = span.bounds();
+            for day in first.iter_days().take_while(|d| *d <= last) {
+                if !holidays.insert(day) {
+                    twice = twice.or(Some(day));
+                }
+            }
+        }
+        let mut workdays = BTreeSet::new();
+        for &day in &self.workdays {
+            if !workdays.insert(day) {
+                twice = twice.or(Some(day));
+            }
+        }
+        (holidays, workdays, twice)
+    }
+
     /// Parses a CSV listing, for offices that keep the arrangement in a
     /// spreadsheet. One calendar year per (jurisdiction, year) is returned,
     /// sorted by jurisdiction then year; pass them to
@@ -421,14 +458,49 @@ impl CalendarYear {
     /// Errors name the 1-based line. A date listed twice is an error even
     /// with the same kind: in a hand-kept file it is usually a typo for
     /// another date.
+    /// The year with a version: its own, or one named after its days
+    /// (`days-` and a digest of them), so that an explanation always names
+    /// the days a deadline was counted on, and two different unversioned
+    /// loads never share a name.
+    pub fn versioned(mut self) -> CalendarYear {
+        if self.version.is_none() {
+            use sha2::{Digest, Sha256};
+            let (holidays, workdays, _) = self.listed();
+            let mut digest = Sha256::new();
+            for (kind, days) in [("holiday", holidays), ("workday", workdays)] {
+                for day in days {
+                    digest.update(format!("{kind} {day}\n"));
+                }
+            }
+            self.version = Some(format!("days-{}", &hex::encode(digest.finalize())[..12]));
+        }
+        self
+    }
+
     /// Holidays and make-up workdays listed, ranges counted day by day.
     pub fn listed_days(&self) -> usize {
-        self.holidays.iter().map(|span| span.days()).sum::<usize>() + self.workdays.len()
+        let (holidays, workdays, _) = self.listed();
+        holidays.len() + workdays.len()
     }
 
     /// Uploads replace whole years, so a replacement that keeps fewer than half
     /// the listed days of the stored year is taken for a partial file and refused.
+    /// A replacement under the stored version must list the same days: the
+    /// version is what explanations name.
     pub fn check_replaces(&self, stored: &CalendarYear) -> Result<(), CalendarError> {
+        if let Some(version) = &self.version
+            && stored.version.as_ref() == Some(version)
+        {
+            let (holidays, workdays, _) = self.listed();
+            let (stored_holidays, stored_workdays, _) = stored.listed();
+            if (holidays, workdays) != (stored_holidays, stored_workdays) {
+                return Err(CalendarError::VersionReused {
+                    jurisdiction: self.jurisdiction.clone(),
+                    year: self.year,
+                    version: version.clone(),
+                });
+            }
+        }
         let (new_days, stored_days) = (self.listed_days(), stored.listed_days());
         if new_days * 2 < stored_days {
             return Err(CalendarError::WouldShrink {

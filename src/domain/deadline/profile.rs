@@ -24,21 +24,28 @@ pub enum Unit {
 /// A time limit such as "3 个工作日" or "2 工作小时".
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, ToSchema)]
 pub struct Limit {
-    #[schema(minimum = 1, maximum = 10000)]
+    /// At most a year of the unit: 250 work days, 2000 work hours, 8784 natural hours.
+    #[schema(minimum = 1, maximum = 8784)]
     pub amount: u32,
     pub unit: Unit,
 }
 
 impl Limit {
-    /// The most of any unit a profile may set: over a year even in work hours,
-    /// while a slip of the keyboard (a limit of millions) is refused instead of
-    /// failing every case filed under the profile.
-    pub const MAX_AMOUNT: u32 = 10_000;
+    /// The most of `unit` a profile may set: about a year, which two loaded
+    /// calendar years can hold. More is a slip of the keyboard, and would fail
+    /// every case filed under the profile for want of a calendar that long.
+    pub const fn max_amount(unit: Unit) -> u32 {
+        match unit {
+            Unit::WorkDays => 250,
+            Unit::WorkHours => 2000,
+            Unit::NaturalHours => 8784,
+        }
+    }
 
     /// Whether a profile may use this limit: at least one of its unit, at most
-    /// [`Limit::MAX_AMOUNT`].
+    /// [`Limit::max_amount`].
     pub fn is_settable(&self) -> bool {
-        (1..=Self::MAX_AMOUNT).contains(&self.amount)
+        (1..=Self::max_amount(self.unit)).contains(&self.amount)
     }
 
     pub const fn work_hours(amount: u32) -> Self {
@@ -195,6 +202,12 @@ pub struct DeadlineProfile {
 pub const ANY_CATEGORY: &str = "*";
 
 impl DeadlineProfile {
+    /// Whether this is the `*` profile at normal urgency, which every case
+    /// falls back on.
+    pub fn is_the_default(&self) -> bool {
+        self.urgency == Urgency::Normal && self.category_prefix.as_deref() == Some(ANY_CATEGORY)
+    }
+
     /// The profile for a case: the one named by its routing rule or category
     /// when given and present; otherwise the longest category prefix at the
     /// case's urgency, then the `*` profile at that urgency, then any `*`
@@ -233,21 +246,20 @@ mod tests {
 
     #[test]
     fn a_settable_limit_is_one_to_the_maximum_of_its_unit() {
-        for (amount, settable) in [
-            (0, false),
-            (1, true),
-            (Limit::MAX_AMOUNT, true),
-            (Limit::MAX_AMOUNT + 1, false),
-            (u32::MAX, false),
-        ] {
-            for limit in [
-                Limit::work_hours(amount),
-                Limit::work_days(amount),
-                Limit::natural_hours(amount),
+        for unit in [Unit::WorkHours, Unit::WorkDays, Unit::NaturalHours] {
+            let most = Limit::max_amount(unit);
+            for (amount, settable) in [
+                (0, false),
+                (1, true),
+                (most, true),
+                (most + 1, false),
+                (u32::MAX, false),
             ] {
+                let limit = Limit { amount, unit };
                 assert_eq!(limit.is_settable(), settable, "{limit}");
             }
         }
+        assert_eq!(Limit::max_amount(Unit::WorkDays), 250);
     }
 
     #[test]
