@@ -121,10 +121,10 @@ pub struct UnitInput {
     #[serde(default)]
     #[schema(pattern = "^[A-Za-z0-9_-]{1,64}$")]
     pub parent_code: Option<String>,
-    /// `[{name, phone}]`.
+    /// `[{name, phone}]`; each entry an object.
     #[serde(default)]
     #[schema(value_type = Vec<Object>)]
-    pub contacts: Vec<serde_json::Value>,
+    pub contacts: Vec<serde_json::Map<String, serde_json::Value>>,
     #[serde(default = "yes")]
     pub active: bool,
 }
@@ -205,7 +205,11 @@ fn unit_record(code: String, input: UnitInput) -> Result<UnitRecord, ApiError> {
         name: input.name.trim().to_owned(),
         kind: input.kind.as_str().to_owned(),
         parent_code: input.parent_code,
-        contacts: serde_json::Value::Array(input.contacts),
+        contacts: input
+            .contacts
+            .into_iter()
+            .map(serde_json::Value::Object)
+            .collect(),
         active: input.active,
     })
 }

@@ -43,6 +43,25 @@ async fn unit(app: &TestApp, token: &str, code: &str) -> reqwest::Response {
 }
 
 #[tokio::test]
+async fn a_unit_contact_is_an_object() {
+    let app = spawn_app().await;
+    let admin = app.user(Role::Admin).await;
+    let body = json!({"code": "DEPT-C", "name": "C 单位", "kind": "department",
+                      "contacts": [{"name": "值班室", "phone": "0512-00000000"}, 125214672369_i64]});
+    let response = app
+        .post_json("/api/v1/admin/units", Some(&admin.token), &body)
+        .await;
+    let problem = assert_problem(response, 422, "invalid_body").await;
+    assert!(
+        problem["detail"]
+            .as_str()
+            .unwrap_or_default()
+            .contains("expected a map"),
+        "{problem}"
+    );
+}
+
+#[tokio::test]
 async fn admins_manage_units_and_others_cannot() {
     let app = spawn_app().await;
     let admin = app.user(Role::Admin).await;
