@@ -232,10 +232,16 @@ impl Workflow {
         if let Some(missing) = ids.iter().find(|id| !mine.iter().any(|p| p.id == **id)) {
             return Err(WorkflowError::PhotoUnavailable(*missing));
         }
+        // The reporter's photos only: the units' after-photos on the case (a
+        // co-unit's share, an earlier round before a rework) are proof of
+        // their own, not the "before" this one must differ from.
         let mut before = Vec::new();
         if let Some(record) = self.repo.case_by_id(case.id).await? {
             for id in record.photo_ids {
-                if let Some(evidence) = self.repo.photo(id).await?.as_ref().and_then(evidence_of) {
+                if let Some(photo) = self.repo.photo(id).await?
+                    && photo.owner_id == record.reporter_id
+                    && let Some(evidence) = evidence_of(&photo)
+                {
                     before.push(evidence);
                 }
             }
@@ -530,7 +536,15 @@ pub fn plan_change(
             .effects
             .iter()
             .any(|effect| matches!(effect, Effect::ClearPendingRequest));
-        if let Some(request) = case.fields.pending_request.as_ref().filter(|_| decided) {
+        // Internal events only: a request (its unit, its reason) is between the
+        // unit and the centre, and a public event reaches the reporter's
+        // timeline and the outbox.
+        if let Some(request) = case
+            .fields
+            .pending_request
+            .as_ref()
+            .filter(|_| decided && !transition.public)
+        {
             map.insert(
                 "request".into(),
                 serde_json::to_value(request).unwrap_or(serde_json::Value::Null),

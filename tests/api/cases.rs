@@ -1768,3 +1768,137 @@ async fn a_citizens_actions_are_capped_per_hour() {
         .await;
     }
 }
+
+/// The reporter's timeline and the case's outbox rows, as text to search.
+async fn seen_outside(app: &TestApp, reporter: &Caller, case: Uuid) -> String {
+    let timeline = app
+        .get_json(
+            &format!("/api/v1/cases/{case}/timeline"),
+            Some(&reporter.token),
+        )
+        .await;
+    let outbox = app.state.repo.outbox(0, 1000).await.expect("outbox");
+    let events: Vec<String> = outbox
+        .iter()
+        .filter(|e| e.case_id == case)
+        .map(|e| format!("{} {}", e.kind, e.payload))
+        .collect();
+    format!("{timeline} {events:?}")
+}
+
+#[tokio::test]
+async fn a_units_request_stays_internal_when_a_public_event_clears_it() {
+    let app = manual_app().await;
+    let reporter = app.citizen().await;
+    let operator = app.user(Role::Operator).await;
+    let supervisor = app.user(Role::Supervisor).await;
+    let lead = app.user_of(Role::UnitStaff, LEAD).await;
+
+    // An extension still pending when the unit reports done.
+    let case = signed_case(&app, &operator, &reporter, &lead).await;
+    let new_due = handle_due(&app, case).await + chrono::Duration::days(1);
+    ok(
+        &app,
+        &lead,
+        case,
+        json!({"action": "request_extension", "reason": "内部：王科长要求拖延", "new_due": new_due}),
+    )
+    .await;
+    report_done(&app, &lead, case).await;
+    let seen = seen_outside(&app, &reporter, case).await;
+    assert!(seen.contains("reported_done"), "{seen}");
+    assert!(!seen.contains("王科长"), "{seen}");
+
+    // A suspension, approved (public), then the case cancelled (public).
+    let case = signed_case(&app, &operator, &reporter, &lead).await;
+    ok(
+        &app,
+        &lead,
+        case,
+        json!({"action": "request_suspension", "reason": "内部：等李主任批示"}),
+    )
+    .await;
+    ok(
+        &app,
+        &supervisor,
+        case,
+        json!({"action": "approve_suspension"}),
+    )
+    .await;
+    ok(
+        &app,
+        &supervisor,
+        case,
+        json!({"action": "cancel", "reason": "重复上报"}),
+    )
+    .await;
+    let seen = seen_outside(&app, &reporter, case).await;
+    assert!(
+        seen.contains("suspended") && seen.contains("cancelled"),
+        "{seen}"
+    );
+    assert!(!seen.contains("李主任"), "{seen}");
+    // Staff still read the request in its own, internal, event.
+    let staff = app
+        .get_json(
+            &format!("/api/v1/cases/{case}/timeline"),
+            Some(&operator.token),
+        )
+        .await;
+    assert!(staff.to_string().contains("李主任"), "{staff}");
+}
+
+#[tokio::test]
+async fn only_the_reporters_photos_are_the_before_an_after_photo_is_compared_with() {
+    let app = manual_app().await;
+    let reporter = app.citizen().await;
+    let operator = app.user(Role::Operator).await;
+    let lead = app.user_of(Role::UnitStaff, LEAD).await;
+    let co = app.user_of(Role::UnitStaff, CO).await;
+    // The co-unit's proof and the lead's show the same repaired spot.
+    let case = dispatched_case(&app, &operator, &reporter).await;
+    ok(&app, &lead, case, json!({"action": "sign"})).await;
+    ok(&app, &co, case, json!({"action": "sign"})).await;
+    let co_photo = app.photo(&co.token, jpeg(120, 90)).await;
+    ok(
+        &app,
+        &co,
+        case,
+        json!({"action": "report_done", "after_photo_ids": [co_photo]}),
+    )
+    .await;
+    let lead_photo = app.photo(&lead.token, jpeg(120, 90)).await;
+    ok(
+        &app,
+        &lead,
+        case,
+        json!({"action": "report_done", "after_photo_ids": [lead_photo]}),
+    )
+    .await;
+
+    // After a failed check, the new proof is not judged against the first.
+    let case = signed_case(&app, &operator, &reporter, &lead).await;
+    let first = app.photo(&lead.token, jpeg(120, 90)).await;
+    ok(
+        &app,
+        &lead,
+        case,
+        json!({"action": "report_done", "after_photo_ids": [first]}),
+    )
+    .await;
+    ok(
+        &app,
+        &operator,
+        case,
+        json!({"action": "fail_check", "reason": "路面未清理干净"}),
+    )
+    .await;
+    let second = app.photo(&lead.token, jpeg(120, 90)).await;
+    ok(
+        &app,
+        &lead,
+        case,
+        json!({"action": "report_done", "after_photo_ids": [second]}),
+    )
+    .await;
+}
