@@ -284,7 +284,11 @@ pub async fn seed(
         return Ok(read_accounts(&data_dir.join(ACCOUNTS_FILE)));
     }
     for profile in deadline_profiles()? {
-        repo.save_deadline_profile(&profile, &actor, now).await?;
+        if repo.save_deadline_profile(&profile, &actor, now).await?
+            == crate::store::ProfileSave::DefaultStays
+        {
+            anyhow::bail!("demo profile {} would move the default profile", profile.id);
+        }
     }
     let plan = [
         ("demo-admin", Role::Admin, None),

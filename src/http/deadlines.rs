@@ -19,7 +19,7 @@ use crate::error::ApiError;
 use crate::error::extractors::Json;
 use crate::error::extractors::read_body;
 use crate::state::{AppState, now};
-use crate::store::StoreError;
+use crate::store::{ProfileSave, StoreError};
 
 pub fn configure(cfg: &mut ServiceConfig) {
     cfg.service(preview)
@@ -347,29 +347,22 @@ async fn save_profile(
         phases,
         warning_fraction: input.warning_fraction,
     };
-    // As it cannot be deleted, the default cannot be moved off `*` and normal
-    // urgency either: that would leave cases with no profile to fall back on.
-    let stored = state.repo.deadline_profiles().await?;
-    if !profile.is_the_default()
-        && stored
-            .iter()
-            .any(|p| p.id == profile.id && p.is_the_default())
-    {
-        return Err(ApiError::Conflict {
-            code: "profile_in_use",
-            detail: format!(
-                "{} is the default profile (*, normal urgency) every case falls back on; \
-                 change its limits, not its category or urgency",
-                profile.id
-            ),
-        });
-    }
     match state
         .repo
         .save_deadline_profile(&profile, &actor, now())
         .await
     {
-        Ok(()) => {}
+        Ok(ProfileSave::Saved) => {}
+        Ok(ProfileSave::DefaultStays) => {
+            return Err(ApiError::Conflict {
+                code: "profile_in_use",
+                detail: format!(
+                    "{} is the default profile (*, normal urgency) every case falls back on; \
+                     change its limits, not its category or urgency",
+                    profile.id
+                ),
+            });
+        }
         Err(StoreError::Conflict(_)) => {
             return Err(ApiError::Conflict {
                 code: "profile_conflict",

@@ -38,7 +38,7 @@ macro_rules! impl_deadline_data {
             use super::*;
             use chrono::{DateTime, Utc};
 
-            use $crate::domain::deadline::{CalendarError, CalendarYear, DeadlineProfile, Urgency, ANY_CATEGORY};
+            use $crate::domain::deadline::{CalendarError, CalendarYear, DeadlineProfile, Urgency};
             use $crate::store::deadlines::{CalendarCheck, CalendarRow, ProfileRow, StoredCalendarYear};
             use $crate::store::*;
 
@@ -46,6 +46,29 @@ macro_rules! impl_deadline_data {
 
             fn corrupt(what: &str, e: impl std::fmt::Display) -> StoreError {
                 StoreError::Corrupt(format!("{what}: {e}"))
+            }
+
+            /// The category prefix and urgency a stored profile covers.
+            struct Slot {
+                category_prefix: Option<String>,
+                urgency: String,
+            }
+
+            impl Slot {
+                fn is_default(&self) -> bool {
+                    Urgency::parse(&self.urgency).is_some_and(|urgency| {
+                        DeadlineProfile::is_default_slot(self.category_prefix.as_deref(), urgency)
+                    })
+                }
+            }
+
+            async fn stored_slot(tx: &mut sqlx::Transaction<'static, $db>, id: &str) -> Result<Option<Slot>, StoreError> {
+                let found: Option<(Option<String>, String)> =
+                    sqlx::query_as("SELECT category_prefix, urgency FROM deadline_profiles WHERE id = $1")
+                        .bind(id)
+                        .fetch_optional(&mut **tx)
+                        .await?;
+                Ok(found.map(|(category_prefix, urgency)| Slot { category_prefix, urgency }))
             }
 
             impl $repo {
@@ -70,9 +93,13 @@ macro_rules! impl_deadline_data {
                 }
 
                 pub(super) async fn dl_save_profile(&self, p: &DeadlineProfile, actor: &Actor, now: DateTime<Utc>)
-                    -> Result<(), StoreError> {
+                    -> Result<ProfileSave, StoreError> {
                     let phases = serde_json::to_string(&p.phases).map_err(|e| corrupt("profile phases", e))?;
                     let mut tx = self.writer().begin_with(BEGIN_WRITE).await?;
+                    // Every case must find some profile: the default is not moved away.
+                    if !p.is_the_default() && stored_slot(&mut tx, &p.id).await?.is_some_and(|slot| slot.is_default()) {
+                        return Ok(ProfileSave::DefaultStays);
+                    }
                     sqlx::query(
                         "INSERT INTO deadline_profiles (id, category_prefix, urgency, phases, warning_fraction, updated_at) \
                          VALUES ($1, $2, $3, $4, $5, $6) \
@@ -91,23 +118,17 @@ macro_rules! impl_deadline_data {
                     let data = serde_json::to_value(p).unwrap_or(serde_json::Value::Null);
                     audit(&mut tx, actor, "save", "deadline_profile", &p.id, data, now).await?;
                     tx.commit().await?;
-                    Ok(())
+                    Ok(ProfileSave::Saved)
                 }
 
                 pub(super) async fn dl_delete_profile(&self, id: &str, actor: &Actor, now: DateTime<Utc>)
                     -> Result<Deletion, StoreError> {
                     let mut tx = self.writer().begin_with(BEGIN_WRITE).await?;
-                    let found: Option<(Option<String>, String)> = sqlx::query_as(
-                        "SELECT category_prefix, urgency FROM deadline_profiles WHERE id = $1",
-                    )
-                    .bind(id)
-                    .fetch_optional(&mut *tx)
-                    .await?;
-                    let Some((prefix, urgency)) = found else {
+                    let Some(slot) = stored_slot(&mut tx, id).await? else {
                         return Ok(Deletion::NotFound);
                     };
                     // Every case must find some profile: the normal-urgency default stays.
-                    if prefix.as_deref() == Some(ANY_CATEGORY) && urgency == Urgency::Normal.as_str() {
+                    if slot.is_default() {
                         return Ok(Deletion::InUse("the default profile"));
                     }
                     sqlx::query("DELETE FROM deadline_profiles WHERE id = $1").bind(id).execute(&mut *tx).await?;

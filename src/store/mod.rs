@@ -298,13 +298,14 @@ pub trait Repository: Send + Sync + 'static {
 
     async fn deadline_profiles(&self) -> Result<Vec<DeadlineProfile>, StoreError>;
     /// Creates or replaces a profile by id; Err(Conflict) when another profile
-    /// already covers the same category prefix and urgency.
+    /// already covers the same category prefix and urgency. The default keeps
+    /// its prefix and urgency, as it cannot be deleted either.
     async fn save_deadline_profile(
         &self,
         profile: &DeadlineProfile,
         actor: &Actor,
         now: DateTime<Utc>,
-    ) -> Result<(), StoreError>;
+    ) -> Result<ProfileSave, StoreError>;
     /// Refuses to delete the normal-urgency default.
     async fn delete_deadline_profile(
         &self,

@@ -631,6 +631,15 @@ pub struct CaseRouting {
     pub suggested_zone: Option<String>,
 }
 
+/// What saving a deadline profile did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ProfileSave {
+    Saved,
+    /// The profile is the default (`*`, normal urgency), and the save would
+    /// have moved it to another prefix or urgency.
+    DefaultStays,
+}
+
 /// What removing a unit or rule did.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Deletion {

@@ -743,7 +743,7 @@ macro_rules! impl_repository {
             }
 
             async fn save_deadline_profile(&self, profile: &$crate::domain::deadline::DeadlineProfile, actor: &Actor,
-                now: DateTime<Utc>) -> Result<(), StoreError> {
+                now: DateTime<Utc>) -> Result<$crate::store::ProfileSave, StoreError> {
                 self.dl_save_profile(profile, actor, now).await
             }
 

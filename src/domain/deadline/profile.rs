@@ -205,7 +205,13 @@ impl DeadlineProfile {
     /// Whether this is the `*` profile at normal urgency, which every case
     /// falls back on.
     pub fn is_the_default(&self) -> bool {
-        self.urgency == Urgency::Normal && self.category_prefix.as_deref() == Some(ANY_CATEGORY)
+        DeadlineProfile::is_default_slot(self.category_prefix.as_deref(), self.urgency)
+    }
+
+    /// Whether a profile for `category_prefix` at `urgency` is the default:
+    /// it can be changed, but neither deleted nor moved elsewhere.
+    pub fn is_default_slot(category_prefix: Option<&str>, urgency: Urgency) -> bool {
+        urgency == Urgency::Normal && category_prefix == Some(ANY_CATEGORY)
     }
 
     /// The profile for a case: the one named by its routing rule or category
