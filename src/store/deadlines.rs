@@ -32,6 +32,13 @@ pub(super) struct CalendarRow {
     pub loaded_at: DateTime<Utc>,
 }
 
+impl CalendarRow {
+    pub(super) fn calendar_year(&self) -> Result<CalendarYear, super::StoreError> {
+        serde_json::from_str(&self.document)
+            .map_err(|e| super::StoreError::Corrupt(format!("calendar year: {e}")))
+    }
+}
+
 macro_rules! impl_deadline_data {
     ($repo:ident, $db:ty, $lock_calendars:literal) => {
         mod deadline_sql {
@@ -146,7 +153,7 @@ macro_rules! impl_deadline_data {
                     .into_iter()
                     .map(|row| {
                         Ok(StoredCalendarYear {
-                            year: serde_json::from_str(&row.document).map_err(|e| corrupt("calendar year", e))?,
+                            year: row.calendar_year()?,
                             loaded_at: row.loaded_at,
                         })
                     })
@@ -163,16 +170,15 @@ macro_rules! impl_deadline_data {
                         .fetch_all(&mut *tx)
                         .await?
                         .into_iter()
-                        .map(|row| serde_json::from_str(&row.document).map_err(|e| corrupt("calendar year", e)))
+                        .map(|row| row.calendar_year())
                         .collect::<Result<Vec<CalendarYear>, StoreError>>()?;
                     if let Err(refusal) = check(stored) {
                         return Ok(Err(refusal));
                     }
                     for y in years {
                         let document = serde_json::to_string(y).map_err(|e| corrupt("calendar year", e))?;
-                        // Uploads come versioned (`CalendarYear::versioned`); the name is the
-                        // one explanations give a year without a version.
-                        let version = y.version.clone().unwrap_or_else(|| "unversioned".to_owned());
+                        // Uploads come versioned (`CalendarYear::versioned`).
+                        let version = y.version_name();
                         sqlx::query(
                             "INSERT INTO calendar_years (jurisdiction, year, version, document, loaded_by, loaded_at) \
                              VALUES ($1, $2, $3, $4, $5, $6) \
@@ -181,7 +187,7 @@ macro_rules! impl_deadline_data {
                         )
                         .bind(&y.jurisdiction)
                         .bind(i64::from(y.year))
-                        .bind(&version)
+                        .bind(version)
                         .bind(&document)
                         .bind(actor.id.map(|id| id.to_string()))
                         .bind(now)

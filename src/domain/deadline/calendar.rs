@@ -242,13 +242,7 @@ impl Calendar {
 
         let version = years
             .iter()
-            .map(|y| {
-                format!(
-                    "{}@{}",
-                    y.year,
-                    y.version.as_deref().unwrap_or("unversioned")
-                )
-            })
+            .map(|y| format!("{}@{}", y.year, y.version_name()))
             .collect::<Vec<_>>()
             .join(",");
         Ok(Self {
@@ -458,6 +452,11 @@ impl CalendarYear {
     /// Errors name the 1-based line. A date listed twice is an error even
     /// with the same kind: in a hand-kept file it is usually a typo for
     /// another date.
+    /// The version explanations and the store name this year by.
+    pub fn version_name(&self) -> &str {
+        self.version.as_deref().unwrap_or("unversioned")
+    }
+
     /// The year with a version: its own, or one named after its days
     /// (`days-` and a digest of them), so that an explanation always names
     /// the days a deadline was counted on, and two different unversioned
@@ -477,31 +476,25 @@ impl CalendarYear {
         self
     }
 
-    /// Holidays and make-up workdays listed, ranges counted day by day.
-    pub fn listed_days(&self) -> usize {
-        let (holidays, workdays, _) = self.listed();
-        holidays.len() + workdays.len()
-    }
-
     /// Uploads replace whole years, so a replacement that keeps fewer than half
     /// the listed days of the stored year is taken for a partial file and refused.
     /// A replacement under the stored version must list the same days: the
     /// version is what explanations name.
     pub fn check_replaces(&self, stored: &CalendarYear) -> Result<(), CalendarError> {
+        let (holidays, workdays, _) = self.listed();
+        let (stored_holidays, stored_workdays, _) = stored.listed();
         if let Some(version) = &self.version
             && stored.version.as_ref() == Some(version)
+            && (&holidays, &workdays) != (&stored_holidays, &stored_workdays)
         {
-            let (holidays, workdays, _) = self.listed();
-            let (stored_holidays, stored_workdays, _) = stored.listed();
-            if (holidays, workdays) != (stored_holidays, stored_workdays) {
-                return Err(CalendarError::VersionReused {
-                    jurisdiction: self.jurisdiction.clone(),
-                    year: self.year,
-                    version: version.clone(),
-                });
-            }
+            return Err(CalendarError::VersionReused {
+                jurisdiction: self.jurisdiction.clone(),
+                year: self.year,
+                version: version.clone(),
+            });
         }
-        let (new_days, stored_days) = (self.listed_days(), stored.listed_days());
+        let new_days = holidays.len() + workdays.len();
+        let stored_days = stored_holidays.len() + stored_workdays.len();
         if new_days * 2 < stored_days {
             return Err(CalendarError::WouldShrink {
                 jurisdiction: self.jurisdiction.clone(),
