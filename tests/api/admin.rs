@@ -52,13 +52,7 @@ async fn a_unit_contact_is_an_object() {
         .post_json("/api/v1/admin/units", Some(&admin.token), &body)
         .await;
     let problem = assert_problem(response, 422, "invalid_body").await;
-    assert!(
-        problem["detail"]
-            .as_str()
-            .unwrap_or_default()
-            .contains("expected a map"),
-        "{problem}"
-    );
+    assert_detail_mentions(&problem, "expected a map");
 }
 
 #[tokio::test]

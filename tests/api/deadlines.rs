@@ -83,13 +83,7 @@ async fn a_version_names_one_set_of_days() {
         .push(json!("2026-06-02"));
     let response = put_calendar(&app, &admin.token, changed.to_string()).await;
     let problem = assert_problem(response, 422, "invalid_calendar").await;
-    assert!(
-        problem["detail"]
-            .as_str()
-            .unwrap_or_default()
-            .contains("version"),
-        "{problem}"
-    );
+    assert_detail_mentions(&problem, "version");
     // The same days under the same version load again.
     let same = put_calendar(&app, &admin.token, shipped_2026().to_string()).await;
     assert_eq!(same.status(), 200);
@@ -131,13 +125,7 @@ async fn a_date_listed_twice_is_refused_so_a_fragment_cannot_pass_for_a_year() {
                           "holidays": vec!["2026-10-01"; 20]});
     let response = put_calendar(&app, &admin.token, fragment.to_string()).await;
     let problem = assert_problem(response, 422, "invalid_calendar").await;
-    assert!(
-        problem["detail"]
-            .as_str()
-            .unwrap_or_default()
-            .contains("listed twice"),
-        "{problem}"
-    );
+    assert_detail_mentions(&problem, "listed twice");
     let spring_festival = chrono::NaiveDate::from_ymd_opt(2026, 2, 17).expect("a date");
     let book = app.state.workflow.deadlines().book();
     let calendar = book.calculator(None).expect("CN").calendar().clone();

@@ -336,6 +336,12 @@ pub fn jpeg(width: u16, height: u16) -> Vec<u8> {
     out
 }
 
+/// Asserts that a problem's detail says `text`.
+pub fn assert_detail_mentions(problem: &Value, text: &str) {
+    let detail = problem["detail"].as_str().unwrap_or_default();
+    assert!(detail.contains(text), "{text:?} not in {problem}");
+}
+
 /// Asserts an `application/problem+json` answer with this status and code.
 pub async fn assert_problem(response: reqwest::Response, status: u16, code: &str) -> Value {
     assert_eq!(response.status().as_u16(), status, "status");

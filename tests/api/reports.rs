@@ -744,13 +744,7 @@ async fn a_misspelt_location_field_is_refused_not_dropped() {
         .post_json("/api/v1/reports", Some(&citizen.token), &body)
         .await;
     let problem = assert_problem(response, 422, "invalid_body").await;
-    assert!(
-        problem["detail"]
-            .as_str()
-            .unwrap_or_default()
-            .contains("CRS"),
-        "{problem}"
-    );
+    assert_detail_mentions(&problem, "CRS");
 }
 
 #[tokio::test]
