@@ -1469,6 +1469,24 @@ async fn admins_load_calendar_years_as_csv_or_json() {
     // 31 Dec, then 1 Jan is a holiday, 4–7 Jan: due Thu 7 Jan.
     assert_eq!(body["due_at"], "2027-01-07T17:30:00+08:00");
 
+    // A notice whose break starts on 31 December: that row stays with 2027
+    // and applies to the stored 2026, which is neither replaced nor shrunk.
+    let from_new_years_eve = "jurisdiction,date,kind\n# version: 2027-test-2\n\
+                              CN,2026-12-31,holiday\nCN,2027-01-01,holiday\nCN,2027-02-06,workday\n";
+    let loaded = put(from_new_years_eve, "text/csv", admin.token.clone()).await;
+    assert_eq!(loaded.status(), 200);
+    let body: Value = loaded.json().await.expect("JSON");
+    assert_eq!(body["loaded"], json!(["CN/2027"]));
+    let response = app
+        .post_json(
+            "/api/v1/deadlines/preview",
+            Some(&operator.token),
+            &json!({"start": "2026-12-30T09:00:00+08:00", "unit": "work_days", "amount": 5}),
+        )
+        .await;
+    let body: Value = response.json().await.expect("JSON");
+    assert_eq!(body["due_at"], "2027-01-08T17:30:00+08:00", "{body}");
+
     let gap = put(
         r#"{"jurisdiction": "CN", "year": 2029}"#,
         "application/json",

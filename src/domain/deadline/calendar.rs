@@ -92,9 +92,7 @@ pub enum CalendarError {
     Csv { line: usize, message: String },
     #[error(
         "calendar {jurisdiction} {year}: the upload lists {new_days} of the {stored_days} days \
-         already stored and would drop the rest; upload the whole year (a CSV groups rows by \
-         the year of their date, so a notice's row for the last days of the year before \
-         forms a year of its own)"
+         already stored and would drop the rest; upload the whole year"
     )]
     WouldShrink {
         jurisdiction: String,
@@ -442,8 +440,13 @@ impl CalendarYear {
     ///   day beyond ordinary weekends) or `workday` (a weekend date worked,
     ///   调休). `name` is for people reading the file and may be empty or left
     ///   out; it is not kept.
-    /// * A row belongs to the calendar year its date falls in, so a break
-    ///   across New Year is listed under both years.
+    /// * A row belongs to the calendar year its date falls in, except for a
+    ///   notice's reach into the year before: when every row of a year is in
+    ///   the last week of December and the file also lists the next year,
+    ///   those rows belong to the next year's notice (an 元旦 break from 30
+    ///   December, a make-up Saturday on the 29th), as in a JSON year. They
+    ///   then apply to the year before only where it is loaded, instead of
+    ///   standing as a year of their own with nothing but weekends.
     /// * Blank lines and lines starting with `#` are ignored, except that one
     ///   `# version: ...` comment sets the version of every year in the file.
     /// * Fields are trimmed. There is no quoting, so fields cannot contain
@@ -613,6 +616,7 @@ impl CalendarYear {
                 message: "the header `jurisdiction,date,kind,name` is missing".into(),
             });
         }
+        fold_spill_over_into_next_year(&mut years);
         let version = version.map(|(_, v)| v);
         let mut out: Vec<CalendarYear> = years.into_values().collect();
         for y in &mut out {
@@ -629,7 +633,7 @@ impl CalendarYear {
 
     /// This year in the [`CalendarYear::from_csv`] format, holiday ranges
     /// expanded to days and rows in date order. Reading it back gives the
-    /// same working days; entries outside `year` come back as their own year.
+    /// same working days, a notice's reach into the year before included.
     pub fn to_csv(&self) -> String {
         let mut rows: Vec<(NaiveDate, &str)> = self
             .holidays
@@ -655,6 +659,38 @@ impl CalendarYear {
             ));
         }
         out
+    }
+}
+
+/// The first day of December a notice for the next year reaches back to: an
+/// 元旦 break starts on 30 December at the earliest, with a make-up Saturday
+/// before it.
+const LAST_WEEK_OF_DECEMBER: u32 = 25;
+
+/// Moves each CSV year group that is only a following notice's reach into it
+/// (see [`CalendarYear::from_csv`]) into that notice's year.
+fn fold_spill_over_into_next_year(years: &mut BTreeMap<(String, i32), CalendarYear>) {
+    let in_last_week = |d: &NaiveDate| d.month() == 12 && d.day() >= LAST_WEEK_OF_DECEMBER;
+    let spill_overs: Vec<(String, i32)> = years
+        .iter()
+        .filter(|((jurisdiction, year), group)| {
+            years.contains_key(&(jurisdiction.clone(), year + 1))
+                && group.workdays.iter().all(in_last_week)
+                && group
+                    .holidays
+                    .iter()
+                    .all(|span| in_last_week(&span.bounds().0))
+        })
+        .map(|(key, _)| key.clone())
+        .collect();
+    for (jurisdiction, year) in spill_overs {
+        let Some(spill) = years.remove(&(jurisdiction.clone(), year)) else {
+            continue;
+        };
+        if let Some(notice) = years.get_mut(&(jurisdiction, year + 1)) {
+            notice.holidays.extend(spill.holidays);
+            notice.workdays.extend(spill.workdays);
+        }
     }
 }
 
@@ -1044,29 +1080,71 @@ CN,2026-10-10,workday,国庆调休
             })
             .collect();
         let day = |s| HolidaySpan::Day(d(s));
+        // The rows of 2025's last week are the 2026 notice's reach into it.
         assert_eq!(
             summary,
             vec![
-                ("CN", 2025, vec![day("2025-12-31")], vec![d("2025-12-28")]),
                 (
                     "CN",
                     2026,
-                    vec![day("2026-01-01"), day("2026-10-02")],
-                    vec![d("2026-01-04")]
+                    vec![day("2025-12-31"), day("2026-01-01"), day("2026-10-02")],
+                    vec![d("2025-12-28"), d("2026-01-04")]
                 ),
                 ("HK", 2026, vec![day("2026-01-01")], vec![]),
             ]
         );
-        // A row belongs to the year its date is in, so the New Year row
-        // makes a (thin) 2025 that the calendar accepts as loaded.
-        let cn: Vec<CalendarYear> = years
-            .into_iter()
-            .filter(|y| y.jurisdiction == "CN")
-            .collect();
-        let cal = Calendar::from_parsed(cn).expect("contiguous");
-        assert_eq!(cal.years(), &[2025, 2026]);
-        assert!(!cal.is_working_day(d("2025-12-31")));
-        assert!(cal.is_working_day(d("2025-12-28")));
+    }
+
+    /// A notice's rows for the end of the year before stay with the notice,
+    /// so that they neither stand as a weekends-only year of their own nor,
+    /// for a stored year, fail the shrink guard.
+    #[test]
+    fn csv_rows_reaching_into_the_year_before_belong_to_the_notice() {
+        let h = "jurisdiction,date,kind\n";
+        let notice = format!(
+            "{h}X,2029-12-29,workday\nX,2029-12-30,holiday\nX,2029-12-31,holiday\n\
+             X,2030-01-01,holiday\nX,2030-02-04,holiday\n"
+        );
+        let years = CalendarYear::from_csv(&notice).expect("csv");
+        assert_eq!(
+            years.iter().map(|y| y.year).collect::<Vec<_>>(),
+            vec![2030],
+            "no year of its own"
+        );
+        let alone = Calendar::from_parsed(years.clone()).expect("one year");
+        assert_eq!(alone.years(), &[2030]);
+        assert_eq!(alone.working_day(d("2029-12-31")), None, "not loaded");
+
+        let year_before = CalendarYear {
+            jurisdiction: "X".into(),
+            year: 2029,
+            version: None,
+            holidays: vec![HolidaySpan::Day(d("2029-01-01"))],
+            workdays: vec![],
+        };
+        let both = Calendar::from_parsed(vec![year_before, years[0].clone()]).expect("two years");
+        assert!(both.is_working_day(d("2029-12-29")), "make-up Saturday");
+        assert!(!both.is_working_day(d("2029-12-31")), "Monday in the break");
+
+        // A file holding the year before in full keeps its rows there, and a
+        // late-December year with no next year in the file stays its own.
+        let whole = format!("{notice}X,2029-01-01,holiday\n");
+        let years = CalendarYear::from_csv(&whole).expect("csv");
+        assert_eq!(
+            years.iter().map(|y| y.year).collect::<Vec<_>>(),
+            vec![2029, 2030]
+        );
+        assert_eq!(years[0].workdays, vec![d("2029-12-29")]);
+        let lone = CalendarYear::from_csv(&format!("{h}X,2029-12-31,holiday\n")).expect("csv");
+        assert_eq!(lone.iter().map(|y| y.year).collect::<Vec<_>>(), vec![2029]);
+
+        // Before the last week, a row is no notice's reach.
+        let earlier = format!("{h}X,2029-12-24,holiday\nX,2030-01-01,holiday\n");
+        let years = CalendarYear::from_csv(&earlier).expect("csv");
+        assert_eq!(
+            years.iter().map(|y| y.year).collect::<Vec<_>>(),
+            vec![2029, 2030]
+        );
     }
 
     #[test]
