@@ -7,7 +7,8 @@
 //!
 //! `BENCH_DATABASE_URL=postgres://…/empty_db` runs against PostgreSQL instead of a
 //! temp SQLite file. `BENCH_REQUESTS`, `BENCH_CLIENTS`, `BENCH_UPLOADS`, `BENCH_CASES`
-//! resize runs.
+//! resize runs; `BENCH_DB_CONNECTIONS` and `BENCH_WORKERS` override the server's
+//! pool size and worker count.
 
 #[path = "../tests/support/calendar_stand_in.rs"]
 mod calendar_stand_in;
@@ -54,6 +55,12 @@ async fn start(data_dir: &std::path::Path) -> (String, Application) {
     settings.server.workers = std::thread::available_parallelism().map_or(2, usize::from);
     if let Ok(url) = std::env::var("BENCH_DATABASE_URL") {
         settings.database_url = url;
+    }
+    if let Ok(n) = std::env::var("BENCH_DB_CONNECTIONS") {
+        settings.database_connections = n.parse().expect("BENCH_DB_CONNECTIONS is a number");
+    }
+    if let Ok(n) = std::env::var("BENCH_WORKERS") {
+        settings.server.workers = n.parse().expect("BENCH_WORKERS is a number");
     }
     let app = Application::build(settings)
         .await
