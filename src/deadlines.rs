@@ -373,16 +373,21 @@ mod tests {
     }
 
     #[test]
-    fn a_stray_row_of_the_year_before_cannot_replace_that_year() {
+    fn a_fragment_cannot_replace_a_stored_year() {
         let stored = shipped();
-        // A 2027 notice whose 元旦 break starts on 2026-12-31: grouped by date, that
-        // row forms a "2026" of one day, which would replace the stored 2026.
+        // A 2027 notice whose 元旦 break starts on 2026-12-31: that row stays
+        // with 2027 and the stored 2026 is not replaced.
         let upload = parse_calendar_file(
             "jurisdiction,date,kind\nCN,2026-12-31,holiday\nCN,2027-01-01,holiday\n",
             true,
         )
         .expect("CSV parses");
-        let err = check_calendar_update(stored.clone(), &upload).expect_err("2026 would shrink");
+        assert_eq!(upload.iter().map(|y| y.year).collect::<Vec<_>>(), [2027]);
+        check_calendar_update(stored.clone(), &upload).expect("2026 is not touched");
+        // A file of a few days of 2026 would replace it with a fragment.
+        let fragment = parse_calendar_file("jurisdiction,date,kind\nCN,2026-10-01,holiday\n", true)
+            .expect("CSV parses");
+        let err = check_calendar_update(stored.clone(), &fragment).expect_err("2026 would shrink");
         assert!(
             matches!(
                 err,

@@ -235,17 +235,13 @@ impl Workflow {
         // The reporter's photos only: the units' after-photos on the case (a
         // co-unit's share, an earlier round before a rework) are proof of
         // their own, not the "before" this one must differ from.
-        let mut before = Vec::new();
-        if let Some(record) = self.repo.case_by_id(case.id).await? {
-            for id in record.photo_ids {
-                if let Some(photo) = self.repo.photo(id).await?
-                    && photo.owner_id == record.reporter_id
-                    && let Some(evidence) = evidence_of(&photo)
-                {
-                    before.push(evidence);
-                }
-            }
-        }
+        let before: Vec<PhotoEvidence> = self
+            .repo
+            .reporter_photos(case.id)
+            .await?
+            .iter()
+            .filter_map(evidence_of)
+            .collect();
         let after: Vec<PhotoEvidence> = mine.iter().filter_map(evidence_of).collect();
         let assessment = assess_after_photos(
             &before,

@@ -581,6 +581,21 @@ macro_rules! impl_repository {
                     .transpose()
             }
 
+            async fn reporter_photos(&self, case_id: Uuid) -> Result<Vec<PhotoRecord>, StoreError> {
+                let sql = format!(
+                    "SELECT {PHOTO_COLUMNS} FROM photos \
+                     WHERE case_id = $1 AND owner_id = (SELECT reporter_id FROM cases WHERE id = $1) \
+                     ORDER BY position"
+                );
+                sqlx::query_as::<$db, PhotoRow>(AssertSqlSafe(sql))
+                    .bind(case_id.to_string())
+                    .fetch_all(self.reader())
+                    .await?
+                    .into_iter()
+                    .map(PhotoRecord::try_from)
+                    .collect()
+            }
+
             async fn unattached_photos_of(&self, owner: Uuid, ids: &[Uuid]) -> Result<Vec<PhotoRecord>, StoreError> {
                 if ids.is_empty() {
                     return Ok(Vec::new());
