@@ -518,6 +518,7 @@ pub fn plan_change(
         .into_iter()
         .filter(|c| touched.contains(&c.id))
         .collect();
+    let outbox = transition.public || transition.to != transition.from || units_changed;
     let mut data = serde_json::to_value(action).unwrap_or(serde_json::Value::Null);
     if let Some(map) = data.as_object_mut() {
         map.remove("action");
@@ -532,15 +533,16 @@ pub fn plan_change(
             .effects
             .iter()
             .any(|effect| matches!(effect, Effect::ClearPendingRequest));
-        // Internal events only: a request (its unit, its reason) is between the
-        // unit and the centre, and a public event reaches the reporter's
-        // timeline and the outbox.
-        if let Some(request) = case
-            .fields
-            .pending_request
-            .as_ref()
-            .filter(|_| decided && !transition.public)
-        {
+        // A request is between the unit and the centre: a public event reaches
+        // the reporter's timeline, and the outbox leaves the system, so only an
+        // internal event kept off the outbox carries an extension's or a
+        // suspension's free-text reason. A return's is a code, which `returned`
+        // keeps for the rule review.
+        if let Some(request) = case.fields.pending_request.as_ref().filter(|request| {
+            decided
+                && !transition.public
+                && (!outbox || matches!(request, PendingRequest::Return { .. }))
+        }) {
             map.insert(
                 "request".into(),
                 serde_json::to_value(request).unwrap_or(serde_json::Value::Null),
@@ -565,7 +567,7 @@ pub fn plan_change(
             data,
             at: now,
         },
-        outbox: transition.public || transition.to != transition.from || units_changed,
+        outbox,
         now,
     })
 }

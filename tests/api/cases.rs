@@ -1799,7 +1799,7 @@ async fn seen_outside(app: &TestApp, reporter: &Caller, case: Uuid) -> String {
 }
 
 #[tokio::test]
-async fn a_units_request_stays_internal_when_a_public_event_clears_it() {
+async fn a_units_request_stays_internal_when_an_event_seen_outside_clears_it() {
     let app = manual_app().await;
     let reporter = app.citizen().await;
     let operator = app.user(Role::Operator).await;
@@ -1850,6 +1850,27 @@ async fn a_units_request_stays_internal_when_a_public_event_clears_it() {
         "{seen}"
     );
     assert!(!seen.contains("李主任"), "{seen}");
+
+    // A request cleared by a reassignment: internal, but in the outbox.
+    let reassigned = signed_case(&app, &operator, &reporter, &lead).await;
+    ok(
+        &app,
+        &lead,
+        reassigned,
+        json!({"action": "request_suspension", "reason": "内部：等张处长回话"}),
+    )
+    .await;
+    ok(
+        &app,
+        &operator,
+        reassigned,
+        json!({"action": "reassign", "lead_unit": OTHER}),
+    )
+    .await;
+    let seen = seen_outside(&app, &reporter, reassigned).await;
+    assert!(seen.contains("reassigned"), "{seen}");
+    assert!(!seen.contains("张处长"), "{seen}");
+
     // Staff still read the request in its own, internal, event.
     let staff = app
         .get_json(
