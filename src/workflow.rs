@@ -137,6 +137,31 @@ impl Workflow {
         mut session: CaseSession,
         actor: &Actor,
         envelope: &ActionEnvelope,
+        mut now: DateTime<Utc>,
+    ) -> Result<ActionOutcome, WorkflowError> {
+        let case_id = session.case().id;
+        for _ in 1..SWEPT_ATTEMPTS {
+            match self.try_act(session, actor, envelope, now).await {
+                Err(WorkflowError::Refused(Refusal::StaleVersion)) => {}
+                other => return other,
+            }
+            session = self.open(case_id).await?.ok_or(WorkflowError::NotFound)?;
+            if session.case().version != envelope.expected_version {
+                return Err(Refusal::StaleVersion.into());
+            }
+            // Still at the client's version, the case was only marked by a sweep
+            // after `now` (see `store::workflow::case_update_sql`): the action
+            // takes place after those marks.
+            now = now.max(latest_mark(&session.case().clocks).unwrap_or(now));
+        }
+        self.try_act(session, actor, envelope, now).await
+    }
+
+    async fn try_act(
+        &self,
+        mut session: CaseSession,
+        actor: &Actor,
+        envelope: &ActionEnvelope,
         now: DateTime<Utc>,
     ) -> Result<ActionOutcome, WorkflowError> {
         let transition =
@@ -257,6 +282,19 @@ impl Workflow {
             .collect();
         Ok((ids.to_vec(), flags))
     }
+}
+
+/// How often an action is planned when sweeps keep marking its case meanwhile:
+/// each sweep of a clock marks it once or twice, so a third plan is rarely needed.
+const SWEPT_ATTEMPTS: usize = 3;
+
+/// The latest warning or overdue mark among `clocks`.
+fn latest_mark(clocks: &[Clock]) -> Option<DateTime<Utc>> {
+    clocks
+        .iter()
+        .flat_map(|clock| [clock.warned_at, clock.overdue_at])
+        .flatten()
+        .max()
 }
 
 /// `None` for a photo whose stored hash does not parse: comparing a made-up hash

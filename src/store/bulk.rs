@@ -139,8 +139,8 @@ pub mod postgres {
         CASE_COLUMNS, CREATED_STATUS, FORGET_GPS, REPORTABLE_CATEGORY, UNATTACHED_OWNER, value_rows,
     };
     use crate::store::workflow::{
-        CASE_ROW_PARAMS, CLOCK_COLUMNS, CLOCK_UPSERT, CaseChange, bind_case_row, case_update_sql,
-        clock_inputs_json, limit_unit_name, pauses_json,
+        CASE_ROW_ID_PARAM, CASE_ROW_PARAMS, CLOCK_COLUMNS, CLOCK_UPSERT, CaseChange, bind_case_row,
+        case_update_sql, clock_inputs_json, limit_unit_name, pauses_json,
     };
     use crate::store::{CaseRecord, IdempotencyClaim, RenderReport};
 
@@ -587,10 +587,22 @@ pub mod postgres {
                 next += count;
                 first
             };
-            let mut parts = vec![format!(
+            // A change that moves clocks waits for a sweep holding them and
+            // reads the marks it committed (see `case_update_sql`).
+            let mut parts = Vec::new();
+            if self.clocks {
+                parts.push(format!(
+                    "swept AS (SELECT case_id, warned_at, overdue_at FROM case_clocks \
+                       WHERE case_id = ${CASE_ROW_ID_PARAM} FOR UPDATE)"
+                ));
+            }
+            parts.push(format!(
                 "moved AS ({})",
-                case_update_sql(&value_rows(1, CASE_ROW_PARAMS, 1, ""))
-            )];
+                case_update_sql(
+                    &value_rows(1, CASE_ROW_PARAMS, 1, ""),
+                    self.clocks.then_some("swept")
+                )
+            ));
             if self.assignments {
                 let first = take(ASSIGNMENT_ARRAYS.len());
                 let arrays = typed_params(first, &ASSIGNMENT_ARRAYS);

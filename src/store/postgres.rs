@@ -201,5 +201,6 @@ super::workflow::impl_workflow!(
     PostgresRepository,
     sqlx::Postgres,
     "FOR UPDATE OF k SKIP LOCKED",
-    "strpos"
+    "strpos",
+    "FOR UPDATE"
 );

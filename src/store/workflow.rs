@@ -294,11 +294,27 @@ pub(super) const CLOCK_UPSERT: &str = "ON CONFLICT (id) DO UPDATE SET due_at = e
 /// Values a change writes into its case row: the 15 new values and then the
 /// expected version, in the order [`bind_case_row!`] binds them.
 pub(super) const CASE_ROW_PARAMS: usize = 16;
+/// Where the case id is among them.
+pub(super) const CASE_ROW_ID_PARAM: usize = 15;
 
 /// `UPDATE cases … FROM (VALUES rows) AS v …`: moves each listed case to its new
 /// values only if its version is still the expected one, and returns the ids of
 /// the cases it moved.
-pub(super) fn case_update_sql(rows: &str) -> String {
+///
+/// With `marks` (the case's clocks: `case_clocks`, or on PostgreSQL a CTE that
+/// has locked them), a case also moves only while none of its clocks carries a
+/// sweeper's mark later than the change's time. The sweeper marks clocks without
+/// moving the version, so a change planned before a sweep can arrive after it;
+/// saved, it would stop, pause or move a clock that the sweep has meanwhile
+/// warned about or escalated, for a time the change says was already past. Refused
+/// as stale instead, the change is planned again from the marked case.
+pub(super) fn case_update_sql(rows: &str, marks: Option<&str>) -> String {
+    let swept_later = marks.map_or(String::new(), |marks| {
+        format!(
+            " AND NOT EXISTS (SELECT 1 FROM {marks} k WHERE k.case_id = cases.id \
+               AND (k.warned_at > v.column2 OR k.overdue_at > v.column2))"
+        )
+    });
     format!(
         "UPDATE cases SET state = v.column1, version = cases.version + 1, updated_at = v.column2, \
            urgency = v.column3, pending_request = v.column4, extensions_granted = v.column5, \
@@ -306,7 +322,7 @@ pub(super) fn case_update_sql(rows: &str) -> String {
            closed_at = v.column9, master_case_id = v.column10, not_filed_reason = v.column11, \
            rating = v.column12, check_flags = v.column13, due_at = v.column14 \
          FROM (VALUES {rows}) AS v \
-         WHERE cases.id = v.column15 AND cases.version = v.column16 RETURNING cases.id"
+         WHERE cases.id = v.column15 AND cases.version = v.column16{swept_later} RETURNING cases.id"
     )
 }
 
@@ -761,9 +777,10 @@ pub(super) fn queue_sql(query: &CaseQuery, find: &str) -> QueueSql {
 
 /// Expands to inherent `wf_*` methods on a backend; the `Repository` impl
 /// delegates. `$claim` is the row-locking clause of the sweeper's claim query,
-/// `$find` the dialect's substring search (see [`queue_sql`]).
+/// `$find` the dialect's substring search (see [`queue_sql`]), `$lock` the clause
+/// that locks rows read for an update (none on SQLite, whose writers take turns).
 macro_rules! impl_workflow {
-    ($repo:ident, $db:ty, $claim:literal, $find:literal) => {
+    ($repo:ident, $db:ty, $claim:literal, $find:literal, $lock:literal) => {
         mod workflow_sql {
             use super::*;
             use chrono::{DateTime, Utc};
@@ -785,7 +802,10 @@ macro_rules! impl_workflow {
             ) -> Result<Vec<bool>, StoreError> {
                 let mut updated = std::collections::HashSet::new();
                 for chunk in changes.chunks(bulk::PARAMS / CASE_ROW_PARAMS) {
-                    let sql = case_update_sql(&value_rows(chunk.len(), CASE_ROW_PARAMS, 1, ""));
+                    let sql = case_update_sql(
+                        &value_rows(chunk.len(), CASE_ROW_PARAMS, 1, ""),
+                        Some("case_clocks"),
+                    );
                     let mut query = sqlx::query_scalar::<$db, String>(AssertSqlSafe(sql));
                     for change in chunk {
                         query = bind_case_row!(query, change);
@@ -934,6 +954,12 @@ macro_rules! impl_workflow {
                     // Never wait for a second connection while holding the first.
                     drop(session);
                     let mut tx = self.writer().begin_with(BEGIN_WRITE).await?;
+                    // A sweep holding the case's clocks commits first, so that the
+                    // save's check reads its marks (see `case_update_sql`).
+                    sqlx::query(concat!("SELECT id FROM case_clocks WHERE case_id = $1 ", $lock))
+                        .bind(change.case_id.to_string())
+                        .fetch_all(&mut *tx)
+                        .await?;
                     if save_round(&mut tx, &[change]).await? != [true] {
                         return Ok(SaveOutcome::Stale);
                     }

@@ -15,6 +15,7 @@ use serde_json::{Value, json};
 use uuid::Uuid;
 
 mod queue;
+mod sweep_race;
 
 use crate::helpers::{
     Caller, TestApp, assert_detail_mentions, assert_problem, jpeg, spawn_app,
