@@ -522,11 +522,8 @@ pub fn plan_change(
                 }
                 fields.extensions_granted = *extensions_granted;
             }
-            Effect::RecordReworkCount { rework_count } => {
-                fields.rework_count = *rework_count;
-                // The checker's doubts were about the work now being redone.
-                fields.check_flags.clear();
-            }
+            Effect::RecordReworkCount { rework_count } => fields.rework_count = *rework_count,
+            Effect::ClearCheckFlags => fields.check_flags.clear(),
             Effect::LinkMaster { master } => fields.master_case_id = Some(*master),
             Effect::SetNotFiledReason { reason } => {
                 fields.not_filed_reason = serde_json::to_value(reason)
@@ -1133,5 +1130,51 @@ mod tests {
         )
         .expect_err("no profile");
         assert!(matches!(err, WorkflowError::NoProfile), "{err}");
+    }
+
+    /// A reopen is a new round of work, as a failed check is: the next check
+    /// is shown only this round's flags.
+    #[test]
+    fn a_reopened_round_is_checked_without_the_last_rounds_flags() {
+        let now = monday();
+        let mut c = dispatched(now);
+        step(&mut c, &staff("LEAD"), Action::Sign, now);
+        // The lead reports done before the co-unit has signed: flagged.
+        report_done(&mut c, "LEAD", now);
+        assert_eq!(c.fields.check_flags.len(), 1, "{:?}", c.fields.check_flags);
+        step(&mut c, &operator(), Action::PassCheck, now);
+        let later = now + Duration::hours(1);
+        step(
+            &mut c,
+            &operator(),
+            Action::Rate {
+                score: 1,
+                comment: None,
+            },
+            later,
+        );
+        step(
+            &mut c,
+            &operator(),
+            Action::Reopen {
+                reason: "仍未修复".into(),
+            },
+            later,
+        );
+        assert!(
+            c.fields.check_flags.is_empty(),
+            "{:?}",
+            c.fields.check_flags
+        );
+        // This round the co-unit signs and finishes before the lead reports.
+        step(&mut c, &staff("CO"), Action::Sign, later);
+        report_done(&mut c, "CO", later);
+        report_done(&mut c, "LEAD", later);
+        assert_eq!(c.state, CaseState::AwaitingCheck);
+        assert!(
+            c.fields.check_flags.is_empty(),
+            "{:?}",
+            c.fields.check_flags
+        );
     }
 }

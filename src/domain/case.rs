@@ -597,6 +597,9 @@ pub enum Effect {
     },
     /// A reopen answers the rating; the next round is rated afresh.
     ClearRating,
+    /// A new round of work (a failed check, a reopen): the checker's doubts
+    /// were about the work now being redone.
+    ClearCheckFlags,
 }
 
 /// The result of an allowed action: the caller appends one timeline event of
@@ -1052,6 +1055,13 @@ pub fn apply(
             if case.extensions_granted >= case.max_extensions {
                 return Err(Refusal::ExtensionCapReached);
             }
+            // Decided after the requested date, it would give the unit no time
+            // and still count against the cap.
+            if *new_due <= now {
+                return Err(Refusal::InvalidInput(
+                    "the requested date has passed; deny it".into(),
+                ));
+            }
             // A resume since the request may have moved the due time past it.
             later_than_handle_due(
                 case,
@@ -1203,6 +1213,7 @@ pub fn apply(
                 E::RecordReworkCount {
                     rework_count: case.rework_count.saturating_add(1),
                 },
+                E::ClearCheckFlags,
                 E::StartClock {
                     phase: Phase::Handle,
                 },
@@ -1230,6 +1241,7 @@ pub fn apply(
             let mut effects = vec![
                 E::ClearClosedAt,
                 E::ClearRating,
+                E::ClearCheckFlags,
                 E::StartClock {
                     phase: Phase::Resolve,
                 },
@@ -2589,6 +2601,7 @@ mod tests {
                     Effect::RecordReworkCount {
                         rework_count: previous.saturating_add(1)
                     },
+                    Effect::ClearCheckFlags,
                     Effect::StartClock {
                         phase: Phase::Handle
                     },
@@ -3109,5 +3122,31 @@ mod tests {
             .to_string(),
             "cannot sign a case that is closed"
         );
+    }
+
+    /// Decided after the date the unit asked for, an approval would set the due
+    /// time in the past and still use one of the category's extensions.
+    #[test]
+    fn an_extension_whose_requested_date_has_passed_cannot_be_approved() {
+        let mut case = case_in(CaseState::InProgress);
+        let requested = now() + Duration::days(3);
+        case.handle_due = Some(now() + Duration::hours(20));
+        case.pending_request = Some(pending_extension());
+        for decided_at in [requested, requested + Duration::days(1)] {
+            let got = apply(&case, &op(), &Action::ApproveExtension, decided_at);
+            assert!(
+                matches!(&got, Err(Refusal::InvalidInput(why)) if why.contains("passed")),
+                "{decided_at}: {got:?}"
+            );
+            let denied = apply(&case, &op(), &Action::DenyExtension, decided_at);
+            assert!(denied.is_ok(), "it can still be denied: {denied:?}");
+        }
+        let in_time = apply(
+            &case,
+            &op(),
+            &Action::ApproveExtension,
+            requested - Duration::hours(1),
+        );
+        assert!(in_time.is_ok(), "{in_time:?}");
     }
 }
