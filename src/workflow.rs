@@ -38,6 +38,11 @@ pub enum WorkflowError {
     /// A case cannot be given to a unit an admin has deactivated.
     #[error("unit {0} is deactivated; choose another unit")]
     InactiveUnit(String),
+    /// A duplicate is merged into a case that is still a case: not one merged
+    /// away or refused itself (which could make two reports each other's
+    /// duplicate, and neither handled), nor a cancelled one.
+    #[error("the master case is {0}; merge into a case that is handled or closed")]
+    MasterNotACase(&'static str),
     #[error("no deadline profile applies to this case; an admin must add a default")]
     NoProfile,
     #[error("no working calendar is loaded for jurisdiction {0}")]
@@ -210,7 +215,8 @@ impl Workflow {
     }
 
     /// What some actions need read besides their case: whether the units they
-    /// name are active, and the evidence of after-photos. These reads take
+    /// name are active, whether a merge's master is a case, and the evidence of
+    /// after-photos. These reads take
     /// connections of their own, so the session's goes back to the pool first.
     async fn read_beyond_case(
         &self,
@@ -234,6 +240,18 @@ impl Workflow {
                 match self.repo.inactive_units(&named).await?.into_iter().next() {
                     Some(unit) => Err(WorkflowError::InactiveUnit(unit)),
                     None => Ok((Vec::new(), Vec::new())),
+                }
+            }
+            Action::Merge { master } => {
+                session.release();
+                match self.case(*master).await?.map(|case| case.state) {
+                    None => Err(WorkflowError::UnknownReference {
+                        what: "master case",
+                    }),
+                    Some(state @ (CaseState::NotFiled | CaseState::Cancelled)) => {
+                        Err(WorkflowError::MasterNotACase(state.as_str()))
+                    }
+                    Some(_) => Ok((Vec::new(), Vec::new())),
                 }
             }
             Action::ReportDone { after_photo_ids } => {

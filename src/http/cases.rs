@@ -125,7 +125,7 @@ pub struct ActionResult {
         (status = 403, body = crate::error::Problem, description = "wrong_role, wrong_unit"),
         (status = 404, body = crate::error::Problem),
         (status = 409, body = crate::error::Problem, description = "stale_version, wrong_state, request_pending, no_pending_request"),
-        (status = 422, body = crate::error::Problem, description = "missing_reason, missing_after_photo, outside_window, reporter_not_dissatisfied, extension_cap_reached, invalid_input, same_photo_as_before, photo_unavailable, unknown_unit, inactive_unit, unknown_case, deadline_unavailable"),
+        (status = 422, body = crate::error::Problem, description = "missing_reason, missing_after_photo, outside_window, reporter_not_dissatisfied, extension_cap_reached, invalid_input, same_photo_as_before, photo_unavailable, unknown_unit, inactive_unit, unknown_case, invalid_master, deadline_unavailable"),
         (status = 429, body = crate::error::Problem, description = "This citizen's actions for the hour are used up"),
     )
 )]
@@ -180,6 +180,9 @@ pub(super) fn workflow_error(err: WorkflowError) -> ApiError {
             err.to_string(),
         ),
         WorkflowError::InactiveUnit(_) => ApiError::unprocessable("inactive_unit", err.to_string()),
+        WorkflowError::MasterNotACase(_) => {
+            ApiError::invalid_field("master", "invalid_master", err.to_string())
+        }
         WorkflowError::NoProfile | WorkflowError::NoCalendar(_) | WorkflowError::Deadline(_) => {
             ApiError::unprocessable("deadline_unavailable", err.to_string())
         }

@@ -1909,3 +1909,29 @@ async fn only_the_reporters_photos_are_the_before_an_after_photo_is_compared_wit
     .await;
     report_done(&app, &lead, case).await;
 }
+
+/// 判重 links a duplicate to the case that is handled: a case merged away is
+/// no master, or two reports could be each other's duplicate and neither be
+/// handled.
+#[tokio::test]
+async fn a_duplicate_is_merged_only_into_a_case() {
+    let app = manual_app().await;
+    let reporter = app.citizen().await;
+    let operator = app.user(Role::Operator).await;
+    let a = case_id(&app.file_report(&reporter.token).await);
+    let b = case_id(&app.file_report(&reporter.token).await);
+    let unknown = act(
+        &app,
+        &operator,
+        a,
+        json!({"action": "merge", "master": Uuid::now_v7()}),
+    )
+    .await;
+    assert_problem(unknown, 422, "unknown_case").await;
+    ok(&app, &operator, a, json!({"action": "merge", "master": b})).await;
+    assert_eq!(state_of(&app, a).await, "not_filed");
+    let back = act(&app, &operator, b, json!({"action": "merge", "master": a})).await;
+    let problem = assert_problem(back, 422, "invalid_master").await;
+    assert_detail_mentions(&problem, "not_filed");
+    assert_eq!(state_of(&app, b).await, "submitted", "nothing changed");
+}
