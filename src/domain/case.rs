@@ -518,6 +518,17 @@ impl Phase {
     pub fn parse(s: &str) -> Option<Phase> {
         Phase::ALL.into_iter().find(|p| p.as_str() == s)
     }
+
+    /// Whether the dispatch centre (its operators and inspectors) works this
+    /// phase rather than a unit: overdue, it is escalated to the centre alone,
+    /// not to the parent of a unit that has nothing to do in it.
+    pub fn is_centres_work(self) -> bool {
+        match self {
+            Phase::Verify | Phase::Dispatch | Phase::Check => true,
+            // The case's own clock runs while a unit holds the case.
+            Phase::Sign | Phase::Handle | Phase::Resolve => false,
+        }
+    }
 }
 
 /// What the caller must do besides moving the state and appending the event.

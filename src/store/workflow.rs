@@ -1060,12 +1060,20 @@ macro_rules! impl_workflow {
                 /// transaction: a crash before commit leaves every clock due.
                 pub(super) async fn wf_sweep(&self, now: DateTime<Utc>, limit: i64) -> Result<SweepReport, StoreError> {
                     let mut tx = self.writer().begin_with(BEGIN_WRITE).await?;
-                    // The responsible unit: the clock's co-unit, else the case's lead.
+                    // The responsible unit: the clock's co-unit, else the case's
+                    // lead for a phase a unit works; none for the centre's own.
+                    let units_phases = $crate::domain::case::Phase::ALL
+                        .iter()
+                        .filter(|phase| !phase.is_centres_work())
+                        .map(|phase| format!("'{}'", phase.as_str()))
+                        .collect::<Vec<_>>()
+                        .join(", ");
                     let sql = format!(
                         "SELECT k.id, k.case_id, k.phase, k.due_at, k.warning_at, k.warned_at, k.overdue_at, \
                            u.code AS unit, u.parent_code \
                          FROM case_clocks k \
-                         LEFT JOIN units u ON u.code = COALESCE(k.unit_code, (SELECT a.unit_code FROM case_assignments a WHERE a.case_id = k.case_id AND a.lead)) \
+                         LEFT JOIN units u ON u.code = COALESCE(k.unit_code, CASE WHEN k.phase IN ({units_phases}) \
+                           THEN (SELECT a.unit_code FROM case_assignments a WHERE a.case_id = k.case_id AND a.lead) END) \
                          WHERE k.next_check_at <= $1 ORDER BY k.next_check_at LIMIT $2 {}",
                         $claim
                     );

@@ -1935,3 +1935,53 @@ async fn a_duplicate_is_merged_only_into_a_case() {
     assert_detail_mentions(&problem, "not_filed");
     assert_eq!(state_of(&app, b).await, "submitted", "nothing changed");
 }
+
+/// The check (核查) after a unit reports done is the centre's inspectors' and
+/// operators' work: overdue, it is not the parent of the finished unit's to chase.
+#[tokio::test]
+async fn an_overdue_check_is_escalated_to_the_centre_alone() {
+    let app = manual_app().await;
+    let reporter = app.citizen().await;
+    let operator = app.user(Role::Operator).await;
+    let street = app.user_of(Role::UnitStaff, OTHER).await;
+    let case = case_id(&app.file_report(&reporter.token).await);
+    ok(&app, &operator, case, json!({"action": "file"})).await;
+    ok(
+        &app,
+        &operator,
+        case,
+        json!({"action": "dispatch", "lead_unit": OTHER}),
+    )
+    .await;
+    ok(&app, &street, case, json!({"action": "sign"})).await;
+    report_done(&app, &street, case).await;
+    let check = load(&app, case)
+        .await
+        .clocks
+        .into_iter()
+        .find(|c| c.phase.as_str() == "check")
+        .expect("the check clock");
+    let repo = app.state.repo.as_ref();
+    sweep_once(
+        repo,
+        "sweeper",
+        check.due_at + chrono::Duration::minutes(1),
+        100,
+        chrono::Duration::seconds(60),
+    )
+    .await
+    .expect("sweep")
+    .expect("the lease");
+    let events = repo.case_events(case).await.expect("events");
+    let escalated: Vec<_> = events
+        .iter()
+        .filter(|e| e.kind == "escalated" && e.data["clock_id"] == check.id.to_string().as_str())
+        .collect();
+    assert_eq!(escalated.len(), 1);
+    assert_eq!(
+        escalated[0].data["to"],
+        json!(["dispatch_centre"]),
+        "the overdue check escalated as {}",
+        escalated[0].data
+    );
+}
