@@ -157,7 +157,15 @@ impl Workflow {
             // Still at the client's version, the case was only marked by a sweep
             // after `now` (see `store::workflow::case_update_sql`): the action
             // takes place after those marks.
-            now = now.max(latest_mark(&session.case().clocks).unwrap_or(now));
+            if let Some(mark) = session
+                .case()
+                .clocks
+                .iter()
+                .filter_map(Clock::last_marked_at)
+                .max()
+            {
+                now = now.max(mark);
+            }
         }
         self.try_act(session, actor, envelope, now).await
     }
@@ -305,15 +313,6 @@ impl Workflow {
 /// How often an action is planned when sweeps keep marking its case meanwhile:
 /// each sweep of a clock marks it once or twice, so a third plan is rarely needed.
 const SWEPT_ATTEMPTS: usize = 3;
-
-/// The latest warning or overdue mark among `clocks`.
-fn latest_mark(clocks: &[Clock]) -> Option<DateTime<Utc>> {
-    clocks
-        .iter()
-        .flat_map(|clock| [clock.warned_at, clock.overdue_at])
-        .flatten()
-        .max()
-}
 
 /// `None` for a photo whose stored hash does not parse: comparing a made-up hash
 /// could refuse genuine proof.

@@ -219,6 +219,12 @@ impl Clock {
         }
     }
 
+    /// When the sweeper last marked this clock: the overdue mark, which is never
+    /// earlier than the warning, else the warning.
+    pub fn last_marked_at(&self) -> Option<DateTime<Utc>> {
+        self.overdue_at.or(self.warned_at)
+    }
+
     /// The events due at `now` that have not been given yet (see [`owed_events`]).
     pub fn owed_events(&self, now: DateTime<Utc>) -> Vec<ClockEvent> {
         if self.status != ClockStatus::Running {
