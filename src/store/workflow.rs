@@ -1023,12 +1023,12 @@ macro_rules! impl_workflow {
                     // version check leaves alone a case whose failure a
                     // reference change committed meanwhile may have mended.
                     static SQL: std::sync::LazyLock<String> = std::sync::LazyLock::new(|| {
-                        format!(
-                            "UPDATE cases SET auto_dispatch_after = $2 \
-                             WHERE id {} AND state = 'submitted' \
-                               AND (SELECT version FROM routing_state WHERE id = 1) = $3",
-                            bulk::ID_IN
-                        )
+                            format!(
+                                "UPDATE cases SET auto_dispatch_after = $2 \
+                                 WHERE id {} AND state = 'submitted' \
+                                   AND (SELECT version FROM routing_state WHERE id = 1) = $3",
+                                bulk::ID_IN
+                            )
                     });
                     let ids: Vec<String> = ids.iter().map(Uuid::to_string).collect();
                     Ok(sqlx::query(AssertSqlSafe(SQL.as_str()))
@@ -1062,22 +1062,24 @@ macro_rules! impl_workflow {
                     let mut tx = self.writer().begin_with(BEGIN_WRITE).await?;
                     // The responsible unit: the clock's co-unit, else the case's
                     // lead for a phase a unit works; none for the centre's own.
-                    let units_phases = $crate::domain::case::Phase::ALL
-                        .iter()
-                        .filter(|phase| !phase.is_centres_work())
-                        .map(|phase| format!("'{}'", phase.as_str()))
-                        .collect::<Vec<_>>()
-                        .join(", ");
-                    let sql = format!(
-                        "SELECT k.id, k.case_id, k.phase, k.due_at, k.warning_at, k.warned_at, k.overdue_at, \
-                           u.code AS unit, u.parent_code \
-                         FROM case_clocks k \
-                         LEFT JOIN units u ON u.code = COALESCE(k.unit_code, CASE WHEN k.phase IN ({units_phases}) \
-                           THEN (SELECT a.unit_code FROM case_assignments a WHERE a.case_id = k.case_id AND a.lead) END) \
-                         WHERE k.next_check_at <= $1 ORDER BY k.next_check_at LIMIT $2 {}",
-                        $claim
-                    );
-                    let claimed = sqlx::query_as::<$db, DueClockRow>(AssertSqlSafe(sql))
+                    static SQL: std::sync::LazyLock<String> = std::sync::LazyLock::new(|| {
+                        let units_phases = $crate::domain::case::Phase::ALL
+                            .iter()
+                            .filter(|phase| !phase.is_centres_work())
+                            .map(|phase| format!("'{}'", phase.as_str()))
+                            .collect::<Vec<_>>()
+                            .join(", ");
+                        format!(
+                            "SELECT k.id, k.case_id, k.phase, k.due_at, k.warning_at, k.warned_at, k.overdue_at, \
+                               u.code AS unit, u.parent_code \
+                             FROM case_clocks k \
+                             LEFT JOIN units u ON u.code = COALESCE(k.unit_code, CASE WHEN k.phase IN ({units_phases}) \
+                               THEN (SELECT a.unit_code FROM case_assignments a WHERE a.case_id = k.case_id AND a.lead) END) \
+                             WHERE k.next_check_at <= $1 ORDER BY k.next_check_at LIMIT $2 {}",
+                            $claim
+                        )
+                    });
+                    let claimed = sqlx::query_as::<$db, DueClockRow>(AssertSqlSafe(SQL.as_str()))
                         .bind(now)
                         .bind(limit)
                         .fetch_all(&mut *tx)
