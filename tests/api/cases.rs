@@ -177,6 +177,25 @@ async fn signed_case(app: &TestApp, operator: &Caller, reporter: &Caller, lead: 
     case
 }
 
+/// A [`signed_case`] whose lead has asked for a suspension, for `reason`.
+async fn suspension_requested_case(
+    app: &TestApp,
+    operator: &Caller,
+    reporter: &Caller,
+    lead: &Caller,
+    reason: &str,
+) -> Uuid {
+    let case = signed_case(app, operator, reporter, lead).await;
+    ok(
+        app,
+        lead,
+        case,
+        json!({"action": "request_suspension", "reason": reason}),
+    )
+    .await;
+    case
+}
+
 /// `unit` reports `case` done with a fresh photo of its own as proof.
 async fn report_done(app: &TestApp, unit: &Caller, case: Uuid) -> Value {
     let after = app.photo(&unit.token, jpeg(120, 90)).await;
@@ -866,15 +885,7 @@ async fn suspension_pauses_every_clock_until_resumed() {
     let operator = app.user(Role::Operator).await;
     let supervisor = app.user(Role::Supervisor).await;
     let lead = app.user_of(Role::UnitStaff, LEAD).await;
-    let case = dispatched_case(&app, &operator, &reporter).await;
-    ok(&app, &lead, case, json!({"action": "sign"})).await;
-    ok(
-        &app,
-        &lead,
-        case,
-        json!({"action": "request_suspension", "reason": "等待产权人回国"}),
-    )
-    .await;
+    let case = suspension_requested_case(&app, &operator, &reporter, &lead, "等待产权人回国").await;
     assert_problem(
         act(
             &app,
@@ -1155,15 +1166,7 @@ async fn an_action_read_before_a_sweep_does_not_undo_its_events() {
     let reporter = app.citizen().await;
     let operator = app.user(Role::Operator).await;
     let lead = app.user_of(Role::UnitStaff, LEAD).await;
-    let case = dispatched_case(&app, &operator, &reporter).await;
-    ok(&app, &lead, case, json!({"action": "sign"})).await;
-    ok(
-        &app,
-        &lead,
-        case,
-        json!({"action": "request_suspension", "reason": "等待产权人回国"}),
-    )
-    .await;
+    let case = suspension_requested_case(&app, &operator, &reporter, &lead, "等待产权人回国").await;
     let supervisor = Actor::new(Uuid::now_v7(), Role::Supervisor, None);
     let repo = app.state.repo.as_ref();
     let ttl = chrono::Duration::seconds(60);
@@ -1823,14 +1826,8 @@ async fn a_units_request_stays_internal_when_an_event_seen_outside_clears_it() {
     assert!(!seen.contains("王科长"), "{seen}");
 
     // A suspension, approved (public), then the case cancelled (public).
-    let case = signed_case(&app, &operator, &reporter, &lead).await;
-    ok(
-        &app,
-        &lead,
-        case,
-        json!({"action": "request_suspension", "reason": "内部：等李主任批示"}),
-    )
-    .await;
+    let case =
+        suspension_requested_case(&app, &operator, &reporter, &lead, "内部：等李主任批示").await;
     ok(
         &app,
         &supervisor,
@@ -1853,14 +1850,8 @@ async fn a_units_request_stays_internal_when_an_event_seen_outside_clears_it() {
     assert!(!seen.contains("李主任"), "{seen}");
 
     // A request cleared by a reassignment: internal, but in the outbox.
-    let reassigned = signed_case(&app, &operator, &reporter, &lead).await;
-    ok(
-        &app,
-        &lead,
-        reassigned,
-        json!({"action": "request_suspension", "reason": "内部：等张处长回话"}),
-    )
-    .await;
+    let reassigned =
+        suspension_requested_case(&app, &operator, &reporter, &lead, "内部：等张处长回话").await;
     ok(
         &app,
         &operator,

@@ -95,14 +95,7 @@ async fn a_suspension_planned_before_a_sweep_pauses_after_the_overdue_it_meets()
     let reporter = app.citizen().await;
     let operator = app.user(Role::Operator).await;
     let lead = app.user_of(Role::UnitStaff, LEAD).await;
-    let case = signed_case(&app, &operator, &reporter, &lead).await;
-    ok(
-        &app,
-        &lead,
-        case,
-        json!({"action": "request_suspension", "reason": "等待产权人回国"}),
-    )
-    .await;
+    let case = suspension_requested_case(&app, &operator, &reporter, &lead, "等待产权人回国").await;
     let handle = lead_clock(&load(&app, case).await, "handle");
     let swept_at = handle.due_at + chrono::Duration::minutes(1);
     let supervisor = Actor::new(Uuid::now_v7(), Role::Supervisor, None);
