@@ -95,6 +95,17 @@ impl CaseState {
                 | CaseState::AwaitingCheck
         )
     }
+
+    /// States in which the units' report that the work is done stands, so the
+    /// reporter sees their after-photos with it. Before the lead reports, a
+    /// co-unit's share is internal; a failed check or a reopen withdraws the
+    /// report, and its proof with it, until the next one.
+    pub fn shows_units_proof(self) -> bool {
+        matches!(
+            self,
+            CaseState::AwaitingCheck | CaseState::Closed | CaseState::Archived
+        )
+    }
 }
 
 // ---------------------------------------------------------------------------
@@ -2050,6 +2061,16 @@ mod tests {
         )
         .collect();
         assert_eq!(seen, want);
+    }
+
+    #[test]
+    fn the_units_proof_shows_only_while_a_report_of_done_stands() {
+        let shown: Vec<&str> = CaseState::ALL
+            .into_iter()
+            .filter(|s| s.shows_units_proof())
+            .map(CaseState::as_str)
+            .collect();
+        assert_eq!(shown, ["awaiting_check", "closed", "archived"]);
     }
 
     #[test]

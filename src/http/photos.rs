@@ -16,7 +16,7 @@ use utoipa::ToSchema;
 use utoipa_actix_web::service_config::ServiceConfig;
 use uuid::Uuid;
 
-use super::cases::{access, workflow_error};
+use super::cases::{Access, access, workflow_error};
 use crate::auth::AuthUser;
 use crate::domain::geo::LatLon;
 use crate::error::ApiError;
@@ -291,8 +291,9 @@ enum Rendition {
 
 /// The uploader, and whoever may see the photo's case (`cases::access`): the
 /// centre's staff, the units assigned to it, and its reporter, whose report
-/// lists the units' after-photos too. Of photos not yet in a case, unit staff
-/// see only their own uploads; the centre's staff see them all.
+/// lists the units' after-photos while the case stands reported done. Of photos
+/// not yet in a case, unit staff see only their own uploads; the centre's staff
+/// see them all.
 async fn may_see(state: &AppState, user: &AuthUser, photo: &PhotoRecord) -> Result<bool, ApiError> {
     if photo.owner_id == user.id {
         return Ok(true);
@@ -304,7 +305,12 @@ async fn may_see(state: &AppState, user: &AuthUser, photo: &PhotoRecord) -> Resu
         return Ok(false);
     };
     let case = state.workflow.case(case).await.map_err(workflow_error)?;
-    Ok(case.is_some_and(|case| access(user, &case).is_some()))
+    Ok(case.is_some_and(|case| match access(user, &case) {
+        // Not the reporter's own upload, so a unit's proof.
+        Some(Access::Reporter) => case.state.shows_units_proof(),
+        Some(_) => true,
+        None => false,
+    }))
 }
 
 async fn serve(

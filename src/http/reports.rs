@@ -128,6 +128,8 @@ pub struct ReportView {
     pub address: Option<String>,
     pub description: String,
     pub confidential: bool,
+    /// The report's photos, then the units' after-photos: for the reporter only
+    /// while the case stands reported done (`awaiting_check`, `closed`, `archived`).
     pub photos: Vec<ReportPhoto>,
     /// Staff only.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -165,6 +167,11 @@ impl ReportView {
             photos: case
                 .photo_ids
                 .iter()
+                .chain(
+                    case.after_photo_ids
+                        .iter()
+                        .filter(|_| staff || case.state.shows_units_proof()),
+                )
                 .map(|id| ReportPhoto {
                     id: *id,
                     display_url: display_url(*id),

@@ -298,6 +298,7 @@ impl NewReport {
             created_at: self.now,
             updated_at: self.now,
             photo_ids: self.photo_ids.clone(),
+            after_photo_ids: Vec::new(),
             routing: self.routing.clone(),
         }
     }
@@ -340,8 +341,10 @@ pub struct CaseRecord {
     pub version: i64,
     pub created_at: DateTime<Utc>,
     pub updated_at: DateTime<Utc>,
-    /// In the order the reporter gave them.
+    /// The report's photos, in the order the reporter gave them.
     pub photo_ids: Vec<Uuid>,
+    /// The units' after-photos (their proof), in the order they were attached.
+    pub after_photo_ids: Vec<Uuid>,
     pub routing: CaseRouting,
 }
 
@@ -373,7 +376,19 @@ pub(super) struct CaseRow {
 }
 
 impl CaseRow {
-    pub(super) fn into_record(self, photo_ids: Vec<Uuid>) -> Result<CaseRecord, StoreError> {
+    /// `photos` are the case's, in attachment order: the reporter's are the
+    /// report's own, anyone else's are a unit's proof.
+    pub(super) fn into_record(self, photos: Vec<CasePhotoRow>) -> Result<CaseRecord, StoreError> {
+        let mut photo_ids = Vec::new();
+        let mut after_photo_ids = Vec::new();
+        for photo in photos {
+            let id = parse_id(&photo.id)?;
+            if photo.owner_id == self.reporter_id {
+                photo_ids.push(id);
+            } else {
+                after_photo_ids.push(id);
+            }
+        }
         Ok(CaseRecord {
             id: parse_id(&self.id)?,
             tracking_no: self.tracking_no,
@@ -395,6 +410,7 @@ impl CaseRow {
             created_at: self.created_at,
             updated_at: self.updated_at,
             photo_ids,
+            after_photo_ids,
             routing: CaseRouting {
                 zone_path: serde_json::from_str(&self.zone_path)
                     .map_err(|e| StoreError::Corrupt(format!("case zone_path: {e}")))?,
@@ -419,13 +435,8 @@ impl CaseRow {
 #[derive(sqlx::FromRow)]
 pub(super) struct CasePhotoRow {
     pub case_id: String,
-    pub id: String,
-}
-
-impl CasePhotoRow {
-    pub(super) fn photo_id(&self) -> Result<Uuid, StoreError> {
-        parse_id(&self.id)
-    }
+    id: String,
+    owner_id: String,
 }
 
 /// One entry of a case's append-only timeline.

@@ -95,14 +95,14 @@ macro_rules! impl_repository {
                     .transpose()
             }
 
-            /// Photo ids of the given cases, grouped by case, in report order.
-            async fn photo_ids_of_cases(&self, case_ids: &[&str]) -> Result<HashMap<String, Vec<Uuid>>, StoreError> {
-                let mut grouped: HashMap<String, Vec<Uuid>> = HashMap::new();
+            /// Photos of the given cases, grouped by case, in attachment order.
+            async fn photos_of_cases(&self, case_ids: &[&str]) -> Result<HashMap<String, Vec<CasePhotoRow>>, StoreError> {
+                let mut grouped: HashMap<String, Vec<CasePhotoRow>> = HashMap::new();
                 if case_ids.is_empty() {
                     return Ok(grouped);
                 }
                 let sql = format!(
-                    "SELECT case_id, id FROM photos WHERE case_id IN ({}) ORDER BY case_id, position",
+                    "SELECT case_id, id, owner_id FROM photos WHERE case_id IN ({}) ORDER BY case_id, position",
                     placeholders(1, case_ids.len())
                 );
                 let mut query = sqlx::query_as::<$db, CasePhotoRow>(AssertSqlSafe(sql));
@@ -110,8 +110,7 @@ macro_rules! impl_repository {
                     query = query.bind(*id);
                 }
                 for row in query.fetch_all(self.reader()).await? {
-                    let photo = row.photo_id()?;
-                    grouped.entry(row.case_id).or_default().push(photo);
+                    grouped.entry(row.case_id.clone()).or_default().push(row);
                 }
                 Ok(grouped)
             }
@@ -307,11 +306,11 @@ macro_rules! impl_repository {
 
             async fn cases_with_photos(&self, rows: Vec<CaseRow>) -> Result<Vec<CaseRecord>, StoreError> {
                 let ids: Vec<&str> = rows.iter().map(|r| r.id()).collect();
-                let mut photos = self.photo_ids_of_cases(&ids).await?;
+                let mut photos = self.photos_of_cases(&ids).await?;
                 rows.into_iter()
                     .map(|row| {
-                        let ids = photos.remove(row.id()).unwrap_or_default();
-                        row.into_record(ids)
+                        let photos = photos.remove(row.id()).unwrap_or_default();
+                        row.into_record(photos)
                     })
                     .collect()
             }

@@ -252,6 +252,70 @@ async fn the_reporter_sees_the_after_photos_and_staff_who_report_see_as_staff() 
     assert!(as_staff["routing"].is_object(), "{as_staff}");
 }
 
+/// A co-unit's share is internal (`co_unit_done`) until the lead reports the
+/// case done; its proof stays with staff until then, in the report and at the
+/// photo's own address. A failed check takes the proof back with the report.
+#[tokio::test]
+async fn the_reporter_sees_the_units_proof_only_while_the_case_stands_reported_done() {
+    let app = manual_app().await;
+    let reporter = app.citizen().await;
+    let operator = app.user(Role::Operator).await;
+    let lead = app.user_of(Role::UnitStaff, LEAD).await;
+    let co = app.user_of(Role::UnitStaff, CO).await;
+    let inspector = app.user(Role::Inspector).await;
+    let case = dispatched_case(&app, &operator, &reporter).await;
+    ok(&app, &lead, case, json!({"action": "sign"})).await;
+    ok(&app, &co, case, json!({"action": "sign"})).await;
+    report_done(&app, &co, case).await;
+
+    let report_path = format!("/api/v1/reports/{case}");
+    let photo_ids = |report: &Value| -> Vec<String> {
+        report["photos"]
+            .as_array()
+            .expect("photos")
+            .iter()
+            .map(|p| p["id"].as_str().expect("id").to_owned())
+            .collect()
+    };
+    let as_staff = app.get_json(&report_path, Some(&operator.token)).await;
+    let staff_sees = photo_ids(&as_staff);
+    assert_eq!(
+        staff_sees.len(),
+        2,
+        "the report's and the co-unit's: {as_staff}"
+    );
+    let co_proof = &staff_sees[1];
+    let co_proof_url = format!("/api/v1/photos/{co_proof}/display");
+    let as_reporter = app.get_json(&report_path, Some(&reporter.token)).await;
+    assert_eq!(photo_ids(&as_reporter), staff_sees[..1], "{as_reporter}");
+    assert_problem(
+        app.get(&co_proof_url, Some(&reporter.token)).await,
+        404,
+        "not_found",
+    )
+    .await;
+
+    report_done(&app, &lead, case).await;
+    let as_reporter = app.get_json(&report_path, Some(&reporter.token)).await;
+    assert_eq!(photo_ids(&as_reporter).len(), 3, "{as_reporter}");
+    assert_eq!(
+        app.get(&co_proof_url, Some(&reporter.token)).await.status(),
+        200
+    );
+
+    ok(
+        &app,
+        &inspector,
+        case,
+        json!({"action": "fail_check", "reason": "垃圾仍在"}),
+    )
+    .await;
+    let as_reporter = app.get_json(&report_path, Some(&reporter.token)).await;
+    assert_eq!(photo_ids(&as_reporter), staff_sees[..1], "{as_reporter}");
+    let as_staff = app.get_json(&report_path, Some(&operator.token)).await;
+    assert_eq!(photo_ids(&as_staff).len(), 3, "{as_staff}");
+}
+
 #[tokio::test]
 async fn a_report_goes_round_the_whole_loop_to_closed() {
     let app = manual_app().await;
