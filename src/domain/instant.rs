@@ -34,15 +34,18 @@ pub fn to_stored_precision(at: DateTime<Utc>) -> DateTime<Utc> {
     at.trunc_subsecs(6)
 }
 
-/// The first whole microsecond at or after `at`: a stored instant lies before
-/// `at` exactly when it lies before this one.
-pub fn up_to_microsecond(at: DateTime<Utc>) -> DateTime<Utc> {
+/// The bound a stored instant must lie below to lie before `at`: the first
+/// whole microsecond at or after `at`. None when that falls past [`YEARS`]
+/// (the last half-microsecond of year 9999): every stored instant lies before
+/// `at` then, and the bound itself could not be ordered on SQLite.
+pub fn stored_bound_below(at: DateTime<Utc>) -> Option<DateTime<Utc>> {
     let floor = to_stored_precision(at);
-    if floor == at {
+    let bound = if floor == at {
         at
     } else {
         floor + Duration::microseconds(1)
-    }
+    };
+    checked(bound).ok()
 }
 
 /// Deserializes an instant a client sends, refusing one outside [`YEARS`].
@@ -102,13 +105,27 @@ mod tests {
     #[test]
     fn an_upper_bound_rounds_up_to_the_next_microsecond_only_when_it_has_a_remainder() {
         assert_eq!(
-            up_to_microsecond(at("2026-02-13T17:30:00.000000500Z")),
-            at("2026-02-13T17:30:00.000001Z")
+            stored_bound_below(at("2026-02-13T17:30:00.000000500Z")),
+            Some(at("2026-02-13T17:30:00.000001Z"))
         );
         assert_eq!(
-            up_to_microsecond(at("2026-02-13T17:30:00.000001Z")),
-            at("2026-02-13T17:30:00.000001Z")
+            stored_bound_below(at("2026-02-13T17:30:00.000001Z")),
+            Some(at("2026-02-13T17:30:00.000001Z"))
         );
+        assert_eq!(
+            stored_bound_below(at("9999-12-31T23:59:59.999999Z")),
+            Some(at("9999-12-31T23:59:59.999999Z"))
+        );
+    }
+
+    #[test]
+    fn an_upper_bound_past_year_9999_bounds_nothing() {
+        for text in [
+            "9999-12-31T23:59:59.9999995Z",
+            "9999-12-31T23:59:59.999999999Z",
+        ] {
+            assert_eq!(stored_bound_below(at(text)), None, "{text}");
+        }
     }
 
     #[test]

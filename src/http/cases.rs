@@ -471,7 +471,9 @@ pub struct QueueParams {
     pub overdue: Option<bool>,
     /// Only cases flagged for a human look (photo far away, doubtful proof).
     pub flagged: Option<bool>,
-    /// `newest` (default), `oldest` or `due` (soonest first; only cases with a running clock).
+    /// `newest` (default), `oldest` or `due` (soonest first; only cases with a
+    /// running clock). A `due` walk is a live view: a case whose due time moves
+    /// between two pages (an extension, a resume) may be listed again or missed.
     #[param(inline)]
     pub sort: Option<CaseSort>,
     /// `next_cursor` of the previous page, sent with the same `sort` and filters
@@ -501,7 +503,7 @@ pub struct CaseLine {
 #[derive(Debug, Serialize, Deserialize, ToSchema)]
 pub struct CasePage {
     pub items: Vec<CaseLine>,
-    /// Pass as `cursor` with the same filters for the next page; absent on the last.
+    /// Pass as `cursor` with the same filters for the next page; null on the last.
     pub next_cursor: Option<String>,
 }
 
@@ -626,7 +628,7 @@ async fn list(state: &AppState, params: QueueParams) -> Result<web::Json<CasePag
         source: params.source,
         // Stored due times are whole microseconds: one is before the given
         // instant exactly when it is before the next whole microsecond.
-        due_before: params.due_before.map(instant::up_to_microsecond),
+        due_before: params.due_before.and_then(instant::stored_bound_below),
         overdue: params.overdue.map(|overdue| (overdue, at)),
         flagged: params.flagged,
         sort,

@@ -419,3 +419,94 @@ async fn instants_outside_years_1_to_9999_are_refused_not_a_server_error() {
     let problem = assert_problem(response, 422, "invalid_body").await;
     assert_eq!(problem["field"], "valid_from", "{problem}");
 }
+
+/// `due_before` takes any instant in years 1–9999. Its last half-microsecond
+/// rounds up to year 10000, which SQLite orders as text before every real due
+/// time: the bound must then bound nothing, as on PostgreSQL.
+#[tokio::test]
+async fn due_before_the_last_instant_of_year_9999_still_lists_every_due_case() {
+    let app = manual_app().await;
+    let reporter = app.citizen().await;
+    let operator = app.user(Role::Operator).await;
+    let lead = app.user_of(Role::UnitStaff, LEAD).await;
+    let case = signed_case(&app, &operator, &reporter, &lead).await;
+    for before in [
+        "9999-12-31T23:59:59.999999Z",
+        "9999-12-31T23:59:59.9999995Z",
+        "9999-12-31T23:59:59.999999999Z",
+    ] {
+        let page = app
+            .get_json(
+                &format!("/api/v1/cases?due_before={before}"),
+                Some(&operator.token),
+            )
+            .await;
+        assert_eq!(
+            ids(&page),
+            [case.to_string()],
+            "due_before={before}: {page}"
+        );
+    }
+}
+
+/// Tampered cursors and odd but well-formed filters are answered, never a
+/// server error, by the queue and an inbox alike.
+#[tokio::test]
+async fn odd_cursors_and_filters_are_never_a_server_error() {
+    let app = manual_app().await;
+    let reporter = app.citizen().await;
+    let operator = app.user(Role::Operator).await;
+    let lead = app.user_of(Role::UnitStaff, LEAD).await;
+    for _ in 0..2 {
+        signed_case(&app, &operator, &reporter, &lead).await;
+    }
+    let first = app
+        .get_json("/api/v1/cases?sort=due&limit=1", Some(&operator.token))
+        .await;
+    let cursor = first["next_cursor"].as_str().expect("cursor").to_owned();
+    let tag = cursor
+        .split('~')
+        .next()
+        .expect("a tagged cursor")
+        .to_owned();
+    let id = Uuid::now_v7();
+    let long = "A".repeat(64);
+    let queries = vec![
+        format!("sort=due&cursor={tag}~253402300799.999999999~{id}"),
+        format!("sort=due&cursor={tag}~-62135596800.000000000~{id}"),
+        format!("sort=due&cursor={tag}~%2B1.000000000~{id}"),
+        format!("sort=due&cursor={tag}~1.%2B00000000~{id}"),
+        format!("sort=due&cursor={tag}~1.000000000~{}", id.simple()),
+        format!("sort=due&cursor={tag}~1.000000000~urn:uuid:{id}"),
+        format!("sort=due&cursor={tag}~~"),
+        format!("sort=due&cursor={tag}"),
+        "due_before=9999-12-31T23:59:59.999999999Z".to_owned(),
+        "due_before=0001-01-01T00:00:00Z".to_owned(),
+        "limit=200".to_owned(),
+        "limit=201".to_owned(),
+        "limit=4294967295".to_owned(),
+        "limit=4294967296".to_owned(),
+        "limit=-1".to_owned(),
+        "limit=".to_owned(),
+        "sort=".to_owned(),
+        "overdue=".to_owned(),
+        "state=closed,,archived,cancelled,not_filed".to_owned(),
+        format!("unit={long}&zone={long}&category={long}&source={long}"),
+        "cursor=%00".to_owned(),
+        "cursor=~".to_owned(),
+        "cursor=%E2%82%AC%E2%82%AC~x".to_owned(),
+        "cursor=d%E2%82%AC%E2%82%ACab~x".to_owned(),
+        "state=a&state=b".to_owned(),
+    ];
+    for query in queries {
+        for (path, token) in [
+            ("/api/v1/cases".to_owned(), &operator.token),
+            (format!("/api/v1/units/{LEAD}/cases"), &lead.token),
+        ] {
+            let response = app.get(&format!("{path}?{query}"), Some(token)).await;
+            let status = response.status().as_u16();
+            let body = response.text().await.unwrap_or_default();
+            assert!(status < 500, "{path}?{query} -> {status} {body}");
+        }
+    }
+}
