@@ -212,6 +212,10 @@ pub async fn load_calendar_years(
     years: &[CalendarYear],
     actor: &Actor,
 ) -> Result<(), DeadlinesError> {
+    // Before anything counts their days (naming an unversioned year does).
+    for year in years {
+        year.check_upload()?;
+    }
     let years: Vec<CalendarYear> = years.iter().cloned().map(CalendarYear::versioned).collect();
     // Seeds the shipped years into an empty table, so a first upload joins them.
     stored_or_shipped_years(repo).await?;
@@ -456,6 +460,83 @@ mod tests {
             }
             Calendar::from_parsed(old).expect(jurisdiction);
         }
+    }
+
+    #[test]
+    fn an_upload_lists_its_own_year_and_the_last_week_of_the_year_before_only() {
+        use chrono::Datelike;
+        let stored = shipped();
+        // 2025's file copied under 2026's number would wipe 2026's holidays.
+        let mut copied = stored[0].clone();
+        copied.year = 2026;
+        copied.version = Some("2026-v2".into());
+        let err = check_calendar_update(stored.clone(), &[copied]).expect_err("another year's");
+        assert!(
+            matches!(err, CalendarError::DateOutsideNotice { year: 2026, date }
+                if date.year() == 2025),
+            "{err}"
+        );
+        let upload = |json: &str| {
+            parse_calendar_file(
+                &format!(r#"{{"jurisdiction":"CN","year":2027{json}}}"#),
+                false,
+            )
+            .expect("JSON parses")
+        };
+        // An 元旦 break from 30 December is the notice's own.
+        check_calendar_update(
+            stored.clone(),
+            &upload(r#","holidays":[["2026-12-30","2027-01-01"]],"workdays":["2026-12-26"]"#),
+        )
+        .expect("a notice's reach into the year before");
+        for outside in [
+            r#","holidays":["2026-12-24"]"#,
+            r#","workdays":["2028-01-01"]"#,
+            r#","holidays":[["2027-12-31","2028-01-02"]]"#,
+        ] {
+            let err = check_calendar_update(stored.clone(), &upload(outside)).expect_err(outside);
+            assert!(
+                matches!(err, CalendarError::DateOutsideNotice { year: 2027, .. }),
+                "{outside}: {err}"
+            );
+        }
+        // A range far out is refused by its bounds; walking it day by day
+        // (2.9 million days) would hold the load's transaction for seconds.
+        let err = check_calendar_update(
+            stored,
+            &upload(r#","holidays":[["2027-01-01","9999-12-31"]]"#),
+        )
+        .expect_err("far out");
+        assert!(
+            matches!(err, CalendarError::DateOutsideYear { year: 2027, .. }),
+            "{err}"
+        );
+    }
+
+    #[test]
+    fn an_uploaded_version_is_printable_text_of_at_most_100_characters() {
+        let stored = shipped();
+        let mut year = stored[1].clone();
+        for (version, problem) in [
+            ("2026-v2\u{0}", "control character"),
+            ("2026\tv2", "control character"),
+            ("", "is empty"),
+            ("  ", "is empty"),
+        ]
+        .map(|(v, p)| (v.to_owned(), p))
+        .into_iter()
+        .chain([("国".repeat(101), "longer than 100 characters")])
+        {
+            year.version = Some(version.clone());
+            let err = check_calendar_update(stored.clone(), std::slice::from_ref(&year))
+                .expect_err(&version);
+            assert!(
+                matches!(&err, CalendarError::InvalidVersion { problem: p, .. } if p.contains(problem)),
+                "{version:?}: {err}"
+            );
+        }
+        year.version = Some(format!("国办发明电〔2025〕7号 {}", "v".repeat(86)));
+        check_calendar_update(stored, &[year]).expect("100 printable characters");
     }
 
     #[test]

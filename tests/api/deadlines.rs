@@ -7,10 +7,19 @@ use serde_json::{Value, json};
 use crate::helpers::*;
 
 async fn put_calendar(app: &TestApp, token: &str, body: String) -> reqwest::Response {
+    put_calendar_as(app, token, "application/json", body).await
+}
+
+async fn put_calendar_as(
+    app: &TestApp,
+    token: &str,
+    content_type: &str,
+    body: String,
+) -> reqwest::Response {
     app.client
         .put(app.url("/api/v1/admin/calendars"))
         .bearer_auth(token)
-        .header("content-type", "application/json")
+        .header("content-type", content_type)
         .body(body)
         .send()
         .await
@@ -189,4 +198,53 @@ async fn the_default_profile_keeps_its_place_and_limits_stay_within_a_year() {
         let problem = assert_problem(response, 422, "invalid_limit").await;
         assert_eq!(problem["field"], "phases.resolve");
     }
+}
+
+/// A version is named in every explanation and stored as text, which
+/// PostgreSQL cannot hold a NUL in: a clear 422 on both databases, in either
+/// format.
+#[tokio::test]
+async fn a_version_with_a_control_character_is_refused_not_a_server_error() {
+    let app = spawn_app_with_shipped_calendars(|_| {}).await;
+    let admin = app.user(Role::Admin).await;
+    let mut year = shipped_2026();
+    year["version"] = json!("2026-v2\u{0}");
+    let csv = format!(
+        "# version: 2026-v3\u{0}\n{}",
+        serde_json::from_value::<CalendarYear>(shipped_2026())
+            .expect("shipped")
+            .to_csv()
+            .lines()
+            .filter(|line| !line.starts_with('#'))
+            .collect::<Vec<_>>()
+            .join("\n")
+    );
+    for (content_type, body) in [("application/json", year.to_string()), ("text/csv", csv)] {
+        let response = put_calendar_as(&app, &admin.token, content_type, body).await;
+        let problem = assert_problem(response, 422, "invalid_calendar").await;
+        assert_detail_mentions(&problem, "control character");
+    }
+}
+
+/// Last year's file copied under this year's number and not edited agrees
+/// with the stored last year and lists enough days to pass for a whole year;
+/// loaded, it would make 国庆 2026 working days.
+#[tokio::test]
+async fn another_years_file_under_this_years_number_is_refused() {
+    let app = spawn_app_with_shipped_calendars(|_| {}).await;
+    let admin = app.user(Role::Admin).await;
+    let mut copied: Value =
+        serde_json::from_str(include_str!("../../calendars/cn-2025.json")).expect("2025");
+    copied["year"] = json!(2026);
+    copied["version"] = json!("2026-v2");
+    let response = put_calendar(&app, &admin.token, copied.to_string()).await;
+    let problem = assert_problem(response, 422, "invalid_calendar").await;
+    assert_detail_mentions(&problem, "another year's");
+    let national_day = chrono::NaiveDate::from_ymd_opt(2026, 10, 1).expect("a date");
+    let book = app.state.workflow.deadlines().book();
+    let calendar = book.calculator(None).expect("CN").calendar().clone();
+    assert!(
+        !calendar.is_working_day(national_day),
+        "国庆 2026 is still a holiday"
+    );
 }

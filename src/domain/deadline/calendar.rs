@@ -78,6 +78,17 @@ pub enum CalendarError {
     },
     #[error("calendar {year}: date {date} is not within {year} or an adjacent year")]
     DateOutsideYear { year: i32, date: NaiveDate },
+    #[error(
+        "calendar {year}: date {date} is in neither {year} nor the last week of the year \
+         before (where a notice's 元旦 break may start); is the file another year's?"
+    )]
+    DateOutsideNotice { year: i32, date: NaiveDate },
+    #[error("calendar {year}: version {version:?} {problem}")]
+    InvalidVersion {
+        year: i32,
+        version: String,
+        problem: String,
+    },
     #[error("calendar {year}: make-up workday {date} is not a Saturday or Sunday")]
     WorkdayNotWeekend { year: i32, date: NaiveDate },
     #[error("date {date} is listed both as a holiday and as a workday")]
@@ -115,7 +126,7 @@ pub enum CalendarError {
 }
 
 /// Per-day state while merging files; `None` means "ordinary rules apply".
-#[derive(Clone, Copy, PartialEq, Eq)]
+#[derive(Clone, Copy, PartialEq, Eq, Hash)]
 enum Mark {
     Holiday,
     Workday,
@@ -339,6 +350,9 @@ impl CalendarYear {
     /// a year outside [`UPLOADABLE_YEARS`]. Checked on uploads only, not in
     /// [`Calendar::from_parsed`]: years stored before these rules must keep
     /// loading.
+    ///
+    /// Runs before anything counts the year's days: the bounds are checked
+    /// first, so a range reaching to 9999 is refused without being walked.
     pub fn check_upload(&self) -> Result<(), CalendarError> {
         if !is_code(&self.jurisdiction) {
             return Err(CalendarError::InvalidJurisdiction {
@@ -349,9 +363,33 @@ impl CalendarYear {
         if !UPLOADABLE_YEARS.contains(&self.year) {
             return Err(CalendarError::YearNotUploadable { year: self.year });
         }
+        if let Some(version) = &self.version {
+            check_version(self.year, version)?;
+        }
+        self.validate()?;
+        // A notice reaches into the year before only for an 元旦 break; a year
+        // whose dates lie elsewhere is most likely another year's file copied
+        // under this year's number, and would replace this year's holidays.
+        let reach_start = NaiveDate::from_ymd_opt(self.year - 1, 12, LAST_WEEK_OF_DECEMBER)
+            .ok_or(CalendarError::YearOutOfRange { year: self.year })?;
+        let in_notice = |d: NaiveDate| d >= reach_start && d.year() <= self.year;
+        let dates = self
+            .holidays
+            .iter()
+            .flat_map(|span| {
+                let (first, last) = span.bounds();
+                [first, last]
+            })
+            .chain(self.workdays.iter().copied());
+        if let Some(date) = dates.into_iter().find(|d| !in_notice(*d)) {
+            return Err(CalendarError::DateOutsideNotice {
+                year: self.year,
+                date,
+            });
+        }
         // In a hand-kept file a repeat is usually a typo for another date, and
         // repeats would pass a fragment off as a whole year to `check_replaces`.
-        if let (_, _, Some(date)) = self.listed() {
+        if let Some(date) = self.first_repeat() {
             return Err(CalendarError::ListedTwice {
                 year: self.year,
                 date,
@@ -398,26 +436,39 @@ impl CalendarYear {
         Ok(())
     }
 
-    /// The days listed as holidays (ranges counted day by day) and as make-up
-    /// workdays, and the first date listed twice in either, if one is.
-    fn listed(&self) -> (BTreeSet<NaiveDate>, BTreeSet<NaiveDate>, Option<NaiveDate>) {
-        let mut twice = None;
-        let mut holidays = BTreeSet::new();
-        for span in &self.holidays {
+    /// Every listed holiday (ranges day by day), then every make-up workday,
+    /// repeats included.
+    fn listed_days(&self) -> impl Iterator<Item = (Mark, NaiveDate)> + '_ {
+        let holidays = self.holidays.iter().flat_map(|span| {
             let (first, last) = span.bounds();
-            for day in first.iter_days().take_while(|d| *d <= last) {
-                if !holidays.insert(day) {
-                    twice = twice.or(Some(day));
-                }
-            }
-        }
+            first
+                .iter_days()
+                .take_while(move |d| *d <= last)
+                .map(|d| (Mark::Holiday, d))
+        });
+        holidays.chain(self.workdays.iter().map(|d| (Mark::Workday, *d)))
+    }
+
+    /// The days listed as holidays and as make-up workdays.
+    fn listed(&self) -> (BTreeSet<NaiveDate>, BTreeSet<NaiveDate>) {
+        let mut holidays = BTreeSet::new();
         let mut workdays = BTreeSet::new();
-        for &day in &self.workdays {
-            if !workdays.insert(day) {
-                twice = twice.or(Some(day));
-            }
+        for (mark, day) in self.listed_days() {
+            match mark {
+                Mark::Holiday => holidays.insert(day),
+                Mark::Workday => workdays.insert(day),
+            };
         }
-        (holidays, workdays, twice)
+        (holidays, workdays)
+    }
+
+    /// The first date listed twice as a holiday or twice as a workday. Stops
+    /// there, so it walks at most one more day than the listing has distinct.
+    fn first_repeat(&self) -> Option<NaiveDate> {
+        let mut seen = std::collections::HashSet::new();
+        self.listed_days()
+            .find(|entry| !seen.insert(*entry))
+            .map(|(_, day)| day)
     }
 
     /// Parses a CSV listing, for offices that keep the arrangement in a
@@ -467,7 +518,7 @@ impl CalendarYear {
     pub fn versioned(mut self) -> CalendarYear {
         if self.version.is_none() {
             use sha2::{Digest, Sha256};
-            let (holidays, workdays, _) = self.listed();
+            let (holidays, workdays) = self.listed();
             let mut digest = Sha256::new();
             for (kind, days) in [("holiday", holidays), ("workday", workdays)] {
                 for day in days {
@@ -484,8 +535,8 @@ impl CalendarYear {
     /// A replacement under the stored version must list the same days: the
     /// version is what explanations name.
     pub fn check_replaces(&self, stored: &CalendarYear) -> Result<(), CalendarError> {
-        let (holidays, workdays, _) = self.listed();
-        let (stored_holidays, stored_workdays, _) = stored.listed();
+        let (holidays, workdays) = self.listed();
+        let (stored_holidays, stored_workdays) = stored.listed();
         if let Some(version) = &self.version
             && stored.version.as_ref() == Some(version)
             && (&holidays, &workdays) != (&stored_holidays, &stored_workdays)
@@ -666,6 +717,32 @@ impl CalendarYear {
 /// 元旦 break starts on 30 December at the earliest, with a make-up Saturday
 /// before it.
 const LAST_WEEK_OF_DECEMBER: u32 = 25;
+
+/// The longest version a calendar may have: it is named in every explanation.
+const MAX_VERSION_CHARS: usize = 100;
+
+/// A version names the year in explanations and the store: printable text, so
+/// that both databases keep it (PostgreSQL refuses a NUL) and a reader sees
+/// all of it.
+fn check_version(year: i32, version: &str) -> Result<(), CalendarError> {
+    let problem = if version.trim().is_empty() {
+        Some("is empty".to_owned())
+    } else if version.chars().count() > MAX_VERSION_CHARS {
+        Some(format!("is longer than {MAX_VERSION_CHARS} characters"))
+    } else if version.chars().any(char::is_control) {
+        Some("holds a control character".to_owned())
+    } else {
+        None
+    };
+    match problem {
+        Some(problem) => Err(CalendarError::InvalidVersion {
+            year,
+            version: version.to_owned(),
+            problem,
+        }),
+        None => Ok(()),
+    }
+}
 
 /// Moves each CSV year group that is only a following notice's reach into it
 /// (see [`CalendarYear::from_csv`]) into that notice's year.
