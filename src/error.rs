@@ -402,6 +402,20 @@ pub mod extractors {
         })
     }
 
+    /// A raw upload as text: UTF-8 (else 422 `invalid_code`), and free of NULs,
+    /// raw or escaped, as every JSON body is ([`parse_json`]).
+    pub fn upload_text<'a>(
+        body: &'a [u8],
+        invalid_code: &'static str,
+    ) -> Result<&'a str, ApiError> {
+        let text = std::str::from_utf8(body)
+            .map_err(|_| ApiError::unprocessable(invalid_code, "the file is not UTF-8"))?;
+        if text.contains('\0') || holds_escaped_nul(body) {
+            return Err(super::nul_refused());
+        }
+        Ok(text)
+    }
+
     fn malformed(e: serde_json::Error) -> ApiError {
         ApiError::bad_request("malformed_json", format!("malformed JSON: {e}"))
     }

@@ -10,22 +10,30 @@
 
 use std::ops::RangeInclusive;
 
-use chrono::{DateTime, Datelike, Duration, SubsecRound, Utc};
+use chrono::{DateTime, Datelike, Duration, SubsecRound, Timelike, Utc};
 use serde::{Deserialize, Deserializer};
 
 /// The years an instant from a client may fall in.
 pub const YEARS: RangeInclusive<i32> = 1..=9999;
 
-/// `at` if it lies in [`YEARS`], else why not.
+/// `at` if it lies in [`YEARS`] and is not a leap second, else why not.
+///
+/// chrono takes a second `60` at any minute; PostgreSQL folds it into the next
+/// minute, SQLite keeps the text, and RFC 3339 readers refuse it at most
+/// minutes, so the two databases would store and serve it differently.
 pub fn checked(at: DateTime<Utc>) -> Result<DateTime<Utc>, String> {
-    if YEARS.contains(&at.year()) {
-        Ok(at)
-    } else {
+    if !YEARS.contains(&at.year()) {
         Err(format!(
             "{at} is out of range: instants must fall in the years {} to {}",
             YEARS.start(),
             YEARS.end()
         ))
+    } else if at.nanosecond() >= 1_000_000_000 {
+        Err(format!(
+            "{at} is a leap second (second 60), which is not accepted; send second 59"
+        ))
+    } else {
+        Ok(at)
     }
 }
 
@@ -88,6 +96,19 @@ mod tests {
             let refusal = checked(outside).expect_err("out of range");
             assert!(refusal.contains("years 1 to 9999"), "{refusal}");
         }
+    }
+
+    #[test]
+    fn a_leap_second_is_refused_at_any_minute() {
+        for text in [
+            "2026-12-18T15:59:60.5+08:00",
+            "2016-12-31T23:59:60Z",
+            "2026-06-01T03:11:60.999999Z",
+        ] {
+            let refusal = checked(at(text)).expect_err(text);
+            assert!(refusal.contains("leap second"), "{text}: {refusal}");
+        }
+        assert!(checked(at("2026-12-18T15:59:59.999999999+08:00")).is_ok());
     }
 
     #[test]

@@ -22,7 +22,7 @@ use crate::domain::role::Role;
 use crate::domain::routing::Conflict;
 use crate::domain::routing::ZoneKind;
 use crate::error::extractors::Json;
-use crate::error::extractors::read_body;
+use crate::error::extractors::{read_body, upload_text};
 use crate::error::{ApiError, ItemError};
 use crate::routing::{parse_zone_collection, rule_from_record, table_after_import};
 use crate::state::{AppState, now};
@@ -394,10 +394,15 @@ pub struct CategoryInput {
     /// The reporter may confirm the fix themselves (核查 by the reporter).
     #[serde(default)]
     pub reporter_may_check: bool,
-    /// How many extensions (延期) a case may be granted.
+    /// How many extensions (延期) a case may be granted, at most
+    /// [`MAX_EXTENSIONS_CAP`]: the count is a cap, not a way round the deadline.
     #[serde(default = "two")]
+    #[schema(maximum = 10)]
     pub max_extensions: u32,
 }
+
+/// The most extensions a category may allow (its `max_extensions`).
+pub const MAX_EXTENSIONS_CAP: u32 = 10;
 
 fn two() -> u32 {
     2
@@ -421,6 +426,13 @@ async fn save_category(
             "code",
             "invalid_code",
             "a 大类 code is 2 digits; a 小类 code is 4 digits starting with its parent's",
+        ));
+    }
+    if input.max_extensions > MAX_EXTENSIONS_CAP {
+        return Err(ApiError::invalid_field(
+            "max_extensions",
+            "invalid_max_extensions",
+            format!("a category allows at most {MAX_EXTENSIONS_CAP} extensions"),
         ));
     }
     let category = CategorySeed {
@@ -587,8 +599,7 @@ async fn import_zones(
 ) -> Result<web::Json<ImportReport>, ApiError> {
     let actor = require_admin(&user)?;
     let body = read_body(payload, MAX_IMPORT_BYTES).await?;
-    let text = std::str::from_utf8(&body)
-        .map_err(|_| ApiError::unprocessable("invalid_zones", "the file is not UTF-8"))?;
+    let text = upload_text(&body, "invalid_zones")?;
     let zones = import_check(text)?;
     let current = state.repo.routing_data().await?;
     let checked = zones.clone();

@@ -17,7 +17,7 @@ use crate::domain::deadline::{
 use crate::domain::role::Role;
 use crate::error::ApiError;
 use crate::error::extractors::Json;
-use crate::error::extractors::read_body;
+use crate::error::extractors::{read_body, upload_text};
 use crate::state::{AppState, now};
 use crate::store::{ProfileSave, StoreError};
 
@@ -217,8 +217,7 @@ async fn load_calendars(
         ));
     };
     let body = read_body(payload, MAX_CALENDAR_BYTES).await?;
-    let text = std::str::from_utf8(&body)
-        .map_err(|_| ApiError::unprocessable("invalid_calendar", "the file is not UTF-8"))?;
+    let text = upload_text(&body, "invalid_calendar")?;
     let years = parse_calendar_file(text, csv)
         .map_err(|e| ApiError::unprocessable("invalid_calendar", e.to_string()))?;
     load_calendar_years(state.repo.as_ref(), &years, &actor)
@@ -227,6 +226,7 @@ async fn load_calendars(
             DeadlinesError::Calendar(e) => {
                 ApiError::unprocessable("invalid_calendar", e.to_string())
             }
+            DeadlinesError::Store(e) => e.into(),
             other => ApiError::internal(other),
         })?;
     refresh_reference_data(&state).await?;

@@ -362,6 +362,40 @@ async fn categories_are_saved_by_admins() {
         .unwrap();
         assert_problem(bad, 422, "invalid_code").await;
     }
+    // The count of extensions is a cap, not a way round the deadline.
+    let body = |max: u64| json!({"name_zh": "x", "name_en": "x", "max_extensions": max});
+    assert_eq!(put("09", body(10)).await.unwrap().status(), 204);
+    for max in [11, 2_147_483_648] {
+        let bad = put("09", body(max)).await.unwrap();
+        let problem = assert_problem(bad, 422, "invalid_max_extensions").await;
+        assert_eq!(problem["field"], "max_extensions");
+    }
+}
+
+/// Uploads are read raw, not through the JSON extractor, and must refuse a NUL
+/// as it does: SQLite stored one in a zone's name, PostgreSQL refused it.
+#[tokio::test]
+async fn a_nul_in_an_uploaded_file_is_refused_on_both_databases() {
+    let app = spawn_app().await;
+    let admin = app.user(Role::Admin).await;
+    let square = json!([[
+        [120.30, 31.80],
+        [120.31, 31.80],
+        [120.31, 31.81],
+        [120.30, 31.80]
+    ]]);
+    let collection = json!({"type": "FeatureCollection", "features": [{"type": "Feature",
+        "properties": {"code": "ZNUL1", "name": "bad\u{0}name", "kind": "community"},
+        "geometry": {"type": "Polygon", "coordinates": square}}]});
+    let response = import(&app, &admin.token, &collection).await;
+    assert_problem(response, 422, "invalid_text").await;
+    let raw = "# version: 2027-v1\njurisdiction,date,kind,name\nCN,2027-01-01,holiday,元\u{0}旦\n";
+    let response = app.put_calendar(&admin.token, "text/csv", raw).await;
+    assert_problem(response, 422, "invalid_text").await;
+    let zones = app
+        .get_json("/api/v1/admin/zones", Some(&admin.token))
+        .await;
+    assert!(!zones.to_string().contains("ZNUL1"), "{zones}");
 }
 
 #[tokio::test]
@@ -369,14 +403,6 @@ async fn an_oversized_calendar_file_is_a_problem() {
     let app = spawn_app().await;
     let admin = app.user(Role::Admin).await;
     let oversized = "CN,2027-01-01,holiday,元旦\n".repeat(12_000);
-    let response = app
-        .client
-        .put(app.url("/api/v1/admin/calendars"))
-        .bearer_auth(&admin.token)
-        .header("content-type", "text/csv")
-        .body(oversized)
-        .send()
-        .await
-        .unwrap();
+    let response = app.put_calendar(&admin.token, "text/csv", oversized).await;
     assert_problem(response, 413, "body_too_large").await;
 }

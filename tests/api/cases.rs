@@ -437,6 +437,26 @@ async fn a_report_goes_round_the_whole_loop_to_closed() {
     );
 }
 
+/// chrono takes a second 60 at any minute; stored, it came back as a
+/// `date-time` the served schema refuses, and the databases disagreed on it.
+#[tokio::test]
+async fn a_leap_second_is_refused() {
+    let app = manual_app().await;
+    let reporter = app.citizen().await;
+    let operator = app.user(Role::Operator).await;
+    let lead = app.user_of(Role::UnitStaff, LEAD).await;
+    let case = signed_case(&app, &operator, &reporter, &lead).await;
+    let response = act(
+        &app,
+        &lead,
+        case,
+        json!({"action": "request_extension", "reason": "需协调施工", "new_due": "2026-12-18T15:59:60.5+08:00"}),
+    )
+    .await;
+    let problem = assert_problem(response, 422, "invalid_body").await;
+    assert_detail_mentions(&problem, "leap second");
+}
+
 #[tokio::test]
 async fn a_stale_version_gets_409_and_of_two_racing_actions_one_wins() {
     let app = manual_app().await;

@@ -279,6 +279,23 @@ impl TestApp {
         body["id"].as_str().unwrap().parse().unwrap()
     }
 
+    /// `PUT /api/v1/admin/calendars` with `body` as `content_type`.
+    pub async fn put_calendar(
+        &self,
+        token: &str,
+        content_type: &str,
+        body: impl Into<reqwest::Body>,
+    ) -> reqwest::Response {
+        self.client
+            .put(self.url("/api/v1/admin/calendars"))
+            .bearer_auth(token)
+            .header("content-type", content_type)
+            .body(body)
+            .send()
+            .await
+            .expect("request")
+    }
+
     pub async fn post_json(
         &self,
         path: &str,
