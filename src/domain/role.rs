@@ -14,7 +14,7 @@ pub enum Role {
     Operator,
     /// 承办人 of one unit.
     UnitStaff,
-    /// Approves within its unit.
+    /// A unit's head; today the same rights as [`Role::UnitStaff`].
     UnitLead,
     /// 中心领导: second extensions, suspensions, cancellations.
     Supervisor,

@@ -377,8 +377,10 @@ pub struct CategoryInput {
     pub service_code: Option<String>,
     #[serde(default)]
     pub default_urgency: Urgency,
+    /// Stored, not enforced yet: every app report needs 1–9 photos.
     #[serde(default = "yes")]
     pub requires_photo: bool,
+    /// Stored, not enforced yet: every active category is offered to citizens.
     #[serde(default = "yes")]
     pub public: bool,
     #[serde(default)]

@@ -360,8 +360,10 @@ async fn serve(
         .body(bytes))
 }
 
-/// The display copy (long edge at most 1280 px, JPEG, no metadata). Uploader and
-/// staff only; unit staff only for cases assigned to their unit.
+/// The display copy (long edge at most 1280 px, JPEG, no metadata). For the
+/// uploader, the centre's staff, unit staff of a unit the photo's case is
+/// assigned to, and the case's reporter once the case stands reported done
+/// (`awaiting_check`, `closed`, `archived`); 404 for anyone else.
 #[utoipa::path(
     tag = "photos",
     params(("id" = Uuid, Path)),
@@ -383,8 +385,8 @@ async fn photo_display(
     serve(user, state, req, id.into_inner(), Rendition::Display).await
 }
 
-/// The thumbnail (long edge at most 320 px, JPEG, no metadata). Uploader and
-/// staff only; unit staff only for cases assigned to their unit.
+/// The thumbnail (long edge at most 320 px, JPEG, no metadata). Seen by whoever
+/// may see the display copy.
 #[utoipa::path(
     tag = "photos",
     params(("id" = Uuid, Path)),
