@@ -307,6 +307,7 @@ pub mod extractors {
     use serde::de::DeserializeOwned;
 
     use super::ApiError;
+    use crate::domain::nul;
 
     /// The largest JSON body a request may carry.
     #[derive(Clone, Copy, Debug)]
@@ -385,32 +386,23 @@ pub mod extractors {
             Err(e) => return Err(malformed(e.into_inner())),
         };
         reader.end().map_err(malformed)?;
-        if holds_escaped_nul(bytes) {
+        // A raw NUL is not JSON at all; the escape is.
+        if nul::holds_nul(bytes, nul::Format::Json) {
             return Err(super::nul_refused());
         }
         Ok(value)
     }
 
-    /// Whether a JSON text holds the escape `\u0000` (a raw NUL byte is not JSON
-    /// at all): PostgreSQL cannot store it and SQLite can, so it is refused
-    /// before either sees it. `\\u0000` is a backslash and `u0000`, not a NUL.
-    pub(super) fn holds_escaped_nul(json: &[u8]) -> bool {
-        const ESCAPE: &[u8] = b"\\u0000";
-        json.windows(ESCAPE.len()).enumerate().any(|(at, window)| {
-            window == ESCAPE
-                && json[..at].iter().rev().take_while(|&&b| b == b'\\').count() % 2 == 0
-        })
-    }
-
-    /// A raw upload as text: UTF-8 (else 422 `invalid_code`), and free of NULs,
-    /// raw or escaped, as every JSON body is ([`parse_json`]).
+    /// A raw upload as text: UTF-8 (else 422 `invalid_code`), and free of NULs
+    /// (422 `invalid_text`), as every JSON body is ([`parse_json`]).
     pub fn upload_text<'a>(
         body: &'a [u8],
+        format: nul::Format,
         invalid_code: &'static str,
     ) -> Result<&'a str, ApiError> {
         let text = std::str::from_utf8(body)
             .map_err(|_| ApiError::unprocessable(invalid_code, "the file is not UTF-8"))?;
-        if text.contains('\0') || holds_escaped_nul(body) {
+        if nul::holds_nul(body, format) {
             return Err(super::nul_refused());
         }
         Ok(text)
@@ -450,15 +442,6 @@ pub mod extractors {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn an_escaped_nul_is_found_and_an_escaped_backslash_is_not_one() {
-        use extractors::holds_escaped_nul;
-        assert!(holds_escaped_nul(br#"{"description":"a\u0000b"}"#));
-        assert!(holds_escaped_nul(br#"{"u":"\\\u0000"}"#));
-        assert!(!holds_escaped_nul(br#"{"path":"C:\\u0000"}"#));
-        assert!(!holds_escaped_nul(br#"{"text":"\u0001"}"#));
-    }
 
     #[test]
     fn an_unavailable_service_is_named_but_its_failure_is_not_sent() {

@@ -10,6 +10,7 @@ use uuid::Uuid;
 
 use civicsnap::auth::{JwtKeys, check_username, hash_password, load_jwt_secret};
 use civicsnap::config::{Settings, redact_url};
+use civicsnap::domain::nul;
 use civicsnap::domain::role::Role;
 use civicsnap::startup::Application;
 use civicsnap::state::now;
@@ -326,6 +327,15 @@ async fn create_user(
     Ok(())
 }
 
+/// A file to import may not hold a NUL, as an upload may not: PostgreSQL
+/// cannot store one, and SQLite would.
+fn refuse_nul(text: &str, format: nul::Format) -> anyhow::Result<()> {
+    if nul::holds_nul(text.as_bytes(), format) {
+        anyhow::bail!("the file holds a NUL character (U+0000), which cannot be stored");
+    }
+    Ok(())
+}
+
 async fn import_calendar(settings: Settings, file: &std::path::Path) -> anyhow::Result<()> {
     use civicsnap::deadlines::{load_calendar_years, parse_calendar_file};
     use civicsnap::store::Actor;
@@ -335,6 +345,12 @@ async fn import_calendar(settings: Settings, file: &std::path::Path) -> anyhow::
     let csv = file
         .extension()
         .is_some_and(|ext| ext.eq_ignore_ascii_case("csv"));
+    let format = if csv {
+        nul::Format::Plain
+    } else {
+        nul::Format::Json
+    };
+    refuse_nul(&text, format)?;
     let years = parse_calendar_file(&text, csv).context("the calendar file is invalid")?;
     let repo = open_store(&settings).await?;
     let admin = Actor {
@@ -356,6 +372,7 @@ async fn import_zones(settings: Settings, file: &std::path::Path) -> anyhow::Res
 
     let text =
         std::fs::read_to_string(file).with_context(|| format!("reading {}", file.display()))?;
+    refuse_nul(&text, nul::Format::Json)?;
     let bar = indicatif::ProgressBar::new(0).with_style(
         indicatif::ProgressStyle::with_template("{msg:12} [{bar:40}] {pos}/{len} features")
             .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar()),

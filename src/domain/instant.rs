@@ -42,18 +42,17 @@ pub fn to_stored_precision(at: DateTime<Utc>) -> DateTime<Utc> {
     at.trunc_subsecs(6)
 }
 
-/// The bound a stored instant must lie below to lie before `at`: the first
-/// whole microsecond at or after `at`. None when that falls past [`YEARS`]
-/// (the last half-microsecond of year 9999): every stored instant lies before
-/// `at` then, and the bound itself could not be ordered on SQLite.
-pub fn stored_bound_below(at: DateTime<Utc>) -> Option<DateTime<Utc>> {
+/// The last instant a stored one can be (a whole microsecond) that lies before
+/// `at`: a stored instant lies before `at` exactly when it lies at or before
+/// this one. Never later than `at`, so it stays in years SQLite orders as text
+/// (rounding `at` up instead would leave year 9999 in its last half-microsecond).
+pub fn last_stored_before(at: DateTime<Utc>) -> DateTime<Utc> {
     let floor = to_stored_precision(at);
-    let bound = if floor == at {
-        at
+    if floor < at {
+        floor
     } else {
-        floor + Duration::microseconds(1)
-    };
-    checked(bound).ok()
+        at - Duration::microseconds(1)
+    }
 }
 
 /// Deserializes an instant a client sends, refusing one outside [`YEARS`].
@@ -124,28 +123,21 @@ mod tests {
     }
 
     #[test]
-    fn an_upper_bound_rounds_up_to_the_next_microsecond_only_when_it_has_a_remainder() {
-        assert_eq!(
-            stored_bound_below(at("2026-02-13T17:30:00.000000500Z")),
-            Some(at("2026-02-13T17:30:00.000001Z"))
-        );
-        assert_eq!(
-            stored_bound_below(at("2026-02-13T17:30:00.000001Z")),
-            Some(at("2026-02-13T17:30:00.000001Z"))
-        );
-        assert_eq!(
-            stored_bound_below(at("9999-12-31T23:59:59.999999Z")),
-            Some(at("9999-12-31T23:59:59.999999Z"))
-        );
-    }
-
-    #[test]
-    fn an_upper_bound_past_year_9999_bounds_nothing() {
-        for text in [
-            "9999-12-31T23:59:59.9999995Z",
-            "9999-12-31T23:59:59.999999999Z",
+    fn the_last_stored_instant_before_a_bound_is_its_floor_or_a_microsecond_earlier() {
+        for (bound, last) in [
+            ("2026-02-13T17:30:00.000000500Z", "2026-02-13T17:30:00Z"),
+            ("2026-02-13T17:30:00.000001Z", "2026-02-13T17:30:00Z"),
+            (
+                "9999-12-31T23:59:59.9999995Z",
+                "9999-12-31T23:59:59.999999Z",
+            ),
+            (
+                "9999-12-31T23:59:59.999999999Z",
+                "9999-12-31T23:59:59.999999Z",
+            ),
+            ("9999-12-31T23:59:59.999999Z", "9999-12-31T23:59:59.999998Z"),
         ] {
-            assert_eq!(stored_bound_below(at(text)), None, "{text}");
+            assert_eq!(last_stored_before(at(bound)), at(last), "{bound}");
         }
     }
 

@@ -8,6 +8,7 @@ pub mod deadline;
 pub mod evidence;
 pub mod geo;
 pub mod instant;
+pub mod nul;
 pub mod phone;
 pub mod report;
 pub mod role;

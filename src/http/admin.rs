@@ -18,6 +18,7 @@ use crate::domain::code::{
 };
 use crate::domain::deadline::Urgency;
 use crate::domain::instant;
+use crate::domain::nul;
 use crate::domain::role::Role;
 use crate::domain::routing::Conflict;
 use crate::domain::routing::ZoneKind;
@@ -396,8 +397,8 @@ pub struct CategoryInput {
     /// The reporter may confirm the fix themselves (核查 by the reporter).
     #[serde(default)]
     pub reporter_may_check: bool,
-    /// How many extensions (延期) a case may be granted, at most
-    /// [`MAX_EXTENSIONS_CAP`]: the count is a cap, not a way round the deadline.
+    /// How many extensions (延期) a case may be granted, at most 10: the count
+    /// is a cap, not a way round the deadline.
     #[serde(default = "two")]
     #[schema(maximum = 10)]
     pub max_extensions: u32,
@@ -601,7 +602,7 @@ async fn import_zones(
 ) -> Result<web::Json<ImportReport>, ApiError> {
     let actor = require_admin(&user)?;
     let body = read_body(payload, MAX_IMPORT_BYTES).await?;
-    let text = upload_text(&body, "invalid_zones")?;
+    let text = upload_text(&body, nul::Format::Json, "invalid_zones")?;
     let zones = import_check(text)?;
     let current = state.repo.routing_data().await?;
     let checked = zones.clone();

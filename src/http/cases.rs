@@ -626,9 +626,7 @@ async fn list(state: &AppState, params: QueueParams) -> Result<web::Json<CasePag
         category: params.category,
         zone: params.zone,
         source: params.source,
-        // Stored due times are whole microseconds: one is before the given
-        // instant exactly when it is before the next whole microsecond.
-        due_before: params.due_before.and_then(instant::stored_bound_below),
+        due_by: params.due_before.map(instant::last_stored_before),
         overdue: params.overdue.map(|overdue| (overdue, at)),
         flagged: params.flagged,
         sort,
@@ -701,7 +699,7 @@ impl Walk {
             text(&query.zone),
             text(&query.source),
             query
-                .due_before
+                .due_by
                 .map(|t| t.to_rfc3339_opts(chrono::SecondsFormat::Nanos, true))
                 .unwrap_or_default(),
             query

@@ -14,6 +14,7 @@ use crate::domain::code::{CODE_RULE, is_code, is_profile_prefix};
 use crate::domain::deadline::{
     DeadlineError, DeadlineProfile, Explanation, Limit, PhaseLimits, Unit, Urgency,
 };
+use crate::domain::nul;
 use crate::domain::role::Role;
 use crate::error::ApiError;
 use crate::error::extractors::Json;
@@ -32,7 +33,8 @@ pub fn configure(cfg: &mut ServiceConfig) {
 
 #[derive(Debug, Deserialize, ToSchema)]
 pub struct DeadlinePreviewRequest {
-    /// When the clock starts (receipt), RFC 3339.
+    /// When the clock starts (receipt), RFC 3339, years 1–9999.
+    #[serde(deserialize_with = "crate::domain::instant::deserialize")]
     pub start: DateTime<Utc>,
     /// `work_hours`, `work_days` or `natural_hours`.
     pub unit: Unit,
@@ -217,7 +219,12 @@ async fn load_calendars(
         ));
     };
     let body = read_body(payload, MAX_CALENDAR_BYTES).await?;
-    let text = upload_text(&body, "invalid_calendar")?;
+    let format = if csv {
+        nul::Format::Plain
+    } else {
+        nul::Format::Json
+    };
+    let text = upload_text(&body, format, "invalid_calendar")?;
     let years = parse_calendar_file(text, csv)
         .map_err(|e| ApiError::unprocessable("invalid_calendar", e.to_string()))?;
     load_calendar_years(state.repo.as_ref(), &years, &actor)

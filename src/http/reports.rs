@@ -471,7 +471,7 @@ pub struct Page {
 #[derive(Debug, Serialize, Deserialize, ToSchema)]
 pub struct ReportPage {
     pub items: Vec<ReportView>,
-    /// Pass as `cursor` to get the next page; absent on the last one.
+    /// Pass as `cursor` to get the next page; null on the last one.
     pub next_cursor: Option<Uuid>,
 }
 

@@ -209,7 +209,8 @@ pub struct CaseQuery {
     pub category: Option<String>,
     pub zone: Option<String>,
     pub source: Option<String>,
-    pub due_before: Option<DateTime<Utc>>,
+    /// Cases due at or before this instant (a whole microsecond, as stored).
+    pub due_by: Option<DateTime<Utc>>,
     /// `(true, now)`: only cases whose earliest running clock is past due at
     /// `now`; `(false, now)`: only cases that are not.
     pub overdue: Option<(bool, DateTime<Utc>)>,
@@ -227,7 +228,7 @@ impl Default for CaseQuery {
             category: None,
             zone: None,
             source: None,
-            due_before: None,
+            due_by: None,
             overdue: None,
             flagged: None,
             sort: CaseSort::Newest,
@@ -701,9 +702,9 @@ pub(super) fn queue_sql(query: &CaseQuery, find: &str) -> QueueSql {
         let p = next(QueueBind::Text(source.clone()), &mut binds);
         conditions.push(format!("c.source = {p}"));
     }
-    if let Some(before) = query.due_before {
-        let p = next(QueueBind::Time(before), &mut binds);
-        conditions.push(format!("c.due_at < {p}"));
+    if let Some(by) = query.due_by {
+        let p = next(QueueBind::Time(by), &mut binds);
+        conditions.push(format!("c.due_at <= {p}"));
     }
     // Past due means due at `now` or earlier, as the sweeper counts it.
     match query.overdue {

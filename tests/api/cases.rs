@@ -2060,3 +2060,19 @@ async fn an_overdue_check_is_escalated_to_the_centre_alone() {
         escalated[0].data
     );
 }
+
+/// The preview's start is an instant a client sends like any other.
+#[tokio::test]
+async fn the_deadline_preview_refuses_a_leap_second_start() {
+    let app = spawn_app_with_shipped_calendars(|_| {}).await;
+    let operator = app.user(Role::Operator).await;
+    let response = app
+        .post_json(
+            "/api/v1/deadlines/preview",
+            Some(&operator.token),
+            &json!({"start": "2026-06-01T03:11:60Z", "unit": "natural_hours", "amount": 1}),
+        )
+        .await;
+    let problem = assert_problem(response, 422, "invalid_body").await;
+    assert_detail_mentions(&problem, "leap second");
+}

@@ -160,3 +160,30 @@ fn calendar_import_loads_a_year_and_openapi_prints_the_committed_document() {
         .expect("openapi.yaml");
     assert_eq!(String::from_utf8_lossy(&printed.stdout), committed);
 }
+
+/// The CLI's imports refuse a NUL as the uploads do: SQLite would store it.
+#[test]
+fn import_zones_refuses_a_nul_as_the_upload_does() {
+    let deployment = Deployment::new();
+    let migrated = deployment.run(false, &["migrate"], "");
+    assert!(migrated.status.success(), "{}", stderr(&migrated));
+    let file = deployment.dir.path().join("zones.geojson");
+    std::fs::write(
+        &file,
+        r#"{"type":"FeatureCollection","features":[{"type":"Feature",
+        "properties":{"code":"ZNUL1","name":"bad\u0000name","kind":"community"},
+        "geometry":{"type":"Polygon","coordinates":[[[120.30,31.80],[120.31,31.80],[120.31,31.81],[120.30,31.80]]]}}]}"#,
+    )
+    .expect("geojson written");
+    let imported = deployment.run(
+        false,
+        &["import-zones", file.to_str().expect("utf-8 path")],
+        "",
+    );
+    assert!(
+        !imported.status.success(),
+        "a zone name with a NUL was imported: {}",
+        String::from_utf8_lossy(&imported.stdout)
+    );
+    assert!(stderr(&imported).contains("NUL"), "{}", stderr(&imported));
+}

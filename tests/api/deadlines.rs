@@ -246,3 +246,16 @@ async fn another_years_file_under_this_years_number_is_refused() {
         "国庆 2026 is still a holiday"
     );
 }
+
+/// CSV has no escapes: the six characters `\u0000` in a CSV are text, not a NUL.
+#[tokio::test]
+async fn a_csv_holding_the_text_backslash_u0000_is_not_refused_as_a_nul() {
+    let app = spawn_app_with_shipped_calendars(|_| {}).await;
+    let admin = app.user(Role::Admin).await;
+    let csv = "# version: 2027-v1\njurisdiction,date,kind,name\n\
+               CN,2027-01-01,holiday,元旦 (see C:\\u0000\\notes)\n";
+    let response = app.put_calendar(&admin.token, "text/csv", csv).await;
+    let status = response.status().as_u16();
+    let body = response.text().await.unwrap_or_default();
+    assert_eq!(status, 200, "{body}");
+}

@@ -510,3 +510,31 @@ async fn odd_cursors_and_filters_are_never_a_server_error() {
         }
     }
 }
+
+/// However late the bound, `due_before` lists only cases with a due time.
+#[tokio::test]
+async fn due_before_the_end_of_time_lists_only_cases_with_a_due_time() {
+    let app = manual_app().await;
+    let reporter = app.citizen().await;
+    let operator = app.user(Role::Operator).await;
+    let lead = app.user_of(Role::UnitStaff, LEAD).await;
+    let clocked = signed_case(&app, &operator, &reporter, &lead).await;
+    // Submitted, not dispatched: no running clock, no due time.
+    let _unclocked = case_id(&app.file_report(&reporter.token).await);
+    for before in [
+        "9999-12-31T23:59:59.999999Z",
+        "9999-12-31T23:59:59.9999995Z",
+    ] {
+        let page = app
+            .get_json(
+                &format!("/api/v1/cases?due_before={before}"),
+                Some(&operator.token),
+            )
+            .await;
+        assert_eq!(
+            ids(&page),
+            [clocked.to_string()],
+            "due_before={before}: {page}"
+        );
+    }
+}
