@@ -520,6 +520,9 @@ mod tests {
         for (version, problem) in [
             ("2026-v2\u{0}", "control character"),
             ("2026\tv2", "control character"),
+            ("2026-v2\u{202E}", "invisible formatting"),
+            ("2026\u{200B}v2", "invisible formatting"),
+            ("2026\u{2028}v2", "invisible formatting"),
             ("", "is empty"),
             ("  ", "is empty"),
         ]

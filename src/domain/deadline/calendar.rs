@@ -731,6 +731,8 @@ fn check_version(year: i32, version: &str) -> Result<(), CalendarError> {
         Some(format!("is longer than {MAX_VERSION_CHARS} characters"))
     } else if version.chars().any(char::is_control) {
         Some("holds a control character".to_owned())
+    } else if version.chars().any(is_invisible_format) {
+        Some("holds an invisible formatting character".to_owned())
     } else {
         None
     };
@@ -742,6 +744,15 @@ fn check_version(year: i32, version: &str) -> Result<(), CalendarError> {
         }),
         None => Ok(()),
     }
+}
+
+/// Zero-width and direction-changing characters, and the line and paragraph
+/// separators: invisible, or moving the text around them, where a version is
+/// read by people in explanations.
+fn is_invisible_format(c: char) -> bool {
+    matches!(c,
+        '\u{200B}'..='\u{200F}' | '\u{2028}'..='\u{202E}' | '\u{2060}'..='\u{2064}'
+        | '\u{2066}'..='\u{2069}' | '\u{FEFF}')
 }
 
 /// Moves each CSV year group that is only a following notice's reach into it
