@@ -373,7 +373,7 @@ impl CalendarYear {
         let reach_start = NaiveDate::from_ymd_opt(self.year - 1, 12, LAST_WEEK_OF_DECEMBER)
             .ok_or(CalendarError::YearOutOfRange { year: self.year })?;
         let in_notice = |d: NaiveDate| d >= reach_start && d.year() <= self.year;
-        let dates = self
+        let mut dates = self
             .holidays
             .iter()
             .flat_map(|span| {
@@ -381,7 +381,7 @@ impl CalendarYear {
                 [first, last]
             })
             .chain(self.workdays.iter().copied());
-        if let Some(date) = dates.into_iter().find(|d| !in_notice(*d)) {
+        if let Some(date) = dates.find(|d| !in_notice(*d)) {
             return Err(CalendarError::DateOutsideNotice {
                 year: self.year,
                 date,
