@@ -201,9 +201,7 @@ pub fn process_photo(bytes: &[u8], limits: &PhotoLimits) -> Result<ProcessedPhot
         ),
         SourceFormat::Webp => (
             None,
-            image_reader(bytes, format)
-                .into_dimensions()
-                .map_err(image_error)?,
+            sniff::webp_dimensions(bytes).ok_or_else(not_decodable)?,
         ),
     };
     if u64::from(width) * u64::from(height) > limits.max_pixels {

@@ -72,6 +72,62 @@ fn iso_bmff_name(bytes: &[u8]) -> Option<&'static str> {
 /// chunk. Parsed here rather than through a decoder because a decoder reads on to
 /// the first IDAT, so a bomb consisting of a bare header would be reported as
 /// corrupt instead of as too large.
+/// The largest size a WebP declares, by area: its canvas (`VP8X`) and every
+/// frame's own bitstream header (`VP8 `, `VP8L`, and inside each `ANMF`), read
+/// from the chunks alone. image-webp compares a frame with the canvas only
+/// after decoding it, so a 16383×16383 frame behind a small canvas would be
+/// decoded in full before being refused. None when the chunks do not hold
+/// together.
+pub(super) fn webp_dimensions(bytes: &[u8]) -> Option<(u32, u32)> {
+    let mut sizes = Vec::new();
+    webp_sizes(bytes.get(12..)?, &mut sizes)?;
+    sizes
+        .into_iter()
+        .max_by_key(|&(w, h)| u64::from(w) * u64::from(h))
+}
+
+/// Pushes the size each chunk of `chunks` declares, recursing into animation
+/// frames.
+fn webp_sizes(chunks: &[u8], sizes: &mut Vec<(u32, u32)>) -> Option<()> {
+    let le24 = |b: &[u8]| u32::from(b[0]) | u32::from(b[1]) << 8 | u32::from(b[2]) << 16;
+    let le16 = |b: &[u8]| u32::from(b[0]) | u32::from(b[1]) << 8;
+    let mut rest = chunks;
+    while rest.len() >= 8 {
+        let len = usize::try_from(u32::from_le_bytes(rest[4..8].try_into().ok()?)).ok()?;
+        let payload = rest.get(8..8usize.checked_add(len)?)?;
+        match &rest[..4] {
+            b"VP8X" => {
+                let canvas = payload.get(4..10)?;
+                sizes.push((le24(&canvas[..3]) + 1, le24(&canvas[3..]) + 1));
+            }
+            // A key frame: a 3-byte tag, the start code, then 14-bit sizes.
+            b"VP8 " => {
+                let header = payload.get(3..10)?;
+                if header[..3] != [0x9d, 0x01, 0x2a] {
+                    return None;
+                }
+                sizes.push((le16(&header[3..5]) & 0x3fff, le16(&header[5..7]) & 0x3fff));
+            }
+            // The signature byte, then width - 1 and height - 1 in 14 bits each.
+            b"VP8L" => {
+                let bits = u32::from_le_bytes(payload.get(1..5)?.try_into().ok()?);
+                sizes.push(((bits & 0x3fff) + 1, ((bits >> 14) & 0x3fff) + 1));
+            }
+            // Offsets, then width - 1 and height - 1, duration and flags, then
+            // the frame's own chunks.
+            b"ANMF" => {
+                let frame = payload.get(6..12)?;
+                sizes.push((le24(&frame[..3]) + 1, le24(&frame[3..]) + 1));
+                webp_sizes(payload.get(16..)?, sizes)?;
+            }
+            _ => {}
+        }
+        // Chunks are padded to an even length.
+        rest = rest.get(8 + len + (len & 1)..).unwrap_or_default();
+    }
+    Some(())
+}
+
 pub(super) fn png_dimensions(bytes: &[u8]) -> Option<(u32, u32)> {
     let ihdr = bytes.get(PNG_SIGNATURE.len()..PNG_SIGNATURE.len() + 16)?;
     if &ihdr[4..8] != b"IHDR" {

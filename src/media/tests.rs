@@ -261,30 +261,91 @@ fn webp_is_processed_and_never_upscaled() {
     )));
 }
 
-#[test]
-fn webp_bomb_is_refused_from_the_header() {
-    // A lossless (VP8L) header declaring 10000 × 8000 (80 MP) and nothing else.
-    let (width, height) = (10_000u32, 8_000u32);
-    let mut vp8l = vec![0x2f];
-    vp8l.extend_from_slice(&((width - 1) | ((height - 1) << 14)).to_le_bytes());
+/// A WebP file of `chunks` (FourCC, payload), each padded to an even length.
+fn riff_webp(chunks: &[(&[u8; 4], Vec<u8>)]) -> Vec<u8> {
+    let mut body = b"WEBP".to_vec();
+    for (fourcc, payload) in chunks {
+        body.extend_from_slice(*fourcc);
+        body.extend_from_slice(&(payload.len() as u32).to_le_bytes());
+        body.extend_from_slice(payload);
+        if payload.len() % 2 == 1 {
+            body.push(0);
+        }
+    }
     let mut webp = b"RIFF".to_vec();
-    // RIFF pads an odd chunk to an even length.
-    webp.extend_from_slice(&(4 + 8 + vp8l.len() as u32 + 1).to_le_bytes());
-    webp.extend_from_slice(b"WEBPVP8L");
-    webp.extend_from_slice(&(vp8l.len() as u32).to_le_bytes());
-    webp.extend_from_slice(&vp8l);
-    webp.push(0);
+    webp.extend_from_slice(&(body.len() as u32).to_le_bytes());
+    webp.extend_from_slice(&body);
+    webp
+}
 
-    let started = std::time::Instant::now();
-    assert_eq!(
-        process(&webp).err(),
-        Some(PhotoError::TooManyPixels {
-            width,
-            height,
-            limit: 50_000_000
-        })
-    );
-    assert!(started.elapsed() < std::time::Duration::from_millis(5));
+/// Width - 1 and height - 1 as the 24-bit fields of VP8X and ANMF.
+fn webp_size_fields(width: u32, height: u32) -> Vec<u8> {
+    [width - 1, height - 1]
+        .iter()
+        .flat_map(|v| v.to_le_bytes()[..3].to_vec())
+        .collect()
+}
+
+/// Each layout declares a 10000 × 8000 (80 MP) frame and holds no image data,
+/// so only a refusal from the headers can give `TooManyPixels`; a decoder would
+/// find the data missing. A small canvas (`VP8X`) must not hide a large frame:
+/// image-webp compares the two only after decoding the frame.
+#[test]
+fn webp_bombs_are_refused_from_the_headers() {
+    let (width, height) = (10_000u32, 8_000u32);
+    let mut lossless = vec![0x2f];
+    lossless.extend_from_slice(&((width - 1) | ((height - 1) << 14)).to_le_bytes());
+    let mut lossy = vec![0x10, 0x02, 0x00, 0x9d, 0x01, 0x2a];
+    lossy.extend_from_slice(&(width as u16).to_le_bytes());
+    lossy.extend_from_slice(&(height as u16).to_le_bytes());
+    let mut small_canvas = vec![0x02, 0, 0, 0];
+    small_canvas.extend(webp_size_fields(64, 64));
+    let mut animation_frame = vec![0; 6];
+    animation_frame.extend(webp_size_fields(width, height));
+    animation_frame.extend_from_slice(&[0x64, 0, 0, 0]);
+    animation_frame.extend_from_slice(b"VP8 ");
+    animation_frame.extend_from_slice(&(lossy.len() as u32).to_le_bytes());
+    animation_frame.extend_from_slice(&lossy);
+
+    for (layout, webp) in [
+        ("bare VP8L", riff_webp(&[(b"VP8L", lossless.clone())])),
+        (
+            "VP8 behind a 64 x 64 canvas",
+            riff_webp(&[(b"VP8X", small_canvas.clone()), (b"VP8 ", lossy.clone())]),
+        ),
+        (
+            "VP8L behind a 64 x 64 canvas",
+            riff_webp(&[(b"VP8X", small_canvas.clone()), (b"VP8L", lossless)]),
+        ),
+        (
+            "an animation frame behind a 64 x 64 canvas",
+            riff_webp(&[(b"VP8X", small_canvas), (b"ANMF", animation_frame)]),
+        ),
+    ] {
+        assert_eq!(
+            process(&webp).err(),
+            Some(PhotoError::TooManyPixels {
+                width,
+                height,
+                limit: 50_000_000
+            }),
+            "{layout}"
+        );
+    }
+}
+
+#[test]
+fn a_webp_whose_chunks_do_not_hold_together_is_corrupt() {
+    let mut lossy = vec![0x10, 0x02, 0x00, 0x9d, 0x01, 0x2a, 64, 0, 48, 0];
+    let good = riff_webp(&[(b"VP8 ", lossy.clone())]);
+    // A chunk longer than the file, and a key frame without its start code.
+    let cut = &good[..good.len() - 4];
+    lossy[4] = 0;
+    let no_start_code = riff_webp(&[(b"VP8 ", lossy)]);
+    for webp in [cut, &no_start_code[..]] {
+        let result = process(webp);
+        assert!(matches!(result, Err(PhotoError::Corrupt(_))), "{result:?}");
+    }
 }
 
 fn crc32(data: &[u8]) -> u32 {
