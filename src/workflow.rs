@@ -283,12 +283,12 @@ impl Workflow {
         if let Some(missing) = ids.iter().find(|id| !mine.iter().any(|p| p.id == **id)) {
             return Err(WorkflowError::PhotoUnavailable(*missing));
         }
-        // The reporter's photos only: the units' after-photos on the case (a
+        // The report's photos only: the units' after-photos on the case (a
         // co-unit's share, an earlier round before a rework) are proof of
         // their own, not the "before" this one must differ from.
         let before: Vec<PhotoEvidence> = self
             .repo
-            .reporter_photos(case.id)
+            .report_photos(case.id)
             .await?
             .iter()
             .filter_map(evidence_of)

@@ -175,9 +175,9 @@ pub trait Repository: Send + Sync + 'static {
 
     async fn insert_photo(&self, photo: &PhotoRecord) -> Result<(), StoreError>;
     async fn photo(&self, id: Uuid) -> Result<Option<PhotoRecord>, StoreError>;
-    /// The photos the reporter attached to the case (not the units' after-photos),
-    /// in their order on the case.
-    async fn reporter_photos(&self, case_id: Uuid) -> Result<Vec<PhotoRecord>, StoreError>;
+    /// The report's own photos on the case (not the units' after-photos), in
+    /// their order on the case.
+    async fn report_photos(&self, case_id: Uuid) -> Result<Vec<PhotoRecord>, StoreError>;
     /// Those of `ids` that belong to `owner` and are not attached to a case yet.
     async fn unattached_photos_of(
         &self,

@@ -376,17 +376,17 @@ pub(super) struct CaseRow {
 }
 
 impl CaseRow {
-    /// `photos` are the case's, in attachment order: the reporter's are the
-    /// report's own, anyone else's are a unit's proof.
+    /// `photos` are the case's, in attachment order: the report's own (stage
+    /// `before`), then the units' proof (stage `after`).
     pub(super) fn into_record(self, photos: Vec<CasePhotoRow>) -> Result<CaseRecord, StoreError> {
         let mut photo_ids = Vec::new();
         let mut after_photo_ids = Vec::new();
         for photo in photos {
             let id = parse_id(&photo.id)?;
-            if photo.owner_id == self.reporter_id {
-                photo_ids.push(id);
-            } else {
+            if photo.stage == AFTER_STAGE {
                 after_photo_ids.push(id);
+            } else {
+                photo_ids.push(id);
             }
         }
         Ok(CaseRecord {
@@ -436,8 +436,12 @@ impl CaseRow {
 pub(super) struct CasePhotoRow {
     pub case_id: String,
     id: String,
-    owner_id: String,
+    stage: String,
 }
+
+/// The stage of a photo attached as a unit's proof (`report_done`); a report's
+/// own photos keep the default, `before`.
+pub(super) const AFTER_STAGE: &str = "after";
 
 /// One entry of a case's append-only timeline.
 #[derive(Debug, Clone, PartialEq)]

@@ -102,7 +102,7 @@ macro_rules! impl_repository {
                     return Ok(grouped);
                 }
                 let sql = format!(
-                    "SELECT case_id, id, owner_id FROM photos WHERE case_id IN ({}) ORDER BY case_id, position",
+                    "SELECT case_id, id, stage FROM photos WHERE case_id IN ({}) ORDER BY case_id, position",
                     placeholders(1, case_ids.len())
                 );
                 let mut query = sqlx::query_as::<$db, CasePhotoRow>(AssertSqlSafe(sql));
@@ -580,14 +580,13 @@ macro_rules! impl_repository {
                     .transpose()
             }
 
-            async fn reporter_photos(&self, case_id: Uuid) -> Result<Vec<PhotoRecord>, StoreError> {
+            async fn report_photos(&self, case_id: Uuid) -> Result<Vec<PhotoRecord>, StoreError> {
                 let sql = format!(
-                    "SELECT {PHOTO_COLUMNS} FROM photos \
-                     WHERE case_id = $1 AND owner_id = (SELECT reporter_id FROM cases WHERE id = $1) \
-                     ORDER BY position"
+                    "SELECT {PHOTO_COLUMNS} FROM photos WHERE case_id = $1 AND stage <> $2 ORDER BY position"
                 );
                 sqlx::query_as::<$db, PhotoRow>(AssertSqlSafe(sql))
                     .bind(case_id.to_string())
+                    .bind($crate::store::records::AFTER_STAGE)
                     .fetch_all(self.reader())
                     .await?
                     .into_iter()
