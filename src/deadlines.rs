@@ -171,11 +171,25 @@ pub fn check_calendar_update(
     stored: Vec<CalendarYear>,
     new: &[CalendarYear],
 ) -> Result<(), CalendarError> {
+    check_uploads(new)?;
+    check_against_stored(stored, new)
+}
+
+/// What each uploaded year must be on its own ([`CalendarYear::check_upload`]);
+/// before anything counts its days.
+fn check_uploads(new: &[CalendarYear]) -> Result<(), CalendarError> {
     if new.is_empty() {
         return Err(CalendarError::Empty);
     }
+    new.iter().try_for_each(CalendarYear::check_upload)
+}
+
+/// The part of [`check_calendar_update`] that needs the stored years.
+fn check_against_stored(
+    stored: Vec<CalendarYear>,
+    new: &[CalendarYear],
+) -> Result<(), CalendarError> {
     for year in new {
-        year.check_upload()?;
         if let Some(old) = stored
             .iter()
             .find(|s| s.jurisdiction == year.jurisdiction && s.year == year.year)
@@ -213,14 +227,12 @@ pub async fn load_calendar_years(
     actor: &Actor,
 ) -> Result<(), DeadlinesError> {
     // Before anything counts their days (naming an unversioned year does).
-    for year in years {
-        year.check_upload()?;
-    }
+    check_uploads(years)?;
     let years: Vec<CalendarYear> = years.iter().cloned().map(CalendarYear::versioned).collect();
     // Seeds the shipped years into an empty table, so a first upload joins them.
     stored_or_shipped_years(repo).await?;
     repo.save_calendar_years(&years, actor, crate::state::now(), &|stored| {
-        check_calendar_update(stored, &years)
+        check_against_stored(stored, &years)
     })
     .await??;
     Ok(())
