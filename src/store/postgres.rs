@@ -202,5 +202,5 @@ super::workflow::impl_workflow!(
     sqlx::Postgres,
     "FOR UPDATE OF k SKIP LOCKED",
     "strpos",
-    "FOR UPDATE"
+    Some("SELECT id FROM case_clocks WHERE case_id = $1 FOR UPDATE")
 );

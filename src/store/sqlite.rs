@@ -231,4 +231,4 @@ super::reference::impl_reference_data!(SqliteRepository, sqlx::Sqlite);
 // Write transactions begin IMMEDIATE, which already serialises loads.
 super::deadlines::impl_deadline_data!(SqliteRepository, sqlx::Sqlite, "");
 // The single writer connection already serialises sweeps within a process.
-super::workflow::impl_workflow!(SqliteRepository, sqlx::Sqlite, "", "instr", "");
+super::workflow::impl_workflow!(SqliteRepository, sqlx::Sqlite, "", "instr", None);

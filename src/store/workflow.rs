@@ -778,10 +778,11 @@ pub(super) fn queue_sql(query: &CaseQuery, find: &str) -> QueueSql {
 
 /// Expands to inherent `wf_*` methods on a backend; the `Repository` impl
 /// delegates. `$claim` is the row-locking clause of the sweeper's claim query,
-/// `$find` the dialect's substring search (see [`queue_sql`]), `$lock` the clause
-/// that locks rows read for an update (none on SQLite, whose writers take turns).
+/// `$find` the dialect's substring search (see [`queue_sql`]), `$lock_clocks` the
+/// statement that locks a case's clocks before a save with after-photos (none on
+/// SQLite, whose writers take turns).
 macro_rules! impl_workflow {
-    ($repo:ident, $db:ty, $claim:literal, $find:literal, $lock:literal) => {
+    ($repo:ident, $db:ty, $claim:literal, $find:literal, $lock_clocks:expr) => {
         mod workflow_sql {
             use super::*;
             use chrono::{DateTime, Utc};
@@ -957,10 +958,13 @@ macro_rules! impl_workflow {
                     let mut tx = self.writer().begin_with(BEGIN_WRITE).await?;
                     // A sweep holding the case's clocks commits first, so that the
                     // save's check reads its marks (see `case_update_sql`).
-                    sqlx::query(concat!("SELECT id FROM case_clocks WHERE case_id = $1 ", $lock))
-                        .bind(change.case_id.to_string())
-                        .fetch_all(&mut *tx)
-                        .await?;
+                    let lock_clocks: Option<&'static str> = $lock_clocks;
+                    if let Some(sql) = lock_clocks {
+                        sqlx::query(sql)
+                            .bind(change.case_id.to_string())
+                            .fetch_all(&mut *tx)
+                            .await?;
+                    }
                     if save_round(&mut tx, &[change]).await? != [true] {
                         return Ok(SaveOutcome::Stale);
                     }
@@ -972,13 +976,14 @@ macro_rules! impl_workflow {
                         .await?;
                     for (k, photo) in change.after_photos.iter().enumerate() {
                         let attached = sqlx::query(
-                            "UPDATE photos SET case_id = $1, position = $2, stage = 'after' \
+                            "UPDATE photos SET case_id = $1, position = $2, stage = $5 \
                              WHERE id = $3 AND owner_id = $4 AND case_id IS NULL",
                         )
                         .bind(&case_id)
                         .bind(position_base + k as i64)
                         .bind(photo.to_string())
                         .bind(&owner)
+                        .bind($crate::store::records::AFTER_STAGE)
                         .execute(&mut *tx)
                         .await?;
                         if attached.rows_affected() == 0 {
@@ -1024,12 +1029,12 @@ macro_rules! impl_workflow {
                     // version check leaves alone a case whose failure a
                     // reference change committed meanwhile may have mended.
                     static SQL: std::sync::LazyLock<String> = std::sync::LazyLock::new(|| {
-                            format!(
-                                "UPDATE cases SET auto_dispatch_after = $2 \
-                                 WHERE id {} AND state = 'submitted' \
-                                   AND (SELECT version FROM routing_state WHERE id = 1) = $3",
-                                bulk::ID_IN
-                            )
+                        format!(
+                            "UPDATE cases SET auto_dispatch_after = $2 \
+                             WHERE id {} AND state = 'submitted' \
+                               AND (SELECT version FROM routing_state WHERE id = 1) = $3",
+                            bulk::ID_IN
+                        )
                     });
                     let ids: Vec<String> = ids.iter().map(Uuid::to_string).collect();
                     Ok(sqlx::query(AssertSqlSafe(SQL.as_str()))
