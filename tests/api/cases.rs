@@ -162,17 +162,23 @@ async fn dispatched_case(app: &TestApp, operator: &Caller, reporter: &Caller) ->
     case
 }
 
-/// A report filed and dispatched by an operator to LEAD alone, signed by `lead`.
-async fn signed_case(app: &TestApp, operator: &Caller, reporter: &Caller, lead: &Caller) -> Uuid {
+/// A report filed and dispatched by an operator to `unit` alone.
+async fn dispatched_to(app: &TestApp, operator: &Caller, reporter: &Caller, unit: &str) -> Uuid {
     let case = case_id(&app.file_report(&reporter.token).await);
     ok(app, operator, case, json!({"action": "file"})).await;
     ok(
         app,
         operator,
         case,
-        json!({"action": "dispatch", "lead_unit": LEAD}),
+        json!({"action": "dispatch", "lead_unit": unit}),
     )
     .await;
+    case
+}
+
+/// A report filed and dispatched by an operator to LEAD alone, signed by `lead`.
+async fn signed_case(app: &TestApp, operator: &Caller, reporter: &Caller, lead: &Caller) -> Uuid {
+    let case = dispatched_to(app, operator, reporter, LEAD).await;
     ok(app, lead, case, json!({"action": "sign"})).await;
     case
 }
@@ -1316,16 +1322,8 @@ async fn overdue_escalates_to_the_units_parent_and_the_dispatch_centre() {
     let app = manual_app().await;
     let reporter = app.citizen().await;
     let operator = app.user(Role::Operator).await;
-    let case = case_id(&app.file_report(&reporter.token).await);
-    ok(&app, &operator, case, json!({"action": "file"})).await;
     // The street office answers to the city management bureau (demo/units.toml).
-    ok(
-        &app,
-        &operator,
-        case,
-        json!({"action": "dispatch", "lead_unit": OTHER}),
-    )
-    .await;
+    let case = dispatched_to(&app, &operator, &reporter, OTHER).await;
     let due = load(&app, case)
         .await
         .clocks
@@ -2019,15 +2017,7 @@ async fn an_overdue_check_is_escalated_to_the_centre_alone() {
     let reporter = app.citizen().await;
     let operator = app.user(Role::Operator).await;
     let street = app.user_of(Role::UnitStaff, OTHER).await;
-    let case = case_id(&app.file_report(&reporter.token).await);
-    ok(&app, &operator, case, json!({"action": "file"})).await;
-    ok(
-        &app,
-        &operator,
-        case,
-        json!({"action": "dispatch", "lead_unit": OTHER}),
-    )
-    .await;
+    let case = dispatched_to(&app, &operator, &reporter, OTHER).await;
     ok(&app, &street, case, json!({"action": "sign"})).await;
     report_done(&app, &street, case).await;
     let check = load(&app, case)
