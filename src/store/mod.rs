@@ -380,7 +380,11 @@ pub trait Repository: Send + Sync + 'static {
     ) -> Result<bool, StoreError>;
     /// Approved returns, newest first, with the rule that routed each case.
     async fn approved_returns(&self, limit: i64) -> Result<Vec<ApprovedReturn>, StoreError>;
-    /// Outbox rows after `after` (an outbox id), oldest first.
+    /// Outbox rows after `after` (an outbox id), oldest first. Not a delivery
+    /// cursor: on PostgreSQL ids are taken at insert and transactions commit in
+    /// any order, so a row may appear below an id already read. Delivery must
+    /// claim undelivered rows (`delivered_at IS NULL`, the `outbox_pending`
+    /// index) instead.
     async fn outbox(&self, after: i64, limit: i64) -> Result<Vec<OutboxEntry>, StoreError>;
 }
 
