@@ -44,7 +44,14 @@ pub fn client_address<'a>(
     forwarded_for: impl IntoIterator<Item = &'a str>,
     trusted: &[IpNet],
 ) -> IpAddr {
-    let is_trusted = |ip: &IpAddr| trusted.iter().any(|net| net.contains(ip));
+    // A listener on `::` sees an IPv4 proxy as `::ffff:a.b.c.d`, while operators
+    // list it as IPv4 (`10.0.0.0/8`): match either spelling, or the proxy would
+    // count as the client and every citizen behind it would share one limit.
+    let is_trusted = |ip: &IpAddr| {
+        trusted
+            .iter()
+            .any(|net| net.contains(ip) || net.contains(&ip.to_canonical()))
+    };
     if !is_trusted(&peer) {
         return peer;
     }
@@ -158,6 +165,30 @@ mod tests {
         assert_eq!(
             client_address(ip("10.0.0.5"), ["garbage, 10.0.0.6"], &trusted),
             ip("10.0.0.6")
+        );
+    }
+
+    #[test]
+    fn a_trusted_proxy_seen_as_an_ipv4_mapped_address_is_still_trusted() {
+        // A dual-stack listener (`server.host = "::"`) reports the IPv4 proxy
+        // 10.0.0.5 as ::ffff:10.0.0.5; the operator listed 10.0.0.0/8.
+        let trusted = nets(&["10.0.0.0/8"]);
+        assert_eq!(
+            client_address(ip("::ffff:10.0.0.5"), ["198.51.100.1"], &trusted),
+            ip("198.51.100.1")
+        );
+        assert_eq!(
+            client_address(
+                ip("::ffff:10.0.0.5"),
+                ["198.51.100.1, ::ffff:10.0.0.9"],
+                &trusted
+            ),
+            ip("198.51.100.1")
+        );
+        // A mapped address outside the list is still no proxy.
+        assert_eq!(
+            client_address(ip("::ffff:203.0.113.7"), ["198.51.100.1"], &trusted),
+            ip("::ffff:203.0.113.7")
         );
     }
 
