@@ -135,10 +135,12 @@ impl RequestWindow {
 
     /// The city's day (midnight to midnight in `tz`) containing `now`.
     pub fn day_containing(now: DateTime<Utc>, tz: chrono_tz::Tz) -> RequestWindow {
-        let midnight_of = |day| crate::domain::deadline::local_midnight(tz, day);
         let today = now.with_timezone(&tz).date_naive();
-        let start = midnight_of(today).unwrap_or(now);
-        let next = today.succ_opt().and_then(midnight_of).unwrap_or(now);
+        let start = day_start(tz, today).unwrap_or(now);
+        let next = today
+            .succ_opt()
+            .and_then(|day| day_start(tz, day))
+            .unwrap_or(now);
         RequestWindow {
             start,
             length_secs: (next - start).num_seconds().max(1),
@@ -151,6 +153,22 @@ impl RequestWindow {
         let left = (end - now).num_milliseconds();
         u64::try_from((left + 999) / 1000).unwrap_or(0).max(1)
     }
+}
+
+/// The first instant of `day` in `tz`: its midnight, or where a time zone
+/// springs forward at midnight (Havana, Santiago), the end of that gap. Without
+/// it such a day would have no start, and each request would open a window of
+/// its own that no count ever fills.
+fn day_start(tz: chrono_tz::Tz, day: chrono::NaiveDate) -> Option<DateTime<Utc>> {
+    crate::domain::deadline::local_midnight(tz, day).or_else(|| {
+        // Gaps are whole minutes and last hours at most.
+        (1..=24 * 60).find_map(|minutes| {
+            let local = day.and_time(chrono::NaiveTime::MIN) + chrono::Duration::minutes(minutes);
+            chrono::TimeZone::from_local_datetime(&tz, &local)
+                .earliest()
+                .map(|t| t.with_timezone(&Utc))
+        })
+    })
 }
 
 #[cfg(test)]
@@ -195,6 +213,26 @@ mod tests {
             day
         );
         assert_ne!(RequestWindow::containing(now), day);
+    }
+
+    #[test]
+    fn a_day_without_a_midnight_is_still_one_window() {
+        // Havana springs forward at midnight: on 8 March 2026 the clocks go
+        // from 00:00 straight to 01:00 (05:00 UTC), so that day has no 00:00.
+        // Every request of that day must still count in the same window, or
+        // the codes-per-phone cap never fills.
+        let havana = chrono_tz::America::Havana;
+        let morning = RequestWindow::day_containing(at("2026-03-08T14:00:00Z"), havana);
+        let evening = RequestWindow::day_containing(at("2026-03-08T23:00:00Z"), havana);
+        assert_eq!(morning, evening);
+        assert_eq!(morning.start, at("2026-03-08T05:00:00Z"));
+        // The day before ends where that one begins, so its Retry-After
+        // counts to then rather than to a second from now.
+        let before = at("2026-03-08T02:00:00Z");
+        assert_eq!(
+            RequestWindow::day_containing(before, havana).seconds_left(before),
+            3 * 3600
+        );
     }
 
     #[test]
