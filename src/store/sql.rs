@@ -495,20 +495,38 @@ macro_rules! impl_repository {
                     return Ok(Rotation::Invalid);
                 }
                 // Compare-and-set on used_at: of two concurrent uses, one is a replay.
+                // `revoked` is checked again here, where the row is locked: on
+                // PostgreSQL a revocation that committed since the read above
+                // must stop this rotation from giving the family a live successor.
                 let claimed = sqlx::query(
-                    "UPDATE refresh_tokens SET used_at = $1 WHERE token_hash = $2 AND used_at IS NULL",
+                    "UPDATE refresh_tokens SET used_at = $1 WHERE token_hash = $2 AND used_at IS NULL AND revoked = $3",
                 )
                 .bind(now)
                 .bind(presented_hash)
+                .bind(false)
                 .execute(&mut *tx)
                 .await?
                 .rows_affected();
                 if row.used_at.is_some() || claimed == 0 {
-                    sqlx::query("UPDATE refresh_tokens SET revoked = $1 WHERE family_id = $2")
+                    // Each statement sees only successors committed before it
+                    // began (PostgreSQL's read committed): one that a concurrent
+                    // rotation inserts while this waits for its lock would stay
+                    // live. Repeat until a pass finds nothing left to revoke;
+                    // rotations claim only unrevoked tokens, so none can follow.
+                    loop {
+                        let revoked = sqlx::query(
+                            "UPDATE refresh_tokens SET revoked = $1 WHERE family_id = $2 AND revoked = $3",
+                        )
                         .bind(true)
                         .bind(&row.family_id)
+                        .bind(false)
                         .execute(&mut *tx)
-                        .await?;
+                        .await?
+                        .rows_affected();
+                        if revoked == 0 {
+                            break;
+                        }
+                    }
                     tx.commit().await?;
                     return Ok(Rotation::Reused);
                 }

@@ -642,3 +642,61 @@ async fn a_one_time_code_signs_in_once_even_when_sent_twice_at_once() {
         "{statuses:?}"
     );
 }
+
+/// A replay of an old refresh token revokes its family, including the token a
+/// rotation of the family's newest one issues at the same moment: otherwise
+/// whoever holds that newest token keeps a live family after the theft showed.
+/// SQLite's write transactions take turns, so the race is PostgreSQL's (run with
+/// `TEST_POSTGRES_URL`), where every round of it used to let the successor live.
+#[tokio::test]
+async fn a_replay_racing_a_rotation_revokes_the_token_the_rotation_issues() {
+    use civicsnap::auth::RefreshTokens;
+    use civicsnap::store::{NewRefreshToken, Rotation};
+    let app = spawn_app().await;
+    let repo = app.state.repo.clone();
+    let user = app.citizen().await;
+    let hash = RefreshTokens::hash;
+    let mut escaped = 0;
+    for _ in 0..40 {
+        let at = now();
+        let later = at + chrono::Duration::days(1);
+        let old = RefreshTokens::generate();
+        repo.insert_refresh_token(&NewRefreshToken {
+            token_hash: hash(&old),
+            family_id: Uuid::now_v7(),
+            user_id: user.id,
+            expires_at: later,
+            created_at: at,
+        })
+        .await
+        .unwrap();
+        let current = RefreshTokens::generate();
+        let rotated = repo
+            .rotate_refresh_token(&hash(&old), &hash(&current), later, at)
+            .await
+            .unwrap();
+        assert!(matches!(rotated, Rotation::Rotated(_)));
+        // The old token comes back just as the current one is rotated.
+        let next = RefreshTokens::generate();
+        let (old_hash, current_hash, next_hash) = (hash(&old), hash(&current), hash(&next));
+        let unused = hash(&RefreshTokens::generate());
+        let (replay, rotation) = tokio::join!(
+            repo.rotate_refresh_token(&old_hash, &unused, later, at),
+            repo.rotate_refresh_token(&current_hash, &next_hash, later, at),
+        );
+        assert!(matches!(replay.unwrap(), Rotation::Reused));
+        if let Rotation::Rotated(_) = rotation.unwrap() {
+            let after = repo
+                .rotate_refresh_token(&hash(&next), &hash(&RefreshTokens::generate()), later, at)
+                .await
+                .unwrap();
+            if !matches!(after, Rotation::Invalid) {
+                escaped += 1;
+            }
+        }
+    }
+    assert_eq!(
+        escaped, 0,
+        "rotations that outlived the family's revocation"
+    );
+}
