@@ -14,6 +14,7 @@ use uuid::Uuid;
 
 use crate::auth::{MAX_USERNAME_CHARS, OtpCodes, RefreshTokens, otp, verify_password};
 use crate::domain::phone::{PHONE_PATTERN, Phone};
+use crate::domain::role::Role;
 use crate::error::ApiError;
 use crate::error::extractors::Json;
 use crate::http::client_ip;
@@ -272,7 +273,15 @@ async fn token(
             if !state.repo.withdraw_otp(&phone, &record.code_hash).await? {
                 return Err(invalid_grant("the code has been used; request a new one"));
             }
-            state.repo.citizen_for_phone(&phone, now).await?
+            let user = state.repo.citizen_for_phone(&phone, now).await?;
+            // A code proves only the phone. Staff rights are guarded by a
+            // password, so a staff account given this number is not opened.
+            if user.role != Role::Citizen {
+                return Err(invalid_grant(
+                    "this phone belongs to a staff account; sign in with its username and password",
+                ));
+            }
+            user
         }
         TokenRequest::Password { username, password } => {
             if username.chars().count() > MAX_USERNAME_CHARS {

@@ -700,3 +700,42 @@ async fn a_replay_racing_a_rotation_revokes_the_token_the_rotation_issues() {
         "rotations that outlived the family's revocation"
     );
 }
+
+/// A one-time code proves only that the caller holds the phone. A staff account
+/// that was given the same number keeps its rights behind its password.
+#[tokio::test]
+async fn a_code_never_opens_a_staff_account_that_has_the_phone() {
+    let app = spawn_app().await;
+    let phone = "13900000077";
+    let operator = app
+        .state
+        .repo
+        .create_user(&NewUser {
+            id: Uuid::now_v7(),
+            role: Role::Operator,
+            unit_id: None,
+            username: Some("operator-with-phone".into()),
+            password_hash: None,
+            phone: Some(civicsnap::domain::phone::Phone::parse(phone).expect("a phone")),
+            display_name: None,
+            created_at: now(),
+        })
+        .await
+        .expect("operator");
+    let sent = app
+        .post_json("/api/v1/auth/otp", None, &json!({ "phone": phone }))
+        .await;
+    assert_eq!(sent.status(), 202);
+    let code = app.sms.last_code(phone).expect("code sent");
+    let response = app
+        .post_json(
+            "/api/v1/auth/token",
+            None,
+            &json!({"grant_type": "otp", "phone": phone, "code": code}),
+        )
+        .await;
+    let problem = assert_problem(response, 400, "invalid_grant").await;
+    assert_detail_mentions(&problem, "staff account");
+    let stored = app.state.repo.user_by_id(operator.id).await.expect("read");
+    assert_eq!(stored.map(|u| u.role), Some(Role::Operator));
+}
