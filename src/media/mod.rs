@@ -48,6 +48,11 @@ const DISPLAY_FILTER: FilterType = FilterType::CatmullRom;
 /// is invisible at 320 px.
 const THUMBNAIL_FILTER: FilterType = FilterType::Bilinear;
 const THUMBNAIL_QUALITY: u8 = 75;
+/// Each scan of a progressive JPEG is a decoder pass over the whole image, about
+/// 8 ms at 50 MP, and a scan of a smooth image can take under 100 bytes, so a
+/// 15 MiB upload could hold minutes of decoding. Encoders write 1 scan (baseline)
+/// or about 10 (progressive); 100 is libjpeg-turbo's suggested bound.
+const MAX_JPEG_SCANS: usize = 100;
 
 #[derive(Debug, Clone)]
 pub struct PhotoLimits {
@@ -193,6 +198,12 @@ pub fn process_photo(bytes: &[u8], limits: &PhotoLimits) -> Result<ProcessedPhot
     let (jpeg_exif, (width, height)) = match format {
         SourceFormat::Jpeg => {
             let header = jpeg_header::parse(bytes).ok_or_else(not_decodable)?;
+            if header.scans > MAX_JPEG_SCANS {
+                return Err(PhotoError::Corrupt(format!(
+                    "the JPEG has {} scans, more than the {MAX_JPEG_SCANS} accepted",
+                    header.scans
+                )));
+            }
             (header.exif, (header.width, header.height))
         }
         SourceFormat::Png => (

@@ -392,6 +392,46 @@ fn truncated_jpeg_is_corrupt() {
     }
 }
 
+/// A progressive JPEG whose scans (everything between the first SOS and EOI)
+/// are repeated: jpeg-decoder decodes it, one pass over the image per scan.
+fn progressive_jpeg_with_scans_repeated(times: usize) -> Vec<u8> {
+    let pixels: Vec<u8> = (0..64 * 64 * 3).map(|i| (i % 251) as u8).collect();
+    let mut jpeg = Vec::new();
+    let mut encoder = Encoder::new(&mut jpeg, 90);
+    encoder.set_progressive(true);
+    encoder
+        .encode(&pixels, 64, 64, ColorType::Rgb)
+        .expect("test image encodes");
+    let first_scan = jpeg
+        .windows(2)
+        .position(|w| w == [0xFF, 0xDA])
+        .expect("a scan");
+    let (head, scans) = jpeg.split_at(first_scan);
+    let scans = scans.strip_suffix(&[0xFF, 0xD9]).expect("ends with EOI");
+    let mut flood = head.to_vec();
+    for _ in 0..times {
+        flood.extend_from_slice(scans);
+    }
+    flood.extend_from_slice(&[0xFF, 0xD9]);
+    flood
+}
+
+#[test]
+fn progressive_jpeg_with_too_many_scans_is_refused_before_decoding() {
+    let progressive = progressive_jpeg_with_scans_repeated(1);
+    let scans = jpeg_header::parse(&progressive).expect("header").scans;
+    assert!((2..=MAX_JPEG_SCANS).contains(&scans), "{scans} scans");
+    process(&progressive).expect("an ordinary progressive JPEG is accepted");
+
+    let flood = progressive_jpeg_with_scans_repeated(MAX_JPEG_SCANS / scans + 1);
+    match process(&flood) {
+        Err(PhotoError::Corrupt(message)) => assert!(message.contains("scans"), "{message}"),
+        other => panic!("expected a refusal for its scans, got {other:?}"),
+    }
+    // A baseline photo is one scan, however much entropy-coded data it has.
+    assert_eq!(jpeg_header::parse(STREET).expect("header").scans, 1);
+}
+
 #[test]
 fn text_is_unsupported() {
     let result = process(b"this is not a photo, despite the .jpg name\n");
