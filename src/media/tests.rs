@@ -219,6 +219,23 @@ fn transparent_png_is_flattened_onto_white() {
 }
 
 #[test]
+fn sixteen_bit_pngs_are_processed_at_eight_bits() {
+    let mut rgba = Vec::new();
+    image::ImageBuffer::<image::Rgba<u16>, _>::from_pixel(8, 8, image::Rgba([65535, 0, 0, 65535]))
+        .write_to(&mut Cursor::new(&mut rgba), ImageFormat::Png)
+        .expect("test PNG encodes");
+    let mut gray_alpha = Vec::new();
+    image::ImageBuffer::<image::LumaA<u16>, _>::from_pixel(8, 8, image::LumaA([0, 0]))
+        .write_to(&mut Cursor::new(&mut gray_alpha), ImageFormat::Png)
+        .expect("test PNG encodes");
+    let red = process(&rgba).expect("16-bit RGBA PNG processes");
+    assert!(is_red(pixel_at(&decode_rgb(&red.display.bytes), 4, 4)));
+    let clear = process(&gray_alpha).expect("16-bit grey and alpha PNG processes");
+    let [r, g, b] = pixel_at(&decode_rgb(&clear.display.bytes), 4, 4);
+    assert!(r > 245 && g > 245 && b > 245, "got {r},{g},{b}");
+}
+
+#[test]
 fn png_bomb_is_refused_from_the_header() {
     let mut ihdr = b"IHDR".to_vec();
     ihdr.extend_from_slice(&100_000u32.to_be_bytes());
