@@ -329,28 +329,12 @@ fn decode_png(bytes: &[u8], limits: &PhotoLimits) -> Result<RgbImage, PhotoError
     let frame = reader.next_frame(&mut buffer).map_err(png_error)?;
     buffer.truncate(frame.buffer_size());
     let (width, height) = (frame.width, frame.height);
-    Ok(match frame.color_type {
-        png::ColorType::Rgb => RgbImage {
-            width,
-            height,
-            pixels: buffer,
-        },
-        png::ColorType::Rgba => RgbImage::from_rgba_on_white(width, height, &buffer),
-        png::ColorType::Grayscale => RgbImage {
-            width,
-            height,
-            pixels: buffer.iter().flat_map(|&v| [v, v, v]).collect(),
-        },
-        png::ColorType::GrayscaleAlpha => {
-            let rgba: Vec<u8> = buffer
-                .chunks_exact(2)
-                .flat_map(|px| [px[0], px[0], px[0], px[1]])
-                .collect();
-            RgbImage::from_rgba_on_white(width, height, &rgba)
-        }
-        // The transformations expand palettes to RGB or RGBA.
-        png::ColorType::Indexed => return Err(png_error("palette left after expansion")),
-    })
+    // The transformations expand palettes to RGB or RGBA.
+    if frame.color_type == png::ColorType::Indexed {
+        return Err(png_error("palette left after expansion"));
+    }
+    RgbImage::from_samples(width, height, buffer, frame.color_type.samples())
+        .ok_or_else(|| png_error("unexpected samples a pixel"))
 }
 
 fn png_error(error: impl std::fmt::Display) -> PhotoError {
@@ -373,21 +357,13 @@ fn decode_with_image(
     reader.limits(decoder_limits);
     let image = reader.decode().map_err(image_error)?;
     let (width, height) = (image.width(), image.height());
-    Ok(match image {
-        DynamicImage::ImageRgb8(rgb) => RgbImage {
-            width,
-            height,
-            pixels: rgb.into_raw(),
-        },
-        other if other.color().has_alpha() => {
-            RgbImage::from_rgba_on_white(width, height, other.into_rgba8().as_raw())
-        }
-        other => RgbImage {
-            width,
-            height,
-            pixels: other.into_rgb8().into_raw(),
-        },
-    })
+    let (pixels, samples) = match image {
+        DynamicImage::ImageRgb8(rgb) => (rgb.into_raw(), 3),
+        DynamicImage::ImageRgba8(rgba) => (rgba.into_raw(), 4),
+        other if other.color().has_alpha() => (other.into_rgba8().into_raw(), 4),
+        other => (other.into_rgb8().into_raw(), 3),
+    };
+    RgbImage::from_samples(width, height, pixels, samples).ok_or_else(not_decodable)
 }
 
 /// pHash: median-thresholded low DCT frequencies. It survives re-compression and

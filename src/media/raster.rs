@@ -150,23 +150,52 @@ impl RgbImage {
         }
     }
 
-    /// Blends onto white: citizens' screenshots with transparency would otherwise
-    /// turn black in a JPEG, hiding whatever was drawn in dark ink.
-    pub fn from_rgba_on_white(width: u32, height: u32, rgba: &[u8]) -> Self {
-        let pixels = rgba
-            .chunks_exact(4)
-            .flat_map(|px| {
-                let alpha = u16::from(px[3]);
-                [px[0], px[1], px[2]]
-                    .map(|v| ((u16::from(v) * alpha + 255 * (255 - alpha) + 127) / 255) as u8)
-            })
-            .collect();
-        Self {
+    /// 8-bit grey, grey and alpha, RGB or RGBA (`samples` 1 to 4 a pixel) as RGB,
+    /// rewritten in the buffer that holds them, so that a 50 MP frame is never
+    /// held twice. Alpha is blended onto white: citizens' screenshots with
+    /// transparency would otherwise turn black in a JPEG, hiding whatever was
+    /// drawn in dark ink. `None` for any other number of samples.
+    pub fn from_samples(
+        width: u32,
+        height: u32,
+        mut pixels: Vec<u8>,
+        samples: usize,
+    ) -> Option<Self> {
+        let to_rgb: fn(&[u8]) -> [u8; 3] = match samples {
+            1 => |px| [px[0]; 3],
+            2 => |px| [on_white(px[0], px[1]); 3],
+            3 => |px| [px[0], px[1], px[2]],
+            4 => |px| [px[0], px[1], px[2]].map(|v| on_white(v, px[3])),
+            _ => return None,
+        };
+        let count = pixels.len() / samples;
+        let convert = |pixels: &mut Vec<u8>, i: usize| {
+            let rgb = to_rgb(&pixels[i * samples..(i + 1) * samples]);
+            pixels[i * 3..i * 3 + 3].copy_from_slice(&rgb);
+        };
+        // Each pixel is read before anything is written over it: front to back
+        // when pixels shrink, back to front when they grow.
+        if samples == 3 {
+            // Already RGB.
+        } else if samples > 3 {
+            (0..count).for_each(|i| convert(&mut pixels, i));
+            pixels.truncate(count * 3);
+            pixels.shrink_to_fit();
+        } else {
+            pixels.resize(count * 3, 0);
+            (0..count).rev().for_each(|i| convert(&mut pixels, i));
+        }
+        Some(Self {
             width,
             height,
             pixels,
-        }
+        })
     }
+}
+
+fn on_white(value: u8, alpha: u8) -> u8 {
+    let alpha = u16::from(alpha);
+    ((u16::from(value) * alpha + 255 * (255 - alpha) + 127) / 255) as u8
 }
 
 impl Raster for RgbImage {

@@ -218,6 +218,37 @@ fn transparent_png_is_flattened_onto_white() {
     assert!(r > 245 && g > 245 && b > 245, "got {r},{g},{b}");
 }
 
+/// The samples are rewritten in their own buffer, front to back when pixels
+/// shrink and back to front when they grow: every pixel must come out as if
+/// converted into a fresh buffer.
+#[test]
+fn samples_become_rgb_in_place_pixel_for_pixel() {
+    let rgb = |samples: &[u8], per_pixel: usize| {
+        RgbImage::from_samples(2, 2, samples.to_vec(), per_pixel)
+            .map(|image| image.pixels)
+            .expect("1 to 4 samples a pixel")
+    };
+    assert_eq!(
+        rgb(&[0, 80, 160, 255], 1),
+        [0, 0, 0, 80, 80, 80, 160, 160, 160, 255, 255, 255]
+    );
+    // Grey 0 at full, half and no alpha on white, then white at full alpha.
+    assert_eq!(
+        rgb(&[0, 255, 0, 128, 0, 0, 255, 255], 2),
+        [0, 0, 0, 127, 127, 127, 255, 255, 255, 255, 255, 255]
+    );
+    let pixels: Vec<u8> = (0..12).collect();
+    assert_eq!(rgb(&pixels, 3), pixels);
+    assert_eq!(
+        rgb(
+            &[255, 0, 0, 255, 0, 255, 0, 0, 0, 0, 0, 128, 10, 20, 30, 255],
+            4
+        ),
+        [255, 0, 0, 255, 255, 255, 127, 127, 127, 10, 20, 30]
+    );
+    assert!(RgbImage::from_samples(2, 2, vec![0; 20], 5).is_none());
+}
+
 #[test]
 fn sixteen_bit_pngs_are_processed_at_eight_bits() {
     let mut rgba = Vec::new();
