@@ -8,19 +8,23 @@ use uuid::Uuid;
 
 use crate::helpers::*;
 
-async fn sign_in_by_otp(app: &TestApp, phone: &str) -> Value {
+/// Asks for a code for `phone` and brings it back: the token endpoint's answer.
+async fn send_back_code(app: &TestApp, phone: &str) -> reqwest::Response {
     let sent = app
         .post_json("/api/v1/auth/otp", None, &json!({ "phone": phone }))
         .await;
     assert_eq!(sent.status(), 202);
     let code = app.sms.last_code(phone).expect("code sent");
-    let response = app
-        .post_json(
-            "/api/v1/auth/token",
-            None,
-            &json!({"grant_type": "otp", "phone": phone, "code": code}),
-        )
-        .await;
+    app.post_json(
+        "/api/v1/auth/token",
+        None,
+        &json!({"grant_type": "otp", "phone": phone, "code": code}),
+    )
+    .await
+}
+
+async fn sign_in_by_otp(app: &TestApp, phone: &str) -> Value {
+    let response = send_back_code(app, phone).await;
     assert_eq!(response.status(), 200);
     response.json().await.unwrap()
 }
@@ -722,18 +726,7 @@ async fn a_code_never_opens_a_staff_account_that_has_the_phone() {
         })
         .await
         .expect("operator");
-    let sent = app
-        .post_json("/api/v1/auth/otp", None, &json!({ "phone": phone }))
-        .await;
-    assert_eq!(sent.status(), 202);
-    let code = app.sms.last_code(phone).expect("code sent");
-    let response = app
-        .post_json(
-            "/api/v1/auth/token",
-            None,
-            &json!({"grant_type": "otp", "phone": phone, "code": code}),
-        )
-        .await;
+    let response = send_back_code(&app, phone).await;
     let problem = assert_problem(response, 400, "invalid_grant").await;
     assert_detail_mentions(&problem, "staff account");
     let stored = app.state.repo.user_by_id(operator.id).await.expect("read");
