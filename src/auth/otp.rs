@@ -14,7 +14,9 @@ use crate::domain::phone::Phone;
 #[error("SMS could not be sent: {0}")]
 pub struct SmsError(pub String);
 
-/// Delivers codes. A deployment plugs in its SMS gateway here.
+/// Delivers codes. A deployment plugs in its SMS gateway here. An [`SmsError`]'s
+/// text is logged (the client gets a plain 503): keep the phone number and the
+/// code out of it, even where the gateway's own reply echoes them.
 #[async_trait]
 pub trait SmsSender: Send + Sync + 'static {
     async fn send_code(&self, phone: &Phone, code: &str) -> Result<(), SmsError>;

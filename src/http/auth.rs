@@ -196,6 +196,7 @@ async fn throttle_client(
     count_within(
         state,
         &key,
+        &key,
         allowed,
         otp::RequestWindow::containing(now),
         now,
@@ -206,10 +207,13 @@ async fn throttle_client(
 
 /// Counts one request under `key` in `window`, in the database so every
 /// instance counts against the same limit; 429 saying `refusal` once more than
-/// `allowed` have come. The first refusal of a window is logged.
+/// `allowed` have come. The first refusal of a window is logged, as `logged`:
+/// a key may hold what the log must not, such as a username that is really a
+/// password typed into the wrong field.
 async fn count_within(
     state: &AppState,
     key: &str,
+    logged: &str,
     allowed: u32,
     window: otp::RequestWindow,
     now: chrono::DateTime<chrono::Utc>,
@@ -220,7 +224,7 @@ async fn count_within(
         return Ok(());
     }
     if requests == i64::from(allowed) + 1 {
-        tracing::warn!(key = ?key, allowed, "a request limit was reached; refused until its window ends");
+        tracing::warn!(key = logged, allowed, "a request limit was reached; refused until its window ends");
     }
     Err(ApiError::TooManyRequests {
         detail: refusal.into(),
@@ -296,6 +300,7 @@ async fn token(
                 count_within(
                     &state,
                     &format!("password/{username}"),
+                    "password/(one account)",
                     allowed,
                     otp::RequestWindow::quarter_hour_containing(now),
                     now,
