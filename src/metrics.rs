@@ -35,6 +35,22 @@ struct JobLabels {
     job: String,
 }
 
+/// The request's method as a label. Clients may send any method name, so only
+/// the standard ones keep theirs: the rest share one, so that no client can add
+/// series without end.
+fn method_label(method: &str) -> &'static str {
+    match method {
+        "GET" => "GET",
+        "HEAD" => "HEAD",
+        "POST" => "POST",
+        "PUT" => "PUT",
+        "PATCH" => "PATCH",
+        "DELETE" => "DELETE",
+        "OPTIONS" => "OPTIONS",
+        _ => "other",
+    }
+}
+
 fn latency_histogram() -> Histogram {
     Histogram::new(exponential_buckets(0.000_5, 2.0, 16))
 }
@@ -131,7 +147,7 @@ impl Metrics {
 
     pub fn observe_request(&self, method: &str, route: &str, status: u16, elapsed: Duration) {
         let labels = RequestLabels {
-            method: method.to_owned(),
+            method: method_label(method).to_owned(),
             route: route.to_owned(),
             status,
         };

@@ -323,3 +323,28 @@ async fn head_answers_like_get_without_the_body() {
     assert_eq!(refused.status(), 401);
     assert!(refused.headers().contains_key("www-authenticate"));
 }
+
+/// Anyone may name any method, so a label copied from it would let one client
+/// add series to the metrics without end (memory here, load on Prometheus).
+#[tokio::test]
+async fn made_up_methods_do_not_add_metric_series() {
+    let app = spawn_app().await;
+    for n in 0..20 {
+        let method = reqwest::Method::from_bytes(format!("PROBE{n}").as_bytes()).unwrap();
+        let response = app
+            .client
+            .request(method, app.url("/healthz"))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(response.status(), 405);
+    }
+    let text = app.get("/metrics", None).await.text().await.unwrap();
+    assert!(!text.contains("PROBE"), "{text}");
+    assert!(
+        text.contains(
+            r#"civicsnap_http_requests_total{method="other",route="/healthz",status="405"} 20"#
+        ),
+        "{text}"
+    );
+}
