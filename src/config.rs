@@ -11,6 +11,12 @@ use serde::Deserialize;
 use crate::domain::deadline::OfficeHours;
 use crate::domain::report::MAX_PHOTOS;
 
+/// A year: an upload kept longer than that is not waiting for its report.
+const MAX_UNATTACHED_TTL_HOURS: u64 = 24 * 365;
+/// Warnings and overdue notices are owed within minutes; a sweep less often
+/// than hourly would hold them back for longer than any alert allows.
+const MAX_SWEEP_INTERVAL_SECS: u64 = 3600;
+
 // No `deny_unknown_fields` at the top: every `CIVICSNAP_*` variable (such as
 // `CIVICSNAP_CONFIG`) lands here. Nested sections do refuse typos.
 #[derive(Clone, Deserialize)]
@@ -604,6 +610,19 @@ impl Settings {
                 "workflow.sweep_batch must be positive".into(),
             ));
         }
+        // Zero would delete uploads before a report could attach them; the
+        // bounds also keep the conversions to seconds, and the sweeper's lease
+        // of four intervals, from overflowing.
+        if !(1..=MAX_UNATTACHED_TTL_HOURS).contains(&self.photos.unattached_ttl_hours) {
+            return Err(ConfigError::Invalid(format!(
+                "photos.unattached_ttl_hours must be between 1 and {MAX_UNATTACHED_TTL_HOURS}"
+            )));
+        }
+        if self.workflow.sweep_interval_secs > MAX_SWEEP_INTERVAL_SECS {
+            return Err(ConfigError::Invalid(format!(
+                "workflow.sweep_interval_secs must be at most {MAX_SWEEP_INTERVAL_SECS} (an hour)"
+            )));
+        }
         if self.photos.max_bytes == 0 || self.photos.max_pixels == 0 {
             return Err(ConfigError::Invalid(
                 "photos.max_bytes and photos.max_pixels must be positive".into(),
@@ -847,6 +866,31 @@ mod tests {
         let mut settings = Settings::default();
         settings.workflow.jurisdiction = "CN-JS".into();
         settings.validate().expect("a code");
+    }
+
+    #[test]
+    fn job_periods_that_would_break_their_jobs_are_refused() {
+        type Mutation = fn(&mut Settings);
+        let cases: [(&str, Mutation); 3] = [
+            // Every upload would be deleted before a report could attach it.
+            ("photos.unattached_ttl_hours", |s| {
+                s.photos.unattached_ttl_hours = 0
+            }),
+            // Hours to seconds overflows: a panic at start.
+            ("photos.unattached_ttl_hours", |s| {
+                s.photos.unattached_ttl_hours = u64::MAX / 1000
+            }),
+            // The sweeper's lease is four intervals: a panic at start.
+            ("workflow.sweep_interval_secs", |s| {
+                s.workflow.sweep_interval_secs = u64::MAX / 2
+            }),
+        ];
+        for (name, mutate) in cases {
+            let mut settings = Settings::default();
+            mutate(&mut settings);
+            let err = settings.validate().expect_err(name);
+            assert!(err.to_string().contains(name), "{err}");
+        }
     }
 
     #[test]
