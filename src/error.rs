@@ -272,6 +272,11 @@ impl From<crate::store::StoreError> for ApiError {
         if refused_nul(&err) {
             return nul_refused();
         }
+        // A 503 with Retry-After tells clients and load balancers to come back,
+        // where a 500 would say the request itself broke something.
+        if err.is_unavailable() {
+            return ApiError::unavailable("database", err);
+        }
         ApiError::Internal(err.into())
     }
 }
@@ -457,6 +462,38 @@ mod tests {
         assert_eq!(
             problem.detail.as_deref(),
             Some("photo storage is unavailable; try again later")
+        );
+    }
+
+    #[test]
+    fn an_unreachable_database_is_a_503_that_hides_why() {
+        use crate::store::StoreError;
+        for err in [
+            StoreError::Database(sqlx::Error::PoolTimedOut),
+            StoreError::Database(sqlx::Error::PoolClosed),
+            StoreError::Database(sqlx::Error::Io(std::io::Error::new(
+                std::io::ErrorKind::ConnectionRefused,
+                "connect to db.internal:5432 refused",
+            ))),
+            StoreError::Unavailable("the SQLite writer stopped".to_owned()),
+        ] {
+            let shown = err.to_string();
+            let response = ApiError::from(err).error_response();
+            assert_eq!(
+                response.status(),
+                StatusCode::SERVICE_UNAVAILABLE,
+                "{shown}"
+            );
+            assert!(
+                response.headers().contains_key(header::RETRY_AFTER),
+                "{shown}"
+            );
+        }
+        let problem = ApiError::from(StoreError::Database(sqlx::Error::PoolTimedOut)).problem();
+        assert_eq!(problem.code, "unavailable");
+        assert_eq!(
+            problem.detail.as_deref(),
+            Some("database is unavailable; try again later")
         );
     }
 }
