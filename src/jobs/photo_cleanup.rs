@@ -26,26 +26,46 @@ pub async fn run_once(
     let mut removed = 0;
     loop {
         let stale = repo.stale_unattached_photos(cutoff, BATCH).await?;
-        let batch_len = stale.len();
-        for photo in stale {
-            // The row goes first: once it is gone nobody can attach the photo, so
-            // its objects can no longer be needed.
-            if !repo.delete_unattached_photo(photo.id).await? {
-                continue;
+        // The row goes first, queueing its objects: once it is gone nobody can
+        // attach the photo, so its objects can no longer be needed.
+        for photo in &stale {
+            if repo.delete_unattached_photo(photo.id).await? {
+                removed += 1;
             }
-            for key in [&photo.display.key, &photo.thumbnail.key] {
-                let outcome = match ObjectKey::parse(key) {
-                    Ok(key) => photos.delete(&key).await.map_err(|e| e.to_string()),
-                    Err(e) => Err(e.to_string()),
-                };
-                if let Err(e) = outcome {
-                    tracing::warn!(photo = %photo.id, error = %e, "could not delete a stale photo object");
+        }
+        if stale.len() < BATCH as usize {
+            break;
+        }
+    }
+    delete_queued_objects(repo, photos).await?;
+    Ok(removed)
+}
+
+/// Deletes the queued objects of deleted photos. One the store fails to delete
+/// stays queued for the next pass, as does everything after it: the store is
+/// likely down.
+async fn delete_queued_objects(
+    repo: &dyn Repository,
+    photos: &dyn PhotoStore,
+) -> Result<(), StoreError> {
+    loop {
+        let keys = repo.queued_object_deletions(BATCH).await?;
+        for raw in &keys {
+            match ObjectKey::parse(raw) {
+                Ok(key) => {
+                    if let Err(e) = photos.delete(&key).await {
+                        tracing::warn!(key = %raw, error = %e, "could not delete a stale photo object; trying again at the next pass");
+                        return Ok(());
+                    }
+                }
+                Err(e) => {
+                    tracing::warn!(key = %raw, error = %e, "a stale photo object key names no object")
                 }
             }
-            removed += 1;
+            repo.forget_object_deletion(raw).await?;
         }
-        if batch_len < BATCH as usize {
-            return Ok(removed);
+        if keys.len() < BATCH as usize {
+            return Ok(());
         }
     }
 }

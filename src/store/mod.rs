@@ -209,8 +209,13 @@ pub trait Repository: Send + Sync + 'static {
         cutoff: DateTime<Utc>,
         limit: i64,
     ) -> Result<Vec<PhotoRecord>, StoreError>;
-    /// Deletes the row if still unattached; returns whether it did.
+    /// Deletes the row if still unattached, queueing its objects for deletion
+    /// in the same transaction; returns whether it did.
     async fn delete_unattached_photo(&self, id: Uuid) -> Result<bool, StoreError>;
+    /// Keys of deleted photos' objects not yet confirmed deleted, oldest first.
+    async fn queued_object_deletions(&self, limit: i64) -> Result<Vec<String>, StoreError>;
+    /// The store has deleted the object under `key` (or it can name none).
+    async fn forget_object_deletion(&self, key: &str) -> Result<(), StoreError>;
 
     // --- categories -----------------------------------------------------------
 

@@ -635,11 +635,45 @@ macro_rules! impl_repository {
             }
 
             async fn delete_unattached_photo(&self, id: Uuid) -> Result<bool, StoreError> {
-                let done = sqlx::query("DELETE FROM photos WHERE id = $1 AND case_id IS NULL")
-                    .bind(id.to_string())
+                let mut tx = self.writer().begin_with(BEGIN_WRITE).await?;
+                let keys: Option<(String, String)> = sqlx::query_as(
+                    "DELETE FROM photos WHERE id = $1 AND case_id IS NULL RETURNING display_key, thumb_key",
+                )
+                .bind(id.to_string())
+                .fetch_optional(&mut *tx)
+                .await?;
+                let Some((display, thumb)) = keys else {
+                    return Ok(false);
+                };
+                for key in [display, thumb] {
+                    sqlx::query(
+                        "INSERT INTO photo_object_deletions (object_key, queued_at) VALUES ($1, $2) \
+                         ON CONFLICT (object_key) DO NOTHING",
+                    )
+                    .bind(key)
+                    .bind(crate::state::now())
+                    .execute(&mut *tx)
+                    .await?;
+                }
+                tx.commit().await?;
+                Ok(true)
+            }
+
+            async fn queued_object_deletions(&self, limit: i64) -> Result<Vec<String>, StoreError> {
+                Ok(sqlx::query_scalar(
+                    "SELECT object_key FROM photo_object_deletions ORDER BY queued_at, object_key LIMIT $1",
+                )
+                .bind(limit)
+                .fetch_all(self.reader())
+                .await?)
+            }
+
+            async fn forget_object_deletion(&self, key: &str) -> Result<(), StoreError> {
+                sqlx::query("DELETE FROM photo_object_deletions WHERE object_key = $1")
+                    .bind(key)
                     .execute(self.writer())
                     .await?;
-                Ok(done.rows_affected() == 1)
+                Ok(())
             }
 
             async fn categories(&self) -> Result<Vec<Category>, StoreError> {

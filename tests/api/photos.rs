@@ -1,7 +1,10 @@
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
+use bytes::Bytes;
 use civicsnap::domain::role::Role;
-use civicsnap::objects::ObjectKey;
+use civicsnap::objects::{ObjectKey, PhotoStore, StoreError};
 use civicsnap::state::now;
 use serde_json::{Value, json};
 use uuid::Uuid;
@@ -455,4 +458,69 @@ async fn unattached_photos_are_removed_after_a_day() {
         .status(),
         200
     );
+}
+
+/// The app's photo store, except that deletes fail while `broken` is set, as
+/// during an S3 outage.
+struct DeletesFail {
+    inner: Arc<dyn PhotoStore>,
+    broken: AtomicBool,
+}
+
+#[async_trait::async_trait]
+impl PhotoStore for DeletesFail {
+    async fn put(
+        &self,
+        key: &ObjectKey,
+        bytes: Bytes,
+        content_type: &str,
+    ) -> Result<(), StoreError> {
+        self.inner.put(key, bytes, content_type).await
+    }
+    async fn get(&self, key: &ObjectKey) -> Result<Option<Bytes>, StoreError> {
+        self.inner.get(key).await
+    }
+    async fn delete(&self, key: &ObjectKey) -> Result<(), StoreError> {
+        if self.broken.load(Ordering::SeqCst) {
+            return Err(StoreError::Backend("storage is down".to_owned()));
+        }
+        self.inner.delete(key).await
+    }
+    async fn check(&self) -> Result<(), StoreError> {
+        self.inner.check().await
+    }
+    fn kind(&self) -> &'static str {
+        self.inner.kind()
+    }
+}
+
+/// A cleanup pass that cannot delete a stale photo's objects must leave a way
+/// to delete them later: otherwise they are kept, unreferenced, forever.
+#[tokio::test]
+async fn stale_photo_objects_are_deleted_once_the_store_recovers() {
+    let app = spawn_app().await;
+    let citizen = app.citizen().await;
+    let dropped = app.photo(&citizen.token, jpeg(64, 48)).await;
+    let record = app.state.repo.photo(dropped).await.unwrap().unwrap();
+    let store = DeletesFail {
+        inner: app.state.photos.clone(),
+        broken: AtomicBool::new(true),
+    };
+    let later = now() + chrono::Duration::hours(25);
+    let day = Duration::from_secs(24 * 3600);
+    let cleanup =
+        || civicsnap::jobs::photo_cleanup::run_once(app.state.repo.as_ref(), &store, later, day);
+    // Whatever the outage pass reports, the next one must finish the job.
+    let _ = cleanup().await;
+    store.broken.store(false, Ordering::SeqCst);
+    cleanup().await.unwrap();
+    assert!(app.state.repo.photo(dropped).await.unwrap().is_none());
+    for image in [&record.display, &record.thumbnail] {
+        let key = ObjectKey::parse(&image.key).unwrap();
+        assert!(
+            app.state.photos.get(&key).await.unwrap().is_none(),
+            "object {} left behind",
+            image.key
+        );
+    }
 }
