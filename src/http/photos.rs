@@ -93,12 +93,23 @@ fn multipart_error(err: MultipartError) -> ApiError {
     )
 }
 
-/// Reads the `file` field, refusing as soon as it grows past the limit.
+/// What the fields other than `file` may hold together. They are read to reach
+/// the file, so without a bound one request could stream without end.
+const OTHER_FIELDS_LIMIT: usize = 64 * 1024;
+
+/// Reads the `file` field, refusing as soon as it, or the other fields, grow
+/// past their limits.
 async fn read_file_field(mut form: Multipart, max_bytes: usize) -> Result<Bytes, ApiError> {
+    let mut other_bytes = 0;
     while let Some(mut field) = form.try_next().await.map_err(multipart_error)? {
         if field.name() != Some("file") {
             // Drain unknown fields without keeping them.
-            while field.try_next().await.map_err(multipart_error)?.is_some() {}
+            while let Some(chunk) = field.try_next().await.map_err(multipart_error)? {
+                other_bytes += chunk.len();
+                if other_bytes > OTHER_FIELDS_LIMIT {
+                    return Err(ApiError::body_too_large(max_bytes + OTHER_FIELDS_LIMIT));
+                }
+            }
             continue;
         }
         let mut buffer = BytesMut::new();

@@ -524,3 +524,29 @@ async fn stale_photo_objects_are_deleted_once_the_store_recovers() {
         );
     }
 }
+
+/// The byte limit bounds the whole upload, not only its `file` field: other
+/// fields are read too, so without a bound a client could stream without end.
+#[tokio::test]
+async fn fields_beside_the_file_count_against_the_upload_limit() {
+    let app = spawn_app().await;
+    let citizen = app.citizen().await;
+    let form = reqwest::multipart::Form::new()
+        .part(
+            "padding",
+            reqwest::multipart::Part::bytes(vec![b'x'; 16 * 1024 * 1024]),
+        )
+        .part(
+            "file",
+            reqwest::multipart::Part::bytes(jpeg(64, 48)).file_name("photo.jpg"),
+        );
+    let response = app
+        .client
+        .post(app.url("/api/v1/photos"))
+        .bearer_auth(&citizen.token)
+        .multipart(form)
+        .send()
+        .await
+        .unwrap();
+    assert_problem(response, 413, "body_too_large").await;
+}
