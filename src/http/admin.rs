@@ -289,8 +289,9 @@ async fn update_unit(
     let actor = require_admin(&user)?;
     let unit = unit_record(code.into_inner(), body.into_inner())?;
     if !unit.active {
-        // This instance's table: rebuilt after every change made here, and
-        // within `routing.refresh_secs` of one made elsewhere.
+        // The table may not have seen a rule saved through another instance
+        // yet: brought up to the stored version first.
+        refresh_reference_data(&state).await?;
         let routing_rules: Vec<String> = state
             .routing
             .table()
@@ -709,6 +710,9 @@ async fn checked_rule(
             "valid_to must be after valid_from",
         ));
     }
+    // Zones and ties are judged on the table, which may not yet hold a change
+    // made through another instance: brought up to the stored version first.
+    refresh_reference_data(state).await?;
     let table = state.routing.table();
     if let Some(zone) = &input.zone_code
         && table.zone(zone).is_none()

@@ -406,3 +406,35 @@ async fn an_oversized_calendar_file_is_a_problem() {
     let response = app.put_calendar(&admin.token, "text/csv", oversized).await;
     assert_problem(response, 413, "body_too_large").await;
 }
+
+/// The checks that keep routing sound (no active rule to a deactivated unit, no
+/// tie between rules) must judge what is stored, not an instance's table that
+/// has not yet seen a change made through another instance.
+#[tokio::test]
+async fn reference_checks_see_changes_made_through_another_instance() {
+    // No polling during the test: the second instance learns only what it asks.
+    let first = spawn_app_with(|s| s.routing.refresh_secs = 3600).await;
+    let second = first.second_instance().await;
+    let admin = first.user(Role::Admin).await;
+    assert_eq!(unit(&first, &admin.token, "DEPT-POWER").await.status(), 201);
+    let rule = json!({"category_prefix": "03", "lead_unit": "DEPT-POWER", "priority": 0});
+    let created = first
+        .post_json("/api/v1/admin/rules", Some(&admin.token), &rule)
+        .await;
+    assert_eq!(created.status(), 201);
+
+    let deactivate = second
+        .client
+        .put(second.url("/api/v1/admin/units/DEPT-POWER"))
+        .bearer_auth(&admin.token)
+        .json(&json!({"name": "DEPT-POWER 单位", "kind": "department", "active": false}))
+        .send()
+        .await
+        .unwrap();
+    assert_problem(deactivate, 409, "unit_in_use").await;
+
+    let tie = second
+        .post_json("/api/v1/admin/rules", Some(&admin.token), &rule)
+        .await;
+    assert_problem(tie, 409, "rule_conflict").await;
+}
