@@ -18,7 +18,9 @@ use crate::error::ApiError;
 use crate::error::extractors::Json;
 use crate::limits::CitizenWork;
 use crate::state::{AppState, now};
-use crate::store::{CaseRecord, CaseRouting, CreateReportError, IdempotencyClaim, NewReport};
+use crate::store::{
+    CaseRecord, CaseRouting, CreateReportError, IdempotencyClaim, NewReport, StoredResponse,
+};
 
 pub fn configure(cfg: &mut ServiceConfig) {
     cfg.service(create_report)
@@ -229,6 +231,19 @@ fn replay(status: i64, body: String) -> HttpResponse {
     response.body(body)
 }
 
+/// The answer to a request whose key was used before: the first response for
+/// the same body, a refusal for another.
+fn earlier_answer(request_hash: &str, first: StoredResponse) -> Result<HttpResponse, ApiError> {
+    if first.request_hash == request_hash {
+        Ok(replay(first.status, first.body))
+    } else {
+        Err(ApiError::unprocessable(
+            "idempotency_key_reused",
+            "this Idempotency-Key was already used with a different request body",
+        ))
+    }
+}
+
 /// Files a report. With an `Idempotency-Key` header, a retry with the same key and
 /// body returns the first response instead of creating a second case.
 #[utoipa::path(
@@ -264,14 +279,7 @@ async fn create_report(
             let canonical = serde_json::to_vec(&request).map_err(ApiError::internal)?;
             let request_hash = hex::encode(Sha256::digest(&canonical));
             if let Some(first) = state.repo.idempotent_response(user.id, &key).await? {
-                return if first.request_hash == request_hash {
-                    Ok(replay(first.status, first.body))
-                } else {
-                    Err(ApiError::unprocessable(
-                        "idempotency_key_reused",
-                        "this Idempotency-Key was already used with a different request body",
-                    ))
-                };
+                return earlier_answer(&request_hash, first);
             }
             Some(IdempotencyClaim {
                 user_id: user.id,
@@ -307,6 +315,13 @@ async fn create_report(
         .iter()
         .find(|id| !photos.iter().any(|p| p.id == **id))
     {
+        // A retry sent before its first attempt was answered finds the photos
+        // taken by that attempt once it commits: it is owed that attempt's answer.
+        if let Some(claim) = &claim
+            && let Some(first) = state.repo.idempotent_response(user.id, &claim.key).await?
+        {
+            return earlier_answer(&claim.request_hash, first);
+        }
         return Err(photo_unavailable(*missing));
     }
     let photo_distance_m = report::photo_location_mismatch(
@@ -380,17 +395,10 @@ async fn create_report(
             format!("{code:?} is not a category that can be reported; see GET /api/v1/categories"),
         )),
         Err(CreateReportError::PhotoUnavailable(id)) => Err(photo_unavailable(id)),
-        Err(CreateReportError::AlreadyProcessed(first))
-            if claim
-                .as_ref()
-                .is_some_and(|c| c.request_hash == first.request_hash) =>
-        {
-            Ok(replay(first.status, first.body))
-        }
-        Err(CreateReportError::AlreadyProcessed(_)) => Err(ApiError::unprocessable(
-            "idempotency_key_reused",
-            "this Idempotency-Key was already used with a different request body",
-        )),
+        Err(CreateReportError::AlreadyProcessed(first)) => earlier_answer(
+            claim.as_ref().map_or("", |c| c.request_hash.as_str()),
+            first,
+        ),
         Err(CreateReportError::Store(e)) => Err(e.into()),
     }
 }
