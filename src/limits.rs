@@ -11,7 +11,9 @@
 //! instances behind a balancer a citizen may get up to N times the quota. They
 //! are a bound on abuse, not an exact allowance.
 
+use std::collections::HashMap;
 use std::num::NonZeroU32;
+use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
 
 use governor::clock::{Clock, DefaultClock};
@@ -24,6 +26,7 @@ use crate::domain::role::Role;
 use crate::error::ApiError;
 
 type PerUser = RateLimiter<Uuid, DefaultKeyedStateStore<Uuid>, DefaultClock>;
+type Turn = Arc<tokio::sync::Mutex<()>>;
 
 /// What a citizen's request spends.
 #[derive(Clone, Copy, Debug)]
@@ -47,6 +50,32 @@ pub struct CitizenLimits {
     reports: Option<PerUser>,
     photos: Option<PerUser>,
     actions: Option<PerUser>,
+    /// Reports in progress per (citizen, idempotency key): see `report_turn`.
+    report_keys: Mutex<HashMap<(Uuid, String), Turn>>,
+}
+
+/// The one report in progress with its idempotency key; the next waits for it.
+pub struct ReportTurn<'a> {
+    limits: &'a CitizenLimits,
+    key: (Uuid, String),
+    _held: tokio::sync::OwnedMutexGuard<()>,
+}
+
+impl Drop for ReportTurn<'_> {
+    fn drop(&mut self) {
+        let mut keys = self
+            .limits
+            .report_keys
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner);
+        // Held by the map and this turn alone: nobody waits, so the entry goes.
+        if keys
+            .get(&self.key)
+            .is_some_and(|turn| Arc::strong_count(turn) == 2)
+        {
+            keys.remove(&self.key);
+        }
+    }
 }
 
 impl CitizenLimits {
@@ -58,6 +87,27 @@ impl CitizenLimits {
             reports: per_hour(settings.reports.per_citizen_per_hour),
             photos: per_hour(settings.photos.per_citizen_per_hour),
             actions: per_hour(settings.workflow.citizen_actions_per_hour),
+            report_keys: Mutex::default(),
+        }
+    }
+
+    /// Waits until no other report with this idempotency key is in progress on
+    /// this instance. Retries sent together (a phone on a bad network) then find
+    /// the first one's stored answer, which is a replay and costs no quota,
+    /// instead of each spending a report before the store tells them apart.
+    pub async fn report_turn(&self, user: Uuid, key: &str) -> ReportTurn<'_> {
+        let key = (user, key.to_owned());
+        let turn = self
+            .report_keys
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .entry(key.clone())
+            .or_default()
+            .clone();
+        ReportTurn {
+            limits: self,
+            key,
+            _held: turn.lock_owned().await,
         }
     }
 
@@ -97,6 +147,12 @@ impl CitizenLimits {
             limiter.retain_recent();
             limiter.shrink_to_fit();
         }
+        // A turn whose waiter gave up (the client went away) after its holder
+        // left is held by the map alone.
+        self.report_keys
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .retain(|_, turn| Arc::strong_count(turn) > 1);
     }
 }
 

@@ -273,6 +273,10 @@ async fn create_report(
         "only citizens and inspectors file reports",
     )?;
     let key = idempotency_key(&req)?;
+    let _turn = match &key {
+        Some(key) => Some(state.citizen_limits.report_turn(user.id, key).await),
+        None => None,
+    };
     let request = body.into_inner();
     let claim = match key {
         Some(key) => {

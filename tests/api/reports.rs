@@ -809,7 +809,6 @@ async fn every_retry_with_one_key_gets_the_first_answer() {
 /// arrive: retries of one report sent together (a phone on a bad network) must
 /// leave the rest of the hour's reports to the citizen.
 #[tokio::test]
-#[ignore = "open defect: each concurrent retry spends quota before the store says it was a replay"]
 async fn retries_of_one_report_cost_one_report() {
     let app = spawn_app_with(|s| s.reports.per_citizen_per_hour = 2).await;
     let citizen = app.citizen().await;
