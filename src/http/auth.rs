@@ -224,7 +224,11 @@ async fn count_within(
         return Ok(());
     }
     if requests == i64::from(allowed) + 1 {
-        tracing::warn!(key = logged, allowed, "a request limit was reached; refused until its window ends");
+        tracing::warn!(
+            key = logged,
+            allowed,
+            "a request limit was reached; refused until its window ends"
+        );
     }
     Err(ApiError::TooManyRequests {
         detail: refusal.into(),
