@@ -257,6 +257,11 @@ impl TestApp {
 
     pub async fn upload(&self, token: &str, bytes: Vec<u8>, file_name: &str) -> reqwest::Response {
         let form = Form::new().part("file", Part::bytes(bytes).file_name(file_name.to_owned()));
+        self.upload_form(token, form).await
+    }
+
+    /// `POST /api/v1/photos` with `form` as it is, for uploads shaped by hand.
+    pub async fn upload_form(&self, token: &str, form: Form) -> reqwest::Response {
         self.client
             .post(self.url("/api/v1/photos"))
             .bearer_auth(token)

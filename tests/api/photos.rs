@@ -383,14 +383,7 @@ async fn multipart_mistakes_are_problems() {
     let app = spawn_app().await;
     let citizen = app.citizen().await;
     let form = reqwest::multipart::Form::new().text("note", "no file here");
-    let r = app
-        .client
-        .post(app.url("/api/v1/photos"))
-        .bearer_auth(&citizen.token)
-        .multipart(form)
-        .send()
-        .await
-        .unwrap();
+    let r = app.upload_form(&citizen.token, form).await;
     assert_problem(r, 422, "missing_file").await;
     let r = app
         .client
@@ -540,13 +533,6 @@ async fn fields_beside_the_file_count_against_the_upload_limit() {
             "file",
             reqwest::multipart::Part::bytes(jpeg(64, 48)).file_name("photo.jpg"),
         );
-    let response = app
-        .client
-        .post(app.url("/api/v1/photos"))
-        .bearer_auth(&citizen.token)
-        .multipart(form)
-        .send()
-        .await
-        .unwrap();
+    let response = app.upload_form(&citizen.token, form).await;
     assert_problem(response, 413, "body_too_large").await;
 }
