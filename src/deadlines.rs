@@ -278,6 +278,9 @@ async fn stored_or_shipped_years(
 pub struct LiveDeadlines {
     book: ArcSwap<DeadlineBook>,
     version: AtomicI64,
+    /// One rebuild at a time, as `routing::LiveRouting`'s: a book is never
+    /// stored under a version newer than the data it was built from.
+    rebuilding: tokio::sync::Mutex<()>,
     settings: WorkflowSettings,
     tz: chrono_tz::Tz,
 }
@@ -298,6 +301,7 @@ impl LiveDeadlines {
         Ok(LiveDeadlines {
             book: ArcSwap::from_pointee(book),
             version: AtomicI64::new(version),
+            rebuilding: tokio::sync::Mutex::new(()),
             settings: settings.clone(),
             tz,
         })
@@ -329,6 +333,7 @@ impl LiveDeadlines {
 
     /// Rebuilds when the stored reference version moved; returns whether it did.
     pub async fn refresh(&self, repo: &dyn Repository) -> Result<bool, DeadlinesError> {
+        let _rebuilding = self.rebuilding.lock().await;
         let version = repo.routing_version().await?;
         if version == self.version() {
             return Ok(false);

@@ -27,6 +27,11 @@ pub enum RoutingError {
 pub struct LiveRouting {
     table: ArcSwap<RoutingTable>,
     version: AtomicI64,
+    /// One rebuild at a time (an admin's write and the poller can both ask):
+    /// otherwise the one that read older data could store its table after the
+    /// newer one's and before its version, leaving an old table under the new
+    /// version until the next change.
+    rebuilding: tokio::sync::Mutex<()>,
 }
 
 /// A stored zone as the engine sees it.
@@ -195,6 +200,7 @@ impl LiveRouting {
         Ok(LiveRouting {
             table: ArcSwap::from_pointee(table),
             version: AtomicI64::new(version),
+            rebuilding: tokio::sync::Mutex::new(()),
         })
     }
 
@@ -209,6 +215,7 @@ impl LiveRouting {
 
     /// Rebuilds when the stored version moved; returns whether it did.
     pub async fn refresh(&self, repo: &dyn Repository) -> Result<bool, RoutingError> {
+        let _rebuilding = self.rebuilding.lock().await;
         if repo.routing_version().await? == self.version() {
             return Ok(false);
         }
