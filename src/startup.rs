@@ -128,7 +128,8 @@ fn build_state(
     })
 }
 
-/// Expired codes and old request counts are small; hourly keeps the tables short.
+/// Expired codes, old request counts and week-old idempotency keys are few an
+/// hour; hourly keeps the tables short.
 const SIGN_IN_PURGE_INTERVAL: Duration = Duration::from_secs(3600);
 /// Reopen windows are days long; archiving within the hour after is soon enough.
 const ARCHIVE_INTERVAL: Duration = Duration::from_secs(3600);
@@ -238,6 +239,7 @@ impl Application {
             metrics.clone(),
         );
         jobs::sign_in_purge::spawn(repo.clone(), SIGN_IN_PURGE_INTERVAL, metrics.clone());
+        jobs::idempotency_purge::spawn(repo.clone(), SIGN_IN_PURGE_INTERVAL, metrics.clone());
         jobs::archive::spawn(
             workflow.clone(),
             repo.clone(),

@@ -245,11 +245,12 @@ fn earlier_answer(request_hash: &str, first: StoredResponse) -> Result<HttpRespo
 }
 
 /// Files a report. With an `Idempotency-Key` header, a retry with the same key and
-/// body returns the first response instead of creating a second case.
+/// body returns the first response instead of creating a second case; a key is
+/// kept a week (`jobs::idempotency_purge`).
 #[utoipa::path(
     tag = "reports",
     request_body = NewReportRequest,
-    params(("Idempotency-Key" = Option<String>, Header, description = "Makes retries safe: same key and body, same answer")),
+    params(("Idempotency-Key" = Option<String>, Header, description = "Makes retries safe: same key and body, same answer, for a week")),
     security(("bearer" = [])),
     responses(
         (status = 201, body = ReportView, headers(("Location" = String))),

@@ -3,6 +3,7 @@
 pub mod archive;
 pub mod auto_dispatch;
 pub mod deadline_sweeper;
+pub mod idempotency_purge;
 pub mod photo_cleanup;
 pub mod reference_refresh;
 pub mod sign_in_purge;

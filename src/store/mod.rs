@@ -176,6 +176,12 @@ pub trait Repository: Send + Sync + 'static {
         now: DateTime<Utc>,
         windows_before: DateTime<Utc>,
     ) -> Result<u64, StoreError>;
+    /// Forgets the idempotency keys (and the first responses they keep) of
+    /// reports filed before `created_before`; returns how many went.
+    async fn purge_idempotency_keys(
+        &self,
+        created_before: DateTime<Utc>,
+    ) -> Result<u64, StoreError>;
 
     // --- refresh tokens -------------------------------------------------------
 

@@ -463,6 +463,14 @@ macro_rules! impl_repository {
                 Ok(purged)
             }
 
+            async fn purge_idempotency_keys(&self, created_before: DateTime<Utc>) -> Result<u64, StoreError> {
+                let done = sqlx::query("DELETE FROM idempotency_keys WHERE created_at < $1")
+                    .bind(created_before)
+                    .execute(self.writer())
+                    .await?;
+                Ok(done.rows_affected())
+            }
+
             async fn insert_refresh_token(&self, token: &NewRefreshToken) -> Result<(), StoreError> {
                 sqlx::query(
                     "INSERT INTO refresh_tokens (token_hash, family_id, user_id, expires_at, revoked, created_at) \

@@ -163,6 +163,49 @@ async fn chinese_map_coordinates_are_converted_to_wgs84() {
     }
 }
 
+/// A key answers retries with its first response until it is purged; then the
+/// same request is a new one, here refused because its photo is taken.
+#[tokio::test]
+async fn an_idempotency_key_answers_until_it_is_purged() {
+    let app = spawn_app().await;
+    let citizen = app.citizen().await;
+    let photo = app.photo(&citizen.token, jpeg(40, 30)).await;
+    let body = report_body(&[photo]);
+    let send = || {
+        let request = app
+            .client
+            .post(app.url("/api/v1/reports"))
+            .bearer_auth(&citizen.token)
+            .header("Idempotency-Key", "kept-a-week")
+            .json(&body);
+        async move { request.send().await.expect("report request") }
+    };
+    let first = send().await;
+    assert_eq!(first.status(), 201);
+    let filed_at = civicsnap::state::now();
+    let repo = &app.state.repo;
+    let kept = civicsnap::jobs::idempotency_purge::KEPT_FOR;
+    assert_eq!(
+        repo.purge_idempotency_keys(filed_at - kept)
+            .await
+            .expect("purge"),
+        0,
+        "a key younger than a week stays"
+    );
+    let replayed = send().await;
+    assert_eq!(replayed.status(), 201);
+    assert_eq!(replayed.headers()["idempotent-replayed"], "true");
+
+    let a_week_later = filed_at + kept + chrono::Duration::seconds(1);
+    assert_eq!(
+        repo.purge_idempotency_keys(a_week_later - kept)
+            .await
+            .expect("purge"),
+        1
+    );
+    assert_problem(send().await, 422, "photo_unavailable").await;
+}
+
 #[tokio::test]
 async fn idempotency_key_makes_retries_safe() {
     let app = spawn_app().await;
