@@ -29,7 +29,7 @@ pub async fn run_once(
         // The row goes first, queueing its objects: once it is gone nobody can
         // attach the photo, so its objects can no longer be needed.
         for photo in &stale {
-            if repo.delete_unattached_photo(photo.id).await? {
+            if repo.delete_unattached_photo(photo.id, now).await? {
                 removed += 1;
             }
         }

@@ -216,8 +216,12 @@ pub trait Repository: Send + Sync + 'static {
         limit: i64,
     ) -> Result<Vec<PhotoRecord>, StoreError>;
     /// Deletes the row if still unattached, queueing its objects for deletion
-    /// in the same transaction; returns whether it did.
-    async fn delete_unattached_photo(&self, id: Uuid) -> Result<bool, StoreError>;
+    /// (as of `now`) in the same transaction; returns whether it did.
+    async fn delete_unattached_photo(
+        &self,
+        id: Uuid,
+        now: DateTime<Utc>,
+    ) -> Result<bool, StoreError>;
     /// Keys of deleted photos' objects not yet confirmed deleted, oldest first.
     async fn queued_object_deletions(&self, limit: i64) -> Result<Vec<String>, StoreError>;
     /// The store has deleted the object under `key` (or it can name none).

@@ -642,7 +642,7 @@ macro_rules! impl_repository {
                     .collect()
             }
 
-            async fn delete_unattached_photo(&self, id: Uuid) -> Result<bool, StoreError> {
+            async fn delete_unattached_photo(&self, id: Uuid, now: DateTime<Utc>) -> Result<bool, StoreError> {
                 let mut tx = self.writer().begin_with(BEGIN_WRITE).await?;
                 let keys: Option<(String, String)> = sqlx::query_as(
                     "DELETE FROM photos WHERE id = $1 AND case_id IS NULL RETURNING display_key, thumb_key",
@@ -653,16 +653,15 @@ macro_rules! impl_repository {
                 let Some((display, thumb)) = keys else {
                     return Ok(false);
                 };
-                for key in [display, thumb] {
-                    sqlx::query(
-                        "INSERT INTO photo_object_deletions (object_key, queued_at) VALUES ($1, $2) \
-                         ON CONFLICT (object_key) DO NOTHING",
-                    )
-                    .bind(key)
-                    .bind(crate::state::now())
-                    .execute(&mut *tx)
-                    .await?;
-                }
+                sqlx::query(
+                    "INSERT INTO photo_object_deletions (object_key, queued_at) VALUES ($1, $3), ($2, $3) \
+                     ON CONFLICT (object_key) DO NOTHING",
+                )
+                .bind(display)
+                .bind(thumb)
+                .bind(now)
+                .execute(&mut *tx)
+                .await?;
                 tx.commit().await?;
                 Ok(true)
             }
