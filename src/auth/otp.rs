@@ -8,6 +8,7 @@ use hmac::{Hmac, Mac};
 use rand::Rng;
 use sha2::Sha256;
 
+use crate::domain::deadline::local_midnight;
 use crate::domain::phone::Phone;
 
 #[derive(Debug, thiserror::Error)]
@@ -138,10 +139,10 @@ impl RequestWindow {
     /// The city's day (midnight to midnight in `tz`) containing `now`.
     pub fn day_containing(now: DateTime<Utc>, tz: chrono_tz::Tz) -> RequestWindow {
         let today = now.with_timezone(&tz).date_naive();
-        let start = day_start(tz, today).unwrap_or(now);
+        let start = local_midnight(tz, today).unwrap_or(now);
         let next = today
             .succ_opt()
-            .and_then(|day| day_start(tz, day))
+            .and_then(|day| local_midnight(tz, day))
             .unwrap_or(now);
         RequestWindow {
             start,
@@ -155,22 +156,6 @@ impl RequestWindow {
         let left = (end - now).num_milliseconds();
         u64::try_from((left + 999) / 1000).unwrap_or(0).max(1)
     }
-}
-
-/// The first instant of `day` in `tz`: its midnight, or where a time zone
-/// springs forward at midnight (Havana, Santiago), the end of that gap. Without
-/// it such a day would have no start, and each request would open a window of
-/// its own that no count ever fills.
-fn day_start(tz: chrono_tz::Tz, day: chrono::NaiveDate) -> Option<DateTime<Utc>> {
-    crate::domain::deadline::local_midnight(tz, day).or_else(|| {
-        // Gaps are whole minutes and last hours at most.
-        (1..=24 * 60).find_map(|minutes| {
-            let local = day.and_time(chrono::NaiveTime::MIN) + chrono::Duration::minutes(minutes);
-            chrono::TimeZone::from_local_datetime(&tz, &local)
-                .earliest()
-                .map(|t| t.with_timezone(&Utc))
-        })
-    })
 }
 
 #[cfg(test)]

@@ -566,10 +566,19 @@ fn time_from_ns(ns: i64) -> NaiveTime {
     NaiveTime::from_num_seconds_from_midnight_opt(secs, nanos).unwrap_or(NaiveTime::MIN)
 }
 
-/// The instant `day` begins in `tz`; `None` where midnight does not exist
-/// there (a DST gap at midnight).
+/// The instant `day` begins in `tz`: its midnight, or where the clocks spring
+/// forward at midnight (Havana, Santiago), the end of that gap, so that such a
+/// day still has a start. `None` only for a day chrono cannot hold.
 pub fn local_midnight(tz: Tz, day: NaiveDate) -> Option<DateTime<Utc>> {
-    to_utc(tz, day.and_time(NaiveTime::MIN)).ok()
+    let midnight = day.and_time(NaiveTime::MIN);
+    // Gaps are whole minutes and last hours at most.
+    (0..=24 * 60).find_map(|minutes| {
+        to_utc(
+            tz,
+            midnight.checked_add_signed(chrono::Duration::minutes(minutes))?,
+        )
+        .ok()
+    })
 }
 
 /// Ambiguous local times (DST fold) resolve to the earlier instant, the
