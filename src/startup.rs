@@ -130,7 +130,7 @@ fn build_state(
 
 /// Expired codes, old request counts and week-old idempotency keys are few an
 /// hour; hourly keeps the tables short.
-const SIGN_IN_PURGE_INTERVAL: Duration = Duration::from_secs(3600);
+const PURGE_INTERVAL: Duration = Duration::from_secs(3600);
 /// Reopen windows are days long; archiving within the hour after is soon enough.
 const ARCHIVE_INTERVAL: Duration = Duration::from_secs(3600);
 /// Citizens' hourly quotas refill within the hour; forgetting full ones every
@@ -238,8 +238,8 @@ impl Application {
             Duration::from_secs(settings.photos.unattached_ttl_hours * 3600),
             metrics.clone(),
         );
-        jobs::sign_in_purge::spawn(repo.clone(), SIGN_IN_PURGE_INTERVAL, metrics.clone());
-        jobs::idempotency_purge::spawn(repo.clone(), SIGN_IN_PURGE_INTERVAL, metrics.clone());
+        jobs::sign_in_purge::spawn(repo.clone(), PURGE_INTERVAL, metrics.clone());
+        jobs::idempotency_purge::spawn(repo.clone(), PURGE_INTERVAL, metrics.clone());
         jobs::archive::spawn(
             workflow.clone(),
             repo.clone(),
